@@ -1,0 +1,138 @@
+"""The `reglink` command line (CONTRACTS.md section 3).
+
+Thin by design: each command parses options and hands over to the package that owns the work.
+Exit codes: 0 success, 1 data failure (ReglinkError, ConfigError), 2 wrong usage.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from reglink.config import ConfigError
+from reglink.errors import ReglinkError, UsageError
+
+app = typer.Typer(
+    name="reglink",
+    help="Turn administrative registers into international-migration statistics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(exc: Exception, code: int) -> None:
+    for line in str(exc).splitlines() or [exc.__class__.__name__]:
+        typer.echo(f"reglink: {line}", err=True)
+    raise typer.Exit(code)
+
+
+def _guarded(fn):
+    """Turn known errors into one line each on stderr and the contract's exit codes."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as exc:
+            _fail(exc, 2)
+        except (ReglinkError, ConfigError) as exc:
+            _fail(exc, 1)
+
+    return wrapper
+
+
+@app.command()
+@_guarded
+def synth(
+    persons: int = typer.Option(..., "--persons", min=1, help="Number of simulated persons."),
+    years: int = typer.Option(6, "--years", min=1, help="Years of simulated history."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same registers)."),
+    out: Path = typer.Option(..., "--out", help="Output folder for registers and truth."),
+    scenario: Optional[Path] = typer.Option(None, "--scenario", help="Scenario YAML (synthetic/)."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+) -> None:
+    """Generate synthetic registers in the canonical schemas, plus ground truth."""
+    from reglink.synth.commands import synth_command
+
+    synth_command(persons=persons, years=years, seed=seed, out=out, scenario=scenario, fmt=fmt)
+
+
+@app.command()
+@_guarded
+def validate(
+    source: str = typer.Argument(..., help="border_crossings, permits, population_register or asylum_register"),
+    file: Path = typer.Argument(..., help="The extract: CSV (UTF-8, header row) or Parquet."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Folder for the HTML report."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="Source mapping YAML (config/)."),
+    home_country: str = typer.Option("NZL", "--home-country", help="Country of measurement."),
+) -> None:
+    """Validate one register extract: summary on the terminal, HTML report with --report."""
+    from reglink.ingest.commands import validate_command
+
+    code = validate_command(source=source, file=file, report_dir=report, mapping=mapping,
+                            home_country=home_country)
+    raise typer.Exit(code)
+
+
+@app.command()
+@_guarded
+def events(
+    crossings: Path = typer.Option(..., "--crossings", help="CSV/Parquet: person_id, direction, crossing_date."),
+    rule: str = typer.Option(..., "--rule", help="Preset (12-16, 6-12, 9-12, 12-12) or rule YAML."),
+    out: Path = typer.Option(..., "--out", help="Output CSV or Parquet (by extension)."),
+    observed_until: Optional[str] = typer.Option(None, "--observed-until", help="Last day the data cover."),
+    initial_status: Optional[Path] = typer.Option(None, "--initial-status", help="CSV/Parquet: person_id, initial_status."),
+) -> None:
+    """Apply a residence rule to crossings that already carry a person identifier."""
+    from reglink.rules.commands import events_command
+
+    until = None
+    if observed_until:
+        try:
+            until = dt.date.fromisoformat(observed_until)
+        except ValueError:
+            raise UsageError(f"--observed-until: {observed_until!r} is not a date YYYY-MM-DD") from None
+    events_command(crossings=crossings, rule=rule, out=out, observed_until=until,
+                   initial_status=initial_status)
+
+
+@app.command()
+@_guarded
+def run(
+    config: Path = typer.Option(Path("reglink.yaml"), "--config", help="Pipeline YAML (CONTRACTS.md section 4)."),
+) -> None:
+    """Run the whole pipeline on the configured extracts (the Dagster asset graph, in-process)."""
+    from reglink.orchestration import run_pipeline
+
+    run_pipeline(config)
+
+
+@app.command()
+@_guarded
+def demo(
+    persons: int = typer.Option(5000, "--persons", min=50, help="Simulated persons."),
+    seed: int = typer.Option(1, "--seed"),
+    directory: Path = typer.Option(Path("demo"), "--dir", help="Folder for registers, warehouse, reports."),
+    years: int = typer.Option(6, "--years", min=2),
+) -> None:
+    """Generate synthetic registers and run the whole pipeline on them (DuckDB file under DIR)."""
+    from reglink.orchestration import run_demo
+
+    run_demo(persons=persons, seed=seed, directory=directory, years=years)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("reglink: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The two stores: the statistical warehouse and the restricted layer.
+
+The warehouse (a DuckDB file) is what statisticians query; it carries only the pseudonymous
+`person_key`. The restricted store (a second DuckDB file, kept apart so access can be granted
+separately) holds the standardised register records with names, dates of birth and document
+numbers, the quarantine, and linkage working tables. One place opens both so the rule that
+identifiers never reach the warehouse is enforced here (`assert_no_identifiers`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reglink.schemas import DIRECT_IDENTIFIERS
+
+# Derived identifier columns the standardisation step adds (normalised names, DOB parts,
+# phonetic codes...). Any column whose name starts with one of these prefixes is restricted too.
+RESTRICTED_PREFIXES: tuple[str, ...] = (
+    "given_name", "surname", "full_name", "name_", "dob", "date_of_birth", "document_number",
+    "person_number", "case_number", "permit_number", "address",
+)
+
+
+def is_identifier_column(name: str) -> bool:
+    n = name.lower()
+    return n in DIRECT_IDENTIFIERS or any(n.startswith(p) for p in RESTRICTED_PREFIXES)
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def write_table(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> int:
+    """Replace table `name` with `data` (polars / pandas / Arrow / duckdb relation); row count."""
+    con.register("_reglink_tmp", data)
+    try:
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _reglink_tmp')
+    finally:
+        con.unregister("_reglink_tmp")
+    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+
+
+def assert_no_identifiers(con: duckdb.DuckDBPyConnection, allowed: set[str] | None = None) -> None:
+    """Raise if any table in this (warehouse) connection has a direct-identifier column."""
+    allowed = allowed or set()
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main'"
+    ).fetchall()
+    bad = [f"{t}.{c}" for t, c in rows if is_identifier_column(c) and f"{t}.{c}" not in allowed]
+    if bad:
+        raise AssertionError(f"direct identifiers in the warehouse: {', '.join(sorted(bad))}")
