@@ -126,6 +126,39 @@ def demo(
     run_demo(persons=persons, seed=seed, directory=directory, years=years)
 
 
+@app.command()
+@_guarded
+def query(
+    sql: str = typer.Argument(..., help="A SQL query against the warehouse (read-only)."),
+    warehouse: Path = typer.Option(Path("demo/reglink.duckdb"), "--warehouse", help="Warehouse DuckDB file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the result to CSV or Parquet instead."),
+    limit: int = typer.Option(50, "--limit", help="Rows shown on the terminal."),
+) -> None:
+    """Query the statistical warehouse with plain SQL (opens it read-only)."""
+    import duckdb
+    from rich.console import Console
+    from rich.table import Table
+
+    if not warehouse.exists():
+        raise UsageError(f"{warehouse}: warehouse not found (run `reglink demo` or `reglink run`)")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rel = con.sql(sql)
+    except duckdb.Error as exc:
+        raise UsageError(f"query: {str(exc).splitlines()[0]}") from None
+    if rel is None:
+        return
+    if out is not None:
+        df = rel.pl()
+        df.write_parquet(out) if out.suffix.lower() == ".parquet" else df.write_csv(out)
+        typer.echo(f"{len(df)} rows -> {out}")
+        return
+    table = Table(*rel.columns, show_lines=False)
+    for row in rel.limit(limit).fetchall():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
 def main() -> None:
     try:
         app()
