@@ -42,7 +42,8 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> int:
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _reglink_tmp')
     finally:
         con.unregister("_reglink_tmp")
-    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+    # fetchall: DuckDB 2 keeps a half-read result open and refuses the next register()
+    return con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
 
 
 def assert_no_identifiers(con: duckdb.DuckDBPyConnection, allowed: set[str] | None = None) -> None:

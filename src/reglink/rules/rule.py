@@ -21,6 +21,11 @@ class Rule:
     threshold_days: int
     mode: Mode = "cumulative"
     max_absence_days: int = 0
+    # Extension (docs/methods.md section 4), continuous mode only, off in every preset so the
+    # presets apply CONTRACTS.md section 2 to the letter: a bridged stay (absence) must also hold
+    # more than half of its first N days on its own side, so that a weekly commuter is not
+    # "continuously" resident and abroad at once.
+    majority: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("cumulative", "continuous"):
@@ -46,7 +51,8 @@ PRESETS: dict[str, Rule] = {
 
 def rule_from_mapping(data: dict[str, Any], name: str = "custom") -> Rule:
     """A custom rule from `{window_days, threshold_days, mode, max_absence_days}`."""
-    unknown = set(data) - {"name", "window_days", "threshold_days", "mode", "max_absence_days"}
+    unknown = set(data) - {"name", "window_days", "threshold_days", "mode", "max_absence_days",
+                           "majority"}
     if unknown:
         raise ValueError(f"rule {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
     try:
@@ -63,6 +69,7 @@ def rule_from_mapping(data: dict[str, Any], name: str = "custom") -> Rule:
         threshold_days=threshold,
         mode=mode,
         max_absence_days=int(data.get("max_absence_days", 0) or 0),
+        majority=bool(data.get("majority", False)),
     )
 
 

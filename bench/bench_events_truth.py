@@ -1,0 +1,186 @@
+"""Compare a warehouse's `migration_events` with the true events of a synthetic world.
+
+    uv run python bench/bench_events_truth.py WORLD [--warehouse FILE] [--links truth|pipeline]
+                                                    [--rule 12-16] [--workdir DIR] [--out results.json]
+
+WORLD is a `reglink synth` folder (truth in truth/events.parquet, truth/record_person.parquet).
+With --warehouse, that built warehouse is scored as it is. Without it, the world is built in a
+temporary folder: ingest (the real one), then person_links either from the linkage stage
+(`--links pipeline`, the default: what production would get) or from the truth (`--links truth`:
+isolates the rule and repair from linkage errors), then `reglink.tables.build_tables`.
+`--workdir DIR` keeps that build in DIR; run again with the same DIR and links, only the tables
+stage is rebuilt (ingest and linkage are reused) — the quick loop for repair experiments.
+`--rule` builds the tables under another rule than the world's reglink.yaml names;
+`--no-evidence-repair` switches off the register-evidence repair and initial status (the
+crossings-only baseline, `tables.evidence_repair: false`).
+
+Scored (the rule the warehouse was built with; truth events of the same rule):
+- each predicted person_key is mapped to the true person holding most of its records;
+- event precision/recall on (person, event_type, event_date), exact date; also within +-1 day;
+- per year and type: predicted vs true totals and relative error, and whether the year's windows
+  are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+
+def build_world(world: Path, folder: Path, links: str, rule: str | None = None,
+                evidence: bool = True) -> Path:
+    """Ingest + links + tables for `world` under `folder`; the warehouse path. Ingest and links
+    are reused when `folder` already holds them for the same `links`."""
+    from reglink.config import load_config
+    from reglink.ingest import ingest_all
+    from reglink.rules.rule import load_rule
+    from reglink.tables import build_tables
+
+    cfg = load_config(world / "reglink.yaml")
+    if rule:
+        cfg.rule = load_rule(rule)
+    if not evidence:
+        tables = cfg.raw.get("tables") if isinstance(cfg.raw.get("tables"), dict) else {}
+        cfg.raw["tables"] = {**tables, "evidence_repair": False}
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg.warehouse = folder / "reglink.duckdb"
+    cfg.restricted = folder / "reglink.restricted.duckdb"
+    cfg.parquet_dir = folder / "parquet"
+    stamp = folder / "links.txt"
+    reuse = (stamp.exists() and stamp.read_text() == f"{world.resolve()} {links}"
+             and cfg.warehouse.exists() and cfg.restricted_path.exists())
+    t0 = time.perf_counter()
+    if not reuse:
+        stamp.unlink(missing_ok=True)
+        ingest_all(cfg)
+    t1 = time.perf_counter()
+    if reuse:
+        pass
+    elif links == "truth":
+        rp = pl.read_parquet(world / "truth" / "record_person.parquet")
+        pl_links = rp.select("source", pl.col("record_id").cast(pl.String),
+                             pl.col("person_id").cast(pl.String).alias("person_key"),
+                             pl.lit(1.0).alias("match_probability"))
+        con = duckdb.connect(str(cfg.warehouse))
+        con.register("_l", pl_links)
+        con.execute("CREATE OR REPLACE TABLE person_links AS SELECT * FROM _l")
+        con.close()
+    else:
+        from reglink.linkage import link_persons
+
+        link_persons(cfg)
+    stamp.write_text(f"{world.resolve()} {links}")
+    t2 = time.perf_counter()
+    counts = build_tables(cfg)
+    t3 = time.perf_counter()
+    print(f"built in {folder}: ingest {t1 - t0:.1f}s, links ({links}) {t2 - t1:.1f}s, "
+          f"tables {t3 - t2:.1f}s; migration_events {counts['migration_events']}", file=sys.stderr)
+    return cfg.warehouse
+
+
+def score(world: Path, warehouse: Path) -> dict:
+    """Precision, recall and yearly total errors of `migration_events` against the truth."""
+    truth_world = json.loads((world / "truth" / "world.json").read_text())
+    until = dt.date.fromisoformat(truth_world["observed_until"])
+    con = duckdb.connect(str(warehouse), read_only=True)
+    pred = con.sql("SELECT person_key, event_type, event_date, provisional, rule FROM migration_events").pl()
+    links = con.sql("SELECT source, CAST(record_id AS VARCHAR) AS record_id, person_key FROM person_links").pl()
+    con.close()
+    rule = pred["rule"][0] if pred.height else "12-16"
+    from reglink.rules.rule import load_rule
+
+    r = load_rule(rule)
+    window = r.window_days if r.mode == "cumulative" else r.threshold_days
+    rp = pl.read_parquet(world / "truth" / "record_person.parquet").select(
+        "source", pl.col("record_id").cast(pl.String), pl.col("person_id").cast(pl.String))
+    # person_key -> the true person with most of its records
+    key_person = (links.join(rp, on=["source", "record_id"], how="inner")
+                  .group_by("person_key", "person_id").len()
+                  .sort(["person_key", "len", "person_id"], descending=[False, True, False])
+                  .group_by("person_key", maintain_order=True).first()
+                  .select("person_key", "person_id"))
+    # sanity: the share of linked records whose key maps to their own true person (purity); a
+    # warehouse built from another world (or an older version of it) scores near 0
+    joined = links.join(rp, on=["source", "record_id"], how="inner")
+    purity = (joined.join(key_person.rename({"person_id": "major"}), on="person_key")
+              .select((pl.col("person_id") == pl.col("major")).mean()).item()) if joined.height else 0.0
+    truth = (pl.read_parquet(world / "truth" / "events.parquet")
+             .filter(pl.col("rule") == rule)
+             .filter(pl.col("event_date") <= until)
+             .select(pl.col("person_id").cast(pl.String), "event_type", "event_date"))
+    p = pred.join(key_person, on="person_key", how="left").select("person_id", "event_type", "event_date",
+                                                                  "provisional")
+    keys = ["person_id", "event_type", "event_date"]
+    hit = p.join(truth, on=keys, how="semi")
+    found = truth.join(p, on=keys, how="semi")
+    # within one day (same person and type)
+    near = (p.with_row_index("i").join(truth.rename({"event_date": "t_date"}), on=["person_id", "event_type"])
+            .filter((pl.col("event_date") - pl.col("t_date")).dt.total_days().abs() <= 1)
+            .unique("i"))
+    out = {
+        "world": str(world), "warehouse": str(warehouse), "rule": rule, "observed_until": str(until),
+        "predicted_events": p.height, "true_events": truth.height,
+        "precision": round(hit.height / p.height, 4) if p.height else None,
+        "recall": round(found.height / truth.height, 4) if truth.height else None,
+        "precision_within_1_day": round(near.height / p.height, 4) if p.height else None,
+        "final_only_precision": None, "years": [],
+        "records_in_truth": round(joined.height / links.height, 4) if links.height else None,
+        "key_purity": round(purity, 4),
+    }
+    if purity < 0.5 or (links.height and joined.height / links.height < 0.5):
+        print(f"warning: the warehouse's person_links do not match {world} (purity {purity:.2f}); "
+              "was it built from this world?", file=sys.stderr)
+    final = p.filter(~pl.col("provisional"))
+    if final.height:
+        out["final_only_precision"] = round(final.join(truth, on=keys, how="semi").height / final.height, 4)
+    py = p.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("predicted")
+    ty = truth.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("true")
+    years = ty.join(py, on=["year", "event_type"], how="full", coalesce=True).fill_null(0).sort("year", "event_type")
+    for row in years.iter_rows(named=True):
+        full = dt.date(row["year"], 12, 31) + dt.timedelta(days=window - 1) <= until
+        err = (row["predicted"] - row["true"]) / row["true"] if row["true"] else None
+        out["years"].append({**row, "relative_error": None if err is None else round(err, 4),
+                             "fully_observed": full})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("world", type=Path)
+    ap.add_argument("--warehouse", type=Path)
+    ap.add_argument("--links", choices=["pipeline", "truth"], default="pipeline")
+    ap.add_argument("--rule", help="build under this rule (default: the world's reglink.yaml)")
+    ap.add_argument("--no-evidence-repair", action="store_true",
+                    help="crossings-only repair and initial status (tables.evidence_repair: false)")
+    ap.add_argument("--workdir", type=Path, help="keep the build here; reuse its ingest and links")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    if args.warehouse is None:
+        folder = args.workdir or Path(tempfile.mkdtemp(prefix="reglink-bench-"))
+        warehouse = build_world(args.world, folder, args.links, args.rule, not args.no_evidence_repair)
+    else:
+        warehouse = args.warehouse
+    res = score(args.world, warehouse)
+    res["links"] = args.links if args.warehouse is None else "given"
+    print(f"rule {res['rule']}: {res['predicted_events']} predicted, {res['true_events']} true events; "
+          f"precision {res['precision']}, recall {res['recall']}, "
+          f"precision within 1 day {res['precision_within_1_day']}, final-only precision "
+          f"{res['final_only_precision']}; linkage key purity {res['key_purity']}")
+    print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed")
+    for y in res["years"]:
+        e = "" if y["relative_error"] is None else f"{100 * y['relative_error']:+.2f}%"
+        print(f"{y['year']:>6} {y['event_type']:<12} {y['true']:>7} {y['predicted']:>7} {e:>8}  {y['fully_observed']}")
+    if args.out:
+        args.out.write_text(json.dumps(res, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

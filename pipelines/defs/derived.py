@@ -1,0 +1,335 @@
+"""Stages 3-7: person links → crossings per person → residence status and migration events →
+flows, stocks, temporary mobility, accounting → quality report. Unpartitioned: each is rebuilt
+from all deliveries, and skipped (reported "unchanged") when none of its inputs changed."""
+
+import dagster as dg
+
+from reglink import store
+from reglink.config import PipelineConfig
+from reglink.schemas import SOURCES
+
+from pipelines import progress, stages, state
+from pipelines.defs.extracts import forced, validated_key
+from pipelines.metadata import counts_md, md_table, preview
+from pipelines.resources import ReglinkConfig, Warehouse
+
+LINKS_KEY = dg.AssetKey(["linkage", "person_links"])
+REPORT_KEY = dg.AssetKey(["quality", "report"])
+# Minimum share of a register's records whose person is also found in another register
+# (orchestration.linkage_bands overrides, per register: [min, max]). Calibrated on the synthetic
+# world (docs/operations.md); a linkage that silently stops linking falls below these.
+DEFAULT_LINKAGE_BANDS = {"border_crossings": (0.02, 1.0), "permits": (0.30, 1.0),
+                         "population_register": (0.30, 1.0), "asylum_register": (0.10, 1.0)}
+DEFAULT_RESIDUAL_TOLERANCE = 0.02
+
+# warehouse tables written by reglink.tables.build_tables, grouped into assets by stage:
+# (asset key, description, table names or prefixes, upstream assets inside the build)
+TABLE_ASSETS: list[tuple[tuple[str, str], str, tuple[str, ...], tuple[tuple[str, str], ...]]] = [
+    (("persons", "persons"), "persons: one row per linked person, attributes from the registers",
+     ("persons",), ()),
+    (("persons", "crossings"), "each person's border crossings, repaired, classified by the rule",
+     ("crossings", "crossing_repairs", "initial_status"), (("persons", "persons"),)),
+    (("events", "residence_status"), "residence spells: each person's status over time",
+     ("residence_spells",), (("persons", "crossings"),)),
+    (("events", "migration_events"), "immigrations and emigrations under the configured rule",
+     ("migration_events",), (("persons", "crossings"),)),
+    (("tables", "flows"), "immigration and emigration by period and breakdown", ("flows",),
+     (("events", "migration_events"),)),
+    (("tables", "stocks"), "resident, immigrant, emigrant and temporary populations at "
+     "reference dates", ("stocks",), (("events", "residence_status"),)),
+    (("tables", "temporary_mobility"), "non-resident stays, person-days, cross-border and "
+     "seasonal workers, asylum flows", ("temporary_", "mobility", "person_days", "asylum_",
+                                        "cross_border", "seasonal", "circular"),
+     (("persons", "crossings"),)),
+    (("tables", "accounting"), "stock at start + flows = stock at end, residual shown",
+     ("accounting",), (("tables", "flows"), ("tables", "stocks"))),
+    (("tables", "toolkit"), "the toolkit's tables 3.1-3.3", ("toolkit",),
+     (("tables", "flows"), ("tables", "stocks"))),
+    (("tables", "publication"), "publication copies with small-cell protection",
+     ("pub_", "publication", "protected"),
+     (("tables", "flows"), ("tables", "stocks"), ("tables", "temporary_mobility"),
+      ("tables", "accounting"), ("tables", "toolkit"))),
+]
+
+
+REPORT_INPUTS = (("tables", "publication"), ("tables", "accounting"), ("events", "migration_events"))
+
+
+def _asset_for_table(table: str) -> tuple[str, str] | None:
+    for key, _, prefixes, _ in TABLE_ASSETS:
+        if any(table == p or (p.endswith("_") or len(p) > 6) and table.startswith(p)
+               for p in prefixes):
+            return key
+    return None
+
+
+def blocked_deliveries(st: state.Session) -> list[str]:
+    """Reasons of every delivery whose latest validation failed a blocking check."""
+    return [r.reason or f"{r.asset}/{r.partition}" for r in st.all_for("validated/")
+            if r.status == "blocked"]
+
+
+def _gate(st: state.Session) -> None:
+    bad = blocked_deliveries(st)
+    if bad:
+        raise dg.Failure(description="blocked by failed validation: " + " | ".join(bad))
+
+
+def _upstream(st: state.Session, *assets: str) -> list[tuple[str, str, str]]:
+    recs = st.all_for("validated/")
+    for a in assets:
+        r = st.get(a)
+        recs += [r] if r else []
+    return [(r.asset, r.partition, r.fingerprint) for r in recs]
+
+
+def _unchanged(context, st: state.Session, name: str, fp: str,
+               tables: list[str]) -> state.Record | None:
+    prev = st.get(name)
+    if prev and prev.fingerprint == fp and not forced(context) and st.tables_exist(
+            tables or prev.summary.get("tables", [])):
+        return prev
+    return None
+
+
+# -- linkage ---------------------------------------------------------------------------------
+
+def _linkage_rates(con) -> dict[str, dict[str, float]]:
+    if True:
+        rows = con.execute("""
+            WITH src AS (SELECT person_key, count(DISTINCT source) AS n_src
+                         FROM person_links GROUP BY person_key)
+            SELECT l.source, count(*) AS records, count(DISTINCT l.person_key) AS persons,
+                   avg(CASE WHEN s.n_src > 1 THEN 1.0 ELSE 0.0 END) AS cross_rate
+            FROM person_links l JOIN src s USING (person_key)
+            GROUP BY l.source ORDER BY l.source""").fetchall()
+    return {s: {"records": r, "persons": p, "cross_register_rate": float(c)} for s, r, p, c in rows}
+
+
+def _std_counts(cfg: PipelineConfig) -> dict[str, int]:
+    con = store.connect(cfg.restricted_path)
+    try:
+        have = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+        return {s: con.execute(f'SELECT count(*) FROM "std_{s}"').fetchall()[0][0]
+                for s in SOURCES if f"std_{s}" in have}
+    finally:
+        con.close()
+
+
+def make_linkage_asset() -> dg.AssetsDefinition:
+    @dg.asset(
+        key=LINKS_KEY, group_name="linkage", deps=[validated_key(r) for r in SOURCES],
+        kinds={"splink", "duckdb"},
+        description="Records of all registers resolved into persons (Splink): person_links "
+                    "(warehouse) and the linkage working tables (restricted).",
+        check_specs=[
+            dg.AssetCheckSpec("every_record_linked", asset=LINKS_KEY, blocking=True,
+                              description="each accepted record has exactly one person_key"),
+            dg.AssetCheckSpec("linkage_rates", asset=LINKS_KEY, blocking=True,
+                              description="share of each register's records linked to another "
+                                          "register within orchestration.linkage_bands"),
+        ],
+    )
+    def person_links(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
+                     warehouse: Warehouse):
+        cfg = reglink.load()
+        name = "linkage/person_links"
+        with state.Session(warehouse.path()) as st:
+            _gate(st)
+            fp = state.fingerprint(_upstream(st), cfg.match_threshold, cfg.home_country,
+                                   cfg.raw.get("linkage"), stages.code_version("linkage"))
+            prev = _unchanged(context, st, name, fp, ["person_links"])
+        progress.notify(name, "start")
+        stats = {}
+        if prev is None:
+            res = stages.get("linkage")(cfg)
+            stats = {k: v for k, v in (getattr(res, "stats", {}) or {}).items()
+                     if isinstance(v, (int, float, str, bool))}
+        std = _std_counts(cfg)
+        with state.Session(warehouse.path()) as st:
+            con = st.con
+            rates = _linkage_rates(con)
+            summary = {"rates": rates, "std": std,
+                       "stats": stats or (prev.summary.get("stats") if prev else {})}
+            st.put(state.Record(name, state.NO_PARTITION, fp, summary=summary))
+            persons = con.execute("SELECT count(DISTINCT person_key) FROM person_links").fetchall()[0][0]
+            records = con.execute("SELECT count(*) FROM person_links").fetchall()[0][0]
+            top = con.execute("SELECT source, record_id, person_key, match_probability "
+                              "FROM person_links ORDER BY person_key LIMIT 10")
+            cols = [d[0] for d in top.description]
+            prev_md = md_table(cols, top.fetchall())
+        progress.notify(name, "unchanged" if prev else "done",
+                        f"{records} records -> {persons} persons")
+        # checks
+        missing = {s: (n, rates.get(s, {}).get("records", 0)) for s, n in std.items()
+                   if rates.get(s, {}).get("records", 0) != n}
+        linked_ok = not missing and records == sum(std.values())
+        linked_desc = ("every accepted record has one person_key" if linked_ok else
+                       "; ".join(f"{s}: {n} accepted records, {got} in person_links"
+                                 for s, (n, got) in missing.items())
+                       or f"{records} links for {sum(std.values())} records")
+        bands = {**DEFAULT_LINKAGE_BANDS, **{k: tuple(v) for k, v in (
+            (cfg.raw.get("orchestration") or {}).get("linkage_bands") or {}).items()}}
+        out_of_band = []
+        if len(rates) > 1:  # a single register cannot link to another one
+            for s, r in rates.items():
+                lo, hi = bands.get(s, (0.0, 1.0))
+                if not lo <= r["cross_register_rate"] <= hi:
+                    out_of_band.append(f"{s}: {r['cross_register_rate']:.1%} of records linked to "
+                                       f"another register, expected {lo:.0%}-{hi:.0%}")
+        rate_desc = "; ".join(out_of_band) or ", ".join(
+            f"{s} {r['cross_register_rate']:.1%}" for s, r in rates.items())
+        yield dg.MaterializeResult(
+            metadata={"records": records, "persons": persons, "dagster/row_count": records,
+                      "unchanged": prev is not None,
+                      "linkage_rates": dg.MetadataValue.md(md_table(
+                          ["register", "records", "persons", "linked to another register"],
+                          [(s, r["records"], r["persons"], f"{r['cross_register_rate']:.1%}")
+                           for s, r in rates.items()])),
+                      "linkage_stats": counts_md("linkage statistics", summary["stats"] or {}),
+                      "preview": dg.MetadataValue.md(prev_md)},
+            data_version=dg.DataVersion(fp))
+        yield dg.AssetCheckResult(check_name="every_record_linked", passed=linked_ok,
+                                  description=linked_desc)
+        yield dg.AssetCheckResult(check_name="linkage_rates", passed=not out_of_band,
+                                  description=rate_desc,
+                                  metadata={s: round(r["cross_register_rate"], 4)
+                                            for s, r in rates.items()})
+
+    return person_links
+
+
+# -- statistical tables -----------------------------------------------------------------------
+
+def _accounting_check(cfg: PipelineConfig, con) -> tuple[bool, str, dict]:
+    tol = float((cfg.raw.get("orchestration") or {}).get("residual_tolerance",
+                                                         DEFAULT_RESIDUAL_TOLERANCE))
+    if True:
+        cols = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounting'"
+        ).fetchall()]
+        if "residual" not in cols:
+            return False, "the accounting table has no residual column", {}
+        start = next((c for c in ("stock_start", "stock_at_start", "start_stock") if c in cols), None)
+        if start is None:
+            return False, f"the accounting table has no stock-at-start column ({', '.join(cols)})", {}
+        worst = con.execute(
+            f"SELECT max(abs(residual) / greatest({start}, 1)), sum(abs(residual)), count(*) "
+            f"FROM accounting WHERE {start} IS NOT NULL").fetchall()[0]
+    share = float(worst[0] or 0.0)
+    ok = share <= tol
+    return ok, (f"largest |residual| is {share:.2%} of the stock at start (tolerance {tol:.0%}); "
+                f"{worst[2]} cells"), {"max_residual_share": round(share, 5), "tolerance": tol}
+
+
+def make_tables_asset() -> dg.AssetsDefinition:
+    specs = [dg.AssetSpec(key, group_name=key[0], description=desc,
+                          deps=[LINKS_KEY] if not deps else [dg.AssetKey(list(d)) for d in deps],
+                          kinds={"duckdb", "parquet"}, skippable=True)
+             for key, desc, _, deps in TABLE_ASSETS]
+    acc_key = dg.AssetKey(["tables", "accounting"])
+
+    @dg.multi_asset(
+        name="statistical_tables", specs=specs, can_subset=False,
+        check_specs=[dg.AssetCheckSpec("residual_within_tolerance", asset=acc_key,
+                                       description="accounting residual / stock within "
+                                                   "orchestration.residual_tolerance")],
+    )
+    def statistical_tables(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
+                           warehouse: Warehouse):
+        """One call of reglink.tables.build_tables: the tables share a connection (temporary
+        tables with dates of birth die with it), so they are built in one step."""
+        cfg = reglink.load()
+        name = "tables"
+        with state.Session(warehouse.path()) as st:
+            _gate(st)
+            fp = state.fingerprint(_upstream(st, "linkage/person_links"), cfg.home_country,
+                                   cfg.rule, cfg.observed_until, cfg.reference_dates,
+                                   cfg.small_cell, cfg.raw.get("tables"),
+                                   stages.code_version("tables"))
+            prev = _unchanged(context, st, name, fp, [])
+        progress.notify(name, "start")
+        if prev is None:
+            counts = stages.get("tables")(cfg, log=lambda m: (context.log.info(m),
+                                                              progress.notify(name, "step", m)))
+        else:
+            counts = prev.summary["counts"]
+        progress.notify(name, "unchanged" if prev else "done", f"{len(counts)} tables")
+        by_asset: dict[tuple[str, str], dict[str, int]] = {}
+        for t, n in counts.items():
+            key = _asset_for_table(t)
+            if key is not None:
+                by_asset.setdefault(key, {})[t] = n
+        with state.Session(warehouse.path()) as st:
+            st.put(state.Record(name, state.NO_PARTITION, fp,
+                                summary={"counts": counts, "tables": list(counts)}))
+            con = st.con
+            for key, _, _, _ in TABLE_ASSETS:
+                tables = by_asset.get(key)
+                if not tables:
+                    context.log.warning(f"{'/'.join(key)}: build_tables produced no such table")
+                    continue
+                main = next(iter(tables))
+                md = {"tables": counts_md("rows per table", tables),
+                      "dagster/row_count": tables[main], "unchanged": prev is not None,
+                      "preview": preview(con, main)}
+                if key == ("events", "migration_events"):
+                    ev = dict(con.execute("SELECT event_type || CASE WHEN provisional THEN "
+                                          "' (provisional)' ELSE '' END, count(*) FROM "
+                                          "migration_events GROUP BY 1 ORDER BY 1").fetchall())
+                    md["events_by_type"] = counts_md("events by type", ev)
+                    md.update({f"events_{k.split()[0].lower()}": v for k, v in ev.items()
+                               if "provisional" not in k})
+                yield dg.MaterializeResult(asset_key=dg.AssetKey(list(key)), metadata=md,
+                                           data_version=dg.DataVersion(fp))
+            acc = _accounting_check(cfg, con) if ("tables", "accounting") in by_asset else None
+        if acc is not None:
+            ok, desc, meta = acc
+            yield dg.AssetCheckResult(asset_key=acc_key, check_name="residual_within_tolerance",
+                                      passed=ok, description=desc, metadata=meta,
+                                      severity=dg.AssetCheckSeverity.WARN)
+
+    return statistical_tables
+
+
+# -- quality report ---------------------------------------------------------------------------
+
+def make_report_asset(table_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(key=REPORT_KEY, group_name="quality", deps=[LINKS_KEY, *table_keys],
+              kinds={"html"},
+              description="The quality report per register (toolkit Annex 1-2) and the rule "
+                          "comparison: static HTML under the config's reports folder.")
+    def report(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
+               warehouse: Warehouse):
+        cfg = reglink.load()
+        name = "quality/report"
+        with state.Session(warehouse.path()) as st:
+            fp = state.fingerprint(_upstream(st, "linkage/person_links", "tables"),
+                                   str(cfg.reports), stages.code_version("quality"))
+            prev = _unchanged(context, st, name, fp, [])
+        progress.notify(name, "start")
+        index = cfg.reports / "index.html"
+        if prev is None or not index.exists():
+            index = stages.get("quality")(cfg)
+            prev = None
+        pages = sorted(p.name for p in index.parent.glob("*.html"))
+        state.put(warehouse.path(), state.Record(name, state.NO_PARTITION, fp,
+                                              summary={"index": str(index), "pages": pages}))
+        progress.notify(name, "unchanged" if prev else "done", str(index))
+        return dg.MaterializeResult(
+            metadata={"index": dg.MetadataValue.path(str(index)),
+                      "url": dg.MetadataValue.url(index.resolve().as_uri()),
+                      "pages": dg.MetadataValue.md("\n".join(f"- {p}" for p in pages)),
+                      "unchanged": prev is not None},
+            data_version=dg.DataVersion(fp))
+
+    return report
+
+
+linkage_assets = ([make_linkage_asset()]
+                  if stages.available("linkage") and stages.available("ingest") else [])
+tables_assets = [make_tables_asset()] if linkage_assets and stages.available("tables") else []
+report_assets = ([make_report_asset([dg.AssetKey(list(k)) for k in REPORT_INPUTS]
+                                    if tables_assets else [])]
+                 if linkage_assets and stages.available("quality") else [])

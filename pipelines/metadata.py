@@ -1,0 +1,28 @@
+"""Materialisation metadata: counts, previews and rates shown in the Dagster UI."""
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+
+def md_table(columns: list[str], rows: list[tuple[Any, ...]], limit: int = 10) -> str:
+    def cell(v: Any) -> str:
+        s = "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        return s.replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = "".join("| " + " | ".join(cell(v) for v in r) + " |\n" for r in rows[:limit])
+    return head + body
+
+
+def preview(con, table: str, limit: int = 10, where: str = "") -> dg.MetadataValue:
+    """A markdown preview of the first rows of a table (warehouse tables only)."""
+    cur = con.execute(f'SELECT * FROM "{table}" {where} LIMIT {int(limit)}')
+    cols = [d[0] for d in cur.description]
+    return dg.MetadataValue.md(md_table(cols, cur.fetchall(), limit))
+
+
+def counts_md(title: str, counts: dict[str, Any]) -> dg.MetadataValue:
+    rows = sorted(counts.items(), key=lambda kv: str(kv[0]))
+    return dg.MetadataValue.md(f"**{title}**\n\n" + md_table(["", "value"], rows, len(rows)))

@@ -1,0 +1,458 @@
+"""Ingest one extract (`ingest_extract`) or every configured one (`ingest_all`).
+
+One streaming pass per extract: read a chunk of strings → type, standardise and check it
+(polars) → run the register's expectation suite on it (Great Expectations, pandas) → split
+into accepted rows and quarantine. Duplicate record_ids are found across chunks at the end.
+The books always balance: rows_in = rows_accepted + rows_quarantined, recorded with the
+file's sha256 so an identical re-delivery is recognised and not ingested twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from reglink import store
+from reglink.errors import Problem, ReglinkError, UsageError
+from reglink.ingest.checks import (DUPLICATE_RECORD_ID, FAILURE_SCHEMA, HARD_REASONS, RAGGED_ROW,
+                                   check_chunk)
+from reglink.ingest.mapping import Mapping, load_mapping
+from reglink.ingest.reader import ExtractReader
+from reglink.schemas import SOURCES, SourceSchema, schema
+
+log = logging.getLogger("reglink.ingest")
+
+_REASON_ORDER = {r: i for i, r in enumerate(HARD_REASONS)}
+DETAIL_CAP = 100_000  # quarantined rows whose details `validate` keeps (counts are always exact)
+
+
+@dataclass
+class IngestSummary:
+    """The books of one extract: what came in, what was kept, what was held back and why."""
+
+    source: str
+    file: str
+    sha256: str
+    rows_in: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    by_reason: dict[tuple[str, str | None], int] = field(default_factory=dict)  # (reason, column) -> rows
+    soft: dict[str, int] = field(default_factory=dict)  # soft warning -> rows
+    completeness: dict[str, float] = field(default_factory=dict)  # column -> share non-empty
+    present_columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    expectations: list[dict[str, Any]] = field(default_factory=list)  # suite results
+    status: str = "ingested"  # ingested | unchanged
+    details_truncated: bool = False  # validate kept the details of the first DETAIL_CAP rows only
+    ingested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    @property
+    def extract_id(self) -> str:
+        return self.sha256[:16]
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """reason -> rows (a row failing two checks counts under both)."""
+        out: dict[str, int] = {}
+        for (reason, _), n in self.by_reason.items():
+            out[reason] = out.get(reason, 0) + n
+        return out
+
+    def balanced(self) -> bool:
+        return self.rows_in == self.rows_accepted + self.rows_quarantined
+
+
+@dataclass
+class IngestResult:
+    source: str
+    clean: pl.DataFrame
+    quarantine: pl.DataFrame
+    summary: IngestSummary
+    # every hard failure, long form (row_number, reason, column, value): a row may fail twice
+    failures: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FAILURE_SCHEMA))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _quarantine_rows(failures: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
+    """One row per failing input row: first reason (by severity order) + all reasons + raw."""
+    if failures.is_empty():
+        return pl.DataFrame()
+    order = failures.with_columns(
+        pl.col("reason").replace_strict(_REASON_ORDER, default=len(_REASON_ORDER),
+                                        return_dtype=pl.Int32).alias("_o"))
+    per_row = (order.sort(["row_number", "_o"])
+               .group_by("row_number", maintain_order=True)
+               .agg(pl.col("reason").first(), pl.col("column").first(), pl.col("value").first(),
+                    pl.format("{}:{}", pl.col("reason"), pl.col("column").fill_null("-"))
+                    .unique(maintain_order=True).str.join(";").alias("reasons")))
+    raw_cols = raw.rename({c: f"raw_{c}" for c in raw.columns if c != "row_number"})
+    return per_row.join(raw_cols, on="row_number", how="left")
+
+
+def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Path | None = None,
+                   home_country: str = "NZL", keep_rows: bool = True, suite: bool = True,
+                   progress: bool = False, docs_dir: Path | None = None,
+                   suite_dir: Path | None = None) -> IngestResult:
+    """Read, standardise and check one extract. `keep_rows=False` (validate on a huge file)
+    keeps only counts and the quarantine, never the accepted rows."""
+    try:
+        sch = schema(source)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    path = Path(path)
+    if mapping is None:
+        mp = Mapping(source=source)
+    elif isinstance(mapping, Mapping):
+        mp = mapping
+    else:
+        mp = load_mapping(mapping, source)
+    reader = ExtractReader(path, sch, mp)
+    summary = IngestSummary(source=source, file=str(path), sha256=file_sha256(path),
+                            present_columns=list(reader.columns),
+                            ignored_columns=list(reader.ignored))
+    runner = None
+    if suite:
+        from reglink.ingest.suites import SuiteRunner, suite_path
+        try:
+            runner = SuiteRunner(source, sch, docs_dir=docs_dir, suite_dir=suite_dir)
+        except ReglinkError:
+            raise
+        except Exception as exc:  # a hand-edited suite GX cannot read: one line, no traceback
+            raise ReglinkError(Problem(str(suite_path(source, suite_dir)), "expectation suite cannot be "
+                                       f"loaded: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
+
+    clean_parts: list[pl.DataFrame] = []
+    quar_parts: list[pl.DataFrame] = []
+    ids_parts: list[pl.DataFrame] = []
+    fail_parts: list[pl.DataFrame] = []
+    nonnull: dict[str, int] = {c: 0 for c in sch.names}
+    rows_seen = 0
+    n_quarantined = 0  # exact, whatever detail is kept
+    detail_rows = 0
+
+    def count(failures: pl.DataFrame) -> int:
+        """Add a failure frame to the per-reason counts; the number of distinct rows in it."""
+        per = (failures.unique(["row_number", "reason", "column"])
+               .group_by("reason", "column").len())
+        for reason, column, n in per.iter_rows():
+            summary.by_reason[(reason, column)] = summary.by_reason.get((reason, column), 0) + int(n)
+        return failures.get_column("row_number").n_unique()
+
+    def consume(chunk: pl.DataFrame) -> None:
+        nonlocal rows_seen, n_quarantined, detail_rows
+        rows_seen += chunk.height
+        for c, n in chunk.select(*[pl.col(c).is_not_null().sum() for c in reader.columns]).row(0, named=True).items():
+            nonnull[c] += int(n)
+        res = check_chunk(chunk, sch, mp, home_country=home_country)
+        failures = res.failures
+        if runner is not None:  # the suite sees the rows that parsed: checks on typed values
+            parsed = res.typed.filter(
+                ~pl.col("row_number").is_in(failures.get_column("row_number").unique().implode()))
+            try:
+                gx_failures = runner.validate(parsed)
+            except Exception as exc:  # noqa: BLE001 - GX internals; reported as one line
+                from reglink.ingest.suites import suite_path
+                raise ReglinkError(Problem(str(suite_path(source, suite_dir)), "expectation suite failed "
+                                           f"to run: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
+            failures = pl.concat([failures, gx_failures], how="vertical")
+        for k, v in res.soft.items():
+            summary.soft[k] = summary.soft.get(k, 0) + v
+        bad_rows = failures.get_column("row_number").unique()
+        ok = res.typed.filter(~pl.col("row_number").is_in(bad_rows.implode()))
+        if keep_rows:
+            clean_parts.append(ok)
+        if not failures.is_empty():
+            n = count(failures)
+            n_quarantined += n
+            if keep_rows or detail_rows < DETAIL_CAP:  # validate on a huge broken file: counts
+                quar_parts.append(_quarantine_rows(failures, chunk))  # stay exact, details stop
+                fail_parts.append(failures)
+                detail_rows += n
+            else:
+                summary.details_truncated = True
+        ids_parts.append(res.typed.select("row_number", "record_id",
+                                          pl.col("row_number").is_in(bad_rows.implode()).alias("_q")))
+
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        unit = "rows" if reader.fmt == "parquet" else "bytes"
+        with Progress(TextColumn(f"[bold]{source}[/] {path.name}"), BarColumn(),
+                      TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task(unit, total=reader.total)
+            for chunk in reader.batches():
+                consume(chunk)
+                bar.update(task, completed=reader.done)
+    else:
+        for chunk in reader.batches():
+            consume(chunk)
+
+    # ragged rows: quarantined with their raw text
+    if reader.ragged:
+        rag = pl.DataFrame({
+            "row_number": [r.row for r in reader.ragged],
+            "reason": [RAGGED_ROW] * len(reader.ragged),
+            "column": [None] * len(reader.ragged),
+            "value": [f"{r.actual} fields, expected {r.expected}: {r.text}" for r in reader.ragged],
+        }, schema=FAILURE_SCHEMA)
+        quar_parts.append(_quarantine_rows(rag, pl.DataFrame({"row_number": rag["row_number"]})))
+        fail_parts.append(rag)
+        n_quarantined += count(rag)
+
+    # duplicate record_ids across the whole extract: the first occurrence stays
+    ids = pl.concat(ids_parts) if ids_parts else pl.DataFrame(
+        schema={"row_number": pl.Int64, "record_id": pl.String, "_q": pl.Boolean})
+    dup = (ids.sort("row_number").filter(pl.col("record_id").is_not_null())
+           .filter(~pl.col("record_id").is_first_distinct()))
+    if not dup.is_empty():
+        first = ids.filter(pl.col("record_id").is_in(dup["record_id"].implode())).group_by(
+            "record_id").agg(pl.col("row_number").min().alias("_first"))
+        d = dup.join(first, on="record_id")
+        dfail = d.select("row_number", pl.lit(DUPLICATE_RECORD_ID).alias("reason"),
+                         pl.lit("record_id").alias("column"),
+                         pl.format("{} (first in row {})", pl.col("record_id"), pl.col("_first"))
+                         .alias("value")).cast(FAILURE_SCHEMA)
+        fail_parts.append(dfail)
+        newly = d.filter(~pl.col("_q")).get_column("row_number")
+        already = d.filter(pl.col("_q")).get_column("row_number")
+        count(dfail)
+        n_quarantined += len(newly)
+        moved: pl.DataFrame | None = None
+        if keep_rows and len(newly):
+            clean_all = pl.concat(clean_parts, how="vertical_relaxed")
+            moved = clean_all.filter(pl.col("row_number").is_in(newly.implode()))
+            clean_parts = [clean_all.filter(~pl.col("row_number").is_in(newly.implode()))]
+        raw_moved = (moved.select("row_number", *[pl.col(c).cast(pl.String) for c in sch.names
+                                                  if c in reader.columns])
+                     if moved is not None else pl.DataFrame({"row_number": newly}))
+        new_q = _quarantine_rows(dfail.filter(pl.col("row_number").is_in(newly.implode())), raw_moved)
+        if not new_q.is_empty():
+            quar_parts.append(new_q)
+        if len(already):
+            # add the reason to rows already held back for something else
+            quar_parts = [_add_reason(q, dfail.filter(pl.col("row_number").is_in(already.implode())))
+                          for q in quar_parts]
+    quarantine = (pl.concat(quar_parts, how="diagonal_relaxed").sort("row_number")
+                  if quar_parts else pl.DataFrame())
+    if quarantine.is_empty():
+        quarantine = pl.DataFrame(schema={"row_number": pl.Int64, "reason": pl.String,
+                                          "column": pl.String, "value": pl.String,
+                                          "reasons": pl.String})
+    quarantine = quarantine.with_columns(
+        (pl.col("raw_record_id") if "raw_record_id" in quarantine.columns
+         else pl.lit(None, pl.String)).alias("record_id"),
+        pl.lit(source).alias("source"), pl.lit(summary.extract_id).alias("extract_id"))
+    front = ["source", "extract_id", "row_number", "record_id", "reason", "column", "value", "reasons"]
+    quarantine = quarantine.select(*front, *[c for c in quarantine.columns if c not in front])
+
+    # the books
+    summary.rows_in = rows_seen + len(reader.ragged)
+    summary.rows_quarantined = n_quarantined
+    summary.rows_accepted = summary.rows_in - summary.rows_quarantined
+    if not summary.details_truncated and quarantine.height != n_quarantined:
+        raise ReglinkError(Problem(str(path), f"row accounting failed: {quarantine.height} "
+                                   f"quarantine rows kept but {n_quarantined} counted"))
+    data_rows = max(rows_seen, 1)
+    summary.completeness = {c: nonnull[c] / data_rows for c in sch.names}
+    if runner is not None:
+        summary.expectations = runner.results(summary)
+
+    if keep_rows:
+        clean = (pl.concat(clean_parts, how="vertical_relaxed") if clean_parts
+                 else pl.DataFrame())
+        if clean.is_empty() and not clean.columns:
+            clean = check_chunk(pl.DataFrame({"row_number": []}, schema={"row_number": pl.Int64}),
+                                sch, mp).typed
+        clean = clean.with_columns(pl.lit(source).alias("source"),
+                                   pl.lit(summary.extract_id).alias("extract_id"))
+        if clean.height != summary.rows_accepted:
+            raise ReglinkError(Problem(str(path), f"row accounting failed: {clean.height} "
+                                       f"accepted rows kept but {summary.rows_accepted} expected"))
+    else:
+        clean = pl.DataFrame()
+    failures_all = (pl.concat(fail_parts).unique(maintain_order=True).sort("row_number")
+                    if fail_parts else pl.DataFrame(schema=FAILURE_SCHEMA))
+    return IngestResult(source=source, clean=clean, quarantine=quarantine, summary=summary,
+                        failures=failures_all)
+
+
+def _add_reason(q: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+    add = extra.select("row_number", pl.format("{}:{}", pl.col("reason"), pl.col("column"))
+                       .alias("_add"))
+    return (q.join(add, on="row_number", how="left")
+            .with_columns(pl.when(pl.col("_add").is_not_null())
+                          .then(pl.format("{};{}", pl.col("reasons"), pl.col("_add")))
+                          .otherwise(pl.col("reasons")).alias("reasons"))
+            .drop("_add"))
+
+
+# -- the pipeline stage ----------------------------------------------------------------------
+
+INGEST_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS ingest_log (
+    source VARCHAR, file VARCHAR, sha256 VARCHAR, extract_id VARCHAR, status VARCHAR,
+    rows_in BIGINT, rows_accepted BIGINT, rows_quarantined BIGINT, ingested_at TIMESTAMPTZ,
+    settings_sha256 VARCHAR)
+"""
+QUALITY_QUARANTINE_DDL = """
+CREATE TABLE IF NOT EXISTS quality_quarantine (
+    source VARCHAR, extract_id VARCHAR, reason VARCHAR, "column" VARCHAR, rows BIGINT)
+"""
+QUALITY_EXPECTATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS quality_expectations (
+    source VARCHAR, extract_id VARCHAR, expectation VARCHAR, "column" VARCHAR, severity VARCHAR,
+    success BOOLEAN, unexpected_rows BIGINT, observed VARCHAR)
+"""
+QUALITY_COMPLETENESS_DDL = """
+CREATE TABLE IF NOT EXISTS quality_completeness (
+    source VARCHAR, extract_id VARCHAR, "column" VARCHAR, annex2_topic VARCHAR,
+    present_in_extract BOOLEAN, share_filled DOUBLE)
+"""
+
+
+def settings_sha256(source: str, mapping: Path | None, suites: bool) -> str:
+    """What besides the file decides the result: the mapping and the suite (when run)."""
+    from reglink.ingest.suites import suite_path
+
+    h = hashlib.sha256(f"{source}|suites={suites}".encode())
+    for p in (mapping, suite_path(source) if suites else None):
+        if p is not None and Path(p).is_file():
+            h.update(Path(p).read_bytes())
+    return h.hexdigest()
+
+
+def _unchanged(wh, rs, source: str, sha: str, settings: str) -> bool:
+    """True when the last ingest of `source` was this very file, read with the same mapping
+    and suite, and its tables are in place."""
+    rows = wh.execute("SELECT sha256, settings_sha256 FROM ingest_log WHERE source = ? AND "
+                      "status = 'ingested' ORDER BY ingested_at DESC LIMIT 1", [source]).fetchall()
+    row = rows[0] if rows else None
+    if row is None or row[0] != sha or row[1] != settings:
+        return False
+    tables = {r[0] for r in rs.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if f"std_{source}" not in tables:
+        return False
+    got = rs.execute(f'SELECT count(*) FILTER (WHERE extract_id = ?), count(*) FROM "std_{source}"',
+                     [sha[:16]]).fetchall()[0]
+    return got[0] == got[1]
+
+
+def _summary_from_log(wh, source: str, path: Path, sha: str) -> IngestSummary:
+    r = wh.execute("SELECT rows_in, rows_accepted, rows_quarantined FROM ingest_log "
+                   "WHERE source = ? AND sha256 = ? AND status = 'ingested' "
+                   "ORDER BY ingested_at DESC LIMIT 1", [source, sha]).fetchall()[0]
+    s = IngestSummary(source=source, file=str(path), sha256=sha, rows_in=r[0],
+                      rows_accepted=r[1], rows_quarantined=r[2], status="unchanged")
+    for reason, column, n in wh.execute(
+            'SELECT reason, "column", rows FROM quality_quarantine WHERE source = ? AND extract_id = ?',
+            [source, sha[:16]]).fetchall():
+        s.by_reason[(reason, column)] = n
+    return s
+
+
+def _log_row(s: IngestSummary, settings: str) -> list[Any]:
+    return [s.source, s.file, s.sha256, s.extract_id, s.status, s.rows_in, s.rows_accepted,
+            s.rows_quarantined, s.ingested_at, settings]
+
+
+def expectations_enabled(cfg) -> bool:
+    """Run the GX suites during `ingest_all`? Config key `ingest_expectations` (default true),
+    overridden by the environment variable REGLINK_INGEST_EXPECTATIONS=0/1. The polars row
+    checks run either way; the suites add their own checks and the quality_expectations table."""
+    env = os.environ.get("REGLINK_INGEST_EXPECTATIONS")
+    if env is not None:
+        return env.strip().lower() not in ("0", "false", "no", "off")
+    raw = getattr(cfg, "raw", {}) or {}
+    return bool(raw.get("ingest_expectations", True))
+
+
+def _is_empty_extract(exc: ReglinkError) -> bool:
+    return any("no data rows" in p.message for p in exc.problems)
+
+
+def ingest_all(cfg) -> dict[str, IngestResult]:
+    """Ingest every configured extract into the restricted store (std_*, quarantine_*) and log
+    it in the warehouse (ingest_log, quality_quarantine, quality_completeness). A register
+    missing from the config is reported, not fatal; an unchanged re-delivery is not re-read."""
+    results: dict[str, IngestResult] = {}
+    use_suites = expectations_enabled(cfg)
+    wh = store.connect(cfg.warehouse)
+    rs = store.connect(cfg.restricted_path)
+    try:
+        for ddl in (INGEST_LOG_DDL, QUALITY_QUARANTINE_DDL, QUALITY_COMPLETENESS_DDL,
+                    QUALITY_EXPECTATIONS_DDL):
+            wh.execute(ddl)
+        wh.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS settings_sha256 VARCHAR")
+        for source in SOURCES:
+            path = cfg.extracts.get(source)
+            if path is None:
+                log.warning("%s: no extract configured; the register is left out", source)
+                continue
+            path = Path(path)
+            sha = file_sha256(path) if path.is_file() else ""
+            mapping = cfg.mappings.get(source)
+            settings = settings_sha256(source, mapping, use_suites)
+            if sha and _unchanged(wh, rs, source, sha, settings):
+                summary = _summary_from_log(wh, source, path, sha)
+                clean = pl.from_arrow(rs.sql(f'SELECT * FROM "std_{source}"').to_arrow_table())
+                quarantine = pl.from_arrow(rs.sql(f'SELECT * FROM "quarantine_{source}"').to_arrow_table())
+                wh.execute("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           _log_row(summary, settings))
+                log.info("%s: %s unchanged since the last ingest (sha256 %s); not re-read",
+                         source, path, sha[:16])
+                results[source] = IngestResult(source, clean, quarantine, summary)
+                continue
+            try:
+                res = ingest_extract(source, path, mapping=mapping,
+                                     home_country=cfg.home_country, suite=use_suites)
+            except ReglinkError as exc:
+                if not _is_empty_extract(exc):
+                    raise
+                # delivered with a header and no rows (a small country's asylum register in a
+                # quiet month): reported like a missing register, and no stale rows survive
+                log.warning("%s: %s has no data rows; the register is left out", source, path)
+                for table in (f"std_{source}", f"quarantine_{source}"):
+                    rs.execute(f'DROP TABLE IF EXISTS "{table}"')
+                continue
+            s = res.summary
+            store.write_table(rs, f"std_{source}", res.clean.to_arrow())
+            store.write_table(rs, f"quarantine_{source}", res.quarantine.to_arrow())
+            wh.execute("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       _log_row(s, settings))
+            wh.execute("DELETE FROM quality_quarantine WHERE source = ?", [source])
+            for (reason, column), n in sorted(s.by_reason.items(), key=lambda kv: kv[0][0]):
+                wh.execute("INSERT INTO quality_quarantine VALUES (?, ?, ?, ?, ?)",
+                           [source, s.extract_id, reason, column, n])
+            wh.execute("DELETE FROM quality_completeness WHERE source = ?", [source])
+            sch: SourceSchema = schema(source)
+            wh.executemany("INSERT INTO quality_completeness VALUES (?, ?, ?, ?, ?, ?)", [
+                [source, s.extract_id, c.name, c.annex2, c.name in s.present_columns,
+                 s.completeness.get(c.name, 0.0)] for c in sch.columns])
+            wh.execute("DELETE FROM quality_expectations WHERE source = ?", [source])
+            if s.expectations:
+                wh.executemany("INSERT INTO quality_expectations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+                    [source, s.extract_id, e["expectation"], e["column"], e["severity"],
+                     bool(e["success"]), e.get("unexpected_rows"),
+                     None if e.get("observed") is None else str(e["observed"])]
+                    for e in s.expectations])
+            log.info("%s: %d rows in, %d accepted, %d quarantined", source, s.rows_in,
+                     s.rows_accepted, s.rows_quarantined)
+            results[source] = res
+        store.assert_no_identifiers(wh)
+    finally:
+        wh.close()
+        rs.close()
+    return results

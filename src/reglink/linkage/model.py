@@ -1,0 +1,318 @@
+"""The Splink model: comparisons, blocking rules, unsupervised training, save and reuse.
+
+Why each comparison looks the way it does is in docs/linkage.md. Levels are built with
+Splink's comparison-level creators (or DuckDB SQL marked with its dialect) so the very same
+definition can be rendered for Spark (`settings_for(dialect="spark")`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import splink.comparison_level_library as cll
+from splink.internals.dialects import SplinkDialect
+import splink.comparison_library as cl
+from splink import Linker, SettingsCreator, block_on
+
+MODEL_VERSION = "v1"
+# No name counts as rarer than 1 in 1,000 when weighing an exact agreement: in a small
+# delivery a name seen once is not proof of identity (two LUCA SCHMIDTs with different birth
+# dates stay two people).
+TF_MIN_U = 0.001
+D = "duckdb"  # the dialect our custom SQL is written in (Splink translates it with sqlglot)
+
+log = logging.getLogger(__name__)
+
+
+def _custom(sql: str, label: str) -> cll.CustomLevel:
+    return cll.CustomLevel(sql, label_for_charts=label, base_dialect_str=D)
+
+
+def _null(sql: str) -> cll.ComparisonLevelCreator:
+    return _custom(sql, "missing on one side").configure(is_null_level=True)
+
+
+def swapped_alike(dialect: str = D) -> str:
+    """Given names and surname swapped between the two records, each side alike (equal
+    without spaces, Jaro-Winkler >= 0.9, or sounding alike): `HYUNWOO CHEY` / `CHOI HYUN WOO`."""
+    jw = SplinkDialect.from_string(dialect).jaro_winkler_function_name
+
+    def alike(a: str, b: str) -> str:
+        return (f"({jw}({a}_nospace_l, {b}_nospace_r) >= 0.9 OR {a}_phon_l = {b}_phon_r "
+                f"OR {a}_rom_l = {b}_rom_r)")
+
+    return f"({alike('given', 'surname')} AND {alike('surname', 'given')})"
+
+
+def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomComparison]:
+    """The comparisons of the model, most specific level first."""
+    home = home_country.upper().replace("'", "")
+    swapped = swapped_alike(dialect)
+    given = cl.CustomComparison(
+        output_column_name="given_names",
+        comparison_description="given names: exact (TF), swapped order, first name, fuzzy, phonetic",
+        comparison_levels=[
+            # swapped given/surname: the evidence is counted once, in the surname comparison
+            cll.CustomLevel(
+                "given_names_std_l IS NULL OR given_names_std_r IS NULL OR "
+                "(given_names_std_l <> given_names_std_r AND "
+                f"(full_name_std_l = full_name_std_r OR {swapped}))",
+                label_for_charts="missing, or swapped with the surname").configure(is_null_level=True),
+            cll.ExactMatchLevel("given_names_std", term_frequency_adjustments=True).configure(
+                tf_minimum_u_value=TF_MIN_U),
+            cll.ExactMatchLevel("given_first").configure(
+                label_for_charts="first given name equal", tf_adjustment_column="given_first",
+                tf_minimum_u_value=TF_MIN_U),
+            _custom("given_canon_l = given_canon_r", "known nickname (JIM / JAMES)"),
+            cll.JaroWinklerLevel("given_names_std", 0.92),
+            _custom("given_phon_l = given_phon_r", "first given name sounds alike (metaphone)"),
+            _custom("given_rom_l = given_rom_r", "romanisation variant (ZIHAN / TZU HAN)"),
+            cll.JaroWinklerLevel("given_names_std", 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+    surname = cl.CustomComparison(
+        output_column_name="surname",
+        comparison_description="surname: exact (TF), swapped order, fuzzy, phonetic",
+        comparison_levels=[
+            cll.NullLevel("surname_std"),
+            cll.ExactMatchLevel("surname_std", term_frequency_adjustments=True).configure(
+                tf_minimum_u_value=TF_MIN_U),
+            _custom("full_name_std_l = full_name_std_r", "same name tokens, given/surname swapped"),
+            cll.CustomLevel(swapped, label_for_charts="given/surname swapped, each alike"),
+            cll.JaroWinklerLevel("surname_std", 0.92),
+            _custom("surname_phon_l = surname_phon_r", "surname sounds alike (metaphone)"),
+            _custom("surname_rom_l = surname_rom_r", "romanisation variant (ZHOU / CHOU)"),
+            cll.JaroWinklerLevel("surname_std", 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+    y, m, d = "dob_year", "dob_month", "dob_day"
+    dob = cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="date of birth from its parts: partial dates, day/month swaps, typos",
+        comparison_levels=[
+            _null(f"{y}_l IS NULL OR {y}_r IS NULL"),
+            _custom("dob_text_l = dob_text_r", "exact date"),
+            _custom(f"{y}_l = {y}_r AND ({m}_l IS NULL OR {m}_r IS NULL OR {m}_l = {m}_r) "
+                    f"AND ({d}_l IS NULL OR {d}_r IS NULL OR {d}_l = {d}_r)",
+                    "agrees where known (partial date)"),
+            _custom(f"{y}_l = {y}_r AND {m}_l = {d}_r AND {d}_l = {m}_r", "day and month swapped"),
+            _custom(f"{y}_l = {y}_r AND ({m}_l = {m}_r OR {d}_l = {d}_r)",
+                    "same year, day or month differs"),
+            _custom(f"{m}_l = {m}_r AND {d}_l = {d}_r AND (floor({y}_l / 10) = floor({y}_r / 10) "
+                    f"OR ({y}_l % 10 = {y}_r % 10 AND floor({y}_l / 100) = floor({y}_r / 100)))",
+                    "same day and month, one digit of the year differs"),
+            _custom(f"abs({y}_l - {y}_r) <= 1", "year within one"),
+            cll.ElseLevel(),
+        ],
+    )
+    sex = cl.CustomComparison(
+        output_column_name="sex",
+        comparison_levels=[cll.NullLevel("sex"), cll.ExactMatchLevel("sex"), cll.ElseLevel()],
+    )
+    citizenship = cl.CustomComparison(
+        output_column_name="citizenship",
+        comparison_description="citizenship; a change to the home country (naturalisation) "
+                               "or to the country of birth is its own level",
+        comparison_levels=[
+            cll.NullLevel("citizenship"),
+            cll.ExactMatchLevel("citizenship"),
+            # a change to the home citizenship (naturalisation) carries no evidence either way:
+            # weight 0, so it can never split a person
+            _custom(f"citizenship_l = '{home}' OR citizenship_r = '{home}'",
+                    "one side home citizen (naturalisation)").configure(is_null_level=True),
+            _custom("citizenship_l = country_of_birth_r OR citizenship_r = country_of_birth_l",
+                    "citizenship equals the other's country of birth"),
+            cll.ElseLevel(),
+        ],
+    )
+    birth_country = cl.CustomComparison(
+        output_column_name="country_of_birth",
+        comparison_levels=[
+            cll.NullLevel("country_of_birth"),
+            cll.ExactMatchLevel("country_of_birth"),
+            cll.ElseLevel(),
+        ],
+    )
+    document = cl.CustomComparison(
+        output_column_name="document",
+        comparison_description="document number: exact, one or two edits (typos); a different "
+                               "number (renewal) is the else level, not a veto",
+        comparison_levels=[
+            cll.NullLevel("document_number_std"),
+            cll.ExactMatchLevel("document_number_std"),
+            cll.DamerauLevenshteinLevel("document_number_std", 1),
+            cll.DamerauLevenshteinLevel("document_number_std", 2),
+            cll.ElseLevel(),
+        ],
+    )
+    # Address, postcode and locality as three comparisons: where a register has them they are
+    # separate pieces of evidence (a typo in one leaves the others); a move changes all three,
+    # which EM learns as a higher m for their "else" levels.
+    address = cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="street address (free text): exact, near (typos)",
+        comparison_levels=[
+            cll.NullLevel("address_std"),
+            cll.ExactMatchLevel("address_std"),
+            cll.LevenshteinLevel("address_std", 1),
+            cll.LevenshteinLevel("address_std", 3),
+            cll.ElseLevel(),
+        ],
+    )
+    postcode = cl.CustomComparison(
+        output_column_name="postcode",
+        comparison_levels=[cll.NullLevel("postcode_std"),
+                           cll.ExactMatchLevel("postcode_std", term_frequency_adjustments=True),
+                           cll.ElseLevel()],
+    )
+    locality = cl.CustomComparison(
+        output_column_name="locality",
+        comparison_levels=[cll.NullLevel("locality_std"),
+                           cll.ExactMatchLevel("locality_std", term_frequency_adjustments=True),
+                           cll.JaroWinklerLevel("locality_std", 0.9),
+                           cll.ElseLevel()],
+    )
+    return [given, surname, dob, sex, citizenship, birth_country, document, address, postcode,
+            locality]
+
+
+def blocking_rules() -> list[Any]:
+    """Candidate pairs: each rule catches what the others miss (see docs/linkage.md)."""
+    return [
+        block_on("dob_text"),
+        block_on("surname_std", "dob_year"),
+        block_on("full_name_std"),
+        block_on("given_first", "surname_std"),
+        block_on("document_number_std"),
+        block_on("surname_phon", "given_phon", "dob_year"),
+        block_on("given_first", "dob_year", "dob_month"),
+        block_on("surname_std", "dob_month", "dob_day"),
+        block_on("surname_phon", "dob_month", "dob_day"),
+        block_on("postcode_std", "given_phon"),
+        block_on("postcode_std", "surname_phon"),
+        block_on("postcode_std", "dob_year"),
+        block_on("locality_std", "surname_std"),
+        block_on("locality_std", "given_first"),
+        block_on("address_std"),
+        "l.dob_year = r.dob_year AND l.dob_month = r.dob_day AND l.dob_day = r.dob_month "
+        "AND l.surname_phon = r.surname_phon",
+    ]
+
+
+def settings_creator(home_country: str = "NZL", link_type: str = "link_and_dedupe",
+                     debug: bool = False, dialect: str = D) -> SettingsCreator:
+    return SettingsCreator(
+        link_type=link_type,
+        unique_id_column_name="unique_id",
+        comparisons=comparisons(home_country, dialect),
+        blocking_rules_to_generate_predictions=blocking_rules(),
+        retain_intermediate_calculation_columns=debug,
+        retain_matching_columns=debug,
+        additional_columns_to_retain=[],
+    )
+
+
+# Lowest m probability a level may take after training. EM drives m to ~0 for a level it
+# never saw among matches in the training data (a sex mismatch, a citizenship change), which
+# would turn one keying error into a veto of -50 bits. Register data have keying errors and
+# dual citizens, so every level keeps a small floor; the "else" levels of the fields that
+# legitimately change or are mistyped keep a larger one.
+M_FLOOR = 0.0002
+ELSE_M_FLOOR = {"sex": 0.005, "citizenship": 0.02, "country_of_birth": 0.01,
+                "birth_date": 0.002, "document": 0.05}
+
+
+def apply_m_floors(model: dict[str, Any]) -> dict[str, Any]:
+    """Raise every m below its floor (untrained levels included) and renormalise."""
+    for comp in model["comparisons"]:
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        for i, lv in enumerate(levels):
+            floor = M_FLOOR
+            if i == len(levels) - 1:  # the else level
+                floor = ELSE_M_FLOOR.get(comp["output_column_name"], M_FLOOR)
+            m = lv.get("m_probability")
+            lv["m_probability"] = max(m if m is not None else 0.0, floor)
+            if lv.get("u_probability") is None:
+                lv["u_probability"] = M_FLOOR
+        total = sum(lv["m_probability"] for lv in levels)
+        for lv in levels:
+            lv["m_probability"] = lv["m_probability"] / total
+    return model
+
+
+def train(linker: Linker, *, seed: int = 42, max_pairs: float = 2e6,
+          em_max_pairs: float = 5e6, present: set[str] | None = None) -> dict[str, Any]:
+    """Unsupervised training on distinct identities: u by random sampling, m by EM.
+
+    Trained on identities *before* the deterministic grouping, so the EM session blocked on
+    the document number sees real same-person pairs with their name and DOB variation. The
+    second session (blocked on the date of birth) estimates the document and name levels.
+    `present`: fields holding values in this data; sessions blocking on an empty field are
+    skipped. Returns the model dict with m floors applied (the prior is set on the nodes).
+    """
+    def usable(*cols: str) -> bool:
+        return present is None or all(c in present for c in cols)
+
+    tr = linker.training
+    tr.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    sessions = [c for c in (("document_number_std",), ("dob_text",), ("surname_std", "given_first"))
+                if usable(*c)]
+    for cols in sessions[:2]:
+        try:
+            tr.estimate_parameters_using_expectation_maximisation(
+                block_on(*cols), max_pairs=em_max_pairs)
+        except Exception as exc:  # a rule that finds no pairs in a small extract
+            log.warning("EM session on %s skipped: %s", cols, exc)
+    return apply_m_floors(linker.misc.save_model_to_json())
+
+
+def estimate_prior(linker: Linker, present: set[str] | None = None, n_nodes: int = 2) -> None:
+    """Probability that two random nodes match, from near-certain rules (recall 0.7).
+
+    A tiny or unusual delivery can give 0 (no pair agrees on name and DOB) or 1; then the
+    prior falls back to 1 / nodes (each node expected to match about one other)."""
+    rules = [block_on(*c) for c in (("full_name_std", "dob_text"),)
+             if present is None or all(x in present for x in c)]
+    try:
+        linker.training.estimate_probability_two_random_records_match(
+            rules or [block_on("dob_text")], recall=0.7)
+    except ValueError as exc:
+        log.warning("prior not estimated: %s", exc)
+    prior = linker._settings_obj._probability_two_random_records_match
+    if not (prior is not None and 0 < prior < 1):
+        linker._settings_obj._probability_two_random_records_match = min(0.5, 1 / max(n_nodes, 2))
+
+
+def save_model(linker: Linker, path: Path) -> dict[str, Any]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return linker.misc.save_model_to_json(str(path), overwrite=True)
+
+
+def settings_for(model_path: Path, dialect: str, home_country: str = "NZL") -> dict[str, Any]:
+    """A saved (DuckDB-trained) model rendered for another backend, e.g. "spark".
+
+    The comparison SQL is re-generated from the same Python definition in the target dialect
+    and the trained m/u values and prior are copied level by level.
+    """
+    trained = json.loads(Path(model_path).read_text(encoding="utf-8"))
+    target = settings_creator(home_country, dialect=dialect).get_settings(dialect).as_dict()
+    for tc, sc in zip(target["comparisons"], trained["comparisons"]):
+        for tl, sl in zip(tc["comparison_levels"], sc["comparison_levels"]):
+            for k in ("m_probability", "u_probability"):
+                if k in sl:
+                    tl[k] = sl[k]
+    target["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    return target
+
+
+def load_settings(path: Path, link_type: str) -> dict[str, Any]:
+    """A saved model, with the link type of this run (the same model serves one register
+    pair or all four)."""
+    settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    settings["link_type"] = link_type
+    settings.pop("linker_uid", None)
+    return settings

@@ -1,0 +1,138 @@
+"""Turn the standardised register tables into one frame of linkage fields.
+
+Every register carries a different subset of the identifying fields (CONTRACTS.md section 1):
+the population register has addresses but no document numbers, the asylum register has no
+document country, the border register repeats one traveller on every crossing. This module
+lines them up on one set of columns (missing ones as nulls), adds the derived comparison
+fields (first given name, phonetic codes, the DOB as text) and collapses records that carry
+identical identifying fields inside one register into one *identity*, so the pairwise work
+grows with distinct identities rather than with records (20 million crossings are a few
+hundred thousand travellers).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jellyfish
+import polars as pl
+import yaml
+
+NICKNAMES = Path(__file__).resolve().parents[3] / "config" / "linkage" / "nicknames.yaml"
+
+
+@lru_cache(maxsize=1)
+def nicknames() -> dict[str, str]:
+    """Short form -> formal given name (config/linkage/nicknames.yaml)."""
+    if not NICKNAMES.exists():
+        return {}
+    data = yaml.safe_load(NICKNAMES.read_text(encoding="utf-8")) or {}
+    return {str(k).upper(): str(v).upper() for k, v in data.items()}
+
+# The identifying fields linkage reads from every std_<source> table (absent -> null).
+LINK_FIELDS: tuple[str, ...] = (
+    "given_names_std", "surname_std", "full_name_std", "dob_year", "dob_month", "dob_day",
+    "sex", "citizenship", "country_of_birth", "document_number_std", "document_country",
+    "postcode_std", "address_std", "locality_std",
+)
+_INT_FIELDS = {"dob_year", "dob_month", "dob_day"}
+
+# Fields that define one identity inside a register: the traveller (name, DOB, sex, document)
+# plus the other person fields, so two identities never differ only in something we compare.
+IDENTITY_FIELDS: tuple[str, ...] = LINK_FIELDS
+
+
+def align(source: str, std: pl.DataFrame) -> pl.DataFrame:
+    """One register's std frame -> (source, record_id, LINK_FIELDS), typed the same for all."""
+    cols: list[pl.Expr] = [pl.lit(source).alias("source"), pl.col("record_id").cast(pl.String)]
+    for f in LINK_FIELDS:
+        dtype = pl.Int32 if f in _INT_FIELDS else pl.String
+        if f in std.columns:
+            e = pl.col(f).cast(dtype, strict=False)
+            if dtype == pl.String:
+                e = pl.when(e.str.strip_chars() == "").then(None).otherwise(e.str.strip_chars())
+            cols.append(e.alias(f))
+        else:
+            cols.append(pl.lit(None, dtype=dtype).alias(f))
+    out = std.select(cols)
+    # A month or day of 0 means "unknown" in partial dates (YYYY-00-00).
+    for f in ("dob_month", "dob_day"):
+        out = out.with_columns(pl.when(pl.col(f) == 0).then(None).otherwise(pl.col(f)).alias(f))
+    return out
+
+
+def _phonetic(values: pl.Series) -> pl.Series:
+    """Metaphone of each distinct value (computed once per distinct name, not per row)."""
+    return values.map_elements(
+        lambda s: (jellyfish.metaphone(s.replace(" ", "")) or None) if s else None,
+        return_dtype=pl.String,
+    )
+
+
+def romanisation_key(name: pl.Expr) -> pl.Expr:
+    """A coarse consonant key that survives the usual romanisation variants of Chinese,
+    Korean and similar names (Pinyin / Wade-Giles / Cantonese: ZHOU-CHOU-CHOW, QIANG-CHIANG,
+    XU-TSUI-HSU, ZIHAN-TZU HAN, JUN-CHUN, HUANG-NG, LIN-LIM): sibilants and affricates fold to
+    one letter, aspirated/unaspirated pairs (K/G, P/B, T/D) fold, vowels, H, W, Y drop, a final
+    M reads as N, repeats collapse. Far too coarse to link on alone; it is one level among
+    the name comparisons, weighed by the model like any other."""
+    k = (name.str.replace_all(" ", "")
+         .str.replace_all("TS|TZ|ZH|CH|SH|HS|Q|X|J|Z|S|C", "C")
+         .str.replace_all("K", "G").str.replace_all("P", "B").str.replace_all("T", "D")
+         .str.replace_all("[AEIOUHWY]", "")
+         .str.replace_all("M$", "N"))
+    for letter in "BCDFGLMNRV":
+        k = k.str.replace_all(f"{letter}+", letter)
+    return pl.when(k == "").then(None).otherwise(k)
+
+
+def add_derived(records: pl.DataFrame) -> pl.DataFrame:
+    """First given name, phonetic codes of surname and first given name, DOB text."""
+    out = records.with_columns(
+        pl.col("given_names_std").str.split(" ").list.first().alias("given_first"),
+        pl.col("given_names_std").str.replace_all(" ", "").alias("given_nospace"),
+        pl.col("surname_std").str.replace_all(" ", "").alias("surname_nospace"),
+        romanisation_key(pl.col("given_names_std")).alias("given_rom"),
+        romanisation_key(pl.col("surname_std")).alias("surname_rom"),
+        pl.when(pl.col("dob_year").is_not_null() & pl.col("dob_month").is_not_null()
+                & pl.col("dob_day").is_not_null())
+        .then(pl.format("{}-{}-{}", pl.col("dob_year"),
+                        pl.col("dob_month").cast(pl.String).str.zfill(2),
+                        pl.col("dob_day").cast(pl.String).str.zfill(2)))
+        .otherwise(None).alias("dob_text"),
+    )
+    nick = nicknames()
+    out = out.with_columns(
+        pl.col("given_first").replace(list(nick), list(nick.values())).alias("given_canon"))
+    names = pl.concat([out["surname_std"], out["given_first"]]).drop_nulls().unique()
+    codes = pl.DataFrame({"name": names, "code": _phonetic(names)})
+    out = (
+        out.join(codes.rename({"name": "surname_std", "code": "surname_phon"}),
+                 on="surname_std", how="left")
+        .join(codes.rename({"name": "given_first", "code": "given_phon"}),
+              on="given_first", how="left")
+    )
+    return out
+
+
+def collapse_identities(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Collapse records with identical identifying fields within one register.
+
+    Returns (identities, record_identity): one row per identity with `identity_id` (the
+    register name and the smallest record_id holding it) and `n_records`; and the map from
+    every (source, record_id) to its identity_id.
+    """
+    keyed = records.with_columns(
+        pl.struct(["source", *IDENTITY_FIELDS]).hash(seed=7).alias("_ik")
+    )
+    firsts = (
+        keyed.sort(["source", "record_id"])
+        .group_by("_ik", maintain_order=True)
+        .agg(pl.all().first(), pl.len().alias("n_records"))
+        .with_columns(pl.format("{}:{}", pl.col("source"), pl.col("record_id")).alias("identity_id"))
+    )
+    record_identity = keyed.select("source", "record_id", "_ik").join(
+        firsts.select("_ik", "identity_id"), on="_ik", how="left"
+    ).drop("_ik")
+    identities = firsts.drop("_ik", "record_id")
+    return identities, record_identity

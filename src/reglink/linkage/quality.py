@@ -1,0 +1,88 @@
+"""Linkage quality figures (warehouse, no identifiers) and the clerical-review sample
+(restricted: it shows names side by side so a person can judge the pair)."""
+from __future__ import annotations
+
+import polars as pl
+
+from reglink.linkage.link import NODE_FIELDS, LinkageResult
+
+
+def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
+    """quality_linkage_* tables: weights, parameters, cluster sizes, unlinked, summary."""
+    thr = res.threshold
+    pairs = res.pairs
+    weights = (pairs.with_columns(pl.col("match_weight").clip(-10, 40).floor().cast(pl.Int32)
+                                  .alias("weight_bin"))
+               .group_by("weight_bin")
+               .agg(pl.len().alias("pairs"),
+                    (pl.col("match_probability") >= thr).sum().alias("accepted_pairs"))
+               .sort("weight_bin"))
+    links = res.person_links
+    sizes = (links.group_by("person_key").agg(pl.len().alias("records_per_person"),
+                                              pl.col("source").n_unique().alias("registers"))
+             .group_by("records_per_person", "registers").agg(pl.len().alias("persons"))
+             .sort("records_per_person", "registers"))
+    per_person_sources = links.group_by("person_key").agg(pl.col("source").n_unique().alias("ns"))
+    unlinked = (links.join(per_person_sources, on="person_key")
+                .group_by("source")
+                .agg(pl.len().alias("records"), pl.col("person_key").n_unique().alias("persons"),
+                     (pl.col("ns") == 1).sum().alias("records_in_no_other_register"))
+                .with_columns((pl.col("records_in_no_other_register") / pl.col("records"))
+                              .alias("share_in_no_other_register"))
+                .sort("source"))
+    acc = pairs.filter(pl.col("match_probability") >= thr)
+    rej = pairs.filter(pl.col("match_probability") < thr)
+    exp_false = float((1 - acc["match_probability"]).sum()) if acc.height else 0.0
+    exp_missed = float(rej["match_probability"].sum()) if rej.height else 0.0
+    exp_true = float(pairs["match_probability"].sum()) if pairs.height else 0.0
+    s = res.stats
+    summary = [
+        ("records", s["records"], "input records, all registers"),
+        ("identities", s["identities"], "distinct identities after collapsing identical records"),
+        ("deterministic_pairs", s["deterministic_pairs"], "document + issuing state + compatible DOB"),
+        ("model_nodes", s["nodes"], "nodes scored by the probabilistic model"),
+        ("candidate_pairs", s["candidate_pairs"], "pairs scored (above the minimum weight)"),
+        ("accepted_pairs", acc.height, "pairs at or above the threshold"),
+        ("persons", s["persons"], "distinct person_key"),
+        ("threshold", thr, "clustering match-probability threshold"),
+        ("expected_false_match_rate", exp_false / acc.height if acc.height else 0.0,
+         "model estimate: sum(1-p) over accepted pairs / accepted pairs"),
+        ("expected_missed_match_rate", exp_missed / exp_true if exp_true else 0.0,
+         "model estimate: sum(p) over rejected candidates / sum(p) over all candidates"),
+        ("model_trained_this_run", float(res.trained), "1 = trained now, 0 = saved model reused"),
+        ("keys_kept_share", s.get("key_kept_share", 1.0), "previous records keeping their person_key"),
+    ]
+    summary_df = pl.DataFrame({"metric": [r[0] for r in summary],
+                               "value": [float(r[1]) for r in summary],
+                               "meaning": [r[2] for r in summary]})
+    keys = pl.DataFrame({
+        "previous_records": [int(s.get("key_previous_records", 0))],
+        "kept_records": [int(s.get("key_kept_records", 0))],
+        "kept_share": [float(s.get("key_kept_share", 1.0))],
+        "persons": [int(s["persons"])],
+    })
+    return {
+        "quality_linkage_match_weights": weights,
+        "quality_linkage_parameters": res.parameters,
+        "quality_linkage_clusters": sizes,
+        "quality_linkage_unlinked": unlinked,
+        "quality_linkage_summary": summary_df,
+        "quality_linkage_keys": keys,
+    }
+
+
+def review_sample(res: LinkageResult, band: tuple[float, float] = (0.5, 0.99),
+                  size: int = 200) -> pl.DataFrame:
+    """Borderline pairs, a reproducible sample, with both sides' fields for a clerk to judge."""
+    lo, hi = band
+    cand = (res.pairs.filter(pl.col("match_probability").is_between(lo, hi))
+            .with_columns(pl.concat_str("node_l", "node_r").hash(seed=3).alias("_h"))
+            .sort("_h").head(size).drop("_h"))
+    side = res.nodes.select("unique_id", "source", *NODE_FIELDS)
+    out = (cand.join(side.rename({c: f"{c}_l" for c in side.columns}),
+                     left_on="node_l", right_on="unique_id_l", how="left")
+           .join(side.rename({c: f"{c}_r" for c in side.columns}),
+                 left_on="node_r", right_on="unique_id_r", how="left")
+           .with_columns((pl.col("match_probability") >= res.threshold).alias("accepted"),
+                         pl.lit(None, pl.String).alias("clerical_decision")))
+    return out.sort("match_probability", descending=True)

@@ -1,0 +1,352 @@
+"""`reglink run` and `reglink demo`: the Dagster asset graph of `pipelines/`, executed in-process.
+
+One code path: the same `Definitions` that `dg dev` serves, its `reglink_all` job run once per
+delivery (the config's extracts are the `baseline` delivery; landed months are their own), the
+derived assets in the last run. Run history goes to a local Dagster instance beside the
+warehouse (`<warehouse folder>/.dagster`), so `DAGSTER_HOME=<that folder> dg dev` shows it.
+A failed step ends the command with one line per problem and exit code 1.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from reglink.config import PipelineConfig, load_config
+from reglink.errors import Problem, ReglinkError
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass
+class RunOutcome:
+    """What `run_pipeline` did: per run, the assets built, unchanged, failed and skipped."""
+
+    config: PipelineConfig
+    run_ids: list[str] = field(default_factory=list)
+    built: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # one line each: asset and reason
+    skipped: list[str] = field(default_factory=list)
+    absent: dict[str, str] = field(default_factory=dict)  # stage -> why not in the graph
+    seconds: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return not self.failed
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+@contextlib.contextmanager
+def _quiet_logs(console: Any) -> Iterator[None]:
+    """Stage libraries log freely (Splink's training notes, Dagster's own); during `reglink run`
+    only reglink's warnings reach the terminal, as dim lines under the progress display."""
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    noisy = {name: logging.getLogger(name).level for name in ("splink", "dagster", "great_expectations")}
+
+    class _ToConsole(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name.startswith("reglink") and record.levelno >= logging.WARNING:
+                console.print(f"[dim]  {record.name}: {record.getMessage()}[/]")
+
+    handler = _ToConsole()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+    for name in noisy:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(saved[0])
+        root.handlers = saved[1]
+        for name, level in noisy.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _step_asset(step_key: str) -> str:
+    return step_key.replace("__", "/")
+
+
+def _root_message(err: Any) -> str:
+    """The innermost cause of a Dagster error, without the exception class prefix."""
+    while getattr(err, "cause", None) is not None:
+        err = err.cause
+    msg = (getattr(err, "message", None) or str(err)).strip()
+    first, _, rest = msg.partition(": ")
+    if rest and "." in first and " " not in first:  # "pkg.module.Error: message"
+        msg = rest
+    msg = msg.removeprefix("reglink: ")
+    return " ".join(msg.split())
+
+
+def _collect(result: Any, out: RunOutcome) -> None:
+    """Failures, failed checks and skipped steps of one in-process run, as one line each."""
+    failed_checks: dict[str, list[str]] = {}
+    for ev in result.all_events:
+        et = ev.event_type_value
+        if et == "ASSET_CHECK_EVALUATION":
+            data = ev.event_specific_data
+            if not data.passed and data.severity.value == "ERROR":
+                failed_checks.setdefault(data.asset_key.to_user_string(), []).append(
+                    f"check {data.check_name}: {data.description or 'failed'}")
+    for ev in result.all_events:
+        et = ev.event_type_value
+        if et == "STEP_FAILURE":
+            asset = _step_asset(ev.step_key)
+            checks = failed_checks.get(asset)
+            reason = "; ".join(checks) if checks else _root_message(ev.step_failure_data.error)
+            out.failed.append(f"step {asset} failed: {reason}")
+        elif et == "STEP_SKIPPED":
+            out.skipped.append(_step_asset(ev.step_key))
+
+
+def _progress_printer(console: Any, status: Any) -> Any:
+    started: dict[str, float] = {}
+
+    def on(asset: str, what: str, detail: str) -> None:
+        if what == "start":
+            started[asset] = time.perf_counter()
+            status.update(f"[bold]{asset}[/] {detail}…")
+        elif what == "step":
+            status.update(f"[bold]{asset}[/] {detail}")
+        else:
+            took = time.perf_counter() - started.get(asset, time.perf_counter())
+            mark = {"done": "[green]✓[/]", "blocked": "[red]✗[/]"}.get(what, "[dim]=[/]")
+            label = {"done": "", "blocked": " [red](blocking check failed)[/]"}.get(
+                what, " [dim](unchanged)[/]")
+            console.print(f"{mark} {asset:<32} {detail}{label} [dim]{took:.1f}s[/]")
+
+    return on
+
+
+def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False) -> RunOutcome:
+    """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step."""
+    from rich.console import Console
+
+    path = Path(config_path)
+    cfg = load_config(path)
+    console = Console(stderr=True, quiet=quiet, highlight=False)
+    out = execute(cfg, console=console, force=force)
+    if not out.success:
+        if out.skipped:
+            out.failed.append("not run because an upstream step failed: "
+                              + ", ".join(sorted(set(out.skipped))))
+        raise ReglinkError(*[Problem(str(path), line) for line in out.failed])
+    _headline(cfg, out, console)
+    return out
+
+
+def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
+            instance: Any = None) -> RunOutcome:
+    """Run `reglink_all` once per delivery (derived assets in the last run); no exception on
+    a failed step, the outcome says what failed."""
+    import dagster as dg
+
+    from pipelines import deliveries as dl
+    from pipelines import progress, stages
+    from pipelines.defs.automation import delivery_keys, derived_keys
+    from pipelines.defs.extracts import DELIVERIES
+    from pipelines.resources import CONFIG_ENV
+
+    if console is None:
+        from rich.console import Console
+        console = Console(stderr=True, quiet=True)
+    t0 = time.perf_counter()
+    out = RunOutcome(config=cfg, absent=stages.missing())
+    found = dl.all_deliveries(cfg)
+    if not found:
+        raise ReglinkError(Problem(str(cfg.config_path or "config"),
+                                   "no extracts configured and nothing in the landing folder"))
+    for d in found:
+        if not d.path.is_file():
+            raise ReglinkError(Problem(str(d.path), f"extract file not found ({d.register}, "
+                                                    f"delivery {d.key})"))
+    for stage, why in out.absent.items():
+        console.print(f"[yellow]![/] stage {stage} is not in the graph: {why}")
+    by_key: dict[str, list[str]] = {}
+    for d in found:
+        by_key.setdefault(d.key, []).append(d.register)
+    order = sorted(by_key, key=lambda k: (k != dl.BASELINE, k))
+
+    warnings.filterwarnings("ignore", module="dagster")
+    if instance is None:
+        home = cfg.warehouse.parent / ".dagster"
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            import shutil
+
+            import pipelines
+            shutil.copy(Path(pipelines.__file__).with_name("dagster.yaml"), home / "dagster.yaml")
+        instance = dg.DagsterInstance.local_temp(tempdir=str(home))
+    from pipelines.definitions import defs
+
+    with _env(CONFIG_ENV, str(cfg.config_path or "")), warnings.catch_warnings(), \
+            _quiet_logs(console):
+        warnings.simplefilter("ignore")
+        job = defs().resolve_job_def("reglink_all")
+        have = set(instance.get_dynamic_partitions(DELIVERIES.name))
+        new = [k for k in order if k not in have]
+        if new:
+            instance.add_dynamic_partitions(DELIVERIES.name, new)
+        with console.status("starting…") as status:
+            listener = _progress_printer(console, status)
+            progress.add(listener)
+            try:
+                for i, key in enumerate(order):
+                    selection = delivery_keys(sorted(by_key[key]))
+                    if i == len(order) - 1:
+                        selection += derived_keys()
+                    status.update(f"delivery {key}: {', '.join(sorted(by_key[key]))}")
+                    result = job.execute_in_process(
+                        instance=instance, partition_key=key, asset_selection=selection,
+                        raise_on_error=False, run_config=QUIET,
+                        tags={"reglink/force": "true" if force else "false",
+                              "reglink/delivery": key})
+                    out.run_ids.append(result.run_id)
+                    _collect(result, out)
+                    done: set[str] = set()
+                    for ev in result.all_events:
+                        if ev.event_type_value == "ASSET_MATERIALIZATION":
+                            mat = ev.event_specific_data.materialization
+                            name = mat.asset_key.to_user_string()
+                            done.add(name)
+                            unchanged = mat.metadata.get("unchanged")
+                            (out.unchanged if unchanged is not None and unchanged.value
+                             else out.built).append(name)
+                    failed_steps = {line.split()[1] for line in out.failed}
+                    out.skipped += [k.to_user_string() for k in selection
+                                    if k.to_user_string() not in done | failed_steps
+                                    | set(out.skipped)]
+                    if out.failed:
+                        break
+            finally:
+                progress.remove(listener)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
+    """A few figures for the end of `reglink run` / `reglink demo` (from the warehouse)."""
+    from reglink import store
+
+    nums: dict[str, Any] = {}
+    if not cfg.warehouse.exists():
+        return nums
+    con = store.connect(cfg.warehouse, read_only=True)
+    try:
+        have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "ingest_log" in have:
+            r = con.execute("SELECT sum(rows_in), sum(rows_quarantined) FROM (SELECT DISTINCT "
+                            "sha256, rows_in, rows_quarantined FROM ingest_log)").fetchall()[0]
+            nums["records read"], nums["records quarantined"] = r
+        if "person_links" in have:
+            nums["persons linked"] = con.execute(
+                "SELECT count(DISTINCT person_key) FROM person_links").fetchall()[0][0]
+        if "migration_events" in have:
+            for t, n in con.execute("SELECT event_type, count(*) FROM migration_events "
+                                    "GROUP BY 1 ORDER BY 1").fetchall():
+                nums[f"{t.lower()} events ({cfg.rule.name})"] = n
+    finally:
+        con.close()
+    return nums
+
+
+def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
+    built, same = len(set(out.built)), len(set(out.unchanged))
+    console.print(f"[bold]done[/] in {out.seconds:.1f}s: {built} assets built, {same} unchanged")
+    for k, v in headline_numbers(cfg).items():
+        console.print(f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}")
+    console.print(f"  warehouse: {cfg.warehouse}")
+    report = cfg.reports / "index.html"
+    console.print(f"  report:    {report}" if report.exists() else "  report:    not built")
+    console.print(f"  run history: DAGSTER_HOME={cfg.warehouse.parent / '.dagster'} dg dev")
+
+
+def run_demo(persons: int, seed: int, directory: str | Path, years: int) -> RunOutcome:
+    """Synthetic registers into DIR (with DIR/reglink.yaml), then the whole pipeline on them."""
+    from rich.console import Console
+
+    directory = Path(directory)
+    console = Console(stderr=True, highlight=False)
+    try:
+        from reglink.synth import generate
+    except ImportError as exc:
+        raise ReglinkError(f"the synthetic generator is not available: {exc}") from None
+    with console.status(f"generating {persons:,} synthetic persons over {years} years…"):
+        t0 = time.perf_counter()
+        generate(persons=persons, years=years, seed=seed, out=directory)
+    console.print(f"[green]✓[/] synthetic registers in {directory} "
+                  f"[dim]{time.perf_counter() - t0:.1f}s[/]")
+    config = directory / "reglink.yaml"
+    if not config.exists():
+        raise ReglinkError(Problem(str(config), "the generator wrote no pipeline config"))
+    _add_landing(config)
+    out = run_pipeline(config)
+    console.print(f"  browse it: REGLINK_CONFIG={config.resolve()} ./run dev   "
+                  f"(drop new extracts in {config.parent.resolve() / 'landing'}/<YYYY-MM>/)")
+    return out
+
+
+def _add_landing(config: Path) -> None:
+    """Give the demo a landing folder so the Dagster sensor has somewhere to look."""
+    import yaml
+
+    data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    if "landing" not in data:
+        with config.open("a", encoding="utf-8") as f:
+            f.write("landing: landing/   # new deliveries: landing/<YYYY-MM>/<register>.csv|parquet\n")
+    (config.parent / str(data.get("landing", "landing"))).mkdir(parents=True, exist_ok=True)
+
+
+def reglink_all_job():
+    """The `reglink_all` job, importable by name (Dagster re-executes runs from a reconstructable job)."""
+    from pipelines.definitions import defs
+
+    return defs().resolve_job_def("reglink_all")
+
+
+def reexecute_from_failure(config_path: str | Path, run_id: str | None = None,
+                           instance: Any = None) -> Any:
+    """Re-execute a failed `reglink run` from its failed step (the UI's "Re-execute from
+    failure"): only the failed step and the ones after it run, with the run's partition.
+    `run_id` defaults to the latest failed run of the run history beside the warehouse."""
+    import dagster as dg
+
+    from pipelines.resources import CONFIG_ENV
+
+    cfg = load_config(config_path)
+    if instance is None:
+        instance = dg.DagsterInstance.local_temp(tempdir=str(cfg.warehouse.parent / ".dagster"))
+    if run_id is None:
+        failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]),
+                                   limit=1)
+        if not failed:
+            raise ReglinkError(Problem(str(config_path), "no failed run to re-execute"))
+        run_id = failed[0].run_id
+    with _env(CONFIG_ENV, str(cfg.config_path)), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        options = dg.ReexecutionOptions.from_failure(run_id, instance)
+        parent = instance.get_run_by_id(run_id)
+        tags = {k: v for k, v in parent.tags.items()
+                if k.startswith(("dagster/partition", "reglink/"))}
+        return dg.execute_job(dg.reconstructable(reglink_all_job), instance=instance,
+                              reexecution_options=options, raise_on_error=False,
+                              run_config=QUIET, tags=tags)

@@ -1,0 +1,159 @@
+"""Rule sensitivity: immigration and emigration by year under every preset residence rule,
+side by side, so users see what the choice of rule does (seed 004 para 11: cut-offs from 4 to
+12 months, "12 out of 16", "9 out of 12"; Bangkok conclusions para 16: cumulative and
+continuous duration both in use).
+
+Computed by running the rule engine (`reglink.rules.engine.derive_events`) on the warehouse
+`crossings` table once per preset, with the inputs the tables stage gives it: the initial
+status seeded from the registers (warehouse `initial_status` rows whose source is not
+`rule_default`) and permits as evidence of intention (restricted `std_permits` joined
+to `person_links`, valid for at least `tables.permit_evidence_min_days`, else the rule's N).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from reglink.quality.stores import Stores, pick, q
+from reglink.rules import PRESETS, Rule
+
+EMPTY = {"rule": pl.String, "year": pl.Int32, "event_type": pl.String, "provisional": pl.Boolean,
+         "events": pl.Int64}
+
+
+# What the engine reads from a crossing: the id, direction, date, the same-day order and the
+# travel reason (evidence of intention). The classification columns are left behind.
+ENGINE_INPUT = ("person_key", "crossing_record_id", "direction", "crossing_date", "travel_reason",
+                "crossing_seq", "crossing_time", "sequence")
+
+
+def load_crossings(st: Stores) -> pl.DataFrame | None:
+    """The warehouse crossings with a person_key, in the stored order, engine inputs only."""
+    cols = st.columns("warehouse", "crossings")
+    if not cols or pick(cols, "person_key") is None:
+        return None
+    keep = [c for c in ENGINE_INPUT if c in cols]
+    return st.sql("warehouse", f"SELECT {', '.join(q(c) for c in keep)} FROM crossings "
+                  "WHERE person_key IS NOT NULL")
+
+
+def load_initial_status(st: Stores) -> pl.DataFrame | None:
+    """person_key, initial_status seeded from other registers (warehouse `initial_status`
+    rows whose source is not `rule_default`), or `persons.initial_status`; None if neither."""
+    for table in ("initial_status", "persons"):
+        cols = st.columns("warehouse", table)
+        col = pick(cols, "initial_status")
+        if col is None or pick(cols, "person_key") is None:
+            continue
+        # as the tables stage: every seeded status; the rule's own default needs no input
+        where = (" AND initial_status_source <> 'rule_default'"
+                 if "initial_status_source" in cols else "")
+        df = st.sql("warehouse", f"SELECT person_key, CAST({q(col)} AS VARCHAR) AS initial_status "
+                    f"FROM {q(table)} WHERE {q(col)} IS NOT NULL{where}")
+        return df if df.height else None
+    return None
+
+
+def load_permit_evidence(st: Stores) -> pl.DataFrame | None:
+    """person_key, valid_from, valid_to of linked permits with an end date (evidence of
+    intention for undecided crossings); None without permits or linkage."""
+    cols = st.columns("restricted", "std_permits")
+    if not ({"valid_from", "valid_to", "record_id"} <= set(cols)
+            and st.has("warehouse", "person_links")):
+        return None
+    perm = st.sql("restricted", "SELECT CAST(record_id AS VARCHAR) AS record_id, "
+                  "CAST(valid_from AS DATE) AS valid_from, CAST(valid_to AS DATE) AS valid_to "
+                  "FROM std_permits WHERE valid_from IS NOT NULL AND valid_to IS NOT NULL")
+    links = st.sql("warehouse", "SELECT CAST(record_id AS VARCHAR) AS record_id, person_key "
+                   "FROM person_links WHERE source = 'permits'")
+    ev = perm.join(links, on="record_id").select("person_key", "valid_from", "valid_to")
+    return ev if ev.height else None
+
+
+def evidence_min_days(cfg_raw: dict, rule: Rule) -> int:
+    """As the tables stage: `tables.permit_evidence_min_days`, else the rule's threshold N."""
+    tables = cfg_raw.get("tables") if isinstance(cfg_raw, dict) else None
+    v = tables.get("permit_evidence_min_days") if isinstance(tables, dict) else None
+    return int(v) if v else rule.threshold_days
+
+
+def rules_to_compare(cfg) -> dict[str, Rule]:
+    """Every preset (or those listed under `quality: rule_presets:` in the pipeline YAML), plus
+    the configured rule when it is a custom one, so it can be checked against the warehouse."""
+    quality = cfg.raw.get("quality") if isinstance(cfg.raw, dict) else None
+    names = quality.get("rule_presets") if isinstance(quality, dict) else None
+    unknown = [n for n in names or () if n not in PRESETS]
+    if unknown:
+        raise ValueError(f"quality.rule_presets: unknown preset(s) {', '.join(map(str, unknown))}; "
+                         f"expected any of {', '.join(PRESETS)}")
+    rules = {n: PRESETS[n] for n in (names or PRESETS)}
+    rules.setdefault(cfg.rule.name, cfg.rule)
+    return rules
+
+
+def events_by_year(events: pl.DataFrame, rule: str) -> pl.DataFrame:
+    """Events per calendar year, type and provisional flag."""
+    if events.height == 0:
+        return pl.DataFrame(schema=EMPTY)
+    prov = (pl.col("provisional").cast(pl.Boolean) if "provisional" in events.columns
+            else pl.lit(False))
+    return (events.with_columns(pl.col("event_date").cast(pl.Date).dt.year().cast(pl.Int32)
+                                .alias("year"), prov.alias("provisional"))
+            .group_by(["year", "event_type", "provisional"]).agg(pl.len().alias("events"))
+            .with_columns(pl.lit(rule).alias("rule"), pl.col("events").cast(pl.Int64),
+                          pl.col("event_type").cast(pl.String))
+            .select(list(EMPTY)).sort(["year", "event_type", "provisional"]))
+
+
+def rule_sensitivity(st: Stores, observed_until: dt.date | None,
+                     rules: dict[str, Rule] | None = None,
+                     cfg_raw: dict | None = None) -> pl.DataFrame | None:
+    """Events by year, type and provisional flag under each rule (default: every preset)."""
+    from reglink.rules.engine import derive_events
+
+    crossings = load_crossings(st)
+    if crossings is None:
+        return None
+    initial = load_initial_status(st)
+    permits = load_permit_evidence(st)
+    frames = []
+    for name, rule in (rules or PRESETS).items():
+        evidence = None
+        if permits is not None:
+            n = evidence_min_days(cfg_raw or {}, rule)
+            evidence = permits.filter(
+                (pl.col("valid_to") - pl.col("valid_from")).dt.total_days() + 1 >= n)
+            evidence = evidence if evidence.height else None
+        ev = derive_events(crossings, rule, observed_until=observed_until,
+                           initial_status=initial, evidence=evidence, id_col="person_key")
+        frames.append(events_by_year(ev, name))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=EMPTY)
+
+
+def side_by_side(sens: pl.DataFrame) -> pl.DataFrame:
+    """Year x event type rows, one column per rule (provisional events included), plus the
+    provisional events of each rule — the table shown in the report."""
+    tot = (sens.group_by(["year", "event_type", "rule"]).agg(pl.col("events").sum())
+           .pivot(on="rule", index=["year", "event_type"], values="events")
+           .fill_null(0).sort(["event_type", "year"]))
+    order = [r for r in PRESETS if r in tot.columns]
+    order += [r for r in sens["rule"].unique(maintain_order=True) if r not in order]
+    return tot.select("year", "event_type", *order)
+
+
+def compare_with_warehouse(st: Stores, sens: pl.DataFrame, rule_name: str) -> pl.DataFrame | None:
+    """The configured rule's yearly counts here against `migration_events` in the warehouse:
+    they should agree, or the report shows where they do not."""
+    if not st.has("warehouse", "migration_events"):
+        return None
+    wh = st.sql("warehouse", f"""SELECT CAST(year(CAST(event_date AS DATE)) AS INTEGER) AS year,
+        CAST(event_type AS VARCHAR) AS event_type, count(*) AS warehouse_events
+        FROM migration_events WHERE CAST(rule AS VARCHAR) = ? GROUP BY ALL""", [rule_name])
+    mine = (sens.filter(pl.col("rule") == rule_name).group_by(["year", "event_type"])
+            .agg(pl.col("events").sum().alias("recomputed_events")))
+    return (mine.join(wh.with_columns(pl.col("year").cast(pl.Int32),
+                                      pl.col("warehouse_events").cast(pl.Int64)),
+                      on=["year", "event_type"], how="full", coalesce=True)
+            .fill_null(0).with_columns((pl.col("recomputed_events") - pl.col("warehouse_events"))
+                                       .alias("difference")).sort(["event_type", "year"]))

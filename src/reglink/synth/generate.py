@@ -1,0 +1,221 @@
+"""Generate a synthetic world: registers in the canonical schemas plus the truth.
+
+Persons are simulated in chunks (scenario `chunk_persons`); every chunk has its own random
+stream derived from (seed, chunk number), so the same seed gives the same world, and a chunk's
+arrays are freed before the next one starts.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+
+from reglink.schemas import TRAVEL_REASON
+from reglink.synth import registers as regs
+from reglink.synth.identity import addresses, passport_plan, true_names
+from reglink.synth.movements import KIND, make_crossings
+from reglink.synth.names import load_names
+from reglink.synth.people import PROFILES, make_persons
+from reglink.synth.scenario import data_file, load_scenario, read_yaml
+from reglink.synth.timeline import NEVER, Period, date_of
+from reglink.synth.truth_events import TruthEvents
+from reglink.synth.writer import Sink, register_schema
+from reglink.synth import noise as nz
+
+PREFIX = {"border_crossings": "BC", "permits": "PM", "population_register": "PR", "asylum_register": "AS"}
+SORT_BY = {"border_crossings": "crossing_date", "permits": "issue_date",
+           "population_register": "registration_date", "asylum_register": "application_date"}
+
+PERSONS_SCHEMA = {
+    "person_id": pl.Int64, "profile": pl.Utf8, "sex": pl.Utf8, "date_of_birth": pl.Date,
+    "country_of_birth": pl.Utf8, "citizenship": pl.Utf8, "naturalisation_date": pl.Date,
+    "birth_date": pl.Date, "death_date": pl.Date, "parent_id": pl.Int64,
+    "resident_at_start": pl.Boolean, "given_names": pl.Utf8, "surname": pl.Utf8,
+    "name_group": pl.Utf8,
+}
+RECORD_SCHEMA = {"source": pl.Utf8, "record_id": pl.Utf8, "person_id": pl.Int64,
+                 "duplicate": pl.Boolean, "noise": pl.Utf8}
+CROSSING_SCHEMA = {"person_id": pl.Int64, "direction": pl.Utf8, "crossing_date": pl.Date,
+                   "seq": pl.Int32, "kind": pl.Utf8, "travel_reason": pl.Utf8, "observed": pl.Boolean,
+                   "recorded": pl.Boolean, "record_id": pl.Utf8}
+STATUS_SCHEMA = {"person_id": pl.Int64, "initial_status": pl.Utf8, "in_country_at_start": pl.Boolean}
+
+
+@dataclass
+class SynthResult:
+    out: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    world: dict[str, Any] = field(default_factory=dict)
+
+
+def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
+             scenario: str | Path | dict | None = None, fmt: str = "parquet",
+             events: bool = True) -> SynthResult:
+    """Write a synthetic world into `out` (registers, truth/, reglink.yaml); see
+    docs/synthetic.md. `scenario`: a YAML path or a mapping of overrides merged over
+    synthetic/default.yaml. Registers are written as `fmt` (parquet or csv); the truth is
+    always Parquet. Returns the row counts per output."""
+    t_start = time.perf_counter()
+    scen = load_scenario(scenario)
+    period = Period.from_scenario(scen, years)
+    pools = load_names()
+    places = read_yaml(data_file("places.yaml"))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    truth = out / "truth"
+    truth.mkdir(exist_ok=True)
+    sinks = {s: Sink(out / s, register_schema(s), fmt) for s in PREFIX}
+    t_sinks = {
+        "persons": Sink(truth / "persons", PERSONS_SCHEMA),
+        "record_person": Sink(truth / "record_person", RECORD_SCHEMA),
+        "crossings": Sink(truth / "crossings", CROSSING_SCHEMA),
+        "initial_status": Sink(truth / "initial_status", STATUS_SCHEMA),
+    }
+    ev = TruthEvents(truth / "events", period) if events else None
+    counters = {s: 0 for s in PREFIX}
+    counters["permit_number"] = 0
+    counters["case_number"] = 0
+    chunk = max(1, int(scen["chunk_persons"]))
+    profile_totals = np.zeros(len(PROFILES), np.int64)
+    for ci, first in enumerate(range(0, persons, chunk)):
+        n = min(chunk, persons - first)
+        rng = np.random.default_rng([int(seed), ci])
+        a = make_persons(rng, scen, period, n, pools)
+        profile_totals += np.bincount(a["profile"], minlength=len(PROFILES))
+        pid = np.arange(first, first + n, dtype=np.int64) + 1
+        passport_plan(rng, a, scen, period)
+        addr = addresses(rng, n, places)
+        addr_old = addresses(rng, n, places)
+        x = make_crossings(rng, a, scen, period)
+        border, recorded, observed = regs.border_register(rng, a, x, pid, scen, period, pools, places)
+        frames = {
+            "border_crossings": border,
+            "population_register": regs.population_register(rng, a, pid, scen, period, pools, addr),
+            "permits": regs.permits_register(rng, a, x, pid, scen, period, pools, addr, addr_old),
+            "asylum_register": regs.asylum_register(rng, a, pid, scen, period, pools),
+        }
+        xrow_record = pl.Series("record_id", [None] * len(x["idx"]), dtype=pl.Utf8)
+        for source, df in frames.items():
+            if df.height == 0:
+                continue
+            df = df.with_columns(_r=pl.Series(rng.random(df.height))).sort([SORT_BY[source], "_r"])
+            ids = counters[source] + np.arange(df.height) + 1
+            df = df.with_columns(record_id=pl.lit(PREFIX[source]) + pl.Series(ids).cast(pl.Utf8).str.zfill(10))
+            counters[source] += df.height
+            if source == "permits":
+                df = _permit_numbers(df, counters)
+            if source == "asylum_register":
+                df = _case_numbers(df, counters)
+            if source == "border_crossings":
+                orig = df.filter(~pl.col("_dup"))
+                xrow_record = xrow_record.scatter(orig["_xrow"].to_numpy(), orig["record_id"])
+            sinks[source].write(df)
+            t_sinks["record_person"].write(df.select(
+                source=pl.lit(source), record_id="record_id", person_id="_pid",
+                duplicate="_dup", noise="_noise"))
+        t_sinks["crossings"].write(nz.frame({
+            "person_id": pid[x["idx"]],
+            "direction": pl.Series(["ENTRY", "EXIT"]).gather(x["dir"]),
+            "crossing_date": nz.days_to_date(x["day"]),
+            "seq": x["seq"],
+            "kind": pl.Series(list(KIND)).gather(x["kind"]),
+            "travel_reason": pl.Series(list(TRAVEL_REASON)).gather(x["reason"]),
+            "observed": observed,
+            "recorded": recorded,
+            "record_id": xrow_record,
+        }))
+        t_sinks["persons"].write(_persons_frame(a, pid, pools, period))
+        status = nz.frame({"person_id": pid,
+                               "initial_status": np.where(a["home0"], "RESIDENT", "NON_RESIDENT")})
+        t_sinks["initial_status"].write(status.with_columns(in_country_at_start=pl.Series(a["in0"])))
+        if ev is not None:
+            ev.add(pid[x["idx"]], x, status)
+        del a, x, frames, border
+    counts = {}
+    for name, s in {**sinks, **t_sinks}.items():
+        s.close()
+        counts[name] = s.rows
+    events_note = "not requested"
+    if ev is not None:
+        counts["events"] = ev.close()
+        events_note = ev.error or "derived with reglink.rules.engine.derive_events on the true crossings"
+    world = {
+        "home_country": period.home,
+        "start": date_of(period.start).isoformat(),
+        "observed_until": date_of(period.observed_until).isoformat(),
+        "end": date_of(period.end).isoformat(),
+        "seed": int(seed),
+        "persons": int(persons),
+        "years": int(years),
+        "format": fmt,
+        "profiles": {p: int(c) for p, c in zip(PROFILES, profile_totals)},
+        "counts": counts,
+        "events": events_note,
+        "scenario_file": (str(scenario) if isinstance(scenario, (str, Path)) else
+                          "synthetic/default.yaml" + (" + overrides" if scenario else "")),
+        "scenario": json.loads(json.dumps(scen, default=str)),
+        "notes": ("Registers hold what happened from start to observed_until. truth/crossings "
+                  "runs to `end` (observed = false after observed_until) so that truth events "
+                  "under every preset rule are final for the register period."),
+    }
+    (truth / "world.json").write_text(json.dumps(world, indent=2), encoding="utf-8")
+    cfg = {
+        "home_country": period.home,
+        "rule": "12-16",
+        "observed_until": date_of(period.observed_until).isoformat(),
+        "extracts": {s: f"{s}.{fmt}" for s in PREFIX},
+        "warehouse": "reglink.duckdb",
+        "reports": "reports/",
+    }
+    (out / "reglink.yaml").write_text(
+        "# Pipeline config for this synthetic world (CONTRACTS.md section 4); written by reglink synth.\n"
+        + yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return SynthResult(out=out, counts=counts, seconds=time.perf_counter() - t_start, world=world)
+
+
+def _permit_numbers(df: pl.DataFrame, counters: dict[str, int]) -> pl.DataFrame:
+    c = counters["permit_number"] + np.arange(df.height) + 1
+    counters["permit_number"] += df.height
+    v = (c * 48_271_487 + 7_654_321) % 100_000_000  # bijective: unique numbers
+    prefix = pl.col("permit_kind").str.slice(0, 1) + pl.lit("P")
+    return df.with_columns(permit_number=prefix + pl.Series(v).cast(pl.Utf8).str.zfill(8))
+
+
+def _case_numbers(df: pl.DataFrame, counters: dict[str, int]) -> pl.DataFrame:
+    c = counters["case_number"] + np.arange(df.height) + 1
+    counters["case_number"] += df.height
+    return df.with_columns(case_number=pl.lit("AS") + pl.col("application_date").dt.year().cast(pl.Utf8)
+                           + pl.lit("-") + pl.Series(c).cast(pl.Utf8).str.zfill(7))
+
+
+def _persons_frame(a: dict[str, np.ndarray], pid: np.ndarray, pools, period: Period) -> pl.DataFrame:
+    g, s = true_names(pools, a)
+    born_in = a["dob"] >= period.start
+
+    def opt(days: np.ndarray, mask: np.ndarray) -> pl.Series:
+        return nz.days_to_date(np.where(mask, days, 0)).to_frame("d").select(
+            pl.when(pl.Series(mask)).then(pl.col("d"))).to_series()
+
+    return nz.frame({
+        "person_id": pid,
+        "profile": np.array(PROFILES)[a["profile"]],
+        "sex": a["sex"],
+        "date_of_birth": nz.days_to_date(a["dob"]),
+        "country_of_birth": a["cob"],
+        "citizenship": a["cit"],
+        "naturalisation_date": opt(a["nat_date"], a["nat_date"] < NEVER),
+        "birth_date": opt(a["dob"], born_in),
+        "death_date": opt(a["death"], a["death"] < NEVER),
+        "parent_id": np.where(a["parent"] >= 0, pid[0] + a["parent"], -1),
+        "resident_at_start": a["home0"] & ~born_in,
+        "given_names": g.astype(str),
+        "surname": s.astype(str),
+        "name_group": np.array(pools.groups)[a["name_group"]],
+    }).with_columns(parent_id=pl.when(pl.col("parent_id") >= 0).then(pl.col("parent_id")))

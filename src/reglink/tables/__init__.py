@@ -1,0 +1,19 @@
+"""Statistical tables of the warehouse (CONTRACTS.md section 4): persons, crossings, migration
+events, flows, stocks, temporary mobility, asylum flows, accounting, the toolkit's tables 3.1-3.3,
+publication copies with small-cell protection, Parquet exports. docs/tables.md is the dictionary."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reglink.config import PipelineConfig
+
+
+def build_tables(cfg: "PipelineConfig", log=None) -> dict[str, int]:
+    """Build every table from the restricted store and person_links; table -> row count."""
+    from reglink.tables.build import build_tables as _build
+
+    return _build(cfg, log=log)
+
+
+__all__ = ["build_tables"]

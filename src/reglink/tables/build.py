@@ -1,0 +1,74 @@
+"""`build_tables(cfg)`: every statistical table of the warehouse, in dependency order.
+
+The restricted store is ATTACHed read-only for the duration of the build (dates of birth are
+needed for ages; they stay in TEMP tables that die with the connection) and DETACHed before the
+final check that no identifier column reached the warehouse (`store.assert_no_identifiers`).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import duckdb
+
+from reglink import store
+from reglink.config import PipelineConfig
+from reglink.errors import ReglinkError
+from reglink.tables import (accounting, crossings, events, export, flows, mobility, persons,
+                            protect, stocks, toolkit)
+from reglink.tables.settings import TableSettings, settings_from_config
+from reglink.tables.sql import columns
+
+RESTRICTED = "restricted"
+
+
+def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
+              restricted: str = RESTRICTED, log: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Build every table in `con` (restricted store attached as `restricted`); table -> rows."""
+    if not columns(con, "person_links"):
+        raise ReglinkError("warehouse: table person_links is missing: run the linkage stage first")
+    counts: dict[str, int] = {}
+
+    def step(name: str, fn: Callable[[], object]) -> None:
+        t0 = time.perf_counter()
+        fn()
+        if log:
+            log(f"tables: {name} built in {time.perf_counter() - t0:.1f}s")
+
+    step("persons", lambda: counts.__setitem__("persons", persons.build_persons(con, settings.home_country, restricted)))
+
+    step("crossings", lambda: counts.update(crossings.build_crossings(con, settings, restricted)))
+    step("migration_events", lambda: counts.__setitem__(
+        "migration_events", events.build_events(con, settings, restricted)))
+    step("flows", lambda: counts.__setitem__("flows", flows.build_flows(con, settings.flow_periods)))
+    step("stocks", lambda: counts.__setitem__("stocks", stocks.build_stocks(con, settings)))
+    counts["residence_spells"] = con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]
+    step("temporary_mobility", lambda: counts.update(mobility.build_mobility(con, settings)))
+    step("asylum_flows", lambda: counts.__setitem__(
+        "asylum_flows", mobility.build_asylum_flows(con, settings, restricted)))
+    step("accounting", lambda: counts.__setitem__("accounting", accounting.build_accounting(con, settings)))
+    step("toolkit", lambda: counts.update(toolkit.build_toolkit_tables(con, settings)))
+    step("publication", lambda: counts.update(protect.build_publication_tables(con, settings.small_cell)))
+    return counts
+
+
+def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Build the statistical tables of the warehouse from the restricted store and person_links,
+    export each as Parquet under cfg.parquet_path; table -> row count."""
+    settings = settings_from_config(cfg)
+    if not cfg.restricted_path.exists():
+        raise ReglinkError(f"{cfg.restricted_path}: restricted store not found: run ingest first")
+    if not cfg.warehouse.exists():
+        raise ReglinkError(f"{cfg.warehouse}: warehouse not found: run ingest and linkage first")
+    con = store.connect(cfg.warehouse)
+    try:
+        con.execute(f"ATTACH '{cfg.restricted_path}' AS {RESTRICTED} (READ_ONLY)")
+        try:
+            counts = build_all(con, settings, RESTRICTED, log)
+        finally:
+            con.execute(f"DETACH {RESTRICTED}")
+        store.assert_no_identifiers(con)
+        export.export_parquet(con, cfg.parquet_path, list(counts))
+    finally:
+        con.close()
+    return counts

@@ -1,0 +1,302 @@
+"""Place imputed crossings with the evidence the other registers hold (docs/methods.md section 7).
+
+`rules.repair` sees crossings only: it imputes a lost crossing by splitting the gap in the
+person's own share of days in and out, and it cannot see a lost *last* exit at all (a visitor
+whose departure was not recorded looks present until the data end and becomes an immigrant).
+The tables stage has the linked permits, population register and asylum register, which say
+whether the person had a reason to stay. With them:
+
+| case | evidence | imputation (`crossing_repairs.reason` says which) |
+|---|---|---|
+| last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
+| two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] | EXIT at a + typical visitor stay (capped as above and at c) |
+| | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
+| two EXITs a, c (`MISSING_ENTRY`) | resident at a (below) | ENTRY at a + typical trip of a resident |
+| | non-resident leaving at a (declares a foreign residence, no long permit, no registration over [a, c]) | ENTRY at c − typical visitor stay |
+| anything else | none | `rules.repair`'s imputation is kept |
+
+- *Visitor entry at a*: the ENTRY declares a foreign country of residence (Annex 2 topic H), its
+  travel reason is a visit's (not SETTLE, RETURN_HOME, ASYLUM, WORK, STUDY; unknown counts as a
+  visit) -- or the person is a *regular short-stay visitor* (at least 3 complete recorded stays
+  of their own, median no longer than `visitor_max_stay_days`: a cross-border worker) and the
+  reason is not SETTLE, RETURN_HOME or ASYLUM --, no permit other than a visitor visa overlaps
+  [a, end], no population-register registration starts in [a, end], and the person has no
+  asylum case.
+- *Stayer at a* (after an ENTRY): travel reason SETTLE/RETURN_HOME, or the ENTRY declares the
+  home country as residence, or a long permit (not a visitor visa) overlaps [a, c], or a
+  registration starts in [a, c], or the person is registered at a and the ENTRY does not declare
+  a foreign residence (a registration under a foreign declaration is the register's known
+  over-coverage of emigrants).
+- *Resident at a* (an EXIT): the EXIT declares the home country, or the person is registered at
+  a (not deregistered before c) and the EXIT does not declare a foreign residence, or a long
+  permit is valid on a.
+Typical lengths come from the person's complete recorded spells (both crossings recorded):
+visitor stays are ENTRY→EXIT after an ENTRY declaring a foreign residence, resident trips are
+EXIT→ENTRY after an EXIT declaring the home country.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+STAY_REASONS = ("SETTLE", "RETURN_HOME", "ASYLUM", "WORK", "STUDY")
+INTENT_REASONS = ("SETTLE", "RETURN_HOME")
+VISITOR_PERMITS = ("VISA",)
+VISITOR_MAX_STAY_DAYS = 90  # the visa-waiver stay of most visitors (NZ: 3 months)
+MIN_DELAY_CASES = 5  # emigrants with a recorded exit needed to estimate the deregistration delay
+REGULAR_MIN_STAYS = 3  # complete short stays that make a regular visitor whatever the reason
+
+
+def _day(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Date).cast(pl.Int32).cast(pl.Int64)
+
+
+def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: pl.DataFrame | None,
+                   asylum: pl.DataFrame | None) -> pl.DataFrame:
+    """`_r` plus evidence flags for each span (`_r, person_key, _a, _c`: days a..c)."""
+    out = spans.select("_r")
+    if permits is not None and permits.height:
+        pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
+            "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt"))
+        hits = (spans.join(pm, on="person_key")
+                .filter((pl.col("_pf").fill_null(-10**9) <= pl.col("_c"))
+                        & (pl.col("_pt").fill_null(10**9) >= pl.col("_a")))
+                .with_columns((pl.col("_pf").fill_null(-10**9) <= pl.col("_a")).alias("_pa"))
+                .group_by("_r").agg(
+                    pl.lit(True).alias("_permit"),
+                    # the right to stay held at a ends on _pend; a permit starting within the gap
+                    # (a renewal, or the next season's) starts on _pstart
+                    pl.col("_pt").filter(pl.col("_pa")).max().alias("_pend"),
+                    pl.col("_pf").filter(~pl.col("_pa")).max().alias("_pstart"),
+                    pl.col("_pf").filter(~pl.col("_pa")).min().alias("_pstart_first")))
+        # a renewal: a permit starting before (or the day after) the held one ends extends it
+        hits = hits.with_columns(pl.when(pl.col("_pstart_first") <= pl.col("_pend") + 1)
+                                 .then(None).otherwise(pl.col("_pend")).alias("_pend_norenew"))
+        out = out.join(hits, on="_r", how="left")
+    else:
+        out = out.with_columns(pl.lit(None, pl.Boolean).alias("_permit"),
+                               *[pl.lit(None, pl.Int64).alias(c) for c in
+                                 ("_pend", "_pstart", "_pstart_first", "_pend_norenew")])
+    if persons is not None and persons.height:
+        dreason = pl.col("deregistration_reason") if "deregistration_reason" in persons.columns \
+            else pl.lit(None, pl.String)
+        pr = persons.filter(pl.col("in_population_register").fill_null(False)).select(
+            "person_key", _day("registration_date").alias("_rf"), _day("deregistration_date").alias("_rt"),
+            (dreason == "EMIGRATION").fill_null(False).alias("_emig"))
+        reg = spans.join(pr, on="person_key").select(
+            "_r",
+            # deregistered as an emigrant after a (and by c): the person left in the gap
+            pl.when(pl.col("_emig") & (pl.col("_rt") > pl.col("_a")) & (pl.col("_rt") <= pl.col("_c")))
+            .then(pl.col("_rt")).alias("_dereg"),
+            (pl.col("_rf").is_not_null() & (pl.col("_rf") >= pl.col("_a"))
+             & (pl.col("_rf") <= pl.col("_c"))).alias("_reg_starts"),
+            ((pl.col("_rf").is_null() | (pl.col("_rf") <= pl.col("_a")))
+             & (pl.col("_rt").is_null() | (pl.col("_rt") >= pl.col("_c")))).alias("_reg_at_a"),
+        ).group_by("_r").agg(pl.col("_reg_starts").any(), pl.col("_reg_at_a").any(),
+                             pl.col("_dereg").min())
+        out = out.join(reg, on="_r", how="left")
+        cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")) \
+            if "is_citizen" in persons.columns else None
+        if cit is not None:
+            out = out.join(spans.select("_r", "person_key").join(cit, on="person_key", how="left")
+                           .select("_r", "_citizen"), on="_r", how="left")
+    else:
+        out = out.with_columns(pl.lit(None, pl.Boolean).alias("_reg_starts"),
+                               pl.lit(None, pl.Boolean).alias("_reg_at_a"),
+                               pl.lit(None, pl.Int64).alias("_dereg"))
+    if "_citizen" not in out.columns:
+        out = out.with_columns(pl.lit(None, pl.Boolean).alias("_citizen"))
+    if asylum is not None and asylum.height:
+        out = out.join(spans.select("_r", "person_key")
+                       .join(asylum.select("person_key").unique(), on="person_key", how="semi")
+                       .select("_r", pl.lit(True).alias("_asylum")), on="_r", how="left")
+    else:
+        out = out.with_columns(pl.lit(None, pl.Boolean).alias("_asylum"))
+    return out.with_columns(pl.col(c).fill_null(False) for c in
+                            ("_permit", "_reg_starts", "_reg_at_a", "_asylum", "_citizen"))
+
+
+def _typical(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, float | None, float | None]:
+    """(per person `_own_stay, _own_trip`, pooled visitor stay, pooled resident trip): medians of
+    complete recorded spells (both ends recorded)."""
+    nxt = df.with_columns(
+        pl.col("direction").shift(-1).over("person_key").alias("_ndir"),
+        pl.col("_day").shift(-1).over("person_key").alias("_nday"),
+        pl.col("imputed").shift(-1).over("person_key").alias("_nimp"))
+    ok = ~pl.col("imputed") & ~pl.col("_nimp").fill_null(True) & (pl.col("_ndir") != pl.col("direction"))
+    spells = nxt.filter(ok.fill_null(False)).with_columns((pl.col("_nday") - pl.col("_day")).alias("_len"))
+    cor = pl.col("country_of_residence")
+    stays = spells.filter((pl.col("direction") == "ENTRY") & cor.is_not_null() & (cor != home))
+    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home))
+    own = (stays.group_by("person_key").agg(pl.col("_len").median().alias("_own_stay"),
+                                            pl.len().alias("_own_stays"))
+           .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip")),
+                 on="person_key", how="full", coalesce=True))
+    pooled_stay = stays["_len"].median() if stays.height else None
+    pooled_trip = trips["_len"].median() if trips.height else None
+    return own, pooled_stay, pooled_trip
+
+
+def reporting_delay(df: pl.DataFrame, persons: pl.DataFrame | None) -> int:
+    """Median days from a recorded emigration EXIT to the deregistration for emigration: the
+    register's reporting delay, from the persons whose crossing before the deregistration is a
+    recorded EXIT (0 with fewer than MIN_DELAY_CASES such persons)."""
+    if persons is None or "deregistration_reason" not in persons.columns:
+        return 0
+    dr = persons.filter(pl.col("deregistration_reason") == "EMIGRATION").select(
+        "person_key", _day("deregistration_date").alias("_rt")).drop_nulls()
+    last = (df.filter(~pl.col("imputed")).select("person_key", "direction", "_day")
+            .join(dr, on="person_key").filter(pl.col("_day") <= pl.col("_rt"))
+            .sort("person_key", "_day").group_by("person_key").last()
+            .filter((pl.col("direction") == "EXIT") & (pl.col("_rt") - pl.col("_day") <= 730)))
+    if last.height < MIN_DELAY_CASES:
+        return 0
+    return int(round((last["_rt"] - last["_day"]).median()))
+
+
+def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
+                        until: dt.date | None, permits: pl.DataFrame | None = None,
+                        persons: pl.DataFrame | None = None, asylum: pl.DataFrame | None = None,
+                        visitor_max_stay_days: int = VISITOR_MAX_STAY_DAYS
+                        ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(repaired crossings, repair log) with imputed crossings moved, and lost last exits of
+    visitors imputed, from register evidence (module docstring). Keyed by `person_key`; the
+    frames are those of `rules.repair.repair_crossings`."""
+    if repaired.height == 0:
+        return repaired, log
+    df = (repaired.sort("person_key", "crossing_seq").with_row_index("_r")
+          .with_columns(_day("crossing_date").alias("_day")))
+    u = int((until or df["crossing_date"].max()).toordinal() - dt.date(1970, 1, 1).toordinal())
+    cor, reason = pl.col("country_of_residence"), pl.col("travel_reason")
+    p = "person_key"
+    df = df.with_columns(
+        pl.col("_day").shift(1).over(p).alias("_pday"), pl.col("_day").shift(-1).over(p).alias("_nday"),
+        pl.col("direction").shift(1).over(p).alias("_pdir"), pl.col("direction").shift(-1).over(p).alias("_ndir"),
+        cor.shift(1).over(p).alias("_pcor"), reason.shift(1).over(p).alias("_preason"),
+        pl.col("crossing_date").shift(-1).over(p).alias("_ndate"),
+        (pl.col("crossing_seq") == pl.col("crossing_seq").max().over(p)).alias("_islast"))
+    # spans to judge: imputed MISSING_EXIT/ENTRY rows (a = previous, c = next crossing) and
+    # trailing recorded ENTRYs on or before U (a = the entry, c = U)
+    gap_rows = df.filter(pl.col("imputed") & pl.col("repair").is_in(["MISSING_EXIT", "MISSING_ENTRY"])
+                         & pl.col("_pday").is_not_null() & pl.col("_nday").is_not_null()).select(
+        "_r", p, pl.col("repair").alias("_kind"), pl.col("_pday").alias("_a"), pl.col("_nday").alias("_c"),
+        pl.col("_pcor").alias("_acor"), pl.col("_preason").alias("_areason"), pl.col("_day").alias("_old"),
+        pl.col("_ndate").alias("_cdate"))
+    tail_rows = df.filter(pl.col("_islast") & (pl.col("direction") == "ENTRY") & ~pl.col("imputed")
+                          & (pl.col("_day") <= u)).select(
+        "_r", p, pl.lit("MISSING_LAST_EXIT").alias("_kind"), pl.col("_day").alias("_a"),
+        pl.lit(u, pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
+        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"))
+    spans = pl.concat([gap_rows, tail_rows])
+    if spans.height == 0:
+        return repaired, log
+    spans = spans.join(_overlap_flags(spans.select("_r", p, "_a", "_c"), permits, persons, asylum),
+                       on="_r", how="left")
+    own, pooled_stay, pooled_trip = _typical(df, home)
+    spans = spans.join(own, on=p, how="left")
+    foreign = pl.col("_acor").is_not_null() & (pl.col("_acor") != home)
+    home_decl = pl.col("_acor") == home
+    visit_reason = ~pl.col("_areason").fill_null("").is_in(STAY_REASONS)
+    # a regular short-stay visitor (a cross-border worker, a frequent business visitor): several
+    # complete recorded stays of their own, typically no longer than a visitor's, whatever the
+    # declared reason -- unless it is to settle, to return home or to seek asylum
+    regular = ((pl.col("_own_stays").fill_null(0) >= REGULAR_MIN_STAYS)
+               & (pl.col("_own_stay") <= visitor_max_stay_days).fill_null(False)
+               & ~pl.col("_areason").fill_null("").is_in(("SETTLE", "RETURN_HOME", "ASYLUM")))
+    visitor = (foreign & (visit_reason | regular) & ~pl.col("_permit") & ~pl.col("_reg_starts")
+               & ~pl.col("_asylum"))
+    registered = pl.col("_reg_starts") | (pl.col("_reg_at_a") & ~foreign)
+    # the permit held at arrival ends inside the gap, not renewed: the person left by then
+    permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
+                   & ~registered)
+    covered = pl.col("_pend").is_not_null() & (pl.col("_pend") >= pl.col("_c"))
+    stayer = (pl.col("_areason").fill_null("").is_in(INTENT_REASONS) | home_decl.fill_null(False)
+              | covered | registered)
+    resident_exit = home_decl.fill_null(False) | (pl.col("_reg_at_a") & ~foreign)
+    # a permit starting inside the gap of two exits: the person came back to take it up
+    permit_starts = pl.col("_pstart").is_not_null() & (pl.col("_pstart") <= pl.col("_c"))
+    nonres_exit = foreign & ~pl.col("_permit") & ~pl.col("_reg_at_a") & ~pl.col("_reg_starts")
+    gap = pl.col("_c") - pl.col("_a")
+    stay = pl.min_horizontal(pl.coalesce("_own_stay", pl.lit(pooled_stay, pl.Float64)).round(),
+                             pl.lit(float(visitor_max_stay_days))).cast(pl.Int64)
+    trip = pl.coalesce("_own_trip", pl.lit(pooled_trip, pl.Float64)).round().cast(pl.Int64)
+    ex, en = pl.col("_kind") == "MISSING_EXIT", pl.col("_kind") == "MISSING_ENTRY"
+    tail = pl.col("_kind") == "MISSING_LAST_EXIT"
+    # deregistered as an emigrant inside the gap: left the register's delay before it
+    delay = reporting_delay(df, persons)
+    dereg = pl.col("_dereg").is_not_null()
+    # a foreigner's permit held at the last entry expired before U, not renewed
+    tail_permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
+                        & ~pl.col("_citizen") & ~pl.col("_reg_starts"))
+    clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
+    spans = spans.with_columns(
+        pl.when(tail & visitor).then(pl.col("_a") + stay)
+        .when((tail | ex) & dereg).then(clip(pl.col("_dereg") - delay))
+        .when(tail & tail_permit_ends).then(pl.col("_pend_norenew"))
+        .when(ex & visitor).then(pl.col("_a") + pl.min_horizontal(stay, gap))
+        .when(ex & permit_ends).then(clip(pl.col("_pend_norenew")))
+        .when(ex & stayer).then(pl.col("_c") - pl.min_horizontal(trip, gap))
+        .when(en & resident_exit).then(pl.col("_a") + pl.min_horizontal(trip, gap))
+        .when(en & permit_starts).then(clip(pl.col("_pstart")))
+        .when(en & nonres_exit).then(pl.col("_c") - pl.min_horizontal(stay, gap))
+        .alias("_new"),
+        pl.when((tail | ex) & visitor).then(pl.lit("visitor entry: declared residence abroad, no permit "
+                                                   "beyond a visitor visa, no registration, no asylum case"))
+        .when((tail | ex) & dereg).then(pl.format("deregistered as an emigrant on {}: exit the register's "
+                                                  "median reporting delay ({} days) before it",
+                                                  pl.col("_dereg").cast(pl.Int32).cast(pl.Date), pl.lit(delay)))
+        .when(tail & tail_permit_ends).then(pl.lit("a foreigner's permit held at the last entry expired, "
+                                                   "not renewed: exit on its last day"))
+        .when(ex & permit_ends).then(pl.lit("permit held at arrival expired inside the gap, not renewed: "
+                                            "exit on its last day"))
+        .when(ex & stayer).then(pl.lit("stayer: permit covering the gap, registration, home residence "
+                                       "or intent declared"))
+        .when(en & resident_exit).then(pl.lit("resident leaving: home residence declared or registered"))
+        .when(en & permit_starts).then(pl.lit("a permit starts inside the gap: entry on its first day"))
+        .when(en & nonres_exit).then(pl.lit("non-resident leaving: residence abroad declared, no permit or "
+                                            "registration"))
+        .alias("_why"),
+        pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("own"))
+        .otherwise(pl.lit("pooled")).alias("_src"))
+    spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
+    moved = spans.filter(~tail & (pl.col("_new") != pl.col("_old")))
+    tails = spans.filter(tail)
+
+    # move the imputed rows
+    out = df.join(moved.select("_r", "_new"), on="_r", how="left").with_columns(
+        pl.when(pl.col("_new").is_not_null())
+        .then(pl.col("_new").cast(pl.Int32).cast(pl.Date)).otherwise(pl.col("crossing_date"))
+        .alias("crossing_date"))
+    keep = list(repaired.columns)
+    new_rows = tails.select(
+        p, pl.lit("EXIT").alias("direction"), pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("crossing_date"),
+        pl.lit(True).alias("imputed"), pl.lit("MISSING_LAST_EXIT").alias("repair"), pl.col("_r"))
+    new_rows = new_rows.join(df.select("_r", "crossing_seq"), on="_r").with_columns(
+        (pl.col("crossing_seq") + 1).cast(df.schema["crossing_seq"]).alias("crossing_seq"))
+    result = pl.concat([out.select(keep), new_rows.select([c for c in keep if c in new_rows.columns])],
+                       how="diagonal_relaxed").select(keep).sort(p, "crossing_seq")
+
+    # the log: moved imputations get the new date and the evidence; lost last exits are added
+    upd = moved.select(p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
+                       pl.col("_old").cast(pl.Int32).cast(pl.Date).alias("imputed_date"),
+                       pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("_new_date"), "_why", "_src")
+    lg = log.join(upd, on=[p, "kind", "crossing_date", "imputed_date"], how="left")
+    lg = lg.with_columns(
+        pl.coalesce("_new_date", "imputed_date").alias("imputed_date"),
+        pl.when(pl.col("_why").is_not_null())
+        .then(pl.format("{}; moved by register evidence to {} ({} typical length): {}", pl.col("reason"),
+                        pl.col("_new_date"), pl.col("_src"), pl.col("_why")))
+        .otherwise(pl.col("reason")).alias("reason")).select(log.columns)
+    rec = next((c for c in ("crossing_record_id", "record_id") if c in df.columns), None)
+    tail_log = tails.join(df.select("_r", *([rec] if rec else [])), on="_r").select(
+        p, pl.lit("MISSING_LAST_EXIT").alias("kind"), pl.col("_cdate").alias("crossing_date"),
+        pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("imputed_date"), pl.lit("EXIT").alias("direction"),
+        pl.lit(None, pl.Int64).alias("row"),
+        (pl.col(rec).cast(pl.String) if rec else pl.lit(None, pl.String)).alias("record_id"),
+        pl.format("last crossing an ENTRY on {} with no exit by {}: EXIT imputed ({} typical length): {}",
+                  pl.col("_cdate"), pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), pl.col("_src"),
+                  pl.col("_why"))
+        .alias("reason"))
+    log_out = pl.concat([lg, tail_log.cast(dict(log.schema))]).sort(p, "crossing_date", "kind")
+    return result, log_out

@@ -1,0 +1,24 @@
+"""Every warehouse table as Parquet, for statisticians using R, Stata, Spark or pandas.
+
+Unprotected tables go to `<parquet_path>/<table>.parquet` (internal use); publication copies to
+`<parquet_path>/publication/<table>.parquet` without the `pub_` prefix, so the folder that may
+leave the office holds nothing else.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str]) -> list[Path]:
+    """COPY each table to Parquet; the paths written."""
+    folder = Path(folder)
+    (folder / "publication").mkdir(parents=True, exist_ok=True)
+    written = []
+    for t in tables:
+        path = folder / "publication" / f"{t[4:]}.parquet" if t.startswith("pub_") else folder / f"{t}.parquet"
+        target = str(path).replace("'", "''")
+        con.execute(f"COPY (SELECT * FROM \"{t}\") TO '{target}' (FORMAT PARQUET)")
+        written.append(path)
+    return written

@@ -1,0 +1,71 @@
+"""`flows`: immigration and emigration by period and breakdown (seed 004 annex I; seed 000 4.1
+questions A, B, C, L, M, Q).
+
+Counted from `migration_events`: `persons` is the number of distinct persons with such an event
+in the period and cell (a person who immigrates twice in a year counts once), `events` the number
+of events. Returning citizens and returning native-born (annex I) are the immigrations of persons
+who hold the home citizenship, or were born in the home country, at the event date: by the rule,
+an immigration means they resided abroad before it.
+"""
+from __future__ import annotations
+
+import duckdb
+
+from reglink.tables.aggregate import breakdown_sql
+
+FLOW_DIMS = ["sex", "age_group", "citizenship", "country_of_birth", "subpopulation", "country",
+             "reason"]
+FLOW_SETS: list[list[str]] = [
+    [], ["sex"], ["age_group"], ["sex", "age_group"], ["citizenship"], ["country_of_birth"],
+    ["citizenship", "country_of_birth"], ["subpopulation"], ["country"], ["reason"],
+]
+
+
+def period_sql(period_type: str) -> tuple[str, str, str]:
+    """(period label, period start, period end) expressions over events `e` for a period type."""
+    y = "CAST(e.event_year AS VARCHAR)"
+    if period_type == "year":
+        return y, "make_date(e.event_year, 1, 1)", "make_date(e.event_year, 12, 31)"
+    if period_type == "quarter":
+        start = "make_date(e.event_year, (e.event_quarter - 1) * 3 + 1, 1)"
+        end = ("CAST(make_date(e.event_year + CASE WHEN e.event_quarter = 4 THEN 1 ELSE 0 END, "
+               "CASE WHEN e.event_quarter = 4 THEN 1 ELSE e.event_quarter * 3 + 1 END, 1) - 1 AS DATE)")
+        return f"{y} || '-Q' || CAST(e.event_quarter AS VARCHAR)", start, end
+    if period_type == "month":
+        start = "make_date(e.event_year, e.event_month, 1)"
+        end = ("CAST(make_date(e.event_year + CASE WHEN e.event_month = 12 THEN 1 ELSE 0 END, "
+               "CASE WHEN e.event_month = 12 THEN 1 ELSE e.event_month + 1 END, 1) - 1 AS DATE)")
+        return f"{y} || '-' || lpad(CAST(e.event_month AS VARCHAR), 2, '0')", start, end
+    raise ValueError(f"tables.flow_periods: unknown period {period_type!r} (month, quarter, year)")
+
+
+def flow_members_sql(periods: list[str]) -> str:
+    """One row per (period, flow type, event): immigrations, emigrations, returning subsets."""
+    parts = []
+    for pt in periods:
+        label, start, end = period_sql(pt)
+        base = (f"SELECT '{pt}' AS period_type, {label} AS period, {start} AS period_start, "
+                f"{end} AS period_end, e.person_key, e.provisional, e.sex, e.age_group, e.citizenship, "
+                f"e.country_of_birth, e.subpopulation, COALESCE(e.reason, 'UNKNOWN') AS reason, "
+                f"COALESCE(CASE WHEN e.event_type = 'IMMIGRATION' THEN e.previous_country_of_residence "
+                f"ELSE e.next_country_of_residence END, 'UNKNOWN') AS country")
+        parts.append(f"{base}, e.event_type AS event_type FROM migration_events e")
+        parts.append(f"{base}, 'RETURNING_CITIZEN' AS event_type FROM migration_events e "
+                     f"WHERE e.is_returning_citizen")
+        parts.append(f"{base}, 'RETURNING_NATIVE_BORN' AS event_type FROM migration_events e "
+                     f"WHERE e.is_returning_native_born")
+    return "\nUNION ALL\n".join(parts)
+
+
+def build_flows(con: duckdb.DuckDBPyConnection, periods: list[str] | None = None) -> int:
+    """Write `flows` from `migration_events`; its row count."""
+    periods = periods or ["month", "quarter", "year"]
+    con.execute("CREATE OR REPLACE TEMP TABLE _flow_members AS " + flow_members_sql(periods))
+    measures = ("count(DISTINCT person_key) AS persons, count(*) AS events, "
+                "CAST(sum(CASE WHEN provisional THEN 1 ELSE 0 END) AS BIGINT) AS provisional_events")
+    sql = breakdown_sql("_flow_members",
+                        ["period_type", "period", "period_start", "period_end", "event_type"],
+                        FLOW_DIMS, FLOW_SETS, measures)
+    con.execute(f"CREATE OR REPLACE TABLE flows AS SELECT * FROM ({sql}) f "
+                f"ORDER BY period_type, period, event_type, breakdown")
+    return con.execute("SELECT count(*) FROM flows").fetchall()[0][0]

@@ -1,0 +1,337 @@
+"""migration_events and crossings on the hand-worked example world (reglink.tables.example)."""
+import datetime as dt
+
+import pytest
+
+from reglink.tables.example import _person_cols, border_rows, build_example
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The example world built once for the tests that only read it."""
+    con, counts = build_example()
+    yield con, counts
+    con.close()
+
+
+def _events(con):
+    return con.sql("SELECT * FROM migration_events ORDER BY person_key, event_date").pl()
+
+
+def test_events_match_the_hand_worked_world(world):
+    con, counts = world
+    ev = _events(con)
+    got = [(r["person_key"], r["event_type"], r["event_date"], r["provisional"]) for r in ev.iter_rows(named=True)]
+    assert got == [
+        ("P1", "EMIGRATION", D(2020, 3, 1), False),
+        ("P1", "IMMIGRATION", D(2022, 6, 1), False),
+        ("P2", "IMMIGRATION", D(2021, 1, 15), False),
+        ("P4", "EMIGRATION", D(2023, 2, 1), False),
+        ("P7", "IMMIGRATION", D(2024, 6, 1), True),  # 214 days seen, permit as evidence
+    ]
+    assert counts["migration_events"] == 5 and counts["crossings"] == 7
+    assert set(ev["rule"]) == {"12-16"}
+    assert ev["crossing_record_id"].to_list() == ["B1", "B2", "B3", "B6", "B7"]
+
+
+def test_attributes_at_the_event(world):
+    con, _ = world
+    ev = {(r["person_key"], r["event_type"]): r for r in _events(con).iter_rows(named=True)}
+    ana_out, ana_back = ev[("P1", "EMIGRATION")], ev[("P1", "IMMIGRATION")]
+    assert (ana_out["age_at_event"], ana_back["age_at_event"]) == (29, 32)  # born 1990-05-10
+    assert ana_out["age_group"] == "25-34" and ana_out["sex"] == "F"
+    assert ana_out["next_country_of_residence"] == "AUS" and ana_out["previous_country_of_residence"] == "NZL"
+    assert ana_back["is_returning_citizen"] and ana_back["is_returning_native_born"]
+    assert ana_back["subpopulation"] == "NATIVE_BORN_CITIZEN"
+    ben = ev[("P2", "IMMIGRATION")]
+    # naturalised only in 2023: at the 2021 immigration a GBR citizen, reason from the permit
+    assert (ben["citizenship"], ben["is_citizen"], ben["is_native_born"]) == ("GBR", False, False)
+    assert ben["subpopulation"] == "FOREIGN_BORN_FOREIGN_CITIZEN" and not ben["is_returning_citizen"]
+    assert (ben["reason"], ben["reason_source"]) == ("WORK", "permit")
+    assert ben["age_at_event"] == 35 and ben["previous_country_of_residence"] == "GBR"
+    assert (ev[("P7", "IMMIGRATION")]["reason"], ev[("P1", "EMIGRATION")]["reason"]) == ("FAMILY", "WORK")
+
+
+def test_citizen_after_naturalisation():
+    ben = _person_cols("Ben", "Jones", "M", D(1985, 12, 31), "GBR", "NZL")
+    extra = {"record_id": "B8", "_key": "P2", "direction": "EXIT", "crossing_date": D(2023, 9, 1),
+             "travel_reason": "OTHER", "country_of_residence": "NZL", "origin_destination": "GBR",
+             "transport_mode": "AIR", "document_number": "DOCB8", **ben}
+    con, _ = build_example(border=border_rows() + [extra])
+    out = con.sql("SELECT * FROM migration_events WHERE person_key = 'P2' AND event_type = 'EMIGRATION'").pl()
+    r = out.row(0, named=True)
+    assert r["event_date"] == D(2023, 9, 1) and r["is_citizen"] is True and r["citizenship"] == "NZL"
+    assert r["subpopulation"] == "FOREIGN_BORN_CITIZEN" and r["age_at_event"] == 37
+    assert r["next_country_of_residence"] == "GBR"
+
+
+def test_initial_status_seeded_from_the_register(world):
+    con, _ = world
+    ini = {r[0]: r[1:] for r in con.execute(
+        "SELECT person_key, initial_status, initial_status_source FROM initial_status").fetchall()}
+    assert ini["P1"] == ("RESIDENT", "population_register")
+    assert ini["P4"] == ("RESIDENT", "population_register")
+    # registered after the first crossing, which declares residence in GBR
+    assert ini["P2"] == ("NON_RESIDENT", "declared_residence")
+    # without the seed, Dora's exit is still an emigration by the rule default (first crossing EXIT)
+    ev = con.sql("SELECT count(*) AS n FROM migration_events WHERE person_key = 'P4'").pl()
+    assert ev["n"][0] == 1
+
+
+def test_registered_resident_entering_first_is_not_an_immigrant():
+    """A registered resident whose first recorded crossing is a return from a holiday: seeded
+    RESIDENT, so the entry is not an immigration (the rule default would make it one)."""
+    ana = _person_cols("Ana", "Smith", "F", D(1990, 5, 10), "NZL", "NZL")
+    rows = [r for r in border_rows() if r["_key"] != "P1"] + [
+        {"record_id": "B9", "_key": "P1", "direction": "ENTRY", "crossing_date": D(2021, 4, 1),
+         "travel_reason": "HOLIDAY", "country_of_residence": "NZL", "origin_destination": "FJI",
+         "transport_mode": "AIR", "document_number": "DOCB9", **ana}]
+    con, _ = build_example(border=rows)
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P1'").fetchall()[0][0] == 0
+
+
+def test_crossings_carry_classification_and_repairs_are_logged():
+    # two entries in a row for Chen (a missing exit): the repair imputes one and logs it
+    chen = [r for r in border_rows() if r["_key"] == "P3"][0]
+    extra = {**chen, "record_id": "B10", "crossing_date": D(2022, 3, 10)}
+    con, counts = build_example(border=border_rows() + [extra])
+    assert counts["crossing_repairs"] >= 1
+    cols = set(con.sql("SELECT * FROM crossings LIMIT 0").columns)
+    assert {"person_key", "crossing_record_id", "direction", "crossing_date", "status_before",
+            "status_after", "is_migration", "crossing_order"} <= cols
+    p3 = con.sql("SELECT direction FROM crossings WHERE person_key = 'P3' ORDER BY crossing_order").pl()
+    dirs = p3["direction"].to_list()
+    assert all(a != b for a, b in zip(dirs, dirs[1:])), dirs  # alternates after repair
+
+
+def test_declared_foreign_residence_overrides_a_stale_registration():
+    """Ana's register record was never closed when she left before the data start; she visits
+    home (ENTRY declaring AUS residence, 20 days) and leaves: no emigration, no immigration.
+    Without a declared residence the register seeds RESIDENT and the exit is an emigration."""
+    ana = _person_cols("Ana", "Smith", "F", D(1990, 5, 10), "NZL", "NZL")
+
+    def visit(cor):
+        return [r for r in border_rows() if r["_key"] != "P1"] + [
+            {"record_id": "B20", "_key": "P1", "direction": "ENTRY", "crossing_date": D(2021, 12, 20),
+             "travel_reason": "FAMILY", "country_of_residence": cor, "origin_destination": "AUS",
+             "transport_mode": "AIR", "document_number": "D", **ana},
+            {"record_id": "B21", "_key": "P1", "direction": "EXIT", "crossing_date": D(2022, 1, 9),
+             "travel_reason": "FAMILY", "country_of_residence": cor, "origin_destination": "AUS",
+             "transport_mode": "AIR", "document_number": "D", **ana}]
+
+    con, _ = build_example(border=visit("AUS"))
+    assert con.execute("SELECT initial_status, initial_status_source FROM initial_status "
+                       "WHERE person_key = 'P1'").fetchall() == [("NON_RESIDENT", "declared_residence")]
+    assert con.execute("SELECT count(*) FROM migration_events WHERE person_key = 'P1'").fetchall() == [(0,)]
+    con, _ = build_example(border=visit(None))
+    assert con.execute("SELECT initial_status_source FROM initial_status WHERE person_key = 'P1'"
+                       ).fetchall() == [("population_register",)]
+    assert con.execute("SELECT event_type FROM migration_events WHERE person_key = 'P1'"
+                       ).fetchall() == [("EMIGRATION",)]
+
+
+def test_events_are_what_derive_events_gives(world):
+    """migration_events is the classified crossings that migrate: the same events as the rule
+    engine's derive_events on the same repaired crossings, initial status and evidence."""
+    import polars as pl
+
+    from reglink.rules.engine import derive_events
+    from reglink.tables.example import example_settings
+
+    con, _ = world
+    s = example_settings()
+    crossings = con.sql("SELECT person_key, crossing_record_id, direction, crossing_date, travel_reason "
+                        "FROM crossings WHERE NOT imputed").pl()
+    initial = con.sql("SELECT person_key, initial_status FROM initial_status "
+                      "WHERE initial_status_source <> 'rule_default'").pl()
+    evidence = pl.DataFrame({"person_key": ["P2", "P7"], "valid_from": [D(2021, 1, 10), D(2024, 5, 20)],
+                             "valid_to": [D(2026, 1, 9), D(2027, 5, 19)]})
+    ev = derive_events(crossings, s.rule, observed_until=s.observed_until, initial_status=initial,
+                       evidence=evidence, id_col="person_key")
+    want = sorted(ev.select("person_key", "event_type", "event_date", "provisional").rows())
+    got = sorted(con.execute("SELECT person_key, event_type, event_date, provisional FROM migration_events").fetchall())
+    assert got == want
+
+
+# --- register-evidence repair (tables/evidence_repair.py) and the returning-resident status ---
+
+def _b(rid, key, direction, day, reason, cor, person):
+    return {"record_id": rid, "_key": key, "direction": direction, "crossing_date": day,
+            "travel_reason": reason, "country_of_residence": cor, "origin_destination": cor,
+            "transport_mode": "AIR", "document_number": f"D{key}", **person}
+
+
+KIM = _person_cols("Kim", "Lee", "F", D(1980, 1, 1), "AUS", "AUS")
+
+
+def _tourist(last_entry=D(2022, 5, 1)):
+    """P11 Kim, an Australian tourist: a 10-day visit in 2021, then an entry with no exit."""
+    return border_rows() + [
+        _b("K1", "P11", "ENTRY", D(2021, 2, 1), "HOLIDAY", "AUS", KIM),
+        _b("K2", "P11", "EXIT", D(2021, 2, 11), "HOLIDAY", "AUS", KIM),
+        _b("K3", "P11", "ENTRY", last_entry, "HOLIDAY", "AUS", KIM)]
+
+
+def test_visitor_whose_last_exit_was_lost_is_not_an_immigrant():
+    from reglink.tables.example import example_settings
+
+    con, _ = build_example(border=_tourist())
+    rep = con.sql("SELECT kind, crossing_date, imputed_date, reason FROM crossing_repairs "
+                  "WHERE person_key = 'P11'").fetchall()
+    assert [r[:3] for r in rep] == [("MISSING_LAST_EXIT", D(2022, 5, 1), D(2022, 5, 11))]  # own 10-day stay
+    assert "visitor" in rep[0][3]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P11'").fetchall() == [(0,)]
+    last = con.sql("SELECT direction, imputed, repair FROM crossings WHERE person_key = 'P11' "
+                   "ORDER BY crossing_order DESC LIMIT 1").fetchall()
+    assert last == [("EXIT", True, "MISSING_LAST_EXIT")]
+    # the crossings-only repair (the old behaviour) makes her an immigrant: present until U
+    con, _ = build_example(example_settings(evidence_repair=False), border=_tourist())
+    assert con.sql("SELECT event_type, event_date FROM migration_events WHERE person_key = 'P11'"
+                   ).fetchall() == [("IMMIGRATION", D(2022, 5, 1))]
+
+
+def test_a_work_permit_or_a_registration_keeps_the_last_entry_open():
+    from reglink.tables.example import permit_rows, register_rows
+
+    def permit(valid_to):
+        return {"record_id": "MK", "_key": "P11", "permit_number": "PMK", "permit_kind": "WORK",
+                "purpose": "WORK", "issue_date": D(2022, 4, 1), "valid_from": D(2022, 4, 20),
+                "valid_to": valid_to, **KIM}
+
+    con, _ = build_example(border=_tourist(), permits=permit_rows() + [permit(D(2025, 4, 19))])
+    assert con.sql("SELECT count(*) FROM crossing_repairs WHERE person_key = 'P11'").fetchall() == [(0,)]
+    assert con.sql("SELECT event_type FROM migration_events WHERE person_key = 'P11'"
+                   ).fetchall() == [("IMMIGRATION",)]
+    # the permit expires before U and is not renewed: a foreigner's exit on its last day
+    con, _ = build_example(border=_tourist(), permits=permit_rows() + [permit(D(2024, 4, 19))])
+    rep = con.sql("SELECT kind, imputed_date, reason FROM crossing_repairs WHERE person_key = 'P11'").fetchall()
+    assert [r[:2] for r in rep] == [("MISSING_LAST_EXIT", D(2024, 4, 19))] and "permit" in rep[0][2]
+    assert con.sql("SELECT event_type FROM migration_events WHERE person_key = 'P11'"
+                   ).fetchall() == [("IMMIGRATION",)]  # the exit's absence is censored at U
+    reg = {"record_id": "RK", "_key": "P11", "person_number": "PNRK", "registration_date": D(2022, 6, 1),
+           "registration_reason": "IMMIGRATION", "previous_country": "AUS", "deregistration_date": None,
+           "deregistration_reason": None, "next_country": None, "naturalisation_date": None,
+           "region": "R1", "address": "2 Main St", **KIM}
+    con, _ = build_example(border=_tourist(), register=register_rows() + [reg])
+    assert con.sql("SELECT count(*) FROM crossing_repairs WHERE person_key = 'P11'").fetchall() == [(0,)]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P11'").fetchall() == [(1,)]
+
+
+def test_visitor_entry_near_the_data_end_gets_no_exit_after_it():
+    """An entry 5 days before U: the typical stay ends after U, nothing is imputed (the censored
+    entry is undecided and, without evidence, not a migration)."""
+    con, _ = build_example(border=_tourist(D(2024, 12, 26)))
+    assert con.sql("SELECT count(*) FROM crossing_repairs WHERE person_key = 'P11'").fetchall() == [(0,)]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P11'").fetchall() == [(0,)]
+
+
+def test_missing_exit_of_a_visitor_placed_after_the_entry():
+    rows = _tourist() + [_b("K4", "P11", "EXIT", D(2022, 9, 11), "HOLIDAY", "AUS", KIM)]
+    rows = [r for r in rows if r["record_id"] != "K3"] + [
+        _b("K5", "P11", "ENTRY", D(2021, 6, 1), "HOLIDAY", "AUS", KIM),
+        _b("K6", "P11", "ENTRY", D(2022, 9, 1), "HOLIDAY", "AUS", KIM)]
+    con, _ = build_example(border=rows)
+    rep = con.sql("SELECT kind, crossing_date, imputed_date, reason FROM crossing_repairs "
+                  "WHERE person_key = 'P11'").fetchall()
+    assert [r[:3] for r in rep] == [("MISSING_EXIT", D(2022, 9, 1), D(2021, 6, 11))]
+    assert "moved by register evidence" in rep[0][3] and "visitor" in rep[0][3]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P11'").fetchall() == [(0,)]
+
+
+def _place(rows, permits=None, persons=None):
+    import polars as pl
+
+    from reglink.rules.repair import repair_crossings
+    from reglink.tables.evidence_repair import place_with_evidence
+
+    df = pl.DataFrame(rows, schema={"person_key": pl.String, "direction": pl.String, "crossing_date": pl.Date,
+                                    "country_of_residence": pl.String, "travel_reason": pl.String},
+                      orient="row")
+    repaired, log = repair_crossings(df, id_col="person_key")
+    return place_with_evidence(repaired, log, home="NZL", until=D(2024, 12, 31),
+                               permits=None if permits is None else pl.DataFrame(permits), persons=persons)
+
+
+def test_permit_expiry_and_permit_start_place_the_lost_crossings():
+    """A seasonal worker: the work permit held at arrival ends inside the gap of two entries (exit
+    on its last day); a permit starting inside the gap of two exits (entry on its first day)."""
+    w = [("S", "ENTRY", D(2021, 1, 10), "WSM", "WORK"), ("S", "ENTRY", D(2022, 1, 5), "WSM", "WORK"),
+         ("S", "EXIT", D(2022, 6, 1), "WSM", "WORK"), ("S", "EXIT", D(2023, 6, 1), "WSM", "WORK")]
+    permits = {"person_key": ["S"] * 3, "permit_kind": ["WORK"] * 3,
+               "valid_from": [D(2021, 1, 1), D(2021, 12, 20), D(2022, 11, 1)],
+               "valid_to": [D(2021, 6, 30), D(2022, 6, 30), D(2023, 6, 30)]}
+    repaired, log = _place(w, permits)
+    got = {r["kind"]: r["imputed_date"] for r in log.iter_rows(named=True)}
+    assert got == {"MISSING_EXIT": D(2021, 6, 30), "MISSING_ENTRY": D(2022, 11, 1)}
+    imp = repaired.filter("imputed").sort("crossing_date")
+    assert imp["crossing_date"].to_list() == [D(2021, 6, 30), D(2022, 11, 1)]
+    assert repaired.height == 6 and repaired["crossing_seq"].to_list() == list(range(6))
+
+
+def test_missing_exit_of_a_resident_is_a_trip_before_the_next_entry():
+    """Entries declaring NZL residence (a resident): the lost exit is the person's typical trip
+    (14 days) before the next entry, not a split of the gap."""
+    r = [("R", "EXIT", D(2020, 3, 1), "NZL", "HOLIDAY"), ("R", "ENTRY", D(2020, 3, 15), "NZL", "HOLIDAY"),
+         ("R", "ENTRY", D(2022, 6, 1), "NZL", "HOLIDAY")]
+    _, log = _place(r)
+    assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2022, 5, 18)]
+
+
+def test_an_unregistered_resident_returning_from_a_trip_starts_resident():
+    """Lena is not in the population register; her first crossing is a return from holiday
+    declaring NZL residence: RESIDENT before it, no immigration. If she registers after that
+    entry (an arrival to live), the declaration is not taken as a return from a trip."""
+    from reglink.tables.example import register_rows
+
+    lena = _person_cols("Lena", "Hart", "F", D(1975, 4, 4), "GBR", "GBR")
+    rows = border_rows() + [_b("L1", "P12", "ENTRY", D(2021, 3, 1), "HOLIDAY", "NZL", lena)]
+    con, _ = build_example(border=rows)
+    assert con.execute("SELECT initial_status, initial_status_source FROM initial_status "
+                       "WHERE person_key = 'P12'").fetchall() == [("RESIDENT", "declared_residence")]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P12'").fetchall() == [(0,)]
+    reg = {"record_id": "RL", "_key": "P12", "person_number": "PNRL", "registration_date": D(2021, 4, 1),
+           "registration_reason": "IMMIGRATION", "previous_country": "GBR", "deregistration_date": None,
+           "deregistration_reason": None, "next_country": None, "naturalisation_date": None,
+           "region": "R1", "address": "3 Main St", **lena}
+    con, _ = build_example(border=rows, register=register_rows() + [reg])
+    assert con.execute("SELECT initial_status FROM initial_status WHERE person_key = 'P12'"
+                       ).fetchall() == [("NON_RESIDENT",)]
+    assert con.sql("SELECT event_type FROM migration_events WHERE person_key = 'P12'"
+                   ).fetchall() == [("IMMIGRATION",)]
+
+
+def test_deregistration_as_an_emigrant_places_the_lost_exit():
+    """A resident's last crossing is an ENTRY (the emigration exit was lost); the register
+    deregistered her as an emigrant on 2023-02-01: the exit is imputed there (too few recorded
+    emigrants to estimate the reporting delay: 0 days)."""
+    import polars as pl
+
+    r = [("E", "EXIT", D(2021, 1, 5), "NZL", "HOLIDAY"), ("E", "ENTRY", D(2021, 1, 20), "NZL", "HOLIDAY")]
+    persons = pl.DataFrame({"person_key": ["E"], "in_population_register": [True],
+                            "registration_date": [D(1990, 1, 1)], "deregistration_date": [D(2023, 2, 1)],
+                            "deregistration_reason": ["EMIGRATION"], "is_citizen": [True]})
+    repaired, log = _place(r, persons=persons)
+    assert log.filter(kind="MISSING_LAST_EXIT").select("imputed_date", "direction").rows() == [
+        (D(2023, 2, 1), "EXIT")]
+    assert "deregistered as an emigrant" in log.filter(kind="MISSING_LAST_EXIT")["reason"][0]
+    assert repaired["direction"].to_list() == ["EXIT", "ENTRY", "EXIT"]
+
+
+def test_registered_visitor_leaving_first_is_not_an_emigrant():
+    """A stale registration (an emigrant never deregistered) and a first crossing that is an EXIT
+    declaring AUS residence with a visit's reason: a visitor going home, not an emigration. With
+    reason WORK (someone leaving to live abroad) the register still seeds RESIDENT."""
+    ana = _person_cols("Ana", "Smith", "F", D(1990, 5, 10), "NZL", "NZL")
+
+    def first_exit(reason):
+        return [r for r in border_rows() if r["_key"] != "P1"] + [
+            _b("A1", "P1", "EXIT", D(2021, 1, 6), reason, "AUS", ana)]
+    con, _ = build_example(border=first_exit("FAMILY"))
+    assert con.execute("SELECT initial_status, initial_status_source FROM initial_status "
+                       "WHERE person_key = 'P1'").fetchall() == [("NON_RESIDENT", "declared_residence")]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P1'").fetchall() == [(0,)]
+    con, _ = build_example(border=first_exit("WORK"))
+    assert con.execute("SELECT initial_status_source FROM initial_status WHERE person_key = 'P1'"
+                       ).fetchall() == [("population_register",)]
