@@ -4,10 +4,12 @@ A delivery is one partition of the `deliveries` DynamicPartitionsDefinition. Two
 - `baseline`: the extracts named in the config YAML (`extracts:`), as `reglink run` reads them;
 - `<name>` (e.g. `2025-06`, the reference month): files dropped in the landing folder as
   `<landing>/<name>/<register>.csv|.parquet`. The sensor watches that folder.
+
+An extract's identity (sha256) is `reglink.ingest.ingest.file_sha256`; storing a delivery's
+ingest result is `reglink.ingest.store_writer.store_result`.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +61,3 @@ def find(cfg: PipelineConfig, register: str, key: str) -> Delivery | None:
         if d.register == register and d.key == key:
             return d
     return None
-
-
-def file_sha256(path: Path) -> str:
-    """The extract's identity: an identical re-delivery has the same hash and is not re-read."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()

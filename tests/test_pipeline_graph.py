@@ -128,6 +128,14 @@ def test_materialisations_carry_metadata_and_checks(world):
     check = inst.event_log_storage.get_latest_asset_check_execution_by_key(
         [dg.AssetCheckKey(dg.AssetKey(["validated", "permits"]), "row_accounting")])
     assert list(check.values())[0].status.value == "SUCCEEDED"
+    # the accounting residual check (a warning) agrees with the warehouse table
+    share = _query(world["cfg"].warehouse,
+                   "SELECT max(r) FROM (SELECT year, sum(abs(residual)) / greatest(sum(stock_start), 1)"
+                   " AS r FROM accounting WHERE subpopulation <> 'TOTAL' GROUP BY year)")[0][0]
+    acc = list(inst.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(["tables", "accounting"]), "residual_within_tolerance")]
+    ).values())[0]
+    assert acc.status.value == ("SUCCEEDED" if share <= 0.02 else "FAILED")
 
 
 def test_rerun_with_nothing_new_changes_nothing(world):
@@ -150,9 +158,14 @@ def test_landed_delivery_adds_a_partition_and_only_its_rows(world):
     perm = pl.read_parquet(world["folder"] / "permits.parquet").head(10)
     perm.with_columns(pl.format("M2026-{}", pl.col("record_id")).alias("record_id")).write_csv(
         month / "permits.csv")
+    # a quiet month: the asylum register arrives with its header and no rows
+    (month / "asylum_register.csv").write_text("record_id,case_number,application_date\n")
+    asylum_before = _query(cfg.restricted_path, "SELECT count(*) FROM std_asylum_register")[0][0]
     before = _query(cfg.restricted_path, "SELECT count(*) FROM std_permits")[0][0]
     out = execute(cfg, instance=world["instance"])
     assert out.success, out.failed
+    assert "validated/asylum_register" in out.built
+    assert _query(cfg.restricted_path, "SELECT count(*) FROM std_asylum_register")[0][0] == asylum_before
     assert "2026-01" in world["instance"].get_dynamic_partitions("deliveries")
     assert {"raw/permits", "validated/permits", "linkage/person_links"} <= set(out.built)
     assert "validated/border_crossings" in out.unchanged  # the baseline was not re-read

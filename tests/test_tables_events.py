@@ -335,3 +335,51 @@ def test_registered_visitor_leaving_first_is_not_an_emigrant():
     con, _ = build_example(border=first_exit("WORK"))
     assert con.execute("SELECT initial_status_source FROM initial_status WHERE person_key = 'P1'"
                        ).fetchall() == [("population_register",)]
+
+
+def test_evidence_placement_keeps_sequences_ordered_and_alternating():
+    """Property: whatever the crossings and evidence, the placed sequence still alternates, its
+    dates follow crossing_seq, only imputed rows move, and every added row is logged."""
+    import polars as pl
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from reglink.rules.repair import repair_crossings
+    from reglink.tables.evidence_repair import place_with_evidence
+
+    row = st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["ENTRY", "EXIT"]),
+                    st.integers(0, 1500), st.sampled_from(["NZL", "AUS", None]),
+                    st.sampled_from(["HOLIDAY", "WORK", "SETTLE", None]))
+    permit = st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["WORK", "VISA"]),
+                       st.integers(0, 1500), st.integers(1, 800))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(row, min_size=1, max_size=14), st.lists(permit, max_size=3),
+           st.booleans(), st.integers(0, 1500))
+    def check(rows, permits, registered, dereg):
+        base = D(2020, 1, 1)
+        df = pl.DataFrame([(k, d, base + dt.timedelta(days=n), c, r) for k, d, n, c, r in rows],
+                          schema=["person_key", "direction", "crossing_date", "country_of_residence",
+                                  "travel_reason"], orient="row")
+        pm = pl.DataFrame([(k, kind, base + dt.timedelta(days=f), base + dt.timedelta(days=f + n))
+                           for k, kind, f, n in permits],
+                          schema=["person_key", "permit_kind", "valid_from", "valid_to"], orient="row")
+        persons = pl.DataFrame({"person_key": ["p"], "in_population_register": [registered],
+                                "registration_date": [D(1990, 1, 1)],
+                                "deregistration_date": [base + dt.timedelta(days=dereg)],
+                                "deregistration_reason": ["EMIGRATION"], "is_citizen": [False]})
+        repaired, log = repair_crossings(df, id_col="person_key", home="NZL")
+        out, log2 = place_with_evidence(repaired, log, home="NZL", until=D(2024, 12, 31),
+                                        permits=pm if pm.height else None, persons=persons)
+        added = out.height - repaired.height
+        assert added >= 0 and log2.height - log.height == added
+        assert log2.filter(kind="MISSING_LAST_EXIT").height == added
+        o = out.sort("person_key", "crossing_seq")
+        same = o["person_key"] == o["person_key"].shift(1)
+        assert not ((o["direction"] == o["direction"].shift(1)) & same).any()
+        assert not ((o["crossing_date"] < o["crossing_date"].shift(1)) & same).any()
+        kept = o.filter(~pl.col("imputed")).select("person_key", "crossing_seq", "crossing_date")
+        assert kept.equals(repaired.filter(~pl.col("imputed")).sort("person_key", "crossing_seq")
+                           .select("person_key", "crossing_seq", "crossing_date"))
+
+    check()

@@ -49,22 +49,21 @@ def _archive(src: Path, archive_dir: Path, register: str, key: str, sha: str) ->
 def _ingest(cfg, register: str, path: Path, mapping: Path | None):
     """reglink.ingest.ingest_extract with the same suite switch and settings hash `ingest_all`
     uses; an extract with a header and no rows is an empty delivery (ingest_all's rule)."""
+    import polars as pl
+
     from reglink.errors import ReglinkError
     from reglink.ingest import ingest as ing
 
-    suite = ing.expectations_enabled(cfg) if hasattr(ing, "expectations_enabled") else True
-    settings = (ing.settings_sha256(register, mapping, suite)
-                if hasattr(ing, "settings_sha256") else None)
+    suite = ing.expectations_enabled(cfg)
+    settings = ing.settings_sha256(register, mapping, suite)
     try:
         return stages.get("ingest")(register, path, mapping=mapping,
                                     home_country=cfg.home_country, suite=suite), settings
     except ReglinkError as exc:
         if not any("no data rows" in p.message for p in exc.problems):
             raise
-    import polars as pl
-
     summary = ing.IngestSummary(source=register, file=str(path),
-                                sha256=dl.file_sha256(path), status="empty")
+                                sha256=ing.file_sha256(path), status="empty")
     return ing.IngestResult(register, pl.DataFrame(), pl.DataFrame(), summary), settings
 
 
@@ -95,7 +94,8 @@ def make_raw_asset(register: str) -> dg.AssetsDefinition:
                     and Path(prev.summary.get("archived", "")).exists() and not forced(context)):
                 sha, unchanged = prev.fingerprint, True
             else:
-                sha = dl.file_sha256(d.path)
+                from reglink.ingest.ingest import file_sha256
+                sha = file_sha256(d.path)
                 unchanged = prev is not None and prev.fingerprint == sha
             archived = _archive(d.path, restricted.archive_dir(), register, d.key,
                                 sha)
@@ -132,7 +132,7 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
     )
     def _validated(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
                    warehouse: Warehouse):
-        from pipelines.delivery_store import delivery_counts, store_delivery
+        from reglink.ingest.store_writer import store_result, stored_counts
 
         cfg = reglink.load()
         key = context.partition_key
@@ -147,7 +147,7 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
         fp = state.fingerprint(raw.fingerprint, mapping_sha, cfg.home_country,
                                stages.code_version("ingest"))
         progress.notify(name, "start", key)
-        stored = delivery_counts(cfg, register, key) if prev else {}
+        stored = stored_counts(cfg, register, key) if prev else {}
         if (prev and prev.fingerprint == fp and not forced(context)
                 and stored.get("std") == prev.summary.get("rows_accepted")):
             s = prev.summary
@@ -155,7 +155,7 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
         else:
             result, settings_sha = _ingest(cfg, register, archived, mapping)
             sm = result.summary
-            stored = store_delivery(cfg, register, key, result, settings_sha)
+            stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha)
             s = {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
                  "rows_quarantined": sm.rows_quarantined, "extract_id": sm.extract_id,
                  "sha256": sm.sha256, "reasons": sm.reasons, "soft": dict(sm.soft),

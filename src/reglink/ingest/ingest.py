@@ -24,7 +24,9 @@ from reglink.ingest.checks import (DUPLICATE_RECORD_ID, FAILURE_SCHEMA, HARD_REA
                                    check_chunk)
 from reglink.ingest.mapping import Mapping, load_mapping
 from reglink.ingest.reader import ExtractReader
-from reglink.schemas import SOURCES, SourceSchema, schema
+from reglink.ingest.store_writer import (BASELINE, delivery_extract_ids, delivery_rows, ensure_log_tables,
+                                         log_ingest, remove_delivery, write_result)
+from reglink.schemas import SOURCES, schema
 
 log = logging.getLogger("reglink.ingest")
 
@@ -301,28 +303,6 @@ def _add_reason(q: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
 
 # -- the pipeline stage ----------------------------------------------------------------------
 
-INGEST_LOG_DDL = """
-CREATE TABLE IF NOT EXISTS ingest_log (
-    source VARCHAR, file VARCHAR, sha256 VARCHAR, extract_id VARCHAR, status VARCHAR,
-    rows_in BIGINT, rows_accepted BIGINT, rows_quarantined BIGINT, ingested_at TIMESTAMPTZ,
-    settings_sha256 VARCHAR)
-"""
-QUALITY_QUARANTINE_DDL = """
-CREATE TABLE IF NOT EXISTS quality_quarantine (
-    source VARCHAR, extract_id VARCHAR, reason VARCHAR, "column" VARCHAR, rows BIGINT)
-"""
-QUALITY_EXPECTATIONS_DDL = """
-CREATE TABLE IF NOT EXISTS quality_expectations (
-    source VARCHAR, extract_id VARCHAR, expectation VARCHAR, "column" VARCHAR, severity VARCHAR,
-    success BOOLEAN, unexpected_rows BIGINT, observed VARCHAR)
-"""
-QUALITY_COMPLETENESS_DDL = """
-CREATE TABLE IF NOT EXISTS quality_completeness (
-    source VARCHAR, extract_id VARCHAR, "column" VARCHAR, annex2_topic VARCHAR,
-    present_in_extract BOOLEAN, share_filled DOUBLE)
-"""
-
-
 def settings_sha256(source: str, mapping: Path | None, suites: bool) -> str:
     """What besides the file decides the result: the mapping and the suite (when run)."""
     from reglink.ingest.suites import suite_path
@@ -342,12 +322,8 @@ def _unchanged(wh, rs, source: str, sha: str, settings: str) -> bool:
     row = rows[0] if rows else None
     if row is None or row[0] != sha or row[1] != settings:
         return False
-    tables = {r[0] for r in rs.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if f"std_{source}" not in tables:
-        return False
-    got = rs.execute(f'SELECT count(*) FILTER (WHERE extract_id = ?), count(*) FROM "std_{source}"',
-                     [sha[:16]]).fetchall()[0]
-    return got[0] == got[1]
+    held = delivery_extract_ids(rs, f"std_{source}", BASELINE)
+    return held is not None and held <= {sha[:16]}
 
 
 def _summary_from_log(wh, source: str, path: Path, sha: str) -> IngestSummary:
@@ -361,11 +337,6 @@ def _summary_from_log(wh, source: str, path: Path, sha: str) -> IngestSummary:
             [source, sha[:16]]).fetchall():
         s.by_reason[(reason, column)] = n
     return s
-
-
-def _log_row(s: IngestSummary, settings: str) -> list[Any]:
-    return [s.source, s.file, s.sha256, s.extract_id, s.status, s.rows_in, s.rows_accepted,
-            s.rows_quarantined, s.ingested_at, settings]
 
 
 def expectations_enabled(cfg) -> bool:
@@ -385,17 +356,15 @@ def _is_empty_extract(exc: ReglinkError) -> bool:
 
 def ingest_all(cfg) -> dict[str, IngestResult]:
     """Ingest every configured extract into the restricted store (std_*, quarantine_*) and log
-    it in the warehouse (ingest_log, quality_quarantine, quality_completeness). A register
-    missing from the config is reported, not fatal; an unchanged re-delivery is not re-read."""
+    it in the warehouse (ingest_log, quality_*), as the `baseline` delivery (store_writer). A
+    register missing from the config is reported, not fatal; an unchanged re-delivery is not
+    re-read; an extract with a header and no rows is left out with a warning."""
     results: dict[str, IngestResult] = {}
     use_suites = expectations_enabled(cfg)
     wh = store.connect(cfg.warehouse)
     rs = store.connect(cfg.restricted_path)
     try:
-        for ddl in (INGEST_LOG_DDL, QUALITY_QUARANTINE_DDL, QUALITY_COMPLETENESS_DDL,
-                    QUALITY_EXPECTATIONS_DDL):
-            wh.execute(ddl)
-        wh.execute("ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS settings_sha256 VARCHAR")
+        ensure_log_tables(wh)
         for source in SOURCES:
             path = cfg.extracts.get(source)
             if path is None:
@@ -407,10 +376,9 @@ def ingest_all(cfg) -> dict[str, IngestResult]:
             settings = settings_sha256(source, mapping, use_suites)
             if sha and _unchanged(wh, rs, source, sha, settings):
                 summary = _summary_from_log(wh, source, path, sha)
-                clean = pl.from_arrow(rs.sql(f'SELECT * FROM "std_{source}"').to_arrow_table())
-                quarantine = pl.from_arrow(rs.sql(f'SELECT * FROM "quarantine_{source}"').to_arrow_table())
-                wh.execute("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           _log_row(summary, settings))
+                clean = delivery_rows(rs, f"std_{source}", BASELINE)
+                quarantine = delivery_rows(rs, f"quarantine_{source}", BASELINE)
+                log_ingest(wh, summary, settings)
                 log.info("%s: %s unchanged since the last ingest (sha256 %s); not re-read",
                          source, path, sha[:16])
                 results[source] = IngestResult(source, clean, quarantine, summary)
@@ -425,29 +393,10 @@ def ingest_all(cfg) -> dict[str, IngestResult]:
                 # quiet month): reported like a missing register, and no stale rows survive
                 log.warning("%s: %s has no data rows; the register is left out", source, path)
                 for table in (f"std_{source}", f"quarantine_{source}"):
-                    rs.execute(f'DROP TABLE IF EXISTS "{table}"')
+                    remove_delivery(rs, table, BASELINE, drop_if_empty=True)
                 continue
+            write_result(wh, rs, res, delivery=BASELINE, settings_sha=settings)
             s = res.summary
-            store.write_table(rs, f"std_{source}", res.clean.to_arrow())
-            store.write_table(rs, f"quarantine_{source}", res.quarantine.to_arrow())
-            wh.execute("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       _log_row(s, settings))
-            wh.execute("DELETE FROM quality_quarantine WHERE source = ?", [source])
-            for (reason, column), n in sorted(s.by_reason.items(), key=lambda kv: kv[0][0]):
-                wh.execute("INSERT INTO quality_quarantine VALUES (?, ?, ?, ?, ?)",
-                           [source, s.extract_id, reason, column, n])
-            wh.execute("DELETE FROM quality_completeness WHERE source = ?", [source])
-            sch: SourceSchema = schema(source)
-            wh.executemany("INSERT INTO quality_completeness VALUES (?, ?, ?, ?, ?, ?)", [
-                [source, s.extract_id, c.name, c.annex2, c.name in s.present_columns,
-                 s.completeness.get(c.name, 0.0)] for c in sch.columns])
-            wh.execute("DELETE FROM quality_expectations WHERE source = ?", [source])
-            if s.expectations:
-                wh.executemany("INSERT INTO quality_expectations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
-                    [source, s.extract_id, e["expectation"], e["column"], e["severity"],
-                     bool(e["success"]), e.get("unexpected_rows"),
-                     None if e.get("observed") is None else str(e["observed"])]
-                    for e in s.expectations])
             log.info("%s: %d rows in, %d accepted, %d quarantined", source, s.rows_in,
                      s.rows_accepted, s.rows_quarantined)
             results[source] = res

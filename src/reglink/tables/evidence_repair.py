@@ -165,7 +165,9 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     frames are those of `rules.repair.repair_crossings`."""
     if repaired.height == 0:
         return repaired, log
-    df = (repaired.sort("person_key", "crossing_seq").with_row_index("_r")
+    missing = [c for c in ("country_of_residence", "travel_reason") if c not in repaired.columns]
+    df = (repaired.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+          .sort("person_key", "crossing_seq").with_row_index("_r")
           .with_columns(_day("crossing_date").alias("_day")))
     u = int((until or df["crossing_date"].max()).toordinal() - dt.date(1970, 1, 1).toordinal())
     cor, reason = pl.col("country_of_residence"), pl.col("travel_reason")
@@ -230,35 +232,53 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     tail_permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
                         & ~pl.col("_citizen") & ~pl.col("_reg_starts"))
     clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
-    spans = spans.with_columns(
-        pl.when(tail & visitor).then(pl.col("_a") + stay)
-        .when((tail | ex) & dereg).then(clip(pl.col("_dereg") - delay))
-        .when(tail & tail_permit_ends).then(pl.col("_pend_norenew"))
-        .when(ex & visitor).then(pl.col("_a") + pl.min_horizontal(stay, gap))
-        .when(ex & permit_ends).then(clip(pl.col("_pend_norenew")))
-        .when(ex & stayer).then(pl.col("_c") - pl.min_horizontal(trip, gap))
-        .when(en & resident_exit).then(pl.col("_a") + pl.min_horizontal(trip, gap))
-        .when(en & permit_starts).then(clip(pl.col("_pstart")))
-        .when(en & nonres_exit).then(pl.col("_c") - pl.min_horizontal(stay, gap))
-        .alias("_new"),
-        pl.when((tail | ex) & visitor).then(pl.lit("visitor entry: declared residence abroad, no permit "
-                                                   "beyond a visitor visa, no registration, no asylum case"))
-        .when((tail | ex) & dereg).then(pl.format("deregistered as an emigrant on {}: exit the register's "
-                                                  "median reporting delay ({} days) before it",
-                                                  pl.col("_dereg").cast(pl.Int32).cast(pl.Date), pl.lit(delay)))
-        .when(tail & tail_permit_ends).then(pl.lit("a foreigner's permit held at the last entry expired, "
-                                                   "not renewed: exit on its last day"))
-        .when(ex & permit_ends).then(pl.lit("permit held at arrival expired inside the gap, not renewed: "
-                                            "exit on its last day"))
-        .when(ex & stayer).then(pl.lit("stayer: permit covering the gap, registration, home residence "
-                                       "or intent declared"))
-        .when(en & resident_exit).then(pl.lit("resident leaving: home residence declared or registered"))
-        .when(en & permit_starts).then(pl.lit("a permit starts inside the gap: entry on its first day"))
-        .when(en & nonres_exit).then(pl.lit("non-resident leaving: residence abroad declared, no permit or "
-                                            "registration"))
-        .alias("_why"),
-        pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("own"))
-        .otherwise(pl.lit("pooled")).alias("_src"))
+    # one case per span, first match wins; the case decides the date and the logged evidence
+    cases = [
+        ("visitor_tail", tail & visitor, pl.col("_a") + stay),
+        ("deregistered", (tail | ex) & dereg, clip(pl.col("_dereg") - delay)),
+        ("permit_expired_tail", tail & tail_permit_ends, pl.col("_pend_norenew")),
+        ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
+        ("permit_expired", ex & permit_ends, clip(pl.col("_pend_norenew"))),
+        ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
+        ("resident_leaving", en & resident_exit, pl.col("_a") + pl.min_horizontal(trip, gap)),
+        ("permit_starts", en & permit_starts, clip(pl.col("_pstart"))),
+        ("nonresident_leaving", en & nonres_exit, pl.col("_c") - pl.min_horizontal(stay, gap)),
+    ]
+    case = pl.lit(None, pl.String)
+    date = pl.lit(None, pl.Int64)
+    for name, cond, when in reversed(cases):
+        case = pl.when(cond).then(pl.lit(name)).otherwise(case)
+        date = pl.when(cond).then(when).otherwise(date)
+    spans = spans.with_columns(case.alias("_case"), date.alias("_new"))
+    own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving"]))
+               .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
+                     .otherwise(pl.lit("the median visitor stay")))
+               .when(pl.col("_case").is_in(["stayer", "resident_leaving"]))
+               .then(pl.when(pl.col("_own_trip").is_not_null()).then(pl.lit("the person's own median trip"))
+                     .otherwise(pl.lit("the median resident trip"))))
+    why = {
+        "visitor_tail": "visitor entry (residence abroad declared, no permit beyond a visitor visa, "
+                        "no registration, no asylum case): exit after {}",
+        "visitor": "visitor entry (residence abroad declared, no permit beyond a visitor visa, "
+                   "no registration, no asylum case): exit after {}",
+        "deregistered": "deregistered as an emigrant: exit the register's median reporting delay "
+                        f"({delay} days) before the deregistration{{}}",
+        "permit_expired_tail": "a foreigner's permit held at the last entry expired, not renewed: "
+                               "exit on its last day{}",
+        "permit_expired": "the permit held at arrival expired inside the gap, not renewed: exit on "
+                          "its last day{}",
+        "stayer": "stayer (permit covering the gap, registration, home residence or intent declared): "
+                  "exit {} before the next entry",
+        "resident_leaving": "resident leaving (home residence declared or registered): entry after {}",
+        "permit_starts": "a permit starts inside the gap: entry on its first day{}",
+        "nonresident_leaving": "non-resident leaving (residence abroad declared, no permit or "
+                               "registration): entry {} before the next exit",
+    }
+    text = pl.lit(None, pl.String)
+    for name, template in why.items():
+        text = pl.when(pl.col("_case") == name).then(
+            pl.format(template, own_len.fill_null(""))).otherwise(text)
+    spans = spans.with_columns(text.alias("_why"))
     spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
     moved = spans.filter(~tail & (pl.col("_new") != pl.col("_old")))
     tails = spans.filter(tail)
@@ -280,13 +300,13 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     # the log: moved imputations get the new date and the evidence; lost last exits are added
     upd = moved.select(p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
                        pl.col("_old").cast(pl.Int32).cast(pl.Date).alias("imputed_date"),
-                       pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("_new_date"), "_why", "_src")
+                       pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("_new_date"), "_why")
     lg = log.join(upd, on=[p, "kind", "crossing_date", "imputed_date"], how="left")
     lg = lg.with_columns(
         pl.coalesce("_new_date", "imputed_date").alias("imputed_date"),
         pl.when(pl.col("_why").is_not_null())
-        .then(pl.format("{}; moved by register evidence to {} ({} typical length): {}", pl.col("reason"),
-                        pl.col("_new_date"), pl.col("_src"), pl.col("_why")))
+        .then(pl.format("{}; moved by register evidence to {}: {}", pl.col("reason"),
+                        pl.col("_new_date"), pl.col("_why")))
         .otherwise(pl.col("reason")).alias("reason")).select(log.columns)
     rec = next((c for c in ("crossing_record_id", "record_id") if c in df.columns), None)
     tail_log = tails.join(df.select("_r", *([rec] if rec else [])), on="_r").select(
@@ -294,9 +314,8 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("imputed_date"), pl.lit("EXIT").alias("direction"),
         pl.lit(None, pl.Int64).alias("row"),
         (pl.col(rec).cast(pl.String) if rec else pl.lit(None, pl.String)).alias("record_id"),
-        pl.format("last crossing an ENTRY on {} with no exit by {}: EXIT imputed ({} typical length): {}",
-                  pl.col("_cdate"), pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), pl.col("_src"),
-                  pl.col("_why"))
+        pl.format("last crossing an ENTRY on {} with no exit by {}: EXIT imputed: {}",
+                  pl.col("_cdate"), pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), pl.col("_why"))
         .alias("reason"))
     log_out = pl.concat([lg, tail_log.cast(dict(log.schema))]).sort(p, "crossing_date", "kind")
     return result, log_out
