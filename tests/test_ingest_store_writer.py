@@ -60,8 +60,8 @@ def test_deliveries_side_by_side_and_replaced_alone(world, tmp_path):
                                      "quarantine": ra.summary.rows_quarantined}
     assert store_result(cfg, rb, delivery="2025-06") == {"std": rb.summary.rows_accepted,
                                                          "quarantine": rb.summary.rows_quarantined}
-    assert dict(_q(cfg.restricted_path, "SELECT delivery, count(*) FROM std_permits GROUP BY 1")) == {
-        BASELINE: ra.summary.rows_accepted, "2025-06": rb.summary.rows_accepted}
+    per = dict(_q(cfg.restricted_path, "SELECT delivery, count(*) FROM std_permits GROUP BY 1"))
+    assert per == {BASELINE: ra.summary.rows_accepted, "2025-06": rb.summary.rows_accepted}
     # the month is delivered again, one row fewer: only its rows and quality rows change
     b.write_text("\n".join(b.read_text().splitlines()[:-1]) + "\n")
     rb2 = ingest_extract("permits", b, suite=False)
@@ -71,7 +71,8 @@ def test_deliveries_side_by_side_and_replaced_alone(world, tmp_path):
     assert stored_counts(cfg, "permits", BASELINE)["std"] == ra.summary.rows_accepted
     ids = {r[0] for r in _q(cfg.warehouse, "SELECT DISTINCT extract_id FROM quality_completeness")}
     assert ids == {ra.summary.extract_id, rb2.summary.extract_id}  # the replaced version is gone
-    got = _q(cfg.warehouse, "SELECT sum(rows) FROM quality_quarantine WHERE reason = 'impossible_date'")
+    got = _q(cfg.warehouse,
+             "SELECT sum(rows) FROM quality_quarantine WHERE reason = 'impossible_date'")
     assert got[0][0] == rb2.summary.reasons["impossible_date"]
     assert _q(cfg.warehouse, "SELECT count(*) FROM ingest_log")[0][0] == 3
     wh = duckdb.connect(str(cfg.warehouse), read_only=True)
@@ -100,4 +101,5 @@ def test_empty_delivery_removes_only_its_rows_and_legacy_table_counts_as_baselin
     empty = type(rb)("permits", pl.DataFrame(), pl.DataFrame(), rb.summary)
     assert store_result(cfg, empty, delivery="2025-06") == {"std": 0, "quarantine": 0}
     assert stored_counts(cfg, "permits", BASELINE)["std"] == ra.summary.rows_accepted
-    assert _q(cfg.restricted_path, "SELECT count(*) FROM std_permits")[0][0] == ra.summary.rows_accepted
+    total = _q(cfg.restricted_path, "SELECT count(*) FROM std_permits")[0][0]
+    assert total == ra.summary.rows_accepted

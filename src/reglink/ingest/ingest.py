@@ -24,8 +24,9 @@ from reglink.ingest.checks import (DUPLICATE_RECORD_ID, FAILURE_SCHEMA, HARD_REA
                                    check_chunk)
 from reglink.ingest.mapping import Mapping, load_mapping
 from reglink.ingest.reader import ExtractReader
-from reglink.ingest.store_writer import (BASELINE, delivery_extract_ids, delivery_rows, ensure_log_tables,
-                                         log_ingest, remove_delivery, write_result)
+from reglink.ingest.store_writer import (BASELINE, delivery_extract_ids, delivery_rows,
+                                         ensure_log_tables, log_ingest, remove_delivery,
+                                         write_result)
 from reglink.schemas import SOURCES, schema
 
 log = logging.getLogger("reglink.ingest")

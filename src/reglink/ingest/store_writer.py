@@ -90,7 +90,8 @@ def replace_delivery(con, table: str, delivery: str, frame: pl.DataFrame) -> int
                 f"UNION ALL BY NAME SELECT * FROM _delivery_new", [delivery])
     finally:
         con.unregister("_delivery_new")
-    return con.execute(f'SELECT count(*) FROM "{table}" WHERE delivery = ?', [delivery]).fetchall()[0][0]
+    return con.execute(f'SELECT count(*) FROM "{table}" WHERE delivery = ?',
+                       [delivery]).fetchall()[0][0]
 
 
 def remove_delivery(con, table: str, delivery: str, *, drop_if_empty: bool = False) -> None:
