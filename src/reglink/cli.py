@@ -156,7 +156,8 @@ def query(
     table = Table(*rel.columns, show_lines=False)
     for row in rel.limit(limit).fetchall():
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    # a pipe or a log file gets the whole width of wide tables, a terminal its own width
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 def main() -> None:
