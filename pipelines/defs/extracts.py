@@ -46,9 +46,12 @@ def _archive(src: Path, archive_dir: Path, register: str, key: str, sha: str) ->
     return dest
 
 
-def _ingest(cfg, register: str, path: Path, mapping: Path | None):
+def _ingest(cfg, register: str, path: Path, mapping: Path | None,
+            delivered: Path | None = None):
     """reglink.ingest.ingest_extract with the same suite switch and settings hash `ingest_all`
-    uses; an extract with a header and no rows is an empty delivery (ingest_all's rule)."""
+    uses; an extract with a header and no rows is an empty delivery (ingest_all's rule).
+    `path` is the archived copy that is read; problems name the `delivered` file the register
+    owner knows instead."""
     import polars as pl
 
     from reglink.errors import ReglinkError
@@ -61,6 +64,11 @@ def _ingest(cfg, register: str, path: Path, mapping: Path | None):
                                     home_country=cfg.home_country, suite=suite), settings
     except ReglinkError as exc:
         if not any("no data rows" in p.message for p in exc.problems):
+            if delivered is not None:
+                for problem in exc.problems:
+                    if problem.file == str(path):
+                        problem.file = str(delivered)
+                raise ReglinkError(*exc.problems) from None
             raise
     summary = ing.IngestSummary(source=register, file=str(path),
                                 sha256=ing.file_sha256(path), status="empty")
@@ -153,7 +161,8 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
             s = prev.summary
             unchanged = True
         else:
-            result, settings_sha = _ingest(cfg, register, archived, mapping)
+            result, settings_sha = _ingest(cfg, register, archived, mapping,
+                                           delivered=Path(raw.summary.get("path", archived)))
             sm = result.summary
             stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha)
             s = {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
