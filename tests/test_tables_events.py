@@ -337,6 +337,114 @@ def test_registered_visitor_leaving_first_is_not_an_emigrant():
                        ).fetchall() == [("population_register",)]
 
 
+# --- a resident's trip whose return was lost (MISSING_LAST_ENTRY) ---
+
+TOM = _person_cols("Tom", "Reid", "M", D(1978, 6, 1), "NZL", "NZL")
+
+
+def _trip(last_reason="HOLIDAY", last_cor="NZL", last_exit=D(2022, 1, 10)):
+    """P13 Tom, a New Zealander: a 14-day holiday in 2021, then a last exit with no return."""
+    return border_rows() + [
+        _b("T1", "P13", "EXIT", D(2021, 3, 1), "HOLIDAY", "NZL", TOM),
+        _b("T2", "P13", "ENTRY", D(2021, 3, 15), "HOLIDAY", "NZL", TOM),
+        _b("T3", "P13", "EXIT", last_exit, last_reason, last_cor, TOM)]
+
+
+def test_resident_whose_return_from_a_trip_was_lost_is_not_an_emigrant():
+    """A last exit declaring NZL residence and a holiday, no deregistration, no permit: the lost
+    return is imputed after his own typical trip (14 days) and he is no emigrant; switched off
+    (`resident_trip_repair: false`) the old reading makes him one."""
+    from reglink.tables.example import example_settings
+
+    con, _ = build_example(border=_trip())
+    rep = con.sql("SELECT kind, crossing_date, imputed_date, direction, reason FROM crossing_repairs "
+                  "WHERE person_key = 'P13'").fetchall()
+    assert [r[:4] for r in rep] == [("MISSING_LAST_ENTRY", D(2022, 1, 10), D(2022, 1, 24), "ENTRY")]
+    assert "resident's trip" in rep[0][4] and "own median trip" in rep[0][4]
+    last = con.sql("SELECT direction, crossing_date, imputed, repair FROM crossings WHERE person_key = 'P13' "
+                   "ORDER BY crossing_order DESC LIMIT 1").fetchall()
+    assert last == [("ENTRY", D(2022, 1, 24), True, "MISSING_LAST_ENTRY")]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P13'").fetchall() == [(0,)]
+    con, _ = build_example(example_settings(resident_trip_repair=False), border=_trip())
+    assert con.sql("SELECT count(*) FROM crossing_repairs WHERE person_key = 'P13'").fetchall() == [(0,)]
+    assert con.sql("SELECT event_type, event_date FROM migration_events WHERE person_key = 'P13'"
+                   ).fetchall() == [("EMIGRATION", D(2022, 1, 10))]
+
+
+@pytest.mark.parametrize("reason, cor", [("SETTLE", "NZL"), ("WORK", "NZL"), ("HOLIDAY", "AUS"),
+                                         ("HOLIDAY", None)])
+def test_a_departure_declaring_settlement_or_residence_abroad_stays_an_emigration(reason, cor):
+    con, _ = build_example(border=_trip(reason, cor))
+    assert con.sql("SELECT count(*) FROM crossing_repairs WHERE person_key = 'P13' "
+                   "AND kind = 'MISSING_LAST_ENTRY'").fetchall() == [(0,)]
+    assert con.sql("SELECT event_type FROM migration_events WHERE person_key = 'P13'"
+                   ).fetchall() == [("EMIGRATION",)]
+
+
+def test_a_deregistered_emigrant_or_an_expired_permit_gets_no_return():
+    """Same holiday exit, but the register deregisters him as an emigrant after it, or (a
+    foreigner) the permit he held expires unrenewed before U: evidence that he left for good."""
+    persons = pl_frame({"person_key": ["T"], "in_population_register": [True],
+                        "registration_date": [D(1978, 6, 1)], "deregistration_date": [D(2022, 4, 1)],
+                        "deregistration_reason": ["EMIGRATION"], "is_citizen": [True]})
+    rows = [("T", "EXIT", D(2021, 3, 1), "NZL", "HOLIDAY"), ("T", "ENTRY", D(2021, 3, 15), "NZL", "HOLIDAY"),
+            ("T", "EXIT", D(2022, 1, 10), "NZL", "HOLIDAY")]
+    repaired, log = _place(rows, persons=persons)
+    assert log.filter(kind="MISSING_LAST_ENTRY").height == 0 and repaired.height == 3
+    # not deregistered: the return is imputed (the control for the case above)
+    _, log = _place(rows, persons=persons.with_columns(deregistration_date=None, deregistration_reason=None))
+    assert log.filter(kind="MISSING_LAST_ENTRY")["imputed_date"].to_list() == [D(2022, 1, 24)]
+    permits = {"person_key": ["T"], "permit_kind": ["WORK"], "valid_from": [D(2020, 1, 1)],
+               "valid_to": [D(2022, 6, 30)]}
+    foreigner = persons.with_columns(deregistration_date=None, deregistration_reason=None, is_citizen=False)
+    _, log = _place(rows, permits=permits, persons=foreigner)
+    assert log.filter(kind="MISSING_LAST_ENTRY").height == 0
+
+
+def test_a_recent_departure_is_censored_not_repaired():
+    """A holiday exit 60 days before U (2024-12-31): he may simply still be away; nothing is
+    imputed. Without a trip of his own the pooled median trip is used (here another
+    resident's 20 days), and a long own trip is capped at 90 days."""
+    rows = [("T", "EXIT", D(2021, 3, 1), "NZL", "HOLIDAY"), ("T", "ENTRY", D(2021, 3, 15), "NZL", "HOLIDAY"),
+            ("T", "EXIT", D(2024, 11, 1), "NZL", "HOLIDAY")]
+    repaired, log = _place(rows)
+    assert log.filter(kind="MISSING_LAST_ENTRY").height == 0 and repaired.height == 3
+    pooled = [("U", "EXIT", D(2021, 5, 1), "NZL", "BUSINESS"), ("U", "ENTRY", D(2021, 5, 21), "NZL", "BUSINESS"),
+              ("V", "EXIT", D(2022, 2, 1), "NZL", "FAMILY")]
+    _, log = _place(pooled)
+    assert log.filter(kind="MISSING_LAST_ENTRY").select("person_key", "imputed_date").rows() == [
+        ("V", D(2022, 2, 21))]
+    long_trip = [("W", "EXIT", D(2020, 1, 1), "NZL", "HOLIDAY"), ("W", "ENTRY", D(2020, 7, 1), "NZL", "HOLIDAY"),
+                 ("W", "EXIT", D(2022, 2, 1), "NZL", "HOLIDAY")]
+    _, log = _place(long_trip)
+    assert log.filter(kind="MISSING_LAST_ENTRY")["imputed_date"].to_list() == [D(2022, 5, 2)]
+
+
+def test_an_open_ended_permit_held_at_the_last_entry_is_no_expiry():
+    """A worker's WORK permit ends 12 days after his last entry, but a RESIDENCE permit with no end
+    date started before that entry: he holds a right to stay, nothing is imputed. With only the
+    WORK permit, the foreigner's exit is imputed on its last day."""
+    rows = [("F", "ENTRY", D(2020, 1, 25), "NZL", "WORK"), ("F", "EXIT", D(2022, 10, 4), "NZL", "HOLIDAY"),
+            ("F", "ENTRY", D(2022, 11, 16), "NZL", "HOLIDAY")]
+    persons = pl_frame({"person_key": ["F"], "in_population_register": [True],
+                        "registration_date": [D(2020, 2, 23)], "deregistration_date": [None],
+                        "deregistration_reason": [None], "is_citizen": [False]})
+    work = {"person_key": ["F"], "permit_kind": ["WORK"], "valid_from": [D(2019, 11, 29)],
+            "valid_to": [D(2022, 11, 28)]}
+    _, log = _place(rows, permits=work, persons=persons)
+    assert log.filter(kind="MISSING_LAST_EXIT")["imputed_date"].to_list() == [D(2022, 11, 28)]
+    both = {k: v + [x] for (k, v), x in zip(work.items(), ["F", "RESIDENCE", D(2022, 11, 8), None])}
+    _, log = _place(rows, permits=both, persons=persons)
+    assert log.filter(kind="MISSING_LAST_EXIT").height == 0
+
+
+def pl_frame(data):
+    import polars as pl
+
+    return pl.DataFrame(data, schema_overrides={"deregistration_date": pl.Date,
+                                                "deregistration_reason": pl.String})
+
+
 def test_evidence_placement_keeps_sequences_ordered_and_alternating():
     """Property: whatever the crossings and evidence, the placed sequence still alternates, its
     dates follow crossing_seq, only imputed rows move, and every added row is logged."""
@@ -373,7 +481,7 @@ def test_evidence_placement_keeps_sequences_ordered_and_alternating():
                                         permits=pm if pm.height else None, persons=persons)
         added = out.height - repaired.height
         assert added >= 0 and log2.height - log.height == added
-        assert log2.filter(kind="MISSING_LAST_EXIT").height == added
+        assert log2.filter(pl.col("kind").is_in(["MISSING_LAST_EXIT", "MISSING_LAST_ENTRY"])).height == added
         o = out.sort("person_key", "crossing_seq")
         same = o["person_key"] == o["person_key"].shift(1)
         assert not ((o["direction"] == o["direction"].shift(1)) & same).any()

@@ -73,8 +73,9 @@ def repair(crossings: pl.DataFrame, deaths: pl.DataFrame | None = None,
 
 def repair_with_evidence(con: duckdb.DuckDBPyConnection, repaired: pl.DataFrame, log: pl.DataFrame,
                          settings: TableSettings, restricted: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Move imputed crossings, and impute visitors' lost last exits, from the linked permits,
-    population register and asylum register (`evidence_repair.py`)."""
+    """Move imputed crossings, and impute visitors' lost last exits and residents' lost last
+    returns, from the linked permits, population register and asylum register
+    (`evidence_repair.py`)."""
     from reglink.tables.events import all_permits
     from reglink.tables.evidence_repair import place_with_evidence
 
@@ -86,7 +87,9 @@ def repair_with_evidence(con: duckdb.DuckDBPyConnection, repaired: pl.DataFrame,
                          "WHERE source = 'asylum_register'").pl()
     return place_with_evidence(repaired, log, home=settings.home_country, until=settings.observed_until,
                                permits=all_permits(con, restricted), persons=persons, asylum=asylum,
-                               visitor_max_stay_days=settings.visitor_max_stay_days)
+                               visitor_max_stay_days=settings.visitor_max_stay_days,
+                               resident_trip_repair=settings.resident_trip_repair,
+                               resident_max_trip_days=settings.resident_max_trip_days)
 
 
 def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",

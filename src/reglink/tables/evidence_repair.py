@@ -9,6 +9,7 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
+| last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] | EXIT at a + typical visitor stay (capped as above and at c) |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a (below) | ENTRY at a + typical trip of a resident |
@@ -22,6 +23,10 @@ whether the person had a reason to stay. With them:
   reason is not SETTLE, RETURN_HOME or ASYLUM --, no permit other than a visitor visa overlaps
   [a, end], no population-register registration starts in [a, end], and the person has no
   asylum case.
+- *Resident's trip* (a last EXIT, `resident_trip_repair`): it declares the home country as
+  residence and a trip's reason (HOLIDAY, BUSINESS, FAMILY, HEALTH, TRANSIT; Annex 2 topic L),
+  it is more than `resident_max_trip_days` before U (a later one may just still be away), no
+  deregistration as an emigrant after it, no foreigner's permit held at it expiring unrenewed.
 - *Stayer at a* (after an ENTRY): travel reason SETTLE/RETURN_HOME, or the ENTRY declares the
   home country as residence, or a long permit (not a visitor visa) overlaps [a, c], or a
   registration starts in [a, c], or the person is registered at a and the ENTRY does not declare
@@ -46,6 +51,10 @@ VISITOR_PERMITS = ("VISA",)
 VISITOR_MAX_STAY_DAYS = 90  # the visa-waiver stay of most visitors (NZ: 3 months)
 MIN_DELAY_CASES = 5  # emigrants with a recorded exit needed to estimate the deregistration delay
 REGULAR_MIN_STAYS = 3  # complete short stays that make a regular visitor whatever the reason
+# a trip's reasons on a departure (Annex 2 topic L): declared by a resident leaving for a while
+TRIP_REASONS = ("HOLIDAY", "BUSINESS", "FAMILY", "HEALTH", "TRANSIT")
+RESIDENT_MAX_TRIP_DAYS = 90
+TAIL_KINDS = {"MISSING_LAST_EXIT": "EXIT", "MISSING_LAST_ENTRY": "ENTRY"}
 
 
 def _day(col: str) -> pl.Expr:
@@ -67,7 +76,8 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                     pl.lit(True).alias("_permit"),
                     # the right to stay held at a ends on _pend; a permit starting within the gap
                     # (a renewal, or the next season's) starts on _pstart
-                    pl.col("_pt").filter(pl.col("_pa")).max().alias("_pend"),
+                    # an open-ended permit (no valid_to, e.g. residence) held at a never ends
+                    pl.col("_pt").fill_null(10**9).filter(pl.col("_pa")).max().alias("_pend"),
                     pl.col("_pf").filter(~pl.col("_pa")).max().alias("_pstart"),
                     pl.col("_pf").filter(~pl.col("_pa")).min().alias("_pstart_first")))
         # a renewal: a permit starting before (or the day after) the held one ends extends it
@@ -158,10 +168,13 @@ def reporting_delay(df: pl.DataFrame, persons: pl.DataFrame | None) -> int:
 def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                         until: dt.date | None, permits: pl.DataFrame | None = None,
                         persons: pl.DataFrame | None = None, asylum: pl.DataFrame | None = None,
-                        visitor_max_stay_days: int = VISITOR_MAX_STAY_DAYS
+                        visitor_max_stay_days: int = VISITOR_MAX_STAY_DAYS,
+                        resident_trip_repair: bool = True,
+                        resident_max_trip_days: int = RESIDENT_MAX_TRIP_DAYS
                         ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(repaired crossings, repair log) with imputed crossings moved, and lost last exits of
-    visitors imputed, from register evidence (module docstring). Keyed by `person_key`; the
+    visitors and the lost last returns of residents' trips (`resident_trip_repair`) imputed, from
+    register evidence (module docstring). Keyed by `person_key`; the
     frames are those of `rules.repair.repair_crossings`."""
     if repaired.height == 0:
         return repaired, log
@@ -190,7 +203,17 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         "_r", p, pl.lit("MISSING_LAST_EXIT").alias("_kind"), pl.col("_day").alias("_a"),
         pl.lit(u, pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
         pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"))
-    spans = pl.concat([gap_rows, tail_rows])
+    # trailing recorded EXITs of a trip (home residence and a trip's reason declared), a = the
+    # exit, left more than `resident_max_trip_days` before U: a person who left later may simply
+    # still be away at U (censored, not lost), and is left alone
+    tail_exits = df.filter(pl.col("_islast") & (pl.col("direction") == "EXIT") & ~pl.col("imputed")
+                           & (pl.col("_day") < u - resident_max_trip_days) & (cor == home)
+                           & reason.fill_null("").is_in(TRIP_REASONS)
+                           & pl.lit(resident_trip_repair)).select(
+        "_r", p, pl.lit("MISSING_LAST_ENTRY").alias("_kind"), pl.col("_day").alias("_a"),
+        pl.lit(u, pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
+        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"))
+    spans = pl.concat([gap_rows, tail_rows, tail_exits])
     if spans.height == 0:
         return repaired, log
     spans = spans.join(_overlap_flags(spans.select("_r", p, "_a", "_c"), permits, persons, asylum),
@@ -224,7 +247,9 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                              pl.lit(float(visitor_max_stay_days))).cast(pl.Int64)
     trip = pl.coalesce("_own_trip", pl.lit(pooled_trip, pl.Float64)).round().cast(pl.Int64)
     ex, en = pl.col("_kind") == "MISSING_EXIT", pl.col("_kind") == "MISSING_ENTRY"
-    tail = pl.col("_kind") == "MISSING_LAST_EXIT"
+    tail = pl.col("_kind").is_in(list(TAIL_KINDS))
+    tail_ex = pl.col("_kind") == "MISSING_LAST_EXIT"
+    tail_en = pl.col("_kind") == "MISSING_LAST_ENTRY"
     # deregistered as an emigrant inside the gap: left the register's delay before it
     delay = reporting_delay(df, persons)
     dereg = pl.col("_dereg").is_not_null()
@@ -233,10 +258,16 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                         & ~pl.col("_citizen") & ~pl.col("_reg_starts"))
     clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
     # one case per span, first match wins; the case decides the date and the logged evidence
+    # a resident's trip whose return was lost (the span is [exit, U]; the exit declared home
+    # residence and a trip's reason): no deregistration as an emigrant and no expiry of a
+    # foreigner's permit after it -- either would be evidence of an emigration
+    resident_trip = tail_en & ~dereg & ~tail_permit_ends
     cases = [
-        ("visitor_tail", tail & visitor, pl.col("_a") + stay),
-        ("deregistered", (tail | ex) & dereg, clip(pl.col("_dereg") - delay)),
-        ("permit_expired_tail", tail & tail_permit_ends, pl.col("_pend_norenew")),
+        ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
+        ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
+        ("permit_expired_tail", tail_ex & tail_permit_ends, pl.col("_pend_norenew")),
+        ("resident_trip_tail", resident_trip,
+         pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
         ("permit_expired", ex & permit_ends, clip(pl.col("_pend_norenew"))),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
@@ -253,7 +284,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving"]))
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
                      .otherwise(pl.lit("the median visitor stay")))
-               .when(pl.col("_case").is_in(["stayer", "resident_leaving"]))
+               .when(pl.col("_case").is_in(["stayer", "resident_leaving", "resident_trip_tail"]))
                .then(pl.when(pl.col("_own_trip").is_not_null()).then(pl.lit("the person's own median trip"))
                      .otherwise(pl.lit("the median resident trip"))))
     why = {
@@ -269,6 +300,8 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                           "its last day{}",
         "stayer": "stayer (permit covering the gap, registration, home residence or intent declared): "
                   "exit {} before the next entry",
+        "resident_trip_tail": "a resident's trip (home residence and a trip's reason declared "
+                              "on the exit, no deregistration, no permit expiry): entry after {}",
         "resident_leaving": "resident leaving (home residence declared or registered): entry after {}",
         "permit_starts": "a permit starts inside the gap: entry on its first day{}",
         "nonresident_leaving": "non-resident leaving (residence abroad declared, no permit or "
@@ -289,15 +322,17 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         .then(pl.col("_new").cast(pl.Int32).cast(pl.Date)).otherwise(pl.col("crossing_date"))
         .alias("crossing_date"))
     keep = list(repaired.columns)
+    new_dir = pl.col("_kind").replace_strict(TAIL_KINDS, return_dtype=pl.String)
     new_rows = tails.select(
-        p, pl.lit("EXIT").alias("direction"), pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("crossing_date"),
-        pl.lit(True).alias("imputed"), pl.lit("MISSING_LAST_EXIT").alias("repair"), pl.col("_r"))
+        p, new_dir.alias("direction"),
+        pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("crossing_date"),
+        pl.lit(True).alias("imputed"), pl.col("_kind").alias("repair"), pl.col("_r"))
     new_rows = new_rows.join(df.select("_r", "crossing_seq"), on="_r").with_columns(
         (pl.col("crossing_seq") + 1).cast(df.schema["crossing_seq"]).alias("crossing_seq"))
     result = pl.concat([out.select(keep), new_rows.select([c for c in keep if c in new_rows.columns])],
                        how="diagonal_relaxed").select(keep).sort(p, "crossing_seq")
 
-    # the log: moved imputations get the new date and the evidence; lost last exits are added
+    # the log: moved imputations get the new date and the evidence; lost last crossings are added
     upd = moved.select(p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
                        pl.col("_old").cast(pl.Int32).cast(pl.Date).alias("imputed_date"),
                        pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("_new_date"), "_why")
@@ -310,12 +345,16 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         .otherwise(pl.col("reason")).alias("reason")).select(log.columns)
     rec = next((c for c in ("crossing_record_id", "record_id") if c in df.columns), None)
     tail_log = tails.join(df.select("_r", *([rec] if rec else [])), on="_r").select(
-        p, pl.lit("MISSING_LAST_EXIT").alias("kind"), pl.col("_cdate").alias("crossing_date"),
-        pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("imputed_date"), pl.lit("EXIT").alias("direction"),
+        p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
+        pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("imputed_date"),
+        new_dir.alias("direction"),
         pl.lit(None, pl.Int64).alias("row"),
         (pl.col(rec).cast(pl.String) if rec else pl.lit(None, pl.String)).alias("record_id"),
-        pl.format("last crossing an ENTRY on {} with no exit by {}: EXIT imputed: {}",
-                  pl.col("_cdate"), pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), pl.col("_why"))
+        pl.format("last crossing an {} on {} with no {} by {}: {} imputed: {}",
+                  pl.when(tail_ex).then(pl.lit("ENTRY")).otherwise(pl.lit("EXIT")),
+                  pl.col("_cdate"),
+                  pl.when(tail_ex).then(pl.lit("exit")).otherwise(pl.lit("return")),
+                  pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), new_dir, pl.col("_why"))
         .alias("reason"))
     log_out = pl.concat([lg, tail_log.cast(dict(log.schema))]).sort(p, "crossing_date", "kind")
     return result, log_out

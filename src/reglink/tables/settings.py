@@ -43,6 +43,10 @@ class TableSettings:
     # (tables/evidence_repair.py); false keeps the rule engine's crossings-only imputation
     evidence_repair: bool = True
     visitor_max_stay_days: int = 90
+    # a resident's last EXIT declaring home residence and a trip's reason, with no deregistration
+    # or permit expiry after it: impute the lost return (MISSING_LAST_ENTRY), trip capped here
+    resident_trip_repair: bool = True
+    resident_max_trip_days: int = 90
     duration_bands: list[tuple[int, int | None, str]] = field(default_factory=lambda: list(DEFAULT_BANDS))
     cross_border_worker: dict[str, Any] = field(
         default_factory=lambda: {"min_stays": 12, "max_stay_days": 7, "reasons": ["WORK", "BUSINESS"]})
