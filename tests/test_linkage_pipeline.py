@@ -101,6 +101,7 @@ def test_rerun_keeps_every_key_and_reuses_model(run):
     again = link_persons(cfg)
     assert not again.trained
     assert again.stats["key_kept_share"] == 1.0
+    assert again.stats["key_previous_records"] == first.stats["records"] > 0  # read from the warehouse
     wh = _tables(cfg.warehouse)
     assert wh["quality_linkage_keys"]["kept_share"][0] == 1.0
 

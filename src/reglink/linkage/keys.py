@@ -31,13 +31,29 @@ def assign_keys(clusters: pl.DataFrame, previous: pl.DataFrame | None = None) ->
     smallest = (clusters.sort(["source", "record_id"])
                 .group_by("cluster_id", maintain_order=True)
                 .agg(pl.col("source").first(), pl.col("record_id").first()))
-    awarded = pl.DataFrame(schema={"cluster_id": pl.String, "person_key": pl.String})
-    used_before: set[str] = set()
+    votes, used_before = None, None
     if previous is not None and previous.height:
         prev = previous.select("source", pl.col("record_id").cast(pl.String), "person_key")
-        used_before = set(prev["person_key"].unique().to_list())
+        used_before = prev.select("person_key").unique()
         votes = (clusters.join(prev, on=["source", "record_id"])
                  .group_by("cluster_id", "person_key").agg(pl.len().alias("n")))
+    keys = cluster_keys(smallest, votes, used_before)
+    return clusters.join(keys, on="cluster_id", how="left").select("source", "record_id", "person_key")
+
+
+def cluster_keys(smallest: pl.DataFrame, votes: pl.DataFrame | None = None,
+                 used_before: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One person_key per cluster, from cluster-level inputs only (the record-level counting
+    is done where the records are, e.g. in DuckDB).
+
+    smallest: (cluster_id, source, record_id) — each cluster's smallest record; votes:
+    (cluster_id, person_key, n) — records of the cluster that carried that previous key;
+    used_before: (person_key) every previous key. Returns (cluster_id, person_key).
+    """
+    smallest = smallest.select(pl.col("cluster_id").cast(pl.String), "source", "record_id")
+    awarded = pl.DataFrame(schema={"cluster_id": pl.String, "person_key": pl.String})
+    if votes is not None and votes.height:
+        votes = votes.select(pl.col("cluster_id").cast(pl.String), "person_key", "n")
         # each previous key goes to the cluster with most of its records ...
         key_winner = (votes.sort(["person_key", "n", "cluster_id"], descending=[False, True, False])
                       .group_by("person_key", maintain_order=True).first())
@@ -47,12 +63,14 @@ def assign_keys(clusters: pl.DataFrame, previous: pl.DataFrame | None = None) ->
                    .select("cluster_id", "person_key"))
     fresh = smallest.join(awarded, on="cluster_id", how="anti")
     hashed = _hash_frame(fresh)
-    taken = used_before | set(awarded["person_key"].to_list())
+    taken = pl.concat([used_before.select("person_key") if used_before is not None
+                       else pl.DataFrame(schema={"person_key": pl.String}),
+                       awarded.select("person_key")]).unique()
     # rare: a fresh hash equals a key already in use (a split whose smallest record once
     # named the other part) -> re-hash those few with a salt
     salt = 0
     while True:
-        clash = hashed.filter(pl.col("person_key").is_in(list(taken))
+        clash = hashed.filter(pl.col("person_key").is_in(taken["person_key"].implode())
                               | pl.col("person_key").is_duplicated())
         if clash.height == 0:
             break
@@ -60,8 +78,7 @@ def assign_keys(clusters: pl.DataFrame, previous: pl.DataFrame | None = None) ->
         ok = hashed.join(clash.select("cluster_id"), on="cluster_id", how="anti")
         redo = fresh.join(clash.select("cluster_id"), on="cluster_id")
         hashed = pl.concat([ok, _hash_frame(redo, salt)])
-    keys = pl.concat([awarded, hashed.select("cluster_id", "person_key")])
-    return clusters.join(keys, on="cluster_id", how="left").select("source", "record_id", "person_key")
+    return pl.concat([awarded, hashed.select("cluster_id", "person_key")])
 
 
 def _hash_frame(frame: pl.DataFrame, salt: int = 0) -> pl.DataFrame:

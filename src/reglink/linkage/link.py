@@ -1,29 +1,34 @@
 """Person resolution over whichever registers were delivered: frames in, person_links out.
 
 Order of work (docs/linkage.md):
-1. align the registers on one set of linkage fields and derive comparison fields;
-2. collapse identical identities inside each register (crossings -> travellers);
+1. align the registers on one set of linkage fields and collapse identical identities inside
+   each register (crossings -> travellers), in DuckDB SQL: record-level rows never reach Python;
+2. derive the comparison fields on the identities;
 3. deterministic groups on document number + issuing state + compatible DOB/sex;
 4. Splink `link_and_dedupe` over one representative per group (trained without labels, or
    the saved model reused);
-5. connected components at `threshold`, mapped back to every input record;
+5. connected components at `threshold`, mapped back to every input record (SQL join);
 6. stable person keys carried over from the previous run.
 """
 from __future__ import annotations
 
+import atexit
 import logging
-from dataclasses import dataclass, field
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
 from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
-from reglink.linkage.keys import assign_keys, key_stability
-from reglink.linkage.prepare import add_derived, align, collapse_identities
+from reglink.linkage.keys import cluster_keys
+from reglink.linkage.prepare import LINK_FIELDS, add_derived, collapse_identities_sql
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +40,71 @@ NODE_FIELDS = (
 )
 
 
-@dataclass
-class LinkageResult:
-    """What one linkage run produced (frames; link_persons also writes them to the stores)."""
+# DuckDB settings for the linkage connection (docs/linkage.md "Scale"): DuckDB otherwise
+# takes up to 80 % of the machine's memory before spilling; a limit makes it spill the
+# record-level tables and Splink's blocking joins to `temp_directory` instead.
+DEFAULT_MEMORY_LIMIT = "6GB"
 
-    person_links: pl.DataFrame          # source, record_id, person_key, match_probability
-    pairs: pl.DataFrame                 # scored candidate pairs between nodes
-    nodes: pl.DataFrame                 # one row per Splink node (restricted: has identifiers)
-    node_of_record: pl.DataFrame        # source, record_id, identity_id, node_id
-    parameters: pl.DataFrame            # comparison, level, m, u, weight
-    threshold: float
-    model_path: Path | None
-    trained: bool
-    stats: dict[str, Any] = field(default_factory=dict)
-    quality: dict[str, pl.DataFrame] = field(default_factory=dict)
-    review: pl.DataFrame | None = None
+
+def linkage_connection(memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+                       temp_directory: str | Path | None = None,
+                       threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that spills to disk past `memory_limit`."""
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    # one folder per process: DuckDB names its spill files per instance, not per process
+    tmp = Path(temp_directory) if temp_directory else Path(tempfile.gettempdir()) / "reglink-linkage-spill"
+    if tmp.name != str(os.getpid()):
+        tmp = tmp / str(os.getpid())
+    if not tmp.exists():
+        tmp.mkdir(parents=True)
+        atexit.register(shutil.rmtree, tmp, True)  # DuckDB removes its files; this the folder
+    con.execute(f"SET temp_directory = '{tmp}'")
+    con.execute("SET preserve_insertion_order = false")  # lets large scans stream and spill
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+class LinkageResult:
+    """What one linkage run produced.
+
+    Node- and pair-level frames are polars (they grow with distinct identities). The
+    record-level tables (`person_links`, `node_of_record`: one row per input record, 20
+    million at national scale) stay in the run's DuckDB connection `con`; the properties
+    read them into polars on first use, `link_persons` streams them to the stores instead.
+    """
+
+    def __init__(self, *, con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame,
+                 nodes: pl.DataFrame, parameters: pl.DataFrame, threshold: float,
+                 model_path: Path | None, trained: bool, stats: dict[str, Any]) -> None:
+        self.con = con
+        self.pairs = pairs                  # scored candidate pairs between nodes
+        self.nodes = nodes                  # one row per Splink node (restricted: identifiers)
+        self.parameters = parameters        # comparison, level, m, u, weight
+        self.threshold = threshold
+        self.model_path = model_path
+        self.trained = trained
+        self.stats = stats
+        self.quality: dict[str, pl.DataFrame] = {}
+        self.review: pl.DataFrame | None = None
+        self._cache: dict[str, pl.DataFrame] = {}
+
+    def _table(self, name: str) -> pl.DataFrame:
+        if name not in self._cache:
+            self._cache[name] = self.con.sql(f"SELECT * FROM {name}").pl()
+        return self._cache[name]
+
+    @property
+    def person_links(self) -> pl.DataFrame:
+        """source, record_id, person_key, match_probability — one row per input record."""
+        return self._table("person_links")
+
+    @property
+    def node_of_record(self) -> pl.DataFrame:
+        """source, record_id, identity_id, node_id, cluster_id — one row per input record."""
+        return self._table("record_node")
 
 
 def link_frames(
@@ -64,6 +119,8 @@ def link_frames(
     u_max_pairs: float = 2e6,
     predict_min_weight: float = -10.0,
     debug: bool = False,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+    temp_directory: str | Path | None = None,
 ) -> LinkageResult:
     """Link standardised register frames (source -> std frame) into persons.
 
@@ -73,84 +130,187 @@ def link_frames(
     std = {s: f for s, f in std.items() if f is not None and f.height > 0}
     if not std:
         raise ValueError("no register records to link")
-    records = add_derived(pl.concat([align(s, f) for s, f in sorted(std.items())], how="vertical"))
-    identities, record_identity = collapse_identities(records)
+    con = linkage_connection(memory_limit, temp_directory)
+    sources = {}
+    for s, f in std.items():
+        cols = [c for c in ("record_id", *LINK_FIELDS) if c in f.columns]
+        con.register(f"_std_{s}", f.select(cols).to_arrow())
+        sources[s] = (f"_std_{s}", cols)
+    if previous_links is not None and previous_links.height:
+        con.register("_previous_links", previous_links.select(
+            "source", pl.col("record_id").cast(pl.String), "person_key").to_arrow())
+        previous = "_previous_links"
+    else:
+        previous = None
+    return link_relations(con, sources, home_country=home_country, threshold=threshold,
+                          model_path=model_path, retrain=retrain, previous=previous, seed=seed,
+                          u_max_pairs=u_max_pairs, predict_min_weight=predict_min_weight,
+                          debug=debug)
 
-    db_api = DuckDBAPI()
-    con = db_api.duckdb_con
+
+def link_relations(
+    con: duckdb.DuckDBPyConnection,
+    sources: dict[str, tuple[str, list[str]]],
+    *,
+    home_country: str = "NZL",
+    threshold: float = 0.9,
+    model_path: Path | None = None,
+    retrain: bool = False,
+    previous: str | None = None,
+    seed: int = 42,
+    u_max_pairs: float = 2e6,
+    predict_min_weight: float = -10.0,
+    debug: bool = False,
+) -> LinkageResult:
+    """Link register relations visible in `con` (register -> (relation, its columns)).
+
+    Record-level work (align, collapse, carrying the person_key back) is SQL in `con`; only
+    distinct identities, nodes and pairs are polars. `previous`: a relation in `con` with the
+    last run's (source, record_id, person_key), or None.
+    """
+    log.info("linkage: %d registers in", len(sources))
+    raw_identities = collapse_identities_sql(con, sources)
+    n_records = con.execute("SELECT count(*) FROM record_identity").fetchall()[0][0]
+    log.info("collapsed %d records to %d identities", n_records, raw_identities.height)
+    identities = add_derived(raw_identities)
+    del raw_identities
+
+    db_api = DuckDBAPI(connection=con)
     det = deterministic_pairs(con, identities)
     groups = connected_components(identities["identity_id"], det)
+    log.info("deterministic groups: %d pairs", det.height)
     reps = representatives(identities, groups)  # group_id, identity fields of the representative
     nodes = reps.select(pl.col("group_id").alias("unique_id"), "source",
                         pl.col("n_records"), *NODE_FIELDS)
+    del reps
     group_size = groups.group_by("label").agg(pl.len().alias("identities"))
     nodes = nodes.join(group_size.rename({"label": "unique_id"}), on="unique_id", how="left")
 
     link_type = "link_and_dedupe" if nodes["source"].n_unique() > 1 else "dedupe_only"
     present = {c for c in NODE_FIELDS if nodes[c].null_count() < nodes.height}
     trained = False
-    if model_path is not None and Path(model_path).exists() and not retrain:
+    reuse = model_path is not None and Path(model_path).exists() and not retrain
+    ident = None if reuse else identities.select(
+        pl.col("identity_id").alias("unique_id"), "source", *NODE_FIELDS)
+    # identity fields are no longer needed: keep what the record-level steps use
+    identities = identities.select("identity_id", "source", "n_records")
+    # Splink sees integer node numbers: its blocked-pair table (hundreds of millions of rows
+    # at national scale, spilled to disk) holds two ids per pair, 8 bytes each instead of a
+    # 30-character register:record string; pairs are mapped back to node ids after predict
+    nodes = nodes.with_row_index("node_num").with_columns(pl.col("node_num").cast(pl.Int64))
+    splink_nodes = nodes.select(pl.col("node_num").alias("unique_id"), "source", *NODE_FIELDS)
+    if reuse:
         settings: Any = mdl.load_settings(Path(model_path), link_type)
-        linker = Linker(_splink_inputs(db_api, nodes), settings, log_level=logging.WARNING)
+        linker = Linker(_splink_inputs(db_api, splink_nodes), settings, log_level=logging.WARNING)
         # m and u describe the fields and carry over; the prior depends on how many records
         # this delivery has, so it is always estimated on the data at hand
         mdl.estimate_prior(linker, present, nodes.height)
     else:
         # train on distinct identities (before deterministic grouping), predict on nodes
-        train_api = DuckDBAPI()
-        ident = identities.select(pl.col("identity_id").alias("unique_id"), "source", *NODE_FIELDS)
+        train_api = DuckDBAPI(connection=linkage_connection(*_limits(con)))
         t_linker = Linker(_splink_inputs(train_api, ident),
                           mdl.settings_creator(home_country, link_type, debug),
                           log_level=logging.WARNING)
         model = mdl.train(t_linker, seed=seed, max_pairs=u_max_pairs, present=present)
+        del t_linker, ident
+        train_api.duckdb_con.close()
         model["link_type"] = link_type
         model.pop("linker_uid", None)
-        linker = Linker(_splink_inputs(db_api, nodes), model, log_level=logging.WARNING)
+        linker = Linker(_splink_inputs(db_api, splink_nodes), model, log_level=logging.WARNING)
         mdl.estimate_prior(linker, present, nodes.height)
         trained = True
         if model_path is not None:
             mdl.save_model(linker, Path(model_path))
-
+    log.info("model ready (%d nodes)", nodes.height)
     pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
-    pairs = pred.as_duckdbpyrelation().pl()
-    pairs = pairs.select(
-        pl.col("unique_id_l").alias("node_l"), pl.col("unique_id_r").alias("node_r"),
-        "match_weight", "match_probability",
-        *[c for c in pairs.columns if c.startswith(("gamma_", "bf_", "tf_"))
-          or (debug and c not in ("unique_id_l", "unique_id_r", "match_weight", "match_probability"))],
-    )
+    # gamma (agreement level) per comparison is kept; Bayes factors and term-frequency columns
+    # follow from gamma and the saved model and would double the pair table at scale
+    pair_cols = [c for c in pred.as_duckdbpyrelation().columns
+                 if c.startswith("gamma_") or (debug and c not in (
+                     "unique_id_l", "unique_id_r", "match_weight", "match_probability"))]
+    con.register("_node_num", nodes.select("node_num", "unique_id").to_arrow())
+    pairs = con.sql(
+        "SELECT nl.unique_id AS node_l, nr.unique_id AS node_r, p.match_weight, p.match_probability"
+        + "".join(f", p.{c}" for c in pair_cols)
+        + f" FROM {pred.physical_name} p JOIN _node_num nl ON p.unique_id_l = nl.node_num"
+        " JOIN _node_num nr ON p.unique_id_r = nr.node_num"
+        " ORDER BY p.match_weight DESC, node_l, node_r").pl()
+    con.unregister("_node_num")
+    pred.drop_table_from_database_and_remove_from_cache()
+    del splink_nodes
+    nodes = nodes.drop("node_num")
+    log.info("predicted %d pairs", pairs.height)
     # Deterministic groups are already single nodes; Splink edges join nodes into persons.
     cc = cluster_pairwise_predictions_at_threshold(
         nodes.select(pl.col("unique_id").alias("node_id")).to_arrow(),
         pairs.select(pl.col("node_l").alias("node_id_l"), pl.col("node_r").alias("node_id_r"),
                      "match_probability").to_arrow(),
         db_api=db_api, node_id_column_name="node_id", threshold_match_probability=threshold,
-    ).as_duckdbpyrelation().pl().select("node_id", "cluster_id")
+    ).as_duckdbpyrelation().pl().select("node_id", pl.col("cluster_id").cast(pl.String))
+    log.info("clustered")
 
-    node_of_record = (record_identity
-                      .join(groups.rename({"node": "identity_id", "label": "node_id"}), on="identity_id")
-                      .join(cc, on="node_id", how="left"))
-    keyed = assign_keys(node_of_record.select("source", "record_id", "cluster_id"), previous_links)
-    prob = record_probability(node_of_record, pairs, threshold)
-    person_links = (keyed.join(prob, on=["source", "record_id"], how="left")
-                    .select("source", "record_id", "person_key", "match_probability"))
+    # identity -> node -> cluster (identity level), then carried to every record in SQL
+    ident_node = (identities
+                  .join(groups.rename({"node": "identity_id", "label": "node_id"}), on="identity_id")
+                  .join(cc, on="node_id", how="left"))
+    con.register("_ident_node", ident_node.select("identity_id", "node_id", "cluster_id").to_arrow())
+    con.execute("""CREATE OR REPLACE TEMP TABLE record_node AS
+        SELECT ri.source, ri.record_id, ri.identity_id, n.node_id, n.cluster_id
+        FROM record_identity ri JOIN _ident_node n USING (identity_id)""")
+    con.execute("DROP TABLE record_identity")
+    con.unregister("_ident_node")
+
+    # keys: each cluster's smallest record (identity_id holds its identity's smallest record)
+    smallest = (ident_node.with_columns(
+                    pl.col("identity_id").str.slice(pl.col("source").str.len_chars() + 1)
+                    .alias("record_id"))
+                .sort(["source", "record_id"]).group_by("cluster_id", maintain_order=True)
+                .agg(pl.col("source").first(), pl.col("record_id").first()))
+    votes = used_before = None
+    if previous is not None:
+        votes = con.sql(f"""SELECT rn.cluster_id, p.person_key, count(*) AS n
+            FROM record_node rn JOIN {previous} p USING (source, record_id)
+            GROUP BY rn.cluster_id, p.person_key""").pl()
+        used_before = con.sql(f"SELECT DISTINCT person_key FROM {previous}").pl()
+    cluster_key = cluster_keys(smallest, votes, used_before)
+    node_prob = node_probability(ident_node, pairs, threshold)
+    con.register("_cluster_key", cluster_key.to_arrow())
+    con.register("_node_prob", node_prob.to_arrow())
+    con.execute("""CREATE OR REPLACE TEMP TABLE person_links AS
+        SELECT rn.source, rn.record_id, k.person_key, p.match_probability
+        FROM record_node rn JOIN _cluster_key k USING (cluster_id)
+        JOIN _node_prob p USING (node_id)""")
+    con.unregister("_cluster_key")
+    con.unregister("_node_prob")
+    log.info("person_links: %d records", n_records)
 
     params = parameters_frame(linker.misc.save_model_to_json())
     stats = {
-        "records": records.height, "identities": identities.height,
+        "records": n_records, "identities": identities.height,
         "deterministic_pairs": det.height, "nodes": nodes.height,
         "candidate_pairs": pairs.height,
-        "persons": person_links["person_key"].n_unique(),
-        "link_type": link_type, "sources": sorted(std),
-        **{f"key_{k}": v for k, v in key_stability(person_links, previous_links).items()},
+        "persons": cluster_key.height,
+        "link_type": link_type, "sources": sorted(sources),
+        **{f"key_{k}": v for k, v in key_stability_sql(con, previous).items()},
     }
-    return LinkageResult(
-        person_links=person_links, pairs=pairs, nodes=nodes,
-        node_of_record=node_of_record.select("source", "record_id", "identity_id", "node_id",
-                                             "cluster_id"),
-        parameters=params, threshold=threshold, model_path=model_path, trained=trained,
-        stats=stats,
-    )
+    return LinkageResult(con=con, pairs=pairs, nodes=nodes, parameters=params,
+                         threshold=threshold, model_path=model_path, trained=trained, stats=stats)
+
+
+def _limits(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
+    """The memory limit and spill directory of `con`, for a second connection alike."""
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    tmp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    return limit, tmp or None
+
+
+def key_stability_sql(con: duckdb.DuckDBPyConnection, previous: str | None) -> dict[str, float]:
+    """Share of previously keyed records that kept their person_key (in SQL, record level)."""
+    if previous is None:
+        return {"previous_records": 0, "kept_records": 0, "kept_share": 1.0}
+    n, kept = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE p.person_key = l.person_key)
+        FROM {previous} p JOIN person_links l USING (source, record_id)""").fetchall()[0]
+    return {"previous_records": n, "kept_records": kept, "kept_share": kept / n if n else 1.0}
 
 
 def _splink_inputs(db_api: DuckDBAPI, frame: pl.DataFrame) -> Any:
@@ -161,13 +321,14 @@ def _splink_inputs(db_api: DuckDBAPI, frame: pl.DataFrame) -> Any:
     return tables if len(tables) > 1 else tables[0]
 
 
-def record_probability(node_of_record: pl.DataFrame, pairs: pl.DataFrame,
-                       threshold: float) -> pl.DataFrame:
-    """Per record: how sure we are it belongs to its person.
+def node_probability(ident_node: pl.DataFrame, pairs: pl.DataFrame,
+                     threshold: float) -> pl.DataFrame:
+    """Per node (so per record of the node): how sure we are it belongs to its person.
 
     Linked by Splink: the highest match probability of an accepted edge at its node. Only in a
     deterministic group or collapsed with identical records: 1.0. Alone: 1 minus the highest
     probability of any rejected candidate (the chance it should have been linked), else 1.0.
+    `ident_node`: (identity_id, node_id, n_records) — records per node are summed from it.
     """
     accepted = pairs.filter(pl.col("match_probability") >= threshold)
     ends = pl.concat([accepted.select(pl.col("node_l").alias("node_id"), "match_probability"),
@@ -177,15 +338,15 @@ def record_probability(node_of_record: pl.DataFrame, pairs: pl.DataFrame,
     rends = pl.concat([rejected.select(pl.col("node_l").alias("node_id"), "match_probability"),
                        rejected.select(pl.col("node_r").alias("node_id"), "match_probability")])
     best_rej = rends.group_by("node_id").agg(pl.col("match_probability").max().alias("p_rej"))
-    multi = (node_of_record.group_by("node_id").agg(pl.len().alias("n_in_node")))
-    out = (node_of_record.join(best_acc, on="node_id", how="left")
-           .join(best_rej, on="node_id", how="left").join(multi, on="node_id", how="left")
+    multi = ident_node.group_by("node_id").agg(pl.col("n_records").sum().alias("n_in_node"))
+    out = (multi.join(best_acc, on="node_id", how="left")
+           .join(best_rej, on="node_id", how="left")
            .with_columns(
                pl.when(pl.col("p_acc").is_not_null()).then(pl.col("p_acc"))
                .when(pl.col("n_in_node") > 1).then(pl.lit(1.0))
                .otherwise(1.0 - pl.col("p_rej").fill_null(0.0))
                .alias("match_probability")))
-    return out.select("source", "record_id", "match_probability")
+    return out.select("node_id", "match_probability")
 
 
 def parameters_frame(model: dict[str, Any]) -> pl.DataFrame:

@@ -14,13 +14,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import yaml
 
 from reglink import store
 from reglink.config import PipelineConfig
 from reglink.errors import ReglinkError
-from reglink.linkage.link import LinkageResult, link_frames
+from reglink.linkage.link import DEFAULT_MEMORY_LIMIT, LinkageResult, link_relations, linkage_connection
 from reglink.linkage.prepare import LINK_FIELDS
 from reglink.linkage.quality import quality_tables, review_sample
 from reglink.schemas import SOURCES
@@ -55,65 +56,83 @@ def _model_fits(model_path: Path, home_country: str) -> bool:
         return False
 
 
-def read_std_tables(restricted: Path) -> dict[str, pl.DataFrame]:
+def std_relations(con, restricted: Path) -> dict[str, tuple[str, list[str]]]:
+    """Attach the restricted store read-only to the linkage connection as `rs`; return
+    register -> (relation, linkage columns present). Nothing is read into Python: the
+    linkage SQL scans only the columns it needs (20 million crossings stay in DuckDB)."""
     if not Path(restricted).exists():
         raise ReglinkError(f"{restricted}: restricted store not found; run ingest first")
-    con = store.connect(restricted)  # same configuration as any other open handle
-    try:
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-        out = {}
-        for s in SOURCES:
-            if f"std_{s}" not in tables:
-                continue
-            cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                [f"std_{s}"]).fetchall()]
-            # only what linkage reads: 20 million crossings stay a few columns wide
-            keep = [c for c in ("record_id", *LINK_FIELDS) if c in cols]
-            out[s] = con.sql(f'SELECT {", ".join(chr(34) + c + chr(34) for c in keep)} '
-                             f'FROM "std_{s}"').pl()
-    finally:
-        con.close()
-    if not out:
+    con.execute(f"ATTACH '{Path(restricted)}' AS rs (READ_ONLY)")
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'rs' "
+        "AND table_schema = 'main'").fetchall()}
+    out = {}
+    for s in SOURCES:
+        if f"std_{s}" not in tables:
+            continue
+        cols = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'rs' "
+            "AND table_name = ?", [f"std_{s}"]).fetchall()]
+        n = con.execute(f'SELECT count(*) FROM rs."std_{s}"').fetchall()[0][0]
+        if n:
+            out[s] = (f'rs."std_{s}"', [c for c in ("record_id", *LINK_FIELDS) if c in cols])
+    if not tables & {f"std_{s}" for s in SOURCES}:
         raise ReglinkError(f"{restricted}: no std_<register> tables to link; run ingest first")
+    if not out:
+        raise ReglinkError(f"{restricted}: the std_<register> tables hold no records to link")
     return out
 
 
-def _previous_keys(warehouse: Path) -> pl.DataFrame | None:
-    if not Path(warehouse).exists():
-        return None
-    con = store.connect(warehouse)
+def read_std_tables(restricted: Path) -> dict[str, pl.DataFrame]:
+    """The std_* tables' linkage columns as polars frames (small deliveries, tests)."""
+    con = duckdb.connect()
     try:
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-        for t in ("linkage_key_map", "person_links"):
-            if t in tables:
-                return con.sql(f"SELECT source, CAST(record_id AS VARCHAR) AS record_id, person_key "
-                               f"FROM {t}").pl()
-        return None
+        return {s: con.sql(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM {rel}').pl()
+                for s, (rel, cols) in std_relations(con, restricted).items()}
     finally:
         con.close()
+
+
+def _previous_keys(con, warehouse: Path) -> str | None:
+    """Copy the last run's (source, record_id, person_key) into the linkage connection as
+    temp table `previous_links` (in DuckDB, not Python: 20 million rows at national scale)."""
+    if not Path(warehouse).exists():
+        return None
+    con.execute(f"ATTACH '{Path(warehouse)}' AS wh_prev (READ_ONLY)")
+    try:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'wh_prev' "
+            "AND table_schema = 'main'").fetchall()}
+        for t in ("linkage_key_map", "person_links"):
+            if t in tables:
+                con.execute("CREATE OR REPLACE TEMP TABLE previous_links AS SELECT source, "
+                            f"CAST(record_id AS VARCHAR) AS record_id, person_key FROM wh_prev.{t}")
+                n = con.execute("SELECT count(*) FROM previous_links").fetchall()[0][0]
+                return "previous_links" if n else None
+        return None
+    finally:
+        con.execute("DETACH wh_prev")  # the warehouse is written at the end
 
 
 def link_persons(cfg: PipelineConfig) -> LinkageResult:
     """Link the restricted store's std_* tables into persons and write both stores."""
     settings = linkage_settings(cfg)
-    std = read_std_tables(cfg.restricted_path)
-    previous = _previous_keys(cfg.warehouse)
+    con = linkage_connection(settings.get("memory_limit", DEFAULT_MEMORY_LIMIT),
+                             settings.get("temp_directory"))
+    sources = std_relations(con, cfg.restricted_path)
+    previous = _previous_keys(con, cfg.warehouse)
     model_path = Path(settings["model_path"])
     retrain = bool(settings.get("retrain", False))
     if model_path.exists() and not retrain and not _model_fits(model_path, cfg.home_country):
         log.warning("%s was trained for another home country: training anew", model_path)
         model_path = Path(cfg.warehouse).with_name("linkage-model-" + cfg.home_country + ".json")
-    if not any(f.height for f in std.values()):
-        raise ReglinkError(f"{cfg.restricted_path}: the std_<register> tables hold no records to link")
-    res = link_frames(
-        std, home_country=cfg.home_country, threshold=float(settings["threshold"]),
-        model_path=model_path, retrain=retrain, previous_links=previous,
+    res = link_relations(
+        con, sources, home_country=cfg.home_country, threshold=float(settings["threshold"]),
+        model_path=model_path, retrain=retrain, previous=previous,
         seed=int(settings.get("seed", 42)), u_max_pairs=float(settings.get("u_max_pairs", 2e6)),
         predict_min_weight=float(settings.get("predict_min_weight", -10)),
     )
+    con.execute("DETACH rs")  # the restricted store is written below
     res.quality = quality_tables(res)
     band = settings.get("review_band", [0.5, 0.99])
     res.review = review_sample(res, (float(band[0]), float(band[1])),
@@ -122,15 +141,22 @@ def link_persons(cfg: PipelineConfig) -> LinkageResult:
     return res
 
 
-def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: pl.DataFrame | None) -> None:
-    key_map = res.person_links.select("source", "record_id", "person_key")
-    if previous is not None and previous.height:
+def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: str | None) -> None:
+    """Write both stores. Record-level tables stream from the linkage connection (Arrow
+    batches), never whole into Python."""
+    key_map_sql = "SELECT source, record_id, person_key FROM person_links"
+    if previous is not None:
         # records not delivered this time keep their last key in the map
-        key_map = pl.concat([key_map, previous.join(key_map, on=["source", "record_id"], how="anti")])
+        key_map_sql += (f" UNION ALL SELECT p.source, p.record_id, p.person_key FROM {previous} p"
+                        " ANTI JOIN person_links l USING (source, record_id)")
+
+    def stream(sql: str):
+        return res.con.sql(sql).fetch_record_batch(1_000_000)
+
     wh = store.connect(cfg.warehouse)
     try:
-        store.write_table(wh, "person_links", res.person_links.to_arrow())
-        store.write_table(wh, "linkage_key_map", key_map.to_arrow())
+        store.write_table(wh, "person_links", stream("SELECT * FROM person_links"))
+        store.write_table(wh, "linkage_key_map", stream(key_map_sql))
         for name, frame in res.quality.items():
             store.write_table(wh, name, frame.to_arrow())
         store.assert_no_identifiers(wh)
@@ -142,6 +168,7 @@ def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: pl.DataFram
             store.write_table(rs, "linkage_review", res.review.to_arrow())
         store.write_table(rs, "linkage_pairs", res.pairs.to_arrow())
         store.write_table(rs, "linkage_nodes", res.nodes.to_arrow())
-        store.write_table(rs, "linkage_record_node", res.node_of_record.to_arrow())
+        store.write_table(rs, "linkage_record_node", stream(
+            "SELECT source, record_id, identity_id, node_id, cluster_id FROM record_node"))
     finally:
         rs.close()

@@ -136,3 +136,56 @@ def collapse_identities(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFra
     ).drop("_ik")
     identities = firsts.drop("_ik", "record_id")
     return identities, record_identity
+
+
+# --- the same two steps set-based in DuckDB, for deliveries too large for memory -----------
+# `link_frames` / `link_persons` use these: the record-level rows (20 million crossings) stay
+# in DuckDB, which spills to disk past its memory limit; only distinct identities reach polars.
+
+def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
+    """Portable SQL: one SELECT per register -> (source, record_id, LINK_FIELDS), UNION ALL.
+
+    `sources`: register -> (relation name, its columns). Absent fields are typed NULLs; blank
+    text is NULL; a month or day of 0 ("unknown" in partial dates) is NULL — as `align`."""
+    parts = []
+    for source, (rel, cols) in sorted(sources.items()):
+        sel = [f"'{source}' AS source", "CAST(record_id AS VARCHAR) AS record_id"]
+        for f in LINK_FIELDS:
+            if f not in cols:
+                sel.append(f"CAST(NULL AS {'INTEGER' if f in _INT_FIELDS else 'VARCHAR'}) AS {f}")
+            elif f in ("dob_month", "dob_day"):
+                sel.append(f"NULLIF(TRY_CAST({f} AS INTEGER), 0) AS {f}")
+            elif f in _INT_FIELDS:
+                sel.append(f"TRY_CAST({f} AS INTEGER) AS {f}")
+            else:
+                sel.append(f"NULLIF(trim(CAST({f} AS VARCHAR)), '') AS {f}")
+        parts.append(f"SELECT {', '.join(sel)} FROM {rel}")
+    return "\nUNION ALL\n".join(parts)
+
+
+def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> pl.DataFrame:
+    """Collapse identical records per register in DuckDB (same result as `collapse_identities`).
+
+    Leaves table `record_identity` (source, record_id, identity_id) — one row per input
+    record — in `con`, and returns the identities (source, IDENTITY_FIELDS, n_records,
+    identity_id; identity_id = register:smallest record_id) as a polars frame.
+    """
+    fields = ", ".join(IDENTITY_FIELDS)
+
+    def ik(t: str = "") -> str:
+        return f"hash({', '.join(t + c for c in ('source', *IDENTITY_FIELDS))})"
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW linkage_records AS {aligned_records_sql(sources)}")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE linkage_identities AS
+        SELECT {ik()} AS _ik, source, {fields}, count(*) AS n_records,
+               source || ':' || min(record_id) AS identity_id
+        FROM linkage_records GROUP BY source, {fields}""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE record_identity AS
+        SELECT r.source, r.record_id, i.identity_id
+        FROM linkage_records r JOIN linkage_identities i ON {ik('r.')} = i._ik""")
+    ident = con.sql(f"SELECT source, {fields}, n_records, identity_id FROM linkage_identities "
+                    "ORDER BY identity_id").pl()
+    con.execute("DROP TABLE linkage_identities")
+    return ident.with_columns(pl.col("n_records").cast(pl.UInt32))

@@ -17,19 +17,23 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
                .agg(pl.len().alias("pairs"),
                     (pl.col("match_probability") >= thr).sum().alias("accepted_pairs"))
                .sort("weight_bin"))
-    links = res.person_links
-    sizes = (links.group_by("person_key").agg(pl.len().alias("records_per_person"),
-                                              pl.col("source").n_unique().alias("registers"))
-             .group_by("records_per_person", "registers").agg(pl.len().alias("persons"))
-             .sort("records_per_person", "registers"))
-    per_person_sources = links.group_by("person_key").agg(pl.col("source").n_unique().alias("ns"))
-    unlinked = (links.join(per_person_sources, on="person_key")
-                .group_by("source")
-                .agg(pl.len().alias("records"), pl.col("person_key").n_unique().alias("persons"),
-                     (pl.col("ns") == 1).sum().alias("records_in_no_other_register"))
-                .with_columns((pl.col("records_in_no_other_register") / pl.col("records"))
-                              .alias("share_in_no_other_register"))
-                .sort("source"))
+    # record-level figures in SQL where the records are (res.con), only the counts come out
+    sizes = res.con.sql("""
+        SELECT records_per_person, registers, count(*) AS persons FROM (
+            SELECT person_key, count(*) AS records_per_person, count(DISTINCT source) AS registers
+            FROM person_links GROUP BY person_key)
+        GROUP BY ALL ORDER BY records_per_person, registers""").pl().with_columns(
+        pl.col("records_per_person").cast(pl.UInt32), pl.col("registers").cast(pl.UInt32),
+        pl.col("persons").cast(pl.UInt32))
+    unlinked = res.con.sql("""
+        WITH ns AS (SELECT person_key, count(DISTINCT source) AS ns FROM person_links
+                    GROUP BY person_key)
+        SELECT source, count(*) AS records, count(DISTINCT person_key) AS persons,
+               count(*) FILTER (WHERE ns = 1) AS records_in_no_other_register
+        FROM person_links JOIN ns USING (person_key)
+        GROUP BY source ORDER BY source""").pl().with_columns(
+        (pl.col("records_in_no_other_register") / pl.col("records"))
+        .alias("share_in_no_other_register"))
     acc = pairs.filter(pl.col("match_probability") >= thr)
     rej = pairs.filter(pl.col("match_probability") < thr)
     exp_false = float((1 - acc["match_probability"]).sum()) if acc.height else 0.0
