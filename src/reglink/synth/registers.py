@@ -21,6 +21,13 @@ from reglink.synth.people import DECISIONS, P
 from reglink.synth.timeline import NEVER, Period, choice_map, lognormal
 
 
+
+def _person_fields(a, idx, given, surname, dob, citizenship) -> dict:
+    """The identifying person columns every person register shares, in schema order."""
+    return {"given_names": given.astype(str), "surname": surname.astype(str),
+            "sex": a["sex"][idx], "date_of_birth": dob, "country_of_birth": a["cob"][idx],
+            "citizenship": citizenship}
+
 def _noise_col(masks: dict[str, np.ndarray], n: int) -> pl.Series:
     """'typo,dob_swap' style labels from boolean masks ("" when the record is clean)."""
     exprs = [pl.when(pl.Series(m)).then(pl.lit(name)) for name, m in masks.items()
@@ -256,12 +263,7 @@ def population_register(rng: np.random.Generator, a: dict[str, np.ndarray], pid:
     cit = np.where(nat_known, home, a["cit"][idx])
     df = nz.frame({
         "person_number": pnum.astype(str),
-        "given_names": given.astype(str),
-        "surname": surname.astype(str),
-        "sex": a["sex"][idx],
-        "date_of_birth": dob,
-        "country_of_birth": a["cob"][idx],
-        "citizenship": cit,
+        **_person_fields(a, idx, given, surname, dob, cit),
         "registration_date": nz.days_to_date(np.minimum(regd, TO)),
         "registration_reason": R["reason"][all_rows],
         "previous_country": nz.text(R["prev"][all_rows]),
@@ -385,12 +387,7 @@ def permits_register(rng: np.random.Generator, a: dict[str, np.ndarray], x: dict
         "issue_date": nz.days_to_date(issue),
         "valid_from": nz.days_to_date(vfrom),
         "valid_to": nz.days_to_date(np.where(vto < NEVER, vto, 0)),
-        "given_names": given.astype(str),
-        "surname": surname.astype(str),
-        "sex": a["sex"][idx],
-        "date_of_birth": dob,
-        "country_of_birth": a["cob"][idx],
-        "citizenship": a["cit"][idx],
+        **_person_fields(a, idx, given, surname, dob, a["cit"][idx]),
         "document_number": nz.blank(rng, docs.to_numpy(), r["missing_document_number"]),
         "document_country": dcountry,
         "address": pick("address"),
@@ -430,12 +427,7 @@ def asylum_register(rng: np.random.Generator, a: dict[str, np.ndarray], pid: np.
     docs, _, _ = passport_at(a, idx, pid[idx], a["app_date"][idx], period.home)
     df = nz.frame({
         "case_number": np.zeros(m, np.int64),
-        "given_names": given.astype(str),
-        "surname": surname.astype(str),
-        "sex": a["sex"][idx],
-        "date_of_birth": dob,
-        "country_of_birth": a["cob"][idx],
-        "citizenship": a["cit"][idx],
+        **_person_fields(a, idx, given, surname, dob, a["cit"][idx]),
         "document_number": nz.blank(rng, docs.to_numpy(), r["missing_document_number"]),
         "application_date": nz.days_to_date(app),
         "decision": np.where(decided, dec, "PENDING").astype(str),
