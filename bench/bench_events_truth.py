@@ -2,6 +2,7 @@
 
     uv run python bench/bench_events_truth.py WORLD [--warehouse FILE] [--links truth|pipeline]
                                                     [--rule 12-16] [--workdir DIR] [--out results.json]
+                                                    [--record]
 
 WORLD is a `reglink synth` folder (truth in truth/events.parquet, truth/record_person.parquet).
 With --warehouse, that built warehouse is scored as it is. Without it, the world is built in a
@@ -32,6 +33,8 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_events_truth.jsonl"
 
 
 def build_world(world: Path, folder: Path, links: str, rule: str | None = None,
@@ -161,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="crossings-only repair and initial status (tables.evidence_repair: false)")
     ap.add_argument("--workdir", type=Path, help="keep the build here; reuse its ingest and links")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--record", action="store_true",
+                    help=f"append the result to {RESULTS.relative_to(RESULTS.parents[2])}")
     args = ap.parse_args(argv)
     if args.warehouse is None:
         folder = args.workdir or Path(tempfile.mkdtemp(prefix="reglink-bench-"))
@@ -179,7 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{y['year']:>6} {y['event_type']:<12} {y['true']:>7} {y['predicted']:>7} {e:>8}  {y['fully_observed']}")
     if args.out:
         args.out.write_text(json.dumps(res, indent=2, default=str))
+    if args.record:
+        record(res)
     return 0
+
+
+def record(res: dict) -> None:
+    """One line in bench/results/bench_events_truth.jsonl: when, which world and links, the scores."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    line = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **{k: v for k, v in res.items() if k != "warehouse"}}
+    with RESULTS.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line, default=str) + "\n")
 
 
 if __name__ == "__main__":

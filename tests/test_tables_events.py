@@ -481,13 +481,122 @@ def test_evidence_placement_keeps_sequences_ordered_and_alternating():
                                         permits=pm if pm.height else None, persons=persons)
         added = out.height - repaired.height
         assert added >= 0 and log2.height - log.height == added
-        assert log2.filter(pl.col("kind").is_in(["MISSING_LAST_EXIT", "MISSING_LAST_ENTRY"])).height == added
+        assert log2.filter(pl.col("kind").is_in(["MISSING_LAST_EXIT", "MISSING_LAST_ENTRY",
+                                                 "MISSING_FIRST_ENTRY"])).height == added
         o = out.sort("person_key", "crossing_seq")
         same = o["person_key"] == o["person_key"].shift(1)
         assert not ((o["direction"] == o["direction"].shift(1)) & same).any()
         assert not ((o["crossing_date"] < o["crossing_date"].shift(1)) & same).any()
-        kept = o.filter(~pl.col("imputed")).select("person_key", "crossing_seq", "crossing_date")
+        # crossing_seq is 0, 1, ... per person, and the recorded rows keep their order and dates
+        assert o.group_by("person_key").agg(
+            ok=(pl.col("crossing_seq").sort() == pl.int_range(pl.len())).all())["ok"].all()
+        kept = o.filter(~pl.col("imputed")).select("person_key", "direction", "crossing_date")
         assert kept.equals(repaired.filter(~pl.col("imputed")).sort("person_key", "crossing_seq")
-                           .select("person_key", "crossing_seq", "crossing_date"))
+                           .select("person_key", "direction", "crossing_date"))
 
     check()
+
+
+# --- lost first entries, returns after a long absence, moves abroad inside a gap ---
+
+def _persons(key, registered_on, citizen=False):
+    import polars as pl
+
+    return pl.DataFrame({"person_key": [key], "in_population_register": [registered_on is not None],
+                         "registration_date": [registered_on], "deregistration_date": [None],
+                         "deregistration_reason": [None], "is_citizen": [citizen]},
+                        schema_overrides={"deregistration_date": pl.Date, "deregistration_reason": pl.String,
+                                          "registration_date": pl.Date})
+
+
+def test_a_newcomer_whose_arrival_was_lost_gets_it_back_from_the_permit():
+    """Sam's first recorded crossing is an EXIT on 2022-09-06, but his work permit only starts on
+    2021-11-14 (the data start 2020-01-01): he arrived in the period and the arrival record was
+    lost. The ENTRY is imputed on the permit's first day (too few newcomers to estimate the
+    arrival lag: 0 days), so he is not resident from the start; without a permit starting in the
+    period nothing is imputed."""
+    x = [("X", "EXIT", D(2020, 1, 1), "NZL", "HOLIDAY"), ("X", "ENTRY", D(2020, 1, 9), "NZL", "HOLIDAY")]
+    sam = [("S", "EXIT", D(2022, 9, 6), "NZL", "WORK")]
+    permits = {"person_key": ["S"], "permit_kind": ["WORK"], "valid_from": [D(2021, 11, 14)],
+               "valid_to": [D(2022, 10, 6)]}
+    repaired, log = _place(x + sam, permits)
+    s = repaired.filter(person_key="S").sort("crossing_seq")
+    assert s.select("direction", "crossing_date", "imputed", "crossing_seq").rows() == [
+        ("ENTRY", D(2021, 11, 14), True, 0), ("EXIT", D(2022, 9, 6), False, 1)]
+    row = log.filter(kind="MISSING_FIRST_ENTRY")
+    assert row.select("person_key", "crossing_date", "imputed_date").rows() == [
+        ("S", D(2022, 9, 6), D(2021, 11, 14))]
+    assert "permit first valid during the period" in row["reason"][0]
+    # the permit held since before the data start: an old resident, nothing imputed
+    old = {**permits, "valid_from": [D(2019, 6, 1)]}
+    _, log = _place(x + sam, old)
+    assert log.filter(kind="MISSING_FIRST_ENTRY").height == 0
+
+
+def test_a_registration_during_the_period_places_a_lost_arrival():
+    """Registered in the population register on 2022-08-01, first crossing an EXIT in 2023: the
+    arrival is imputed on the registration day (reporting delay 0 with too few cases)."""
+    x = [("X", "EXIT", D(2020, 1, 1), "NZL", "HOLIDAY"), ("X", "ENTRY", D(2020, 1, 9), "NZL", "HOLIDAY")]
+    st = [("T", "EXIT", D(2023, 6, 11), "NZL", "OTHER")]
+    _, log = _place(x + st, persons=_persons("T", D(2022, 8, 1)))
+    assert log.filter(kind="MISSING_FIRST_ENTRY").select("imputed_date", "direction").rows() == [
+        (D(2022, 8, 1), "ENTRY")]
+    # a citizen registered during the period (a birth, a return) is not taken for a newcomer
+    _, log = _place(x + st, persons=_persons("T", D(2022, 8, 1), citizen=True))
+    assert log.filter(kind="MISSING_FIRST_ENTRY").height == 0
+
+
+def test_a_student_with_a_new_permit_after_the_old_one_ends_is_not_given_an_exit():
+    """The study permit held at the last entry ends before U, but a work permit starts after it:
+    the person stayed on; no exit is imputed at the study permit's end."""
+    r = [("S", "ENTRY", D(2021, 3, 1), "IND", "STUDY")]
+    permits = {"person_key": ["S", "S"], "permit_kind": ["STUDY", "WORK"],
+               "valid_from": [D(2021, 1, 18), D(2024, 2, 9)], "valid_to": [D(2024, 1, 18), D(2027, 2, 8)]}
+    _, log = _place(r, permits)
+    assert log.filter(kind="MISSING_LAST_EXIT").height == 0
+    _, log = _place(r, {k: v[:1] for k, v in permits.items()})
+    assert log.filter(kind="MISSING_LAST_EXIT")["imputed_date"].to_list() == [D(2024, 1, 18)]
+
+
+def test_a_resident_who_comes_back_as_a_visitor_moved_abroad_inside_the_gap():
+    """Entries declaring NZL residence, then, 3.3 years later, an entry declaring AUS residence
+    on a family visit: the lost exit is the move abroad, placed in the middle of the gap (not a
+    short trip just before the visit, which would date the emigration years late)."""
+    r = [("R", "EXIT", D(2020, 1, 31), "NZL", "HOLIDAY"), ("R", "ENTRY", D(2020, 2, 6), "NZL", "HOLIDAY"),
+         ("R", "EXIT", D(2020, 6, 25), "NZL", "HOLIDAY"), ("R", "ENTRY", D(2020, 7, 4), "NZL", "HOLIDAY"),
+         ("R", "ENTRY", D(2023, 11, 3), "AUS", "FAMILY")]
+    _, log = _place(r)
+    gap = (D(2023, 11, 3) - D(2020, 7, 4)).days
+    assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [
+        D(2020, 7, 4) + dt.timedelta(days=(gap + 1) // 2)]
+    # coming back declaring NZL residence: a trip, the exit a typical trip before the entry
+    _, log = _place(r[:-1] + [("R", "ENTRY", D(2023, 11, 3), "NZL", "FAMILY")])
+    assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2023, 10, 26)]
+
+
+def test_a_registered_person_returning_home_after_a_year_away_starts_non_resident():
+    """Ivy is registered (never deregistered: the register's over-coverage of emigrants); her
+    first crossing is an ENTRY declaring RETURN_HOME more than N = 365 days after the border data
+    start (2020-03-01): she was abroad at least that long, so NON_RESIDENT before it and her
+    return is an immigration. On a holiday's return, or within N days of the start, the
+    register's RESIDENT stands."""
+    from reglink.tables.example import register_rows
+
+    ivy = _person_cols("Ivy", "Ngata", "F", D(1988, 8, 8), "NZL", "NZL")
+    reg = {"record_id": "RI", "_key": "P14", "person_number": "PNRI", "registration_date": D(1988, 8, 8),
+           "registration_reason": "BIRTH", "previous_country": None, "deregistration_date": None,
+           "deregistration_reason": None, "next_country": None, "naturalisation_date": None,
+           "region": "R1", "address": "4 Main St", **ivy}
+
+    def status(day, reason):
+        rows = border_rows() + [_b("I1", "P14", "ENTRY", day, reason, "NZL", ivy)]
+        con, _ = build_example(border=rows, register=register_rows() + [reg])
+        got = con.execute("SELECT initial_status, initial_status_source FROM initial_status "
+                          "WHERE person_key = 'P14'").fetchall()[0]
+        events = con.sql("SELECT event_type FROM migration_events WHERE person_key = 'P14'").fetchall()
+        return got, events
+
+    assert status(D(2021, 6, 1), "RETURN_HOME") == (("NON_RESIDENT", "absent_before_first_entry"),
+                                                    [("IMMIGRATION",)])
+    assert status(D(2021, 6, 1), "HOLIDAY") == (("RESIDENT", "population_register"), [])
+    assert status(D(2020, 6, 1), "RETURN_HOME") == (("RESIDENT", "population_register"), [])

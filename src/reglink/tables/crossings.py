@@ -26,6 +26,12 @@ Initial status (CONTRACTS.md section 2, pipeline), the status before the first c
    population register after that crossing (an arrival to live) or has an asylum case;
 3. `rule_default`: nothing supplied, the engine's default (NON_RESIDENT before a first ENTRY,
    RESIDENT before a first EXIT).
+Before all of these, `absent_before_first_entry`: NON_RESIDENT when the first crossing is an
+ENTRY declaring RETURN_HOME or SETTLE at least N days (the rule's threshold) after the first day
+of the border data: the person was abroad at least that long, so under the rule they had
+already left, whatever a never-closed registration says (a native of the diaspora coming home).
+A return from a holiday after a year without crossings is not taken: a resident's lost exit is
+the likelier reading.
 """
 from __future__ import annotations
 
@@ -93,11 +99,18 @@ def repair_with_evidence(con: duckdb.DuckDBPyConnection, repaired: pl.DataFrame,
 
 
 def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
-                       order_col: str | None = None, returning_resident: bool = True) -> str:
+                       order_col: str | None = None, returning_resident: bool = True,
+                       min_absence_days: int | None = None) -> str:
     """SELECT of `initial_status` from the repaired crossings, `persons` and `person_links` (see
     module doc); `returning_resident=False` drops the cases added with the register-evidence
-    repair (a declared home residence on a first ENTRY; a visit's reason on a first EXIT)."""
+    repair (a declared home residence on a first ENTRY; a visit's reason on a first EXIT).
+    `min_absence_days` (the rule's N): a first ENTRY at least that many days after the first day
+    of the border data means the person was abroad that long -- NON_RESIDENT, whatever the
+    population register says (`absent_before_first_entry`)."""
     order = f"{order_col}, " if order_col else ""
+    absent = ("FALSE" if min_absence_days is None else
+              f"first_direction = 'ENTRY' AND first_reason IN ('RETURN_HOME', 'SETTLE') AND "
+              f"{days_between('data_start', 'first_crossing_date')} >= {int(min_absence_days)}")
     returning = "" if returning_resident else " AND FALSE"
     # a registered person leaving first, declaring residence abroad and a visit's reason: a
     # visitor from abroad (the register's stale record of an emigrant) going home
@@ -110,15 +123,18 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
           SELECT person_key, crossing_date, direction, country_of_residence, travel_reason,
                  row_number() OVER (PARTITION BY person_key ORDER BY crossing_date, {order}
                                     CASE WHEN direction = 'EXIT' THEN 0 ELSE 1 END) AS rn
-          FROM {crossings}) f WHERE rn = 1)
+          FROM {crossings}) f WHERE rn = 1),
+      starts AS (SELECT min(crossing_date) AS data_start FROM {crossings})
       SELECT person_key, first_crossing_date, first_direction,
-             CASE WHEN seeded OR returning_resident OR (NOT declared_foreign AND first_direction = 'EXIT')
+             CASE WHEN absent THEN 'NON_RESIDENT'
+                  WHEN seeded OR returning_resident OR (NOT declared_foreign AND first_direction = 'EXIT')
                   THEN 'RESIDENT' ELSE 'NON_RESIDENT' END AS initial_status,
-             CASE WHEN seeded THEN 'population_register'
+             CASE WHEN absent AND (registered OR returning_resident) THEN 'absent_before_first_entry'
+                  WHEN seeded THEN 'population_register'
                   WHEN declared_foreign OR returning_resident THEN 'declared_residence'
                   ELSE 'rule_default' END AS initial_status_source
       FROM (
-        SELECT f.*,
+        SELECT f.*, COALESCE({absent}, FALSE) AS absent,
                registered AND NOT (declared_foreign AND (first_direction = 'ENTRY'{visit_exit}))
                  AS seeded,
                -- an ENTRY declaring the home country as residence, not to settle or return home
@@ -127,7 +143,8 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
                  AND COALESCE(first_reason IN ('HOLIDAY', 'BUSINESS', 'FAMILY', 'HEALTH'), FALSE)
                  AND NOT new_registration AND NOT asylum_case{returning} AS returning_resident
         FROM (
-          SELECT f.*, COALESCE(f.declared_residence <> '{home_country}', FALSE) AS declared_foreign,
+          SELECT f.*, starts.data_start,
+                 COALESCE(f.declared_residence <> '{home_country}', FALSE) AS declared_foreign,
                  COALESCE(p.in_population_register, FALSE)
                    AND (p.registration_date IS NULL OR p.registration_date <= f.first_crossing_date)
                    AND (p.deregistration_date IS NULL OR p.deregistration_date >= f.first_crossing_date)
@@ -135,7 +152,7 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
                  -- registered after the first crossing: an arrival to live, not a return from a trip
                  COALESCE(p.registration_date > f.first_crossing_date, FALSE) AS new_registration,
                  a.person_key IS NOT NULL AS asylum_case
-          FROM firsts f LEFT JOIN persons p ON p.person_key = f.person_key
+          FROM firsts f CROSS JOIN starts LEFT JOIN persons p ON p.person_key = f.person_key
           LEFT JOIN (SELECT DISTINCT person_key FROM person_links WHERE source = 'asylum_register') a
             ON a.person_key = f.person_key) f) s"""
 
@@ -187,7 +204,8 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     con.execute("CREATE OR REPLACE TABLE initial_status AS "
                 + initial_status_sql("_repaired", settings.home_country,
                                      next((c for c in ORDER_COLUMNS if c in repaired.columns), None),
-                                     settings.evidence_repair))
+                                     settings.evidence_repair,
+                                     settings.rule.threshold_days if settings.evidence_repair else None))
     initial = con.sql("SELECT person_key, initial_status FROM initial_status "
                       "WHERE initial_status_source <> 'rule_default'").pl()
     evidence = permit_evidence(con, restricted, settings.evidence_days)

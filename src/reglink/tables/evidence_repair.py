@@ -9,12 +9,19 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
+| | a foreigner's permit held at the entry expired before U, not renewed, no later permit | EXIT the typical lead (`expiry_lead`) before the permit's last day |
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
+| first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (`arrival_lags`) |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] | EXIT at a + typical visitor stay (capped as above and at c) |
+| | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT in the middle of the gap: the move abroad, date unknown |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
-| two EXITs a, c (`MISSING_ENTRY`) | resident at a (below) | ENTRY at a + typical trip of a resident |
+| two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
+| | resident at a (below) | ENTRY at a + typical trip of a resident |
 | | non-resident leaving at a (declares a foreign residence, no long permit, no registration over [a, c]) | ENTRY at c − typical visitor stay |
 | anything else | none | `rules.repair`'s imputation is kept |
+
+Every typical length and delay is a median over the data at hand (the person's own spells, else
+everyone's; `MIN_DELAY_CASES` cases at least, else 0), never a simulator parameter.
 
 - *Visitor entry at a*: the ENTRY declares a foreign country of residence (Annex 2 topic H), its
   travel reason is a visit's (not SETTLE, RETURN_HOME, ASYLUM, WORK, STUDY; unknown counts as a
@@ -55,6 +62,8 @@ REGULAR_MIN_STAYS = 3  # complete short stays that make a regular visitor whatev
 TRIP_REASONS = ("HOLIDAY", "BUSINESS", "FAMILY", "HEALTH", "TRANSIT")
 RESIDENT_MAX_TRIP_DAYS = 90
 TAIL_KINDS = {"MISSING_LAST_EXIT": "EXIT", "MISSING_LAST_ENTRY": "ENTRY"}
+# imputed rows that are not between two recorded crossings: added, not moved
+ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY"}
 
 
 def _day(col: str) -> pl.Expr:
@@ -103,8 +112,10 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
              & (pl.col("_rf") <= pl.col("_c"))).alias("_reg_starts"),
             ((pl.col("_rf").is_null() | (pl.col("_rf") <= pl.col("_a")))
              & (pl.col("_rt").is_null() | (pl.col("_rt") >= pl.col("_c")))).alias("_reg_at_a"),
+            pl.when(pl.col("_rf").is_not_null() & (pl.col("_rf") >= pl.col("_a"))
+                    & (pl.col("_rf") <= pl.col("_c"))).then(pl.col("_rf")).alias("_rstart"),
         ).group_by("_r").agg(pl.col("_reg_starts").any(), pl.col("_reg_at_a").any(),
-                             pl.col("_dereg").min())
+                             pl.col("_dereg").min(), pl.col("_rstart").min())
         out = out.join(reg, on="_r", how="left")
         cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")) \
             if "is_citizen" in persons.columns else None
@@ -114,7 +125,8 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_reg_starts"),
                                pl.lit(None, pl.Boolean).alias("_reg_at_a"),
-                               pl.lit(None, pl.Int64).alias("_dereg"))
+                               pl.lit(None, pl.Int64).alias("_dereg"),
+                               pl.lit(None, pl.Int64).alias("_rstart"))
     if "_citizen" not in out.columns:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_citizen"))
     if asylum is not None and asylum.height:
@@ -165,6 +177,56 @@ def reporting_delay(df: pl.DataFrame, persons: pl.DataFrame | None) -> int:
     return int(round((last["_rt"] - last["_day"]).median()))
 
 
+def _median_lag(pairs: pl.DataFrame) -> int | None:
+    """Median of `_lag` (days) over at least MIN_DELAY_CASES rows, else None."""
+    if pairs.height < MIN_DELAY_CASES:
+        return None
+    return int(round(pairs["_lag"].median()))
+
+
+def arrival_lags(df: pl.DataFrame, permits: pl.DataFrame | None, persons: pl.DataFrame | None,
+                 start: int) -> tuple[int, int]:
+    """(days from a permit's first day to the holder's arrival, days from an arrival to the
+    population-register registration), medians over the persons whose first crossing is a
+    recorded ENTRY within a year of a permit first valid (registration) inside the data period.
+    They place a lost first ENTRY of a newcomer (`MISSING_FIRST_ENTRY`); 0 when too few cases."""
+    first = (df.filter(pl.col("_isfirst") & (pl.col("direction") == "ENTRY") & ~pl.col("imputed"))
+             .select("person_key", pl.col("_day").alias("_e")))
+    permit_lag = reg_lag = None
+    if permits is not None and permits.height:
+        pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
+            "person_key", _day("valid_from").alias("_pf")).filter(pl.col("_pf") >= start)
+        pairs = (first.join(pm, on="person_key").with_columns((pl.col("_e") - pl.col("_pf")).alias("_lag"))
+                 .filter(pl.col("_lag").abs() <= 365).sort("person_key", pl.col("_lag").abs())
+                 .unique("person_key", keep="first"))
+        permit_lag = _median_lag(pairs)
+    if persons is not None and persons.height:
+        pr = persons.filter(pl.col("in_population_register").fill_null(False)).select(
+            "person_key", _day("registration_date").alias("_rf")).filter(pl.col("_rf") >= start)
+        pairs = (first.join(pr, on="person_key").with_columns((pl.col("_rf") - pl.col("_e")).alias("_lag"))
+                 .filter(pl.col("_lag").is_between(0, 365)))
+        reg_lag = _median_lag(pairs)
+    return permit_lag or 0, reg_lag or 0
+
+
+def expiry_lead(df: pl.DataFrame, permits: pl.DataFrame | None) -> int:
+    """Median days from a recorded last EXIT to the end of the (non-visitor) permit the person
+    held at it, over persons whose permit ended within a year after that exit and who did not
+    come back: how long before a permit runs out its holder typically leaves. It places the
+    lost last exit of a holder whose permit expired unrenewed; 0 with too few cases."""
+    if permits is None or permits.height == 0:
+        return 0
+    last = df.filter(pl.col("_islast") & (pl.col("direction") == "EXIT") & ~pl.col("imputed")).select(
+        "person_key", pl.col("_day").alias("_x"))
+    pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
+        "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt")).drop_nulls("_pt")
+    pairs = (last.join(pm, on="person_key").filter(pl.col("_pf") <= pl.col("_x"))
+             .with_columns((pl.col("_pt") - pl.col("_x")).alias("_lag"))
+             .filter(pl.col("_lag").is_between(0, 365)).sort("person_key", "_lag")
+             .unique("person_key", keep="first"))
+    return _median_lag(pairs) or 0
+
+
 def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                         until: dt.date | None, permits: pl.DataFrame | None = None,
                         persons: pl.DataFrame | None = None, asylum: pl.DataFrame | None = None,
@@ -189,20 +251,24 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         pl.col("_day").shift(1).over(p).alias("_pday"), pl.col("_day").shift(-1).over(p).alias("_nday"),
         pl.col("direction").shift(1).over(p).alias("_pdir"), pl.col("direction").shift(-1).over(p).alias("_ndir"),
         cor.shift(1).over(p).alias("_pcor"), reason.shift(1).over(p).alias("_preason"),
+        cor.shift(-1).over(p).alias("_ncor"), reason.shift(-1).over(p).alias("_nreason"),
         pl.col("crossing_date").shift(-1).over(p).alias("_ndate"),
-        (pl.col("crossing_seq") == pl.col("crossing_seq").max().over(p)).alias("_islast"))
+        (pl.col("crossing_seq") == pl.col("crossing_seq").max().over(p)).alias("_islast"),
+        (pl.col("crossing_seq") == pl.col("crossing_seq").min().over(p)).alias("_isfirst"))
+    start = int(df["_day"].min())
     # spans to judge: imputed MISSING_EXIT/ENTRY rows (a = previous, c = next crossing) and
     # trailing recorded ENTRYs on or before U (a = the entry, c = U)
     gap_rows = df.filter(pl.col("imputed") & pl.col("repair").is_in(["MISSING_EXIT", "MISSING_ENTRY"])
                          & pl.col("_pday").is_not_null() & pl.col("_nday").is_not_null()).select(
         "_r", p, pl.col("repair").alias("_kind"), pl.col("_pday").alias("_a"), pl.col("_nday").alias("_c"),
         pl.col("_pcor").alias("_acor"), pl.col("_preason").alias("_areason"), pl.col("_day").alias("_old"),
-        pl.col("_ndate").alias("_cdate"))
+        pl.col("_ndate").alias("_cdate"), pl.col("_ncor").alias("_ccor"), pl.col("_nreason").alias("_creason"))
     tail_rows = df.filter(pl.col("_islast") & (pl.col("direction") == "ENTRY") & ~pl.col("imputed")
                           & (pl.col("_day") <= u)).select(
         "_r", p, pl.lit("MISSING_LAST_EXIT").alias("_kind"), pl.col("_day").alias("_a"),
         pl.lit(u, pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
-        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"))
+        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"),
+        pl.lit(None, pl.String).alias("_ccor"), pl.lit(None, pl.String).alias("_creason"))
     # trailing recorded EXITs of a trip (home residence and a trip's reason declared), a = the
     # exit, left more than `resident_max_trip_days` before U: a person who left later may simply
     # still be away at U (censored, not lost), and is left alone
@@ -212,12 +278,25 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                            & pl.lit(resident_trip_repair)).select(
         "_r", p, pl.lit("MISSING_LAST_ENTRY").alias("_kind"), pl.col("_day").alias("_a"),
         pl.lit(u, pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
-        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"))
-    spans = pl.concat([gap_rows, tail_rows, tail_exits])
+        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"),
+        pl.lit(None, pl.String).alias("_ccor"), pl.lit(None, pl.String).alias("_creason"))
+    # a first crossing that is a recorded EXIT after the data start: if a permit or registration
+    # starts between the data start and it, the person arrived in the period and the arrival
+    # record was lost -- without it they look resident from the start (an emigration on leaving
+    # that never was, and a missing immigration)
+    head_exits = df.filter(pl.col("_isfirst") & (pl.col("direction") == "EXIT") & ~pl.col("imputed")
+                           & (pl.col("_day") > start)).select(
+        "_r", p, pl.lit("MISSING_FIRST_ENTRY").alias("_kind"), pl.lit(start, pl.Int64).alias("_a"),
+        pl.col("_day").alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
+        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"),
+        pl.lit(None, pl.String).alias("_ccor"), pl.lit(None, pl.String).alias("_creason"))
+    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="vertical_relaxed")
     if spans.height == 0:
         return repaired, log
-    spans = spans.join(_overlap_flags(spans.select("_r", p, "_a", "_c"), permits, persons, asylum),
-                       on="_r", how="left")
+    # a person's only crossing can open both a head and a tail span: flags are keyed per span
+    spans = spans.with_row_index("_sid")
+    flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons, asylum)
+    spans = spans.join(flags.rename({"_r": "_sid"}), on="_sid", how="left")
     own, pooled_stay, pooled_trip = _typical(df, home)
     spans = spans.join(own, on=p, how="left")
     foreign = pl.col("_acor").is_not_null() & (pl.col("_acor") != home)
@@ -248,29 +327,54 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     trip = pl.coalesce("_own_trip", pl.lit(pooled_trip, pl.Float64)).round().cast(pl.Int64)
     ex, en = pl.col("_kind") == "MISSING_EXIT", pl.col("_kind") == "MISSING_ENTRY"
     tail = pl.col("_kind").is_in(list(TAIL_KINDS))
+    head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
+    permit_lag, reg_lag = arrival_lags(df, permits, persons, start)
+    lead = expiry_lead(df, permits)
+    # a newcomer: no permit held and not registered at the data start, one starting before the exit
+    newcomer_permit = head & pl.col("_pend").is_null() & ~pl.col("_reg_at_a") & pl.col("_pstart_first").is_not_null()
+    newcomer_reg = head & pl.col("_pend").is_null() & pl.col("_rstart").is_not_null() & ~pl.col("_citizen")
+    head_clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
     tail_ex = pl.col("_kind") == "MISSING_LAST_EXIT"
     tail_en = pl.col("_kind") == "MISSING_LAST_ENTRY"
     # deregistered as an emigrant inside the gap: left the register's delay before it
     delay = reporting_delay(df, persons)
     dereg = pl.col("_dereg").is_not_null()
     # a foreigner's permit held at the last entry expired before U, not renewed
+    # (and no later permit starts before U: a new permit, e.g. a student's work permit after
+    # graduating, is evidence the person stayed on)
     tail_permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
-                        & ~pl.col("_citizen") & ~pl.col("_reg_starts"))
+                        & ~pl.col("_citizen") & ~pl.col("_reg_starts") & pl.col("_pstart").is_null())
     clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
     # one case per span, first match wins; the case decides the date and the logged evidence
     # a resident's trip whose return was lost (the span is [exit, U]; the exit declared home
     # residence and a trip's reason): no deregistration as an emigrant and no expiry of a
     # foreigner's permit after it -- either would be evidence of an emigration
     resident_trip = tail_en & ~dereg & ~tail_permit_ends
+    # a stayer at a who comes back at c declaring a residence abroad for a visit: the move abroad
+    # (the lost exit) happened somewhere in the gap, not on a short trip just before c
+    returns_as_visitor = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
+                          & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS)
+                          & (gap > 2 * trip))
+    # the mirror for two EXITs: a resident leaving at a who leaves again at c declaring a residence
+    # abroad and a visit's reason moved abroad at a; the lost ENTRY is the visit's, before c
+    leaves_as_visitor = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
+                         & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS)
+                         & (gap > 2 * trip))
     cases = [
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
         ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
-        ("permit_expired_tail", tail_ex & tail_permit_ends, pl.col("_pend_norenew")),
+        ("permit_expired_tail", tail_ex & tail_permit_ends,
+         pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))),
+        ("newcomer_registered", newcomer_reg, head_clip(pl.col("_rstart") - reg_lag)),
+        ("newcomer_permit", newcomer_permit, head_clip(pl.col("_pstart_first") + permit_lag)),
         ("resident_trip_tail", resident_trip,
          pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
         ("permit_expired", ex & permit_ends, clip(pl.col("_pend_norenew"))),
+        ("emigrated_in_gap", ex & stayer & returns_as_visitor, pl.col("_a") + (gap + 1) // 2),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
+        ("visitor_leaving_at_c", en & resident_exit & leaves_as_visitor,
+         pl.col("_c") - pl.min_horizontal(stay, gap)),
         ("resident_leaving", en & resident_exit, pl.col("_a") + pl.min_horizontal(trip, gap)),
         ("permit_starts", en & permit_starts, clip(pl.col("_pstart"))),
         ("nonresident_leaving", en & nonres_exit, pl.col("_c") - pl.min_horizontal(stay, gap)),
@@ -281,7 +385,8 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         case = pl.when(cond).then(pl.lit(name)).otherwise(case)
         date = pl.when(cond).then(when).otherwise(date)
     spans = spans.with_columns(case.alias("_case"), date.alias("_new"))
-    own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving"]))
+    own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving",
+                                              "visitor_leaving_at_c"]))
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
                      .otherwise(pl.lit("the median visitor stay")))
                .when(pl.col("_case").is_in(["stayer", "resident_leaving", "resident_trip_tail"]))
@@ -295,13 +400,24 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         "deregistered": "deregistered as an emigrant: exit the register's median reporting delay "
                         f"({delay} days) before the deregistration{{}}",
         "permit_expired_tail": "a foreigner's permit held at the last entry expired, not renewed: "
-                               "exit on its last day{}",
+                               f"exit the typical {lead} days before its last day{{}}",
+        "newcomer_registered": "first crossing an EXIT, registered in the population register "
+                               f"during the period: arrival the typical {reg_lag} days before "
+                               "the registration{}",
+        "newcomer_permit": "first crossing an EXIT, a permit first valid during the period: "
+                           f"arrival the typical {permit_lag} days after its first day{{}}",
         "permit_expired": "the permit held at arrival expired inside the gap, not renewed: exit on "
                           "its last day{}",
+        "emigrated_in_gap": "stayer at the first entry, visitor (residence abroad and a visit's "
+                            "reason declared) at the second: moved abroad in between, exit in the "
+                            "middle of the gap{}",
         "stayer": "stayer (permit covering the gap, registration, home residence or intent declared): "
                   "exit {} before the next entry",
         "resident_trip_tail": "a resident's trip (home residence and a trip's reason declared "
                               "on the exit, no deregistration, no permit expiry): entry after {}",
+        "visitor_leaving_at_c": "resident leaving at the first exit, visitor (residence abroad and a "
+                                "visit's reason declared) leaving at the second: the lost entry is "
+                                "the visit's, {} before the second exit",
         "resident_leaving": "resident leaving (home residence declared or registered): entry after {}",
         "permit_starts": "a permit starts inside the gap: entry on its first day{}",
         "nonresident_leaving": "non-resident leaving (residence abroad declared, no permit or "
@@ -312,9 +428,10 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         text = pl.when(pl.col("_case") == name).then(
             pl.format(template, own_len.fill_null(""))).otherwise(text)
     spans = spans.with_columns(text.alias("_why"))
+    added = tail | head
     spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
-    moved = spans.filter(~tail & (pl.col("_new") != pl.col("_old")))
-    tails = spans.filter(tail)
+    moved = spans.filter(~added & (pl.col("_new") != pl.col("_old")))
+    tails = spans.filter(added)
 
     # move the imputed rows
     out = df.join(moved.select("_r", "_new"), on="_r", how="left").with_columns(
@@ -322,15 +439,22 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         .then(pl.col("_new").cast(pl.Int32).cast(pl.Date)).otherwise(pl.col("crossing_date"))
         .alias("crossing_date"))
     keep = list(repaired.columns)
-    new_dir = pl.col("_kind").replace_strict(TAIL_KINDS, return_dtype=pl.String)
+    new_dir = pl.col("_kind").replace_strict(ADDED_KINDS, return_dtype=pl.String)
     new_rows = tails.select(
         p, new_dir.alias("direction"),
         pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("crossing_date"),
         pl.lit(True).alias("imputed"), pl.col("_kind").alias("repair"), pl.col("_r"))
+    # an added row goes right after (a lost last crossing) or right before (a lost first entry)
+    # the recorded one; every person's crossing_seq is then renumbered 0, 1, ...
+    seq_type = df.schema["crossing_seq"]
     new_rows = new_rows.join(df.select("_r", "crossing_seq"), on="_r").with_columns(
-        (pl.col("crossing_seq") + 1).cast(df.schema["crossing_seq"]).alias("crossing_seq"))
-    result = pl.concat([out.select(keep), new_rows.select([c for c in keep if c in new_rows.columns])],
-                       how="diagonal_relaxed").select(keep).sort(p, "crossing_seq")
+        (pl.col("crossing_seq").cast(pl.Float64)
+         + pl.when(pl.col("repair") == "MISSING_FIRST_ENTRY").then(-0.5).otherwise(0.5))
+        .alias("crossing_seq"))
+    result = (pl.concat([out.select(keep).with_columns(pl.col("crossing_seq").cast(pl.Float64)),
+                         new_rows.select([c for c in keep if c in new_rows.columns])],
+                        how="diagonal_relaxed").select(keep).sort(p, "crossing_seq")
+              .with_columns((pl.int_range(pl.len()).over(p)).cast(seq_type).alias("crossing_seq")))
 
     # the log: moved imputations get the new date and the evidence; lost last crossings are added
     upd = moved.select(p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
@@ -344,17 +468,22 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                         pl.col("_new_date"), pl.col("_why")))
         .otherwise(pl.col("reason")).alias("reason")).select(log.columns)
     rec = next((c for c in ("crossing_record_id", "record_id") if c in df.columns), None)
+    first = pl.col("_kind") == "MISSING_FIRST_ENTRY"
+    tail_ex = pl.col("_kind") == "MISSING_LAST_EXIT"
     tail_log = tails.join(df.select("_r", *([rec] if rec else [])), on="_r").select(
         p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
         pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("imputed_date"),
         new_dir.alias("direction"),
         pl.lit(None, pl.Int64).alias("row"),
         (pl.col(rec).cast(pl.String) if rec else pl.lit(None, pl.String)).alias("record_id"),
-        pl.format("last crossing an {} on {} with no {} by {}: {} imputed: {}",
+        pl.when(first).then(pl.format("first crossing an EXIT on {} with no entry since {}: ENTRY "
+                                      "imputed: {}", pl.col("_cdate"),
+                                      pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=start)), pl.col("_why")))
+        .otherwise(pl.format("last crossing an {} on {} with no {} by {}: {} imputed: {}",
                   pl.when(tail_ex).then(pl.lit("ENTRY")).otherwise(pl.lit("EXIT")),
                   pl.col("_cdate"),
                   pl.when(tail_ex).then(pl.lit("exit")).otherwise(pl.lit("return")),
-                  pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), new_dir, pl.col("_why"))
+                  pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), new_dir, pl.col("_why")))
         .alias("reason"))
     log_out = pl.concat([lg, tail_log.cast(dict(log.schema))]).sort(p, "crossing_date", "kind")
     return result, log_out
