@@ -19,7 +19,10 @@ Scored (the rule the warehouse was built with; truth events of the same rule):
 - each predicted person_key is mapped to the true person holding most of its records;
 - event precision/recall on (person, event_type, event_date), exact date; also within +-1 day;
 - per year and type: predicted vs true totals and relative error, and whether the year's windows
-  are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those.
+  are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those;
+  also whether the year is left-censored (it starts less than N days after the registers do: an
+  emigration whose exit record was lost before the person's first recorded crossing is invisible
+  — docs/methods.md section 7.2).
 """
 from __future__ import annotations
 
@@ -146,11 +149,15 @@ def score(world: Path, warehouse: Path) -> dict:
     py = p.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("predicted")
     ty = truth.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("true")
     years = ty.join(py, on=["year", "event_type"], how="full", coalesce=True).fill_null(0).sort("year", "event_type")
+    start = dt.date.fromisoformat(truth_world["start"]) if "start" in truth_world else None
     for row in years.iter_rows(named=True):
         full = dt.date(row["year"], 12, 31) + dt.timedelta(days=window - 1) <= until
+        # the registers start inside the year's first N days of history: a resident who left
+        # early in the year, whose exit was lost and who had no earlier crossing, cannot be seen
+        left = start is not None and dt.date(row["year"], 1, 1) < start + dt.timedelta(days=r.threshold_days)
         err = (row["predicted"] - row["true"]) / row["true"] if row["true"] else None
         out["years"].append({**row, "relative_error": None if err is None else round(err, 4),
-                             "fully_observed": full})
+                             "fully_observed": full, "left_censored": left})
     return out
 
 
@@ -178,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
           f"precision {res['precision']}, recall {res['recall']}, "
           f"precision within 1 day {res['precision_within_1_day']}, final-only precision "
           f"{res['final_only_precision']}; linkage key purity {res['key_purity']}")
-    print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed")
+    print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed  "
+          "left-censored")
     for y in res["years"]:
         e = "" if y["relative_error"] is None else f"{100 * y['relative_error']:+.2f}%"
-        print(f"{y['year']:>6} {y['event_type']:<12} {y['true']:>7} {y['predicted']:>7} {e:>8}  {y['fully_observed']}")
+        print(f"{y['year']:>6} {y['event_type']:<12} {y['true']:>7} {y['predicted']:>7} {e:>8}  "
+              f"{str(y['fully_observed']):<14}  {y['left_censored']}")
     if args.out:
         args.out.write_text(json.dumps(res, indent=2, default=str))
     if args.record:
