@@ -180,27 +180,76 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
             locality]
 
 
+def _either(condition: str, join: str) -> list[str]:
+    """`join` where `condition` holds on one side: two rules, one per side. Splink orders the
+    two records of a pair by id, not by content, so a one-sided condition needs both; each
+    is a plain equi-join with a filter on one side, which DuckDB and Spark push down into that
+    side's scan (so the join only starts from the few records the condition selects)."""
+    return [f"{condition.format(s='l')} AND {join}", f"{condition.format(s='r')} AND {join}"]
+
+
 def blocking_rules() -> list[Any]:
-    """Candidate pairs: each rule catches what the others miss (see docs/linkage.md)."""
+    """Candidate pairs: each rule catches what the others miss (see docs/linkage.md).
+
+    Every rule is an equi-join on a name and a part of the date of birth or a place (or on a
+    document number or an address), so that no block grows with the whole population: a rule
+    on one broad key (the full name, the date of birth, surname + birth year) makes blocks
+    that grow with the population, and comparisons with its square (657 million at 1 million
+    persons with such rules, 110 million with these). A broad key is refined by a further
+    field in several ways that together only miss pairs where all of them disagree (full
+    name + birth year / month / day).
+    """
+    i = "substr({}, 1, 1)".format  # an initial (portable SQL: DuckDB, Spark)
     return [
-        block_on("dob_text"),
-        block_on("surname_std", "dob_year"),
-        block_on("full_name_std"),
-        block_on("given_first", "surname_std"),
+        # the same name (tokens in any order: full_name_std is order-free) with one part of the
+        # date of birth right: typos in the other two, day/month swaps, partial dates
+        block_on("full_name_std", "dob_year"),
+        block_on("full_name_std", "dob_month"),
+        block_on("full_name_std", "dob_day"),
+        # first given name and surname (a middle name dropped or added), one DOB part right
+        block_on("given_first", "surname_std", "dob_year"),
+        block_on("given_first", "surname_std", "dob_day"),
+        # the same date of birth and sex, names however different: romanisation variants of
+        # both names, given/surname swapped, nicknames, a surname change; where a register
+        # has no sex (FEBRL), the date alone
+        block_on("dob_text", "sex"),
+        *_either("{s}.sex IS NULL", "l.dob_text = r.dob_text"),
         block_on("document_number_std"),
+        # surname + birth year + first initial: other given name spellings, day and month wrong
+        block_on("surname_std", "dob_year", i("given_first")),
+        # both names alike in sound, birth year right (spelling variants of both names)
         block_on("surname_phon", "given_phon", "dob_year"),
+        # first given name + birth year and month: a new surname (marriage) and a wrong day
         block_on("given_first", "dob_year", "dob_month"),
-        block_on("surname_std", "dob_month", "dob_day"),
-        block_on("surname_phon", "dob_month", "dob_day"),
+        # surname (or its sound) + birthday + first initial: a wrong birth year
+        block_on("surname_std", "dob_month", "dob_day", i("given_first")),
+        block_on("surname_phon", "dob_month", "dob_day", i("given_first")),
+        # day and month unknown on one side (a partial date, or 1 January, the usual
+        # placeholder): surname + year, given names however spelt
+        *_either("({s}.dob_text IS NULL OR ({s}.dob_month = 1 AND {s}.dob_day = 1))",
+                 "l.surname_std = r.surname_std AND l.dob_year = r.dob_year"),
+        # no date of birth on one side: names only (the other rules all need a DOB part)
+        *_either("{s}.dob_year IS NULL",
+                 "l.surname_std = r.surname_std AND substr(l.given_first, 1, 1) = "
+                 "substr(r.given_first, 1, 1)"),
+        *_either("{s}.dob_text IS NULL",
+                 "l.given_first = r.given_first AND substr(l.surname_std, 1, 1) = "
+                 "substr(r.surname_std, 1, 1)"),
+        *_either("{s}.dob_text IS NULL", "l.full_name_std = r.full_name_std"),
+        # registers with addresses: the same place and a name or the birth year, for pairs
+        # whose date of birth is wholly different or whose names are both mistyped
         block_on("postcode_std", "given_phon"),
         block_on("postcode_std", "surname_phon"),
         block_on("postcode_std", "dob_year"),
-        # locality is a coarse key (a city holds a large share of everyone): on its own with
-        # one name its blocks grow with the square of the population (3 of the 11.6 million
-        # comparisons at 100,000 persons, ~1 billion at 1 million), so an initial is added
-        block_on("locality_std", "surname_std", "substr(given_first, 1, 1)"),
-        block_on("locality_std", "given_first", "substr(surname_std, 1, 1)"),
+        # the same name in the same postcode area (first digit, a region): a wholly different
+        # DOB together with a mistyped or changed postcode, locality and address
+        block_on("full_name_std", i("postcode_std")),
+        # locality is a coarse key (a city holds a large share of everyone): never with one
+        # name alone
+        block_on("locality_std", "surname_std", "given_first"),
+        block_on("locality_std", "surname_std", "dob_year"),
         block_on("address_std"),
+        # day and month swapped (US / European order) and a surname that sounds alike
         "l.dob_year = r.dob_year AND l.dob_month = r.dob_day AND l.dob_day = r.dob_month "
         "AND l.surname_phon = r.surname_phon",
     ]
