@@ -33,12 +33,21 @@ def _truth(world: Path, name: str) -> pl.DataFrame:
     return pl.read_parquet(world / "truth" / f"{name}.parquet")
 
 
+def _valid(world: Path, source: str) -> pl.DataFrame:
+    """A register without the records its `invalid` noise made invalid on purpose (truth noise
+    `invalid:<column>`; tests/test_synth_invalid.py checks those reach the quarantine)."""
+    marked = _truth(world, "record_person").filter(
+        (pl.col("source") == source) & pl.col("noise").str.contains("invalid:", literal=True))
+    return _reg(world, source).join(marked.select("record_id"), on="record_id", how="anti")
+
+
 def test_registers_have_canonical_columns_codes_and_unique_ids(world: Path):
     for source, sch in SCHEMAS.items():
         df = _reg(world, source)
         assert df.columns == sch.names, source
         assert df.height > 0, source
         assert df["record_id"].n_unique() == df.height, f"{source}: record ids not unique"
+        df = _valid(world, source)  # the codes and dates below hold except where made invalid
         for col in sch.required:
             assert df[col].null_count() == 0, f"{source}.{col} has nulls"
         for c in sch.columns:
@@ -102,10 +111,11 @@ def test_true_crossings_alternate_from_the_initial_status(world: Path):
 def test_border_records_match_their_true_crossing_and_misses_are_marked(world: Path):
     x = _truth(world, "crossings")
     bc = _reg(world, "border_crossings")
+    valid = _valid(world, "border_crossings")  # an invalid record may carry a wrong date
     w = json.loads((world / "truth" / "world.json").read_text())
     until = dt.date.fromisoformat(w["observed_until"])
-    assert bc["crossing_date"].max() <= until
-    assert bc["crossing_date"].min() >= dt.date.fromisoformat(w["start"])
+    assert valid["crossing_date"].max() <= until
+    assert valid["crossing_date"].min() >= dt.date.fromisoformat(w["start"])
     # the truth runs at least 16 months beyond the registers
     assert x["crossing_date"].max() > until + dt.timedelta(days=487)
     assert (x["observed"] == (x["crossing_date"] <= until)).all()
@@ -113,8 +123,9 @@ def test_border_records_match_their_true_crossing_and_misses_are_marked(world: P
     assert (x["recorded"] == x["record_id"].is_not_null()).all()
     joined = x.filter(pl.col("recorded")).join(bc, on="record_id", suffix="_rec")
     assert joined.height == x["recorded"].sum()
-    assert (joined["direction"] == joined["direction_rec"]).all()
-    assert (joined["crossing_date"] == joined["crossing_date_rec"]).all()
+    same = joined.filter(pl.col("record_id").is_in(valid["record_id"].implode()))
+    assert (same["direction"] == same["direction_rec"]).all()
+    assert (same["crossing_date"] == same["crossing_date_rec"]).all()
     # every non-duplicate border record is one true crossing
     rp = _truth(world, "record_person").filter(pl.col("source") == "border_crossings")
     assert rp.filter(~pl.col("duplicate")).height == joined.height
@@ -247,7 +258,7 @@ def test_world_is_written_without_events_when_the_engine_fails(tmp_path: Path, m
 def test_dates_within_a_record_are_in_the_schema_order(world: Path):
     """The registers' own consistency rules hold (ingest would quarantine a violation)."""
     for source, sch in SCHEMAS.items():
-        df = _reg(world, source)
+        df = _valid(world, source)
         for early, late in sch.date_order:
             e = pl.col(early)
             if early == "date_of_birth":

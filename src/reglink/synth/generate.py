@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from reglink.schemas import TRAVEL_REASON
+from reglink.schemas import SOURCES, TRAVEL_REASON
 from reglink.synth import registers as regs
 from reglink.synth.identity import addresses, passport_plan, true_names
 from reglink.synth.movements import KIND, make_crossings
@@ -29,6 +29,7 @@ from reglink.synth.writer import Sink, register_schema
 from reglink.synth import noise as nz
 
 PREFIX = {"border_crossings": "BC", "permits": "PM", "population_register": "PR", "asylum_register": "AS"}
+INVALID_STREAM = 7  # tags the random streams of the invalid-record noise (noise.invalid_records)
 SORT_BY = {"border_crossings": "crossing_date", "permits": "issue_date",
            "population_register": "registration_date", "asylum_register": "application_date"}
 
@@ -113,6 +114,12 @@ def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
                 df = _permit_numbers(df, counters)
             if source == "asylum_register":
                 df = _case_numbers(df, counters)
+            # invalid records: a stream of their own per (chunk, register), so the rate changes
+            # nothing but the records it corrupts
+            inv_rng = np.random.default_rng([int(seed), ci, INVALID_STREAM, SOURCES.index(source) + 1])
+            df, invalid = nz.invalid_records(inv_rng, df, source,
+                                             float(scen["noise"][source].get("invalid", 0.0)))
+            df = df.with_columns(_noise=nz.add_label(df.get_column("_noise"), invalid))
             if source == "border_crossings":
                 orig = df.filter(~pl.col("_dup"))
                 xrow_record = xrow_record.scatter(orig["_xrow"].to_numpy(), orig["record_id"])
