@@ -560,13 +560,19 @@ def test_a_student_with_a_new_permit_after_the_old_one_ends_is_not_given_an_exit
 
 def test_a_resident_who_comes_back_as_a_visitor_moved_abroad_inside_the_gap():
     """Entries declaring NZL residence, then, 3.3 years later, an entry declaring AUS residence
-    on a family visit: the lost exit is the move abroad, placed in the middle of the gap (not a
-    short trip just before the visit, which would date the emigration years late)."""
+    on a family visit: the lost exit is the move abroad. It is placed when the person would have
+    left on their next trip -- their typical time at home between trips (here one spell,
+    2020-02-06 to 2020-06-25: 140 days) after the last entry, at most the middle of the gap --
+    not as a short trip just before the visit, which would date the emigration years late."""
     r = [("R", "EXIT", D(2020, 1, 31), "NZL", "HOLIDAY"), ("R", "ENTRY", D(2020, 2, 6), "NZL", "HOLIDAY"),
          ("R", "EXIT", D(2020, 6, 25), "NZL", "HOLIDAY"), ("R", "ENTRY", D(2020, 7, 4), "NZL", "HOLIDAY"),
          ("R", "ENTRY", D(2023, 11, 3), "AUS", "FAMILY")]
     _, log = _place(r)
-    gap = (D(2023, 11, 3) - D(2020, 7, 4)).days
+    assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2020, 7, 4) + dt.timedelta(days=140)]
+    # a gap shorter than twice the time at home: the middle of the gap
+    short = r[:4] + [("R", "ENTRY", D(2020, 10, 1), "AUS", "FAMILY")]
+    _, log = _place(short)
+    gap = (D(2020, 10, 1) - D(2020, 7, 4)).days
     assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [
         D(2020, 7, 4) + dt.timedelta(days=(gap + 1) // 2)]
     # coming back declaring NZL residence: a trip, the exit a typical trip before the entry

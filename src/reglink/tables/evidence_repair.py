@@ -13,7 +13,7 @@ whether the person had a reason to stay. With them:
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
 | first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (`arrival_lags`) |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] | EXIT at a + typical visitor stay (capped as above and at c) |
-| | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT in the middle of the gap: the move abroad, date unknown |
+| | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
 | | resident at a (below) | ENTRY at a + typical trip of a resident |
@@ -139,9 +139,11 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                             ("_permit", "_reg_starts", "_reg_at_a", "_asylum", "_citizen"))
 
 
-def _typical(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, float | None, float | None]:
-    """(per person `_own_stay, _own_trip`, pooled visitor stay, pooled resident trip): medians of
-    complete recorded spells (both ends recorded)."""
+def _typical(df: pl.DataFrame, home: str
+             ) -> tuple[pl.DataFrame, float | None, float | None, float | None]:
+    """(per person `_own_stay, _own_trip, _own_home`, pooled visitor stay, pooled resident trip,
+    pooled resident time at home between trips): medians of complete recorded spells (both ends
+    recorded)."""
     nxt = df.with_columns(
         pl.col("direction").shift(-1).over("person_key").alias("_ndir"),
         pl.col("_day").shift(-1).over("person_key").alias("_nday"),
@@ -151,13 +153,18 @@ def _typical(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, float | None, f
     cor = pl.col("country_of_residence")
     stays = spells.filter((pl.col("direction") == "ENTRY") & cor.is_not_null() & (cor != home))
     trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home))
+    # a resident's time at home between trips: ENTRY declaring the home country -> next EXIT
+    home = spells.filter((pl.col("direction") == "ENTRY") & (cor == home))
     own = (stays.group_by("person_key").agg(pl.col("_len").median().alias("_own_stay"),
                                             pl.len().alias("_own_stays"))
            .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip")),
+                 on="person_key", how="full", coalesce=True)
+           .join(home.group_by("person_key").agg(pl.col("_len").median().alias("_own_home")),
                  on="person_key", how="full", coalesce=True))
     pooled_stay = stays["_len"].median() if stays.height else None
     pooled_trip = trips["_len"].median() if trips.height else None
-    return own, pooled_stay, pooled_trip
+    pooled_home = home["_len"].median() if home.height else None
+    return own, pooled_stay, pooled_trip, pooled_home
 
 
 def reporting_delay(df: pl.DataFrame, persons: pl.DataFrame | None) -> int:
@@ -297,7 +304,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     spans = spans.with_row_index("_sid")
     flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons, asylum)
     spans = spans.join(flags.rename({"_r": "_sid"}), on="_sid", how="left")
-    own, pooled_stay, pooled_trip = _typical(df, home)
+    own, pooled_stay, pooled_trip, pooled_home = _typical(df, home)
     spans = spans.join(own, on=p, how="left")
     foreign = pl.col("_acor").is_not_null() & (pl.col("_acor") != home)
     home_decl = pl.col("_acor") == home
@@ -325,6 +332,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     stay = pl.min_horizontal(pl.coalesce("_own_stay", pl.lit(pooled_stay, pl.Float64)).round(),
                              pl.lit(float(visitor_max_stay_days))).cast(pl.Int64)
     trip = pl.coalesce("_own_trip", pl.lit(pooled_trip, pl.Float64)).round().cast(pl.Int64)
+    at_home = pl.coalesce("_own_home", pl.lit(pooled_home, pl.Float64)).round().cast(pl.Int64)
     ex, en = pl.col("_kind") == "MISSING_EXIT", pl.col("_kind") == "MISSING_ENTRY"
     tail = pl.col("_kind").is_in(list(TAIL_KINDS))
     head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
@@ -371,7 +379,8 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
          pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
         ("permit_expired", ex & permit_ends, clip(pl.col("_pend_norenew"))),
-        ("emigrated_in_gap", ex & stayer & returns_as_visitor, pl.col("_a") + (gap + 1) // 2),
+        ("emigrated_in_gap", ex & stayer & returns_as_visitor,
+         pl.col("_a") + pl.min_horizontal(at_home.fill_null(gap), (gap + 1) // 2)),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
         ("visitor_leaving_at_c", en & resident_exit & leaves_as_visitor,
          pl.col("_c") - pl.min_horizontal(stay, gap)),
@@ -409,8 +418,8 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         "permit_expired": "the permit held at arrival expired inside the gap, not renewed: exit on "
                           "its last day{}",
         "emigrated_in_gap": "stayer at the first entry, visitor (residence abroad and a visit's "
-                            "reason declared) at the second: moved abroad in between, exit in the "
-                            "middle of the gap{}",
+                            "reason declared) at the second: moved abroad in between, exit after "
+                            "the typical time at home between trips (at most half the gap){}",
         "stayer": "stayer (permit covering the gap, registration, home residence or intent declared): "
                   "exit {} before the next entry",
         "resident_trip_tail": "a resident's trip (home residence and a trip's reason declared "
