@@ -339,9 +339,9 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     permit_lag, reg_lag = arrival_lags(df, permits, persons, start)
     lead = expiry_lead(df, permits)
     # a newcomer: no permit held and not registered at the data start, one starting before the exit
-    newcomer_permit = head & pl.col("_pend").is_null() & ~pl.col("_reg_at_a") & pl.col("_pstart_first").is_not_null()
-    newcomer_reg = head & pl.col("_pend").is_null() & pl.col("_rstart").is_not_null() & ~pl.col("_citizen")
-    head_clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
+    newcomer = head & pl.col("_pend").is_null()
+    newcomer_permit = newcomer & ~pl.col("_reg_at_a") & pl.col("_pstart_first").is_not_null()
+    newcomer_reg = newcomer & pl.col("_rstart").is_not_null() & ~pl.col("_citizen")
     tail_ex = pl.col("_kind") == "MISSING_LAST_EXIT"
     tail_en = pl.col("_kind") == "MISSING_LAST_ENTRY"
     # deregistered as an emigrant inside the gap: left the register's delay before it
@@ -358,31 +358,27 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     # residence and a trip's reason): no deregistration as an emigrant and no expiry of a
     # foreigner's permit after it -- either would be evidence of an emigration
     resident_trip = tail_en & ~dereg & ~tail_permit_ends
-    # a stayer at a who comes back at c declaring a residence abroad for a visit: the move abroad
-    # (the lost exit) happened somewhere in the gap, not on a short trip just before c
-    returns_as_visitor = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
-                          & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS)
-                          & (gap > 2 * trip))
-    # the mirror for two EXITs: a resident leaving at a who leaves again at c declaring a residence
-    # abroad and a visit's reason moved abroad at a; the lost ENTRY is the visit's, before c
-    leaves_as_visitor = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
-                         & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS)
-                         & (gap > 2 * trip))
+    # the crossing at c is a visitor's (a residence abroad and a visit's reason declared) after a
+    # gap longer than two typical trips: a stayer at a who comes back so moved abroad in the gap
+    # (not on a short trip just before c); a resident leaving at a who leaves again so moved
+    # abroad at a, and the lost ENTRY is the visit's, before c
+    c_is_visit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
+                  & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS) & (gap > 2 * trip))
     cases = [
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
         ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
         ("permit_expired_tail", tail_ex & tail_permit_ends,
          pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))),
-        ("newcomer_registered", newcomer_reg, head_clip(pl.col("_rstart") - reg_lag)),
-        ("newcomer_permit", newcomer_permit, head_clip(pl.col("_pstart_first") + permit_lag)),
+        ("newcomer_registered", newcomer_reg, clip(pl.col("_rstart") - reg_lag)),
+        ("newcomer_permit", newcomer_permit, clip(pl.col("_pstart_first") + permit_lag)),
         ("resident_trip_tail", resident_trip,
          pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
         ("permit_expired", ex & permit_ends, clip(pl.col("_pend_norenew"))),
-        ("emigrated_in_gap", ex & stayer & returns_as_visitor,
+        ("emigrated_in_gap", ex & stayer & c_is_visit,
          pl.col("_a") + pl.min_horizontal(at_home.fill_null(gap), (gap + 1) // 2)),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
-        ("visitor_leaving_at_c", en & resident_exit & leaves_as_visitor,
+        ("visitor_leaving_at_c", en & resident_exit & c_is_visit,
          pl.col("_c") - pl.min_horizontal(stay, gap)),
         ("resident_leaving", en & resident_exit, pl.col("_a") + pl.min_horizontal(trip, gap)),
         ("permit_starts", en & permit_starts, clip(pl.col("_pstart"))),
