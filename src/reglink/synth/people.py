@@ -105,6 +105,26 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     def put(p: str, key: str, value: Any) -> None:
         a[key][sl[p]] = value
 
+    def puts(p: str, **values: Any) -> None:
+        for key, value in values.items():
+            a[key][sl[p]] = value
+
+    def spells(p: str, side: str, rate: float, length: dict[str, float]) -> None:
+        """Trips (side "home": short stays abroad of someone living here) or visits (side
+        "abroad": stays here of someone living abroad): rate per year, lognormal length."""
+        puts(p, **{f"rate_{side}": rate, f"med_{side}": length["median"],
+                   f"sig_{side}": length["sigma"]})
+
+    def foreigner(p: str, lo: float, hi: float, origins: str, female: float = 0.5
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Sex, age lo..hi at the start, and one country drawn from `origins` as country of
+        birth, citizenship and residence abroad (in this order: the random streams depend on it)."""
+        k = counts[P[p]]
+        sex, dob = _sex(rng, k, female=female), _age_dob(rng, period, lo, hi, k)
+        cob = choice_map(rng, C[origins], k)
+        puts(p, sex=sex, dob=dob, cob=cob, cit=cob, res_abroad=cob)
+        return dob, cob
+
     # --- native residents -------------------------------------------------------------------
     s, k = sl["native_resident"], counts[P["native_resident"]]
     b = B["native_resident"]
@@ -117,10 +137,8 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     t2 = t1 + np.maximum(30, lognormal(rng, b["years_abroad"], k) * YEAR).astype(np.int64)
     t2 = np.where(rng.random(k) < b["return_probability"], t2, NEVER)
     a["t"][s, 0], a["t"][s, 1] = t1, t2
-    put("native_resident", "rate_home", b["trips_per_year"])
-    put("native_resident", "med_home", b["trip_days"]["median"]); put("native_resident", "sig_home", b["trip_days"]["sigma"])
-    put("native_resident", "rate_abroad", b["visits_per_year_abroad"])
-    put("native_resident", "med_abroad", b["visit_days"]["median"]); put("native_resident", "sig_abroad", b["visit_days"]["sigma"])
+    spells("native_resident", "home", b["trips_per_year"], b["trip_days"])
+    spells("native_resident", "abroad", b["visits_per_year_abroad"], b["visit_days"])
     put("native_resident", "exit_reason", np.where(rng.random(k) < 0.4, "SETTLE", "OTHER"))
     put("native_resident", "entry_reason", "RETURN_HOME")
 
@@ -135,21 +153,15 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     put("native_abroad", "left0", uniform_days(rng, np.maximum(dob + 18 * 365, T0 - 15 * 365), T0 - 30, k))
     put("native_abroad", "stale", rng.random(k) < b["registered_stale"])
     a["t"][s, 0] = T0 + _exp_days(rng, b["return_rate"], k)
-    put("native_abroad", "rate_abroad", b["visits_per_year"])
-    put("native_abroad", "med_abroad", b["visit_days"]["median"]); put("native_abroad", "sig_abroad", b["visit_days"]["sigma"])
+    spells("native_abroad", "abroad", b["visits_per_year"], b["visit_days"])
     nb = B["native_resident"]
-    put("native_abroad", "rate_home", nb["trips_per_year"])
-    put("native_abroad", "med_home", nb["trip_days"]["median"]); put("native_abroad", "sig_home", nb["trip_days"]["sigma"])
+    spells("native_abroad", "home", nb["trips_per_year"], nb["trip_days"])
     put("native_abroad", "entry_reason", np.where(rng.random(k) < 0.6, "RETURN_HOME", "FAMILY"))
 
     # --- settled immigrants ----------------------------------------------------------------------
     s, k = sl["immigrant_settled"], counts[P["immigrant_settled"]]
     b = B["immigrant_settled"]
-    put("immigrant_settled", "sex", _sex(rng, k))
-    dob = _age_dob(rng, period, 25, 80, k)
-    cob = choice_map(rng, C["immigrant_origins"], k)
-    put("immigrant_settled", "dob", dob); put("immigrant_settled", "cob", cob)
-    put("immigrant_settled", "res_abroad", cob)
+    dob, cob = foreigner("immigrant_settled", 25, 80, "immigrant_origins")
     put("immigrant_settled", "home0", True)
     arr0 = uniform_days(rng, np.maximum(dob + 16 * 365, T0 - 30 * 365), T0 - 60, k)
     put("immigrant_settled", "arrival0", arr0)
@@ -163,21 +175,16 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     t2 = t1 + np.maximum(30, lognormal(rng, b["years_abroad"], k) * YEAR).astype(np.int64)
     a["t"][s, 0] = t1
     a["t"][s, 1] = np.where(rng.random(k) < b["return_probability"], t2, NEVER)
-    put("immigrant_settled", "rate_home", b["trips_per_year"])
-    put("immigrant_settled", "med_home", b["trip_days"]["median"]); put("immigrant_settled", "sig_home", b["trip_days"]["sigma"])
+    spells("immigrant_settled", "home", b["trips_per_year"], b["trip_days"])
     put("immigrant_settled", "to_origin", b["trip_to_origin"])
-    put("immigrant_settled", "rate_abroad", 0.2)
-    put("immigrant_settled", "med_abroad", 21); put("immigrant_settled", "sig_abroad", 0.6)
+    spells("immigrant_settled", "abroad", 0.2, {"median": 21, "sigma": 0.6})
     put("immigrant_settled", "exit_reason", np.where(rng.random(k) < 0.3, "SETTLE", "OTHER"))
     put("immigrant_settled", "entry_reason", "RETURN_HOME")
 
     # --- new immigrants --------------------------------------------------------------------------
     s, k = sl["immigrant_new"], counts[P["immigrant_new"]]
     b = B["immigrant_new"]
-    put("immigrant_new", "sex", _sex(rng, k))
-    put("immigrant_new", "dob", _age_dob(rng, period, 20, 50, k))
-    cob = choice_map(rng, C["immigrant_origins"], k)
-    put("immigrant_new", "cob", cob); put("immigrant_new", "cit", cob); put("immigrant_new", "res_abroad", cob)
+    foreigner("immigrant_new", 20, 50, "immigrant_origins")
     t1 = uniform_days(rng, T0 + 1, TE - 60, k)
     stay = np.maximum(200, lognormal(rng, b["years_before_leaving"], k) * YEAR).astype(np.int64)
     a["t"][s, 0] = t1
@@ -188,21 +195,16 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     res = rng.random(k) < b["residence_permit_share"]
     put("immigrant_new", "permit_kind", np.where(res, "RESIDENCE", "WORK"))
     put("immigrant_new", "entry_reason", np.where(res, "SETTLE", "WORK"))
-    put("immigrant_new", "rate_home", b["trips_per_year"])
-    put("immigrant_new", "med_home", b["trip_days"]["median"]); put("immigrant_new", "sig_home", b["trip_days"]["sigma"])
+    spells("immigrant_new", "home", b["trips_per_year"], b["trip_days"])
     put("immigrant_new", "to_origin", 0.7)
-    put("immigrant_new", "rate_abroad", 0.1)
-    put("immigrant_new", "med_abroad", 14); put("immigrant_new", "sig_abroad", 0.6)
+    spells("immigrant_new", "abroad", 0.1, {"median": 14, "sigma": 0.6})
     put("immigrant_new", "exit_reason", np.where(rng.random(k) < 0.3, "RETURN_HOME", "OTHER"))
     put("immigrant_new", "occupation", rng.choice(["2512", "2211", "2221", "3112", "7411", "5120", "2411", "8322"], k))
 
     # --- students ----------------------------------------------------------------------------------
     s, k = sl["student"], counts[P["student"]]
     b = B["student"]
-    put("student", "sex", _sex(rng, k))
-    put("student", "dob", _age_dob(rng, period, 18, 28, k))
-    cob = choice_map(rng, C["student_origins"], k)
-    put("student", "cob", cob); put("student", "cit", cob); put("student", "res_abroad", cob)
+    foreigner("student", 18, 28, "student_origins")
     years = rng.choice(np.array(b["years"], float), k, p=np.array(b["years_weights"]) / np.sum(b["years_weights"]))
     # term starts: late February or mid July of a year in the period
     yr = rng.integers(0, max(1, span // 365), k)
@@ -215,26 +217,17 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     put("student", "study_years", years); put("student", "stay_on", stay_on)
     put("student", "permit_kind", "STUDY"); put("student", "entry_reason", "STUDY")
     put("student", "exit_reason", np.where(rng.random(k) < 0.5, "RETURN_HOME", "OTHER"))
-    put("student", "rate_home", 0.9)
-    put("student", "med_home", b["home_visit_days"]["median"]); put("student", "sig_home", b["home_visit_days"]["sigma"])
+    spells("student", "home", 0.9, b["home_visit_days"])
     put("student", "to_origin", 0.9)
 
     # --- seasonal workers (movements: seasons) -----------------------------------------------------
-    s, k = sl["seasonal_worker"], counts[P["seasonal_worker"]]
-    put("seasonal_worker", "sex", _sex(rng, k, female=0.15))
-    put("seasonal_worker", "dob", _age_dob(rng, period, 21, 50, k))
-    cob = choice_map(rng, C["seasonal_origins"], k)
-    put("seasonal_worker", "cob", cob); put("seasonal_worker", "cit", cob); put("seasonal_worker", "res_abroad", cob)
-    put("seasonal_worker", "occupation", "6111")
-    put("seasonal_worker", "permit_kind", "WORK")
+    foreigner("seasonal_worker", 21, 50, "seasonal_origins", female=0.15)
+    puts("seasonal_worker", occupation="6111", permit_kind="WORK")
 
     # --- short-term workers ----------------------------------------------------------------------------
     s, k = sl["short_term_worker"], counts[P["short_term_worker"]]
     b = B["short_term_worker"]
-    put("short_term_worker", "sex", _sex(rng, k))
-    put("short_term_worker", "dob", _age_dob(rng, period, 20, 45, k))
-    cob = choice_map(rng, C["short_term_origins"], k)
-    put("short_term_worker", "cob", cob); put("short_term_worker", "cit", cob); put("short_term_worker", "res_abroad", cob)
+    foreigner("short_term_worker", 20, 45, "short_term_origins")
     t1 = uniform_days(rng, T0 + 1, TE - b["stay_days"][1] - 30, k)
     a["t"][s, 0] = t1
     a["t"][s, 1] = t1 + uniform_days(rng, b["stay_days"][0], b["stay_days"][1], k)
@@ -244,22 +237,13 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     put("short_term_worker", "occupation", rng.choice(["5131", "5120", "7112", "2221", "9112", "2512"], k))
 
     # --- tourists --------------------------------------------------------------------------------------
-    s, k = sl["tourist"], counts[P["tourist"]]
-    b = B["tourist"]
-    put("tourist", "sex", _sex(rng, k))
-    put("tourist", "dob", _age_dob(rng, period, 18, 80, k))
-    cob = choice_map(rng, C["tourist_origins"], k)
-    put("tourist", "cob", cob); put("tourist", "cit", cob); put("tourist", "res_abroad", cob)
-    put("tourist", "rate_abroad", b["visits_per_year"])
-    put("tourist", "med_abroad", b["visit_days"]["median"]); put("tourist", "sig_abroad", b["visit_days"]["sigma"])
+    foreigner("tourist", 18, 80, "tourist_origins")
+    spells("tourist", "abroad", B["tourist"]["visits_per_year"], B["tourist"]["visit_days"])
 
     # --- commuters ---------------------------------------------------------------------------------------
     s, k = sl["commuter"], counts[P["commuter"]]
     b = B["commuter"]
-    put("commuter", "sex", _sex(rng, k))
-    put("commuter", "dob", _age_dob(rng, period, 20, 60, k))
-    cob = choice_map(rng, C["commuter_origins"], k)
-    put("commuter", "cob", cob); put("commuter", "cit", cob); put("commuter", "res_abroad", cob)
+    foreigner("commuter", 20, 60, "commuter_origins")
     wf = uniform_days(rng, T0 - 2 * 365, TE - 30, k)
     put("commuter", "work_from", np.maximum(wf, T0))
     put("commuter", "work_to", wf + uniform_days(rng, int(b["years"][0] * 365), int(b["years"][1] * 365), k))
@@ -269,10 +253,7 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     # --- asylum seekers ------------------------------------------------------------------------------------
     s, k = sl["asylum_seeker"], counts[P["asylum_seeker"]]
     b = B["asylum_seeker"]
-    put("asylum_seeker", "sex", _sex(rng, k, female=0.35))
-    put("asylum_seeker", "dob", _age_dob(rng, period, 16, 55, k))
-    cob = choice_map(rng, C["asylum_origins"], k)
-    put("asylum_seeker", "cob", cob); put("asylum_seeker", "cit", cob); put("asylum_seeker", "res_abroad", cob)
+    foreigner("asylum_seeker", 16, 55, "asylum_origins", female=0.35)
     t1 = uniform_days(rng, T0 + 1, TE - 30, k)
     app = t1 + np.where(rng.random(k) < 0.2, 0, lognormal(rng, b["apply_days"], k).astype(np.int64))
     dec_d = app + np.maximum(30, lognormal(rng, b["decision_days"], k)).astype(np.int64)
@@ -288,10 +269,7 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
 
     # --- permit no-shows -----------------------------------------------------------------------------------------
     s, k = sl["permit_no_show"], counts[P["permit_no_show"]]
-    put("permit_no_show", "sex", _sex(rng, k))
-    put("permit_no_show", "dob", _age_dob(rng, period, 20, 45, k))
-    cob = choice_map(rng, C["immigrant_origins"], k)
-    put("permit_no_show", "cob", cob); put("permit_no_show", "cit", cob); put("permit_no_show", "res_abroad", cob)
+    foreigner("permit_no_show", 20, 45, "immigrant_origins")
     put("permit_no_show", "permit_kind", np.where(rng.random(k) < 0.5, "WORK", "RESIDENCE"))
     put("permit_no_show", "work_from", uniform_days(rng, T0, period.observed_until, k))
 
