@@ -129,7 +129,7 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
              CASE WHEN absent THEN 'NON_RESIDENT'
                   WHEN seeded OR returning_resident OR (NOT declared_foreign AND first_direction = 'EXIT')
                   THEN 'RESIDENT' ELSE 'NON_RESIDENT' END AS initial_status,
-             CASE WHEN absent AND (registered OR returning_resident) THEN 'absent_before_first_entry'
+             CASE WHEN absent AND registered THEN 'absent_before_first_entry'
                   WHEN seeded THEN 'population_register'
                   WHEN declared_foreign OR returning_resident THEN 'declared_residence'
                   ELSE 'rule_default' END AS initial_status_source

@@ -263,40 +263,39 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         (pl.col("crossing_seq") == pl.col("crossing_seq").max().over(p)).alias("_islast"),
         (pl.col("crossing_seq") == pl.col("crossing_seq").min().over(p)).alias("_isfirst"))
     start = int(df["_day"].min())
-    # spans to judge: imputed MISSING_EXIT/ENTRY rows (a = previous, c = next crossing) and
-    # trailing recorded ENTRYs on or before U (a = the entry, c = U)
+    # spans to judge: imputed MISSING_EXIT/ENTRY rows (a = previous, c = next crossing), and the
+    # first and last recorded crossings below (`edge_spans`)
     gap_rows = df.filter(pl.col("imputed") & pl.col("repair").is_in(["MISSING_EXIT", "MISSING_ENTRY"])
                          & pl.col("_pday").is_not_null() & pl.col("_nday").is_not_null()).select(
         "_r", p, pl.col("repair").alias("_kind"), pl.col("_pday").alias("_a"), pl.col("_nday").alias("_c"),
         pl.col("_pcor").alias("_acor"), pl.col("_preason").alias("_areason"), pl.col("_day").alias("_old"),
         pl.col("_ndate").alias("_cdate"), pl.col("_ncor").alias("_ccor"), pl.col("_nreason").alias("_creason"))
-    tail_rows = df.filter(pl.col("_islast") & (pl.col("direction") == "ENTRY") & ~pl.col("imputed")
-                          & (pl.col("_day") <= u)).select(
-        "_r", p, pl.lit("MISSING_LAST_EXIT").alias("_kind"), pl.col("_day").alias("_a"),
-        pl.lit(u, pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
-        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"),
-        pl.lit(None, pl.String).alias("_ccor"), pl.lit(None, pl.String).alias("_creason"))
+    def edge_spans(rows: pl.Expr, kind: str, a: pl.Expr, c: pl.Expr) -> pl.DataFrame:
+        """Spans at a person's first or last recorded crossing (the recorded crossing is the
+        `_r` row): there is no crossing on the other side, so no `_old` date and no `c` row."""
+        return df.filter(rows & ~pl.col("imputed")).select(
+            "_r", p, pl.lit(kind).alias("_kind"), a.cast(pl.Int64).alias("_a"),
+            c.cast(pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
+            pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"),
+            pl.lit(None, pl.String).alias("_ccor"), pl.lit(None, pl.String).alias("_creason"))
+
+    last, first = pl.col("_islast"), pl.col("_isfirst")
+    entry, exit_ = pl.col("direction") == "ENTRY", pl.col("direction") == "EXIT"
+    # trailing recorded ENTRYs on or before U: a = the entry, c = U
+    tail_rows = edge_spans(last & entry & (pl.col("_day") <= u), "MISSING_LAST_EXIT",
+                           pl.col("_day"), pl.lit(u))
     # trailing recorded EXITs of a trip (home residence and a trip's reason declared), a = the
     # exit, left more than `resident_max_trip_days` before U: a person who left later may simply
     # still be away at U (censored, not lost), and is left alone
-    tail_exits = df.filter(pl.col("_islast") & (pl.col("direction") == "EXIT") & ~pl.col("imputed")
-                           & (pl.col("_day") < u - resident_max_trip_days) & (cor == home)
-                           & reason.fill_null("").is_in(TRIP_REASONS)
-                           & pl.lit(resident_trip_repair)).select(
-        "_r", p, pl.lit("MISSING_LAST_ENTRY").alias("_kind"), pl.col("_day").alias("_a"),
-        pl.lit(u, pl.Int64).alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
-        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"),
-        pl.lit(None, pl.String).alias("_ccor"), pl.lit(None, pl.String).alias("_creason"))
+    tail_exits = edge_spans(last & exit_ & (pl.col("_day") < u - resident_max_trip_days) & (cor == home)
+                            & reason.fill_null("").is_in(TRIP_REASONS) & pl.lit(resident_trip_repair),
+                            "MISSING_LAST_ENTRY", pl.col("_day"), pl.lit(u))
     # a first crossing that is a recorded EXIT after the data start: if a permit or registration
     # starts between the data start and it, the person arrived in the period and the arrival
     # record was lost -- without it they look resident from the start (an emigration on leaving
-    # that never was, and a missing immigration)
-    head_exits = df.filter(pl.col("_isfirst") & (pl.col("direction") == "EXIT") & ~pl.col("imputed")
-                           & (pl.col("_day") > start)).select(
-        "_r", p, pl.lit("MISSING_FIRST_ENTRY").alias("_kind"), pl.lit(start, pl.Int64).alias("_a"),
-        pl.col("_day").alias("_c"), cor.alias("_acor"), reason.alias("_areason"),
-        pl.lit(None, pl.Int64).alias("_old"), pl.col("crossing_date").alias("_cdate"),
-        pl.lit(None, pl.String).alias("_ccor"), pl.lit(None, pl.String).alias("_creason"))
+    # that never was, and a missing immigration); a = the data start, c = the exit
+    head_exits = edge_spans(first & exit_ & (pl.col("_day") > start), "MISSING_FIRST_ENTRY",
+                            pl.lit(start), pl.col("_day"))
     spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="vertical_relaxed")
     if spans.height == 0:
         return repaired, log
@@ -436,7 +435,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     added = tail | head
     spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
     moved = spans.filter(~added & (pl.col("_new") != pl.col("_old")))
-    tails = spans.filter(added)
+    added_spans = spans.filter(added)
 
     # move the imputed rows
     out = df.join(moved.select("_r", "_new"), on="_r", how="left").with_columns(
@@ -445,7 +444,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         .alias("crossing_date"))
     keep = list(repaired.columns)
     new_dir = pl.col("_kind").replace_strict(ADDED_KINDS, return_dtype=pl.String)
-    new_rows = tails.select(
+    new_rows = added_spans.select(
         p, new_dir.alias("direction"),
         pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("crossing_date"),
         pl.lit(True).alias("imputed"), pl.col("_kind").alias("repair"), pl.col("_r"))
@@ -473,15 +472,13 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                         pl.col("_new_date"), pl.col("_why")))
         .otherwise(pl.col("reason")).alias("reason")).select(log.columns)
     rec = next((c for c in ("crossing_record_id", "record_id") if c in df.columns), None)
-    first = pl.col("_kind") == "MISSING_FIRST_ENTRY"
-    tail_ex = pl.col("_kind") == "MISSING_LAST_EXIT"
-    tail_log = tails.join(df.select("_r", *([rec] if rec else [])), on="_r").select(
+    tail_log = added_spans.join(df.select("_r", *([rec] if rec else [])), on="_r").select(
         p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
         pl.col("_new").cast(pl.Int32).cast(pl.Date).alias("imputed_date"),
         new_dir.alias("direction"),
         pl.lit(None, pl.Int64).alias("row"),
         (pl.col(rec).cast(pl.String) if rec else pl.lit(None, pl.String)).alias("record_id"),
-        pl.when(first).then(pl.format("first crossing an EXIT on {} with no entry since {}: ENTRY "
+        pl.when(head).then(pl.format("first crossing an EXIT on {} with no entry since {}: ENTRY "
                                       "imputed: {}", pl.col("_cdate"),
                                       pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=start)), pl.col("_why")))
         .otherwise(pl.format("last crossing an {} on {} with no {} by {}: {} imputed: {}",
