@@ -178,3 +178,22 @@ def test_header_only_register_is_left_out_not_fatal(world, tmp_path, caplog):
     rs = duckdb.connect(str(cfg.restricted_path), read_only=True)
     tables = {r[0] for r in rs.sql("SHOW TABLES").fetchall()}
     assert "std_permits" in tables and "std_asylum_register" not in tables
+
+
+def test_an_empty_date_column_fails_no_range_expectation(world, tmp_path):
+    """A permits extract of open-ended (residence) permits has no valid_to at all: the suite's
+    min/max range expectations on it have nothing to judge and pass; a date out of range is
+    still quarantined row by row."""
+    permits = pl.read_csv(world / "permits.csv", infer_schema=False)
+    open_ended = tmp_path / "permits.csv"
+    permits.with_columns(pl.lit(None, pl.String).alias("valid_to")).write_csv(open_ended)
+    res = ingest_extract("permits", open_ended)
+    failed = [e for e in res.summary.expectations
+              if not e["success"] and e["column"] == "valid_to" and e["severity"] != "soft"]
+    assert failed == []
+    assert res.summary.rows_quarantined == 0
+    bad = permits.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("2521-01-01"))
+                               .otherwise(pl.col("valid_to")).alias("valid_to"))
+    bad.write_csv(open_ended)
+    res = ingest_extract("permits", open_ended)
+    assert res.summary.rows_quarantined == 1

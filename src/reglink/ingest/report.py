@@ -124,8 +124,9 @@ def print_summary(res: IngestResult, sch: SourceSchema, console: Console | None 
     console.print(t)
     failed = [e for e in s.expectations if e["severity"] != "soft" and not e["success"]]
     for e in failed:
-        console.print(f"expectation {e['expectation']} on {e['column']}: "
-                      f"{e['unexpected_rows']:,} unexpected rows ({e['severity']})")
+        found = (f"{e['unexpected_rows']:,} unexpected rows" if e.get("unexpected_rows")
+                 else f"observed {e.get('observed') or e.get('error') or 'no value'}")
+        console.print(f"expectation {e['expectation']} on {e['column']}: {found} ({e['severity']})")
     if report is not None:
         console.print(f"report: {report}")
 
