@@ -3,6 +3,8 @@ Dagster resources and the demo. Relative paths resolve against the config file's
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,69 @@ from reglink.schemas import SOURCES
 
 class ConfigError(ValueError):
     """A configuration problem, reported as one line naming the file and key."""
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_bytes(value: Any, key: str = "memory_limit", where: str = "config") -> int:
+    """'12GB', '800MB', '4GiB' or a number of bytes -> bytes (DuckDB's units: GB = 10^9)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+    if not m or m.group(2).upper() not in _UNITS:
+        raise ConfigError(f"{where}: {key}: {value!r} is not a size such as 12GB or 800MB")
+    n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if n <= 0:
+        raise ConfigError(f"{where}: {key}: {value!r} must be more than zero")
+    return n
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes (cgroup limit when lower)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = open(cg, encoding="ascii").read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            total = int(text)
+    return total
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The resources of one whole run, shared by every stage (config keys `memory_limit`,
+    `temp_directory`, `threads`). SQL work gets DuckDB's own limit and spills to
+    `temp_directory`; per-person work in Python runs in partitions of persons sized to fit."""
+
+    memory_limit: int  # bytes, the whole run
+    temp_directory: Path
+    threads: int
+
+    # DuckDB's buffer pool takes this share of the budget; the rest is left to the per-person
+    # frames of the partitioned stages, Arrow buffers and the interpreter itself
+    DUCKDB_SHARE = 0.5
+
+    @property
+    def duckdb_limit(self) -> str:
+        """DuckDB's `memory_limit` setting for one connection of this run."""
+        return f"{max(int(self.memory_limit * self.DUCKDB_SHARE) // 2**20, 64)}MiB"
+
+    @property
+    def frame_bytes(self) -> int:
+        """Memory a stage may hold in Python frames at once (the rest of the budget)."""
+        return int(self.memory_limit * (1 - self.DUCKDB_SHARE))
+
+    def apply(self, con: Any) -> Any:
+        """Set DuckDB's limit, spill folder and threads on a connection; returns it."""
+        self.temp_directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        con.execute(f"SET memory_limit = '{self.duckdb_limit}'")
+        con.execute(f"SET temp_directory = '{self.temp_directory}'")
+        con.execute(f"SET threads = {int(self.threads)}")
+        return con
 
 
 @dataclass
@@ -33,6 +98,9 @@ class PipelineConfig:
     match_threshold: float = 0.9
     reference_dates: list[dt.date] = field(default_factory=list)
     small_cell: dict[str, Any] = field(default_factory=lambda: {"method": "suppress", "threshold": 5})
+    memory_limit: int | None = None  # bytes; default 60 % of the machine's memory
+    temp_directory: Path | None = None  # default: <warehouse folder>/tmp
+    threads: int | None = None  # default: all cores
     config_path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)  # the whole YAML, for stage-specific keys
 
@@ -41,6 +109,14 @@ class PipelineConfig:
         if self.restricted is not None:
             return self.restricted
         return self.warehouse.with_name(self.warehouse.stem + ".restricted.duckdb")
+
+    @property
+    def budget(self) -> Budget:
+        """The run's resources, defaults filled in (60 % of RAM, spill beside the warehouse)."""
+        return Budget(
+            memory_limit=self.memory_limit or int(machine_memory() * 0.6),
+            temp_directory=self.temp_directory or self.warehouse.parent / "tmp",
+            threads=self.threads or os.cpu_count() or 1)
 
     @property
     def parquet_path(self) -> Path:
@@ -98,9 +174,21 @@ def config_from_mapping(data: dict[str, Any], base: Path, where: str = "config")
         match_threshold=float(data.get("match_threshold", 0.9)),
         reference_dates=[_date(d, "reference_dates", where) for d in data.get("reference_dates", [])],
         small_cell=dict(data.get("small_cell") or {"method": "suppress", "threshold": 5}),
+        memory_limit=(parse_bytes(data["memory_limit"], "memory_limit", where)
+                      if data.get("memory_limit") else None),
+        temp_directory=p(data["temp_directory"]) if data.get("temp_directory") else None,
+        threads=_threads(data.get("threads"), where),
         raw=dict(data),
     )
     return cfg
+
+
+def _threads(value: Any, where: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: threads: {value!r} is not a whole number of at least 1")
+    return value
 
 
 def _rule_path_or_name(spec: str, base: Path) -> str:
