@@ -44,6 +44,7 @@ from __future__ import annotations
 import polars as pl
 
 from reglink.errors import Problem, ReglinkError
+from reglink.rules import pooled
 from reglink.rules.engine import prepare_crossings
 from reglink.rules.ordering import add_boundaries, order_column, order_crossings
 
@@ -67,11 +68,10 @@ def _log(frame: pl.LazyFrame, id_col: str, kind: str, reason: pl.Expr, rec: str 
         reason.alias("reason"))
 
 
-def _typical_spells(df: pl.DataFrame, missing: pl.DataFrame) -> pl.DataFrame:
-    """`_pidx, _stay, _absence` for the persons with a missing crossing: the median length of
-    their own complete stays (an ENTRY followed by an EXIT) and absences (an EXIT followed by an
-    ENTRY). Without one of their own: the median over everyone who started on the same side
-    (first crossing ENTRY: started outside — mostly visitors; EXIT: started inside)."""
+def _spells(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(complete spells `_pidx, _fdir, _in, _len`, each person's `_pidx, _fdir`): a spell is a
+    crossing followed by the person's next crossing in the other direction (ENTRY then EXIT: a
+    stay, `_in`; EXIT then ENTRY: an absence); `_fdir` is the person's first direction."""
     first_dir = pl.when(pl.col("_first")).then(pl.col("direction")).forward_fill()
     nxt = df.select("_pidx", "direction", "_day", "_last", first_dir.alias("_fdir")).with_columns(
         pl.when(~pl.col("_last")).then(pl.col("direction").shift(-1)).alias("_ndir"),
@@ -79,16 +79,48 @@ def _typical_spells(df: pl.DataFrame, missing: pl.DataFrame) -> pl.DataFrame:
     spells = nxt.filter((pl.col("_ndir") != pl.col("direction")).fill_null(False)).select(
         "_pidx", "_fdir", (pl.col("direction") == "ENTRY").alias("_in"),
         (pl.col("_nday") - pl.col("_day")).alias("_len"))
+    return spells, nxt.filter(pl.col("_last")).select("_pidx", "_fdir")
+
+
+def _spell_tally(df: pl.DataFrame) -> pl.DataFrame:
+    """Value counts of complete stays and absences by the persons' first direction: what the
+    pooled typical spells are computed from (`rules.pooled`), partition by partition."""
+    spells, _ = _spells(df)
+    return pooled.combine([
+        pooled.tally("repair_stay", spells.filter(pl.col("_in")), "_len", "_fdir"),
+        pooled.tally("repair_absence", spells.filter(~pl.col("_in")), "_len", "_fdir")])
+
+
+def _pooled_spells(t: pl.DataFrame) -> pl.DataFrame:
+    """`_fdir, _stay, _absence, _share` over everyone who started on the same side: the
+    median stay, the median absence and the share of days in, from a spell tally."""
+    rows = []
+    for g in sorted(set(pooled.groups(t, "repair_stay")) | set(pooled.groups(t, "repair_absence"))):
+        days_in, days_out = pooled.total(t, "repair_stay", g), pooled.total(t, "repair_absence", g)
+        rows.append({"_fdir": g, "_stay": pooled.median(t, "repair_stay", g),
+                     "_absence": pooled.median(t, "repair_absence", g),
+                     "_share": days_in / (days_in + days_out) if days_in + days_out else None})
+    return pl.DataFrame(rows, schema={"_fdir": pl.String, "_stay": pl.Float64,
+                                      "_absence": pl.Float64, "_share": pl.Float64})
+
+
+def _typical_spells(df: pl.DataFrame, missing: pl.DataFrame, spell_tally: pl.DataFrame) -> pl.DataFrame:
+    """`_pidx, _stay, _absence, _share` for the persons with a missing crossing: the median
+    length of their own complete stays (an ENTRY followed by an EXIT) and absences (an EXIT
+    followed by an ENTRY). Without one of their own: the median over everyone who started on
+    the same side (first crossing ENTRY: started outside — mostly visitors; EXIT: started
+    inside), from `spell_tally` (every person's spells, not only this frame's)."""
+    spells, firsts = _spells(df)
     medians = [pl.col("_len").filter(pl.col("_in")).median().alias("_stay"),
                pl.col("_len").filter(~pl.col("_in")).median().alias("_absence"),
                (pl.col("_len").filter(pl.col("_in")).sum() / pl.col("_len").sum())
                .fill_nan(None).alias("_share")]
-    pooled = spells.group_by("_fdir").agg(*medians)
+    pooled_by_side = _pooled_spells(spell_tally)
     who = missing.select("_pidx").unique()
     own = spells.join(who, on="_pidx", how="semi").group_by("_pidx").agg(*medians)
-    persons = (who.join(nxt.filter(pl.col("_last")).select("_pidx", "_fdir"), on="_pidx", how="left")
+    persons = (who.join(firsts, on="_pidx", how="left")
                .join(own, on="_pidx", how="left")
-               .join(pooled, on="_fdir", how="left", suffix="_pool"))
+               .join(pooled_by_side, on="_fdir", how="left", suffix="_pool"))
     both = pl.col("_stay").is_not_null() & pl.col("_absence").is_not_null()
     return persons.select("_pidx", pl.coalesce("_stay", "_stay_pool").alias("_stay"),
                           pl.coalesce("_absence", "_absence_pool").alias("_absence"),
@@ -189,21 +221,17 @@ def _lone_day_trips(df: pl.DataFrame, id_col: str, rec: str | None, home: str | 
     return out, lone
 
 
-def repair_crossings(crossings: pl.DataFrame | pl.LazyFrame, *,
-                     deaths: pl.DataFrame | pl.LazyFrame | None = None,
-                     id_col: str = "person_id", impute: str = "proportional",
-                     home: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(repaired crossings, repair log) — see the module docstring for every kind of repair.
-    `home` (the home country code): order a day with one ENTRY and one EXIT by the residence
-    both records declare, when the input has no order column (`_declared_order`)."""
-    if impute not in IMPUTE:
-        raise ValueError(f"impute must be one of {', '.join(IMPUTE)}")
+def _sequences(crossings: pl.DataFrame | pl.LazyFrame, deaths: pl.DataFrame | pl.LazyFrame | None,
+               id_col: str, home: str | None
+               ) -> tuple[pl.DataFrame, list[pl.LazyFrame], list[str], dict, str | None]:
+    """The repairs before imputation: crossings after death removed, same-day order settled,
+    duplicates removed, lost same-day returns imputed. (ordered frame, logs so far, input
+    columns, input schema, record-id column)."""
     lf = prepare_crossings(crossings, id_col)
     cols = lf.collect_schema().names()
     rec = _record_col(cols)
     logs: list[pl.LazyFrame] = []
     schema = lf.collect_schema()
-
     if deaths is not None:
         dl = deaths.lazy()
         if id_col not in dl.collect_schema().names() or "death_date" not in dl.collect_schema().names():
@@ -248,6 +276,35 @@ def repair_crossings(crossings: pl.DataFrame | pl.LazyFrame, *,
             "lone {} on {} between days with a same-day return: the return ({}) was lost",
             pl.col("_orig_dir"), pl.col("crossing_date"), pl.col("direction")), rec,
             imputed_date=pl.col("crossing_date")))
+    return df, logs, cols, dict(schema), rec
+
+
+def spell_tally(crossings: pl.DataFrame | pl.LazyFrame, *,
+                deaths: pl.DataFrame | pl.LazyFrame | None = None, id_col: str = "person_id",
+                home: str | None = None) -> pl.DataFrame:
+    """What a part of the persons contributes to the pooled typical spells (`rules.pooled`):
+    add up the tallies of every part and pass the sum to `repair_crossings(spell_tally=...)`
+    so each part imputes with everyone's typical stay and absence. Also tallies `crossing_day`
+    (days since 1970 of the kept crossings): the first and last day of the data, over all parts."""
+    df, *_ = _sequences(crossings, deaths, id_col, home)
+    return pooled.combine([_spell_tally(df), pooled.tally("crossing_day", df, "_day")])
+
+
+def repair_crossings(crossings: pl.DataFrame | pl.LazyFrame, *,
+                     deaths: pl.DataFrame | pl.LazyFrame | None = None,
+                     id_col: str = "person_id", impute: str = "proportional",
+                     home: str | None = None,
+                     spell_tally: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(repaired crossings, repair log) — see the module docstring for every kind of repair.
+    `home` (the home country code): order a day with one ENTRY and one EXIT by the residence
+    both records declare, when the input has no order column (`_declared_order`).
+    `spell_tally`: the pooled spells of every person when `crossings` holds only some of them
+    (the sum of `spell_tally()` over all parts); default: these crossings' own."""
+    if impute not in IMPUTE:
+        raise ValueError(f"impute must be one of {', '.join(IMPUTE)}")
+    df, logs, cols, schema, rec = _sequences(crossings, deaths, id_col, home)
+    prev_dir = pl.when(~pl.col("_first")).then(pl.col("direction").shift(1))
+    prev_day = pl.when(~pl.col("_first")).then(pl.col("_day").shift(1))
 
     # two crossings of one direction in a row: impute the missing opposite crossing
     df = df.with_columns(prev_dir.alias("_pdir"), prev_day.alias("_pday"),
@@ -255,13 +312,15 @@ def repair_crossings(crossings: pl.DataFrame | pl.LazyFrame, *,
     gap = (pl.col("_day") - pl.col("_pday"))
     is_missing = (pl.col("direction") == pl.col("_pdir")).fill_null(False)
     missing = df.filter(is_missing)
+    if impute in ("proportional", "duration") and missing.height:
+        tally_all = spell_tally if spell_tally is not None else _spell_tally(df)
     if impute == "proportional" and missing.height:
-        missing = missing.join(_typical_spells(df, missing), on="_pidx", how="left")
+        missing = missing.join(_typical_spells(df, missing, tally_all), on="_pidx", how="left")
         share = pl.when(pl.col("direction") == "ENTRY").then(pl.col("_share")) \
             .otherwise(1 - pl.col("_share")).fill_null(0.5)
         when = pl.col("_pday") + (gap * share + 0.5).floor().cast(pl.Int64)  # half days up
     elif impute == "duration" and missing.height:
-        missing = missing.join(_typical_spells(df, missing), on="_pidx", how="left")
+        missing = missing.join(_typical_spells(df, missing, tally_all), on="_pidx", how="left")
         # after an ENTRY the person stays their typical stay, after an EXIT stays away their
         # typical absence — never beyond the next crossing; with no length known: the midpoint
         typical = pl.when(pl.col("direction") == "ENTRY").then(pl.col("_stay")) \

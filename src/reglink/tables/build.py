@@ -12,7 +12,7 @@ from collections.abc import Callable
 import duckdb
 
 from reglink import store
-from reglink.config import PipelineConfig
+from reglink.config import Budget, PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.tables import (accounting, crossings, events, export, flows, mobility, persons,
                             protect, stocks, toolkit)
@@ -23,8 +23,10 @@ RESTRICTED = "restricted"
 
 
 def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
-              restricted: str = RESTRICTED, log: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Build every table in `con` (restricted store attached as `restricted`); table -> rows."""
+              restricted: str = RESTRICTED, log: Callable[[str], None] | None = None,
+              budget: Budget | None = None) -> dict[str, int]:
+    """Build every table in `con` (restricted store attached as `restricted`); table -> rows.
+    `budget`: the run's memory budget, which sets the partitions of the per-person work."""
     if not columns(con, "person_links"):
         raise ReglinkError("warehouse: table person_links is missing: run the linkage stage first")
     counts: dict[str, int] = {}
@@ -37,7 +39,7 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
 
     step("persons", lambda: counts.__setitem__("persons", persons.build_persons(con, settings.home_country, restricted)))
 
-    step("crossings", lambda: counts.update(crossings.build_crossings(con, settings, restricted)))
+    step("crossings", lambda: counts.update(crossings.build_crossings(con, settings, restricted, budget, log)))
     step("migration_events", lambda: counts.__setitem__(
         "migration_events", events.build_events(con, settings, restricted)))
     step("flows", lambda: counts.__setitem__("flows", flows.build_flows(con, settings.flow_periods)))
@@ -60,11 +62,12 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) 
         raise ReglinkError(f"{cfg.restricted_path}: restricted store not found: run ingest first")
     if not cfg.warehouse.exists():
         raise ReglinkError(f"{cfg.warehouse}: warehouse not found: run ingest and linkage first")
-    con = store.connect(cfg.warehouse)
+    budget = cfg.budget
+    con = budget.apply(store.connect(cfg.warehouse))
     try:
         con.execute(f"ATTACH '{cfg.restricted_path}' AS {RESTRICTED} (READ_ONLY)")
         try:
-            counts = build_all(con, settings, RESTRICTED, log)
+            counts = build_all(con, settings, RESTRICTED, log, budget)
         finally:
             con.execute(f"DETACH {RESTRICTED}")
         store.assert_no_identifiers(con)

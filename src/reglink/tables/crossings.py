@@ -35,67 +35,67 @@ the likelier reading.
 """
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import duckdb
 import polars as pl
 
+from reglink.config import Budget
+from reglink.tables.partitions import Partitions
 from reglink.tables.settings import TableSettings
 from reglink.tables.sql import col_or_null, columns, days_between
 
 CROSSING_COLUMNS = ("direction", "crossing_date", "travel_reason", "origin_destination",
                     "country_of_residence", "transport_mode", "border_point", "occupation")
 ORDER_COLUMNS = ("crossing_seq", "crossing_time", "sequence")
+EPOCH = dt.date(1970, 1, 1)
 
 
-def raw_crossings(con: duckdb.DuckDBPyConnection, restricted: str = "restricted",
-                  links: str = "person_links") -> pl.DataFrame:
-    """Linked border crossings with the statistical columns only (no names, DOB, documents)."""
+def _linked_sql(con: duckdb.DuckDBPyConnection, restricted: str, links: str) -> str | None:
+    """SELECT of the linked border crossings with the statistical columns only (no names, DOB,
+    documents) and `_grow`, the crossing's position in (person, date, record) order; None
+    without a border register."""
     table = f"{restricted}.std_border_crossings"
     cols = columns(con, table)
     if not cols:
-        return pl.DataFrame(schema={
-            "person_key": pl.String, "crossing_record_id": pl.String, "direction": pl.String,
-            "crossing_date": pl.Date, **{c: pl.String for c in CROSSING_COLUMNS[2:]},
-            "citizenship_declared": pl.String})
+        return None
     select = [col_or_null(cols, c, cast="DATE" if c == "crossing_date" else "VARCHAR")
               for c in CROSSING_COLUMNS]
     select += [c for c in ORDER_COLUMNS if c in cols]
     select.append(col_or_null(cols, "citizenship", "citizenship_declared", "VARCHAR"))
-    return con.sql(
-        f"SELECT l.person_key, CAST(s.record_id AS VARCHAR) AS crossing_record_id, {', '.join(select)} "
+    return (
+        f"SELECT l.person_key, CAST(s.record_id AS VARCHAR) AS crossing_record_id, {', '.join(select)}, "
+        f"row_number() OVER (ORDER BY l.person_key, s.crossing_date, CAST(s.record_id AS VARCHAR)) AS _grow "
         f"FROM {table} s JOIN {links} l ON l.source = 'border_crossings' "
-        f"AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR) "
-        f"ORDER BY l.person_key, crossing_date, crossing_record_id"
-    ).pl()
+        f"AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)")
+
+
+EMPTY_RAW = {"person_key": pl.String, "crossing_record_id": pl.String, "direction": pl.String,
+             "crossing_date": pl.Date, **{c: pl.String for c in CROSSING_COLUMNS[2:]},
+             "citizenship_declared": pl.String}
+
+
+def raw_crossings(con: duckdb.DuckDBPyConnection, restricted: str = "restricted",
+                  links: str = "person_links") -> pl.DataFrame:
+    """Linked border crossings with the statistical columns only (no names, DOB, documents),
+    every person at once (small worlds; the tables stage reads them by partition)."""
+    sql = _linked_sql(con, restricted, links)
+    if sql is None:
+        return pl.DataFrame(schema=EMPTY_RAW)
+    return con.sql(f"SELECT * EXCLUDE (_grow) FROM ({sql}) ORDER BY _grow").pl()
 
 
 def repair(crossings: pl.DataFrame, deaths: pl.DataFrame | None = None,
-           home: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+           home: str | None = None, spell_tally: pl.DataFrame | None = None
+           ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The rule engine's repair, keyed by person_key: (repaired crossings, repair log). With
     `home`, same-day ENTRY/EXIT pairs are ordered by the declared residence."""
     from reglink.rules.repair import repair_crossings
 
-    return repair_crossings(crossings, deaths=deaths, id_col="person_key", home=home)
-
-
-def repair_with_evidence(con: duckdb.DuckDBPyConnection, repaired: pl.DataFrame, log: pl.DataFrame,
-                         settings: TableSettings, restricted: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Move imputed crossings, and impute visitors' lost last exits and residents' lost last
-    returns, from the linked permits, population register and asylum register
-    (`evidence_repair.py`)."""
-    from reglink.tables.events import all_permits
-    from reglink.tables.evidence_repair import place_with_evidence
-
-    persons = con.sql("SELECT person_key, in_population_register, registration_date, "
-                      "deregistration_date, deregistration_reason, is_citizen FROM persons").pl()
-    asylum = None
-    if columns(con, f"{restricted}.std_asylum_register"):
-        asylum = con.sql("SELECT DISTINCT person_key FROM person_links "
-                         "WHERE source = 'asylum_register'").pl()
-    return place_with_evidence(repaired, log, home=settings.home_country, until=settings.observed_until,
-                               permits=all_permits(con, restricted), persons=persons, asylum=asylum,
-                               visitor_max_stay_days=settings.visitor_max_stay_days,
-                               resident_trip_repair=settings.resident_trip_repair,
-                               resident_max_trip_days=settings.resident_max_trip_days)
+    return repair_crossings(crossings, deaths=deaths, id_col="person_key", home=home,
+                            spell_tally=spell_tally)
 
 
 def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
@@ -157,9 +157,11 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
             ON a.person_key = f.person_key) f) s"""
 
 
-def permit_evidence(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int) -> pl.DataFrame | None:
+def permit_evidence(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int,
+                    where: str = "TRUE") -> pl.DataFrame | None:
     """Permits valid for at least `min_days` days (evidence of intention): person_key,
-    valid_from, valid_to. None without a permit register."""
+    valid_from, valid_to, of the persons `where` selects (on `l.person_key`). None without a
+    permit register."""
     cols = columns(con, f"{restricted}.std_permits")
     if not cols or "valid_to" not in cols:
         return None
@@ -168,49 +170,201 @@ def permit_evidence(con: duckdb.DuckDBPyConnection, restricted: str, min_days: i
              CAST(s.valid_to AS DATE) AS valid_to
       FROM {restricted}.std_permits s JOIN person_links l
         ON l.source = 'permits' AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)
-      WHERE s.valid_to IS NOT NULL AND s.valid_from IS NOT NULL
+      WHERE s.valid_to IS NOT NULL AND s.valid_from IS NOT NULL AND {where}
         AND {days_between('s.valid_from', 's.valid_to')} + 1 >= {int(min_days)}""").pl()
 
 
 def classify(crossings: pl.DataFrame, settings: TableSettings, initial: pl.DataFrame | None,
-             evidence: pl.DataFrame | None) -> pl.DataFrame:
+             evidence: pl.DataFrame | None, observed_until: dt.date | None = None) -> pl.DataFrame:
     """The rule engine's classification of every crossing, keyed by person_key."""
     from reglink.rules.engine import classify_crossings
 
-    return classify_crossings(crossings, settings.rule, observed_until=settings.observed_until,
+    return classify_crossings(crossings, settings.rule,
+                              observed_until=observed_until or settings.observed_until,
                               initial_status=initial, evidence=evidence, id_col="person_key")
 
 
-def _write(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, temp: bool = False) -> None:
-    con.register("_w", frame)
-    try:
-        con.execute(f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {name} AS SELECT * FROM _w")
-    finally:
-        con.unregister("_w")
+class _Appender:
+    """Frames appended to one DuckDB table, partition after partition: created by the first
+    frame with rows, later ones inserted by column name; `close()` creates it from an empty
+    frame when no partition had rows."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, temp: bool = True) -> None:
+        self.con, self.name, self.temp = con, name, temp
+        self.created, self.empty = False, None
+
+    def _run(self, sql: str, frame: pl.DataFrame) -> None:
+        self.con.register("_part", frame)
+        try:
+            self.con.execute(sql)
+        finally:
+            self.con.unregister("_part")
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            self.empty = frame if self.empty is None else self.empty
+        elif not self.created:
+            self._run(f"CREATE OR REPLACE {'TEMP ' if self.temp else ''}TABLE {self.name} "
+                      "AS SELECT * FROM _part", frame)
+            self.created = True
+        else:
+            self._run(f"INSERT INTO {self.name} BY NAME SELECT * FROM _part", frame)
+
+    def close(self) -> None:
+        if not self.created and self.empty is not None:
+            self.created = True
+            self._run(f"CREATE OR REPLACE {'TEMP ' if self.temp else ''}TABLE {self.name} "
+                      "AS SELECT * FROM _part", self.empty)
+
+
+def _input_rows(log: pl.DataFrame, grow: pl.Series) -> pl.DataFrame:
+    """The repair log's `row` (1-based row of the frame given to the repair) as the crossing's
+    position among all linked crossings, whatever partition it was repaired in."""
+    rows = pl.DataFrame({"row": pl.int_range(1, grow.len() + 1, eager=True, dtype=pl.Int64),
+                         "_grow": grow.cast(pl.Int64)})
+    return (log.join(rows, on="row", how="left", maintain_order="left")
+            .with_columns(pl.col("_grow").alias("row")).drop("_grow"))
 
 
 def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
-                    restricted: str = "restricted") -> dict[str, int]:
-    """Write `crossing_repairs`, `initial_status` and the classified `crossings` (needs `persons`)."""
-    raw = raw_crossings(con, restricted)
-    deaths = con.sql(
-        "SELECT person_key, death_date FROM persons WHERE death_date IS NOT NULL").pl()
-    repaired, log = repair(raw, deaths if len(deaths) else None,
-                           settings.home_country if settings.evidence_repair else None)
-    if settings.evidence_repair:
-        repaired, log = repair_with_evidence(con, repaired, log, settings, restricted)
-    _write(con, "crossing_repairs", log)
-    _write(con, "_repaired", repaired, temp=True)
+                    restricted: str = "restricted", budget: Budget | None = None,
+                    log: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Write `crossing_repairs`, `initial_status` and the classified `crossings` (needs
+    `persons`), partition by partition of persons (`partitions.py`) so that memory follows the
+    budget, not the number of crossings:
+    1. every partition tallies its spells and crossing days (pooled typical spells, data start);
+    2. repair with the pooled spells; tally the typical lengths the evidence placement pools;
+    3. place imputed crossings from register evidence; then `initial_status` in one SQL pass;
+    4. classify by the residence rule. Parts go to DuckDB tables between the passes."""
+    from reglink.rules import pooled
+    from reglink.rules.repair import spell_tally
+    from reglink.tables.evidence_repair import evidence_tally
+
+    say = log or (lambda _msg: None)
+    sql = _linked_sql(con, restricted, "person_links")
+    con.execute("CREATE OR REPLACE TEMP TABLE _raw AS "
+                + (f"SELECT * FROM ({sql}) ORDER BY _grow" if sql else
+                   "SELECT CAST(NULL AS VARCHAR) AS person_key, CAST(NULL AS BIGINT) AS _grow WHERE FALSE"))
+    rows = con.execute("SELECT count(*) FROM _raw").fetchall()[0][0]
+    parts = Partitions.plan(rows, budget, at_least=settings.partitions or 1)
+    say(f"tables: {rows:,} crossings in {parts.n} partition(s) of persons")
+    home = settings.home_country if settings.evidence_repair else None
+    con.execute("CREATE OR REPLACE TEMP TABLE _deaths AS SELECT person_key, death_date FROM persons "
+                "WHERE death_date IS NOT NULL")
+
+    def raw_part(i: int) -> pl.DataFrame:
+        if sql is None:
+            return pl.DataFrame(schema={**EMPTY_RAW, "_grow": pl.Int64})
+        return con.sql(f"SELECT * FROM _raw WHERE {parts.where(i)} ORDER BY _grow").pl()
+
+    def deaths_part(i: int) -> pl.DataFrame | None:
+        d = con.sql(f"SELECT * FROM _deaths WHERE {parts.where(i)}").pl()
+        return d if d.height else None
+
+    # 1. pooled spells and the data period, over every partition
+    tally = pooled.combine(spell_tally(raw_part(i).drop("_grow"), deaths=deaths_part(i),
+                                       id_col="person_key", home=home) for i in parts)
+    days = tally.filter(pl.col("stat") == "crossing_day")["value"]
+    first_day = EPOCH + dt.timedelta(days=int(days.min())) if days.len() else None
+    last_day = EPOCH + dt.timedelta(days=int(days.max())) if days.len() else None
+    until = settings.observed_until or last_day
+
+    # 2. repair, and the typical lengths for the evidence placement
+    repaired_parts, logs = _Appender(con, "_repaired_1"), _Appender(con, "_repair_log_1")
+    ev_tallies = []
+    ev = _evidence_inputs(con, restricted) if settings.evidence_repair else None
+    for i in parts:
+        raw = raw_part(i)
+        repaired, rlog = repair(raw.drop("_grow"), deaths_part(i), home, spell_tally=tally)
+        repaired_parts.add(repaired)
+        logs.add(_input_rows(rlog, raw["_grow"]))
+        if ev is not None and first_day is not None:
+            inputs = ev.part(parts, i)
+            ev_tallies.append(evidence_tally(repaired, home=settings.home_country, start=first_day,
+                                             permits=inputs["permits"], persons=inputs["persons"]))
+    repaired_parts.close()
+    logs.close()
+    ev_tally = pooled.combine(ev_tallies)
+
+    # 3. evidence placement; every part's crossings into `_repaired`
+    final_parts, final_logs = _Appender(con, "_repaired"), _Appender(con, "crossing_repairs", temp=False)
+    for i in parts:
+        repaired = con.sql(f"SELECT * FROM _repaired_1 WHERE {parts.where(i)} "
+                           "ORDER BY person_key, crossing_seq").pl()
+        rlog = con.sql(f"SELECT * FROM _repair_log_1 WHERE {parts.where(i)}").pl()
+        if ev is not None:
+            repaired, rlog = repair_with_evidence(repaired, rlog, settings, ev.part(parts, i),
+                                                  start=first_day, tally=ev_tally)
+        final_parts.add(repaired)
+        final_logs.add(rlog)
+    final_parts.close()
+    final_logs.close()
+    con.execute("DROP TABLE IF EXISTS _repaired_1; DROP TABLE IF EXISTS _repair_log_1")
+    con.execute("CREATE OR REPLACE TABLE crossing_repairs AS SELECT * FROM crossing_repairs "
+                "ORDER BY person_key, crossing_date, kind, row")
+    repaired_cols = columns(con, "temp._repaired")
     con.execute("CREATE OR REPLACE TABLE initial_status AS "
                 + initial_status_sql("_repaired", settings.home_country,
-                                     next((c for c in ORDER_COLUMNS if c in repaired.columns), None),
+                                     next((c for c in ORDER_COLUMNS if c in repaired_cols), None),
                                      settings.evidence_repair,
                                      settings.rule.threshold_days if settings.evidence_repair else None))
-    initial = con.sql("SELECT person_key, initial_status FROM initial_status "
-                      "WHERE initial_status_source <> 'rule_default'").pl()
-    evidence = permit_evidence(con, restricted, settings.evidence_days)
-    classified = classify(repaired, settings, initial if len(initial) else None, evidence)
-    _write(con, "crossings", classified.sort(
-        ["person_key", "crossing_order"] if "crossing_order" in classified.columns else ["person_key"]))
+
+    # 4. the residence rule
+    classified_parts = _Appender(con, "_crossings")
+    for i in parts:
+        repaired = con.sql(f"SELECT * FROM _repaired WHERE {parts.where(i)} "
+                           "ORDER BY person_key, crossing_seq").pl()
+        initial = con.sql("SELECT person_key, initial_status FROM initial_status "
+                          f"WHERE initial_status_source <> 'rule_default' AND {parts.where(i)}").pl()
+        evidence = permit_evidence(con, restricted, settings.evidence_days, parts.where(i, "l.person_key"))
+        classified_parts.add(classify(repaired, settings, initial if len(initial) else None,
+                                      evidence, observed_until=until))
+    classified_parts.close()
+    order = "person_key, crossing_order" if "crossing_order" in columns(con, "temp._crossings") else "person_key"
+    con.execute(f"CREATE OR REPLACE TABLE crossings AS SELECT * FROM _crossings ORDER BY {order}")
+    con.execute("DROP TABLE IF EXISTS _crossings; DROP TABLE IF EXISTS _raw")
     return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
             for t in ("crossings", "crossing_repairs", "initial_status")}
+
+
+@dataclass
+class _EvidenceInputs:
+    """The other registers' evidence for the repair, read per partition of persons."""
+
+    con: duckdb.DuckDBPyConnection
+    restricted: str
+    has_permits: bool
+    has_asylum: bool
+
+    def part(self, parts: Partitions, i: int) -> dict[str, pl.DataFrame | None]:
+        from reglink.tables.events import all_permits
+
+        persons = self.con.sql("SELECT person_key, in_population_register, registration_date, "
+                               "deregistration_date, deregistration_reason, is_citizen FROM persons "
+                               f"WHERE {parts.where(i)}").pl()
+        permits = (all_permits(self.con, self.restricted, parts.where(i, "l.person_key"))
+                   if self.has_permits else None)
+        asylum = (self.con.sql("SELECT DISTINCT person_key FROM person_links "
+                               f"WHERE source = 'asylum_register' AND {parts.where(i)}").pl()
+                  if self.has_asylum else None)
+        return {"permits": permits, "persons": persons, "asylum": asylum}
+
+
+def _evidence_inputs(con: duckdb.DuckDBPyConnection, restricted: str) -> _EvidenceInputs:
+    return _EvidenceInputs(con, restricted, bool(columns(con, f"{restricted}.std_permits")),
+                           bool(columns(con, f"{restricted}.std_asylum_register")))
+
+
+def repair_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, settings: TableSettings,
+                         inputs: dict[str, pl.DataFrame | None], start: dt.date | None = None,
+                         tally: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Move imputed crossings, and impute visitors' lost last exits and residents' lost last
+    returns, from the linked permits, population register and asylum register
+    (`evidence_repair.py`); `start` and `tally` pool over every partition."""
+    from reglink.tables.evidence_repair import place_with_evidence
+
+    return place_with_evidence(repaired, log, home=settings.home_country, until=settings.observed_until,
+                               visitor_max_stay_days=settings.visitor_max_stay_days,
+                               resident_trip_repair=settings.resident_trip_repair,
+                               resident_max_trip_days=settings.resident_max_trip_days,
+                               start=start, tally=tally, **inputs)

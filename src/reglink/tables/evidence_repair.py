@@ -52,6 +52,8 @@ import datetime as dt
 
 import polars as pl
 
+from reglink.rules import pooled
+
 STAY_REASONS = ("SETTLE", "RETURN_HOME", "ASYLUM", "WORK", "STUDY")
 INTENT_REASONS = ("SETTLE", "RETURN_HOME")
 VISITOR_PERMITS = ("VISA",)
@@ -139,122 +141,94 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                             ("_permit", "_reg_starts", "_reg_at_a", "_asylum", "_citizen"))
 
 
-def _typical(df: pl.DataFrame, home: str
-             ) -> tuple[pl.DataFrame, float | None, float | None, float | None]:
-    """(per person `_own_stay, _own_trip, _own_home`, pooled visitor stay, pooled resident trip,
-    pooled resident time at home between trips): medians of complete recorded spells (both ends
-    recorded)."""
+def _spell_kinds(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(visitor stays, resident trips, a resident's time at home between trips): complete
+    recorded spells (both ends recorded), `person_key, _len`."""
     nxt = df.with_columns(
         pl.col("direction").shift(-1).over("person_key").alias("_ndir"),
         pl.col("_day").shift(-1).over("person_key").alias("_nday"),
         pl.col("imputed").shift(-1).over("person_key").alias("_nimp"))
     ok = ~pl.col("imputed") & ~pl.col("_nimp").fill_null(True) & (pl.col("_ndir") != pl.col("direction"))
-    spells = nxt.filter(ok.fill_null(False)).with_columns((pl.col("_nday") - pl.col("_day")).alias("_len"))
+    spells = nxt.filter(ok.fill_null(False)).select(
+        "person_key", "direction", "country_of_residence", (pl.col("_nday") - pl.col("_day")).alias("_len"))
     cor = pl.col("country_of_residence")
     stays = spells.filter((pl.col("direction") == "ENTRY") & cor.is_not_null() & (cor != home))
     trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home))
     # a resident's time at home between trips: ENTRY declaring the home country -> next EXIT
-    home = spells.filter((pl.col("direction") == "ENTRY") & (cor == home))
-    own = (stays.group_by("person_key").agg(pl.col("_len").median().alias("_own_stay"),
-                                            pl.len().alias("_own_stays"))
-           .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip")),
-                 on="person_key", how="full", coalesce=True)
-           .join(home.group_by("person_key").agg(pl.col("_len").median().alias("_own_home")),
-                 on="person_key", how="full", coalesce=True))
-    pooled_stay = stays["_len"].median() if stays.height else None
-    pooled_trip = trips["_len"].median() if trips.height else None
-    pooled_home = home["_len"].median() if home.height else None
-    return own, pooled_stay, pooled_trip, pooled_home
+    at_home = spells.filter((pl.col("direction") == "ENTRY") & (cor == home))
+    return stays, trips, at_home
 
 
-def reporting_delay(df: pl.DataFrame, persons: pl.DataFrame | None) -> int:
-    """Median days from a recorded emigration EXIT to the deregistration for emigration: the
-    register's reporting delay, from the persons whose crossing before the deregistration is a
-    recorded EXIT (0 with fewer than MIN_DELAY_CASES such persons)."""
+def _own_typical(stays: pl.DataFrame, trips: pl.DataFrame, at_home: pl.DataFrame) -> pl.DataFrame:
+    """Per person `_own_stay, _own_stays, _own_trip, _own_home`: medians of their own spells."""
+    return (stays.group_by("person_key").agg(pl.col("_len").median().alias("_own_stay"),
+                                             pl.len().alias("_own_stays"))
+            .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip")),
+                  on="person_key", how="full", coalesce=True)
+            .join(at_home.group_by("person_key").agg(pl.col("_len").median().alias("_own_home")),
+                  on="person_key", how="full", coalesce=True))
+
+
+def _delay_cases(df: pl.DataFrame, persons: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`_lag`: days from a recorded emigration EXIT to the deregistration for emigration, per
+    person whose crossing before the deregistration is a recorded EXIT (within two years)."""
     if persons is None or "deregistration_reason" not in persons.columns:
-        return 0
+        return None
     dr = persons.filter(pl.col("deregistration_reason") == "EMIGRATION").select(
         "person_key", _day("deregistration_date").alias("_rt")).drop_nulls()
     last = (df.filter(~pl.col("imputed")).select("person_key", "direction", "_day")
             .join(dr, on="person_key").filter(pl.col("_day") <= pl.col("_rt"))
             .sort("person_key", "_day").group_by("person_key").last()
             .filter((pl.col("direction") == "EXIT") & (pl.col("_rt") - pl.col("_day") <= 730)))
-    if last.height < MIN_DELAY_CASES:
-        return 0
-    return int(round((last["_rt"] - last["_day"]).median()))
+    return last.select((pl.col("_rt") - pl.col("_day")).alias("_lag"))
 
 
-def _median_lag(pairs: pl.DataFrame) -> int | None:
-    """Median of `_lag` (days) over at least MIN_DELAY_CASES rows, else None."""
-    if pairs.height < MIN_DELAY_CASES:
-        return None
-    return int(round(pairs["_lag"].median()))
-
-
-def arrival_lags(df: pl.DataFrame, permits: pl.DataFrame | None, persons: pl.DataFrame | None,
-                 start: int) -> tuple[int, int]:
-    """(days from a permit's first day to the holder's arrival, days from an arrival to the
-    population-register registration), medians over the persons whose first crossing is a
-    recorded ENTRY within a year of a permit first valid (registration) inside the data period.
-    They place a lost first ENTRY of a newcomer (`MISSING_FIRST_ENTRY`); 0 when too few cases."""
+def _arrival_cases(df: pl.DataFrame, permits: pl.DataFrame | None, persons: pl.DataFrame | None,
+                   start: int) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(`_lag` from a permit's first day to the holder's first recorded ENTRY, `_lag` from that
+    ENTRY to the population-register registration), per person, inside the data period."""
     first = (df.filter(pl.col("_isfirst") & (pl.col("direction") == "ENTRY") & ~pl.col("imputed"))
              .select("person_key", pl.col("_day").alias("_e")))
-    permit_lag = reg_lag = None
+    permit_pairs = reg_pairs = None
     if permits is not None and permits.height:
         pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
             "person_key", _day("valid_from").alias("_pf")).filter(pl.col("_pf") >= start)
-        pairs = (first.join(pm, on="person_key").with_columns((pl.col("_e") - pl.col("_pf")).alias("_lag"))
-                 .filter(pl.col("_lag").abs() <= 365).sort("person_key", pl.col("_lag").abs())
-                 .unique("person_key", keep="first"))
-        permit_lag = _median_lag(pairs)
+        permit_pairs = (first.join(pm, on="person_key").with_columns((pl.col("_e") - pl.col("_pf")).alias("_lag"))
+                        .filter(pl.col("_lag").abs() <= 365).sort("person_key", pl.col("_lag").abs())
+                        .unique("person_key", keep="first"))
     if persons is not None and persons.height:
         pr = persons.filter(pl.col("in_population_register").fill_null(False)).select(
             "person_key", _day("registration_date").alias("_rf")).filter(pl.col("_rf") >= start)
-        pairs = (first.join(pr, on="person_key").with_columns((pl.col("_rf") - pl.col("_e")).alias("_lag"))
-                 .filter(pl.col("_lag").is_between(0, 365)))
-        reg_lag = _median_lag(pairs)
-    return permit_lag or 0, reg_lag or 0
+        reg_pairs = (first.join(pr, on="person_key").with_columns((pl.col("_rf") - pl.col("_e")).alias("_lag"))
+                     .filter(pl.col("_lag").is_between(0, 365)))
+    return permit_pairs, reg_pairs
 
 
-def expiry_lead(df: pl.DataFrame, permits: pl.DataFrame | None) -> int:
-    """Median days from a recorded last EXIT to the end of the (non-visitor) permit the person
-    held at it, over persons whose permit ended within a year after that exit and who did not
-    come back: how long before a permit runs out its holder typically leaves. It places the
-    lost last exit of a holder whose permit expired unrenewed; 0 with too few cases."""
+def _lead_cases(df: pl.DataFrame, permits: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`_lag`: days from a recorded last EXIT to the end of the (non-visitor) permit held at it,
+    per person whose permit ended within a year after that exit."""
     if permits is None or permits.height == 0:
-        return 0
+        return None
     last = df.filter(pl.col("_islast") & (pl.col("direction") == "EXIT") & ~pl.col("imputed")).select(
         "person_key", pl.col("_day").alias("_x"))
     pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
         "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt")).drop_nulls("_pt")
-    pairs = (last.join(pm, on="person_key").filter(pl.col("_pf") <= pl.col("_x"))
-             .with_columns((pl.col("_pt") - pl.col("_x")).alias("_lag"))
-             .filter(pl.col("_lag").is_between(0, 365)).sort("person_key", "_lag")
-             .unique("person_key", keep="first"))
-    return _median_lag(pairs) or 0
+    return (last.join(pm, on="person_key").filter(pl.col("_pf") <= pl.col("_x"))
+            .with_columns((pl.col("_pt") - pl.col("_x")).alias("_lag"))
+            .filter(pl.col("_lag").is_between(0, 365)).sort("person_key", "_lag")
+            .unique("person_key", keep="first"))
 
 
-def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
-                        until: dt.date | None, permits: pl.DataFrame | None = None,
-                        persons: pl.DataFrame | None = None, asylum: pl.DataFrame | None = None,
-                        visitor_max_stay_days: int = VISITOR_MAX_STAY_DAYS,
-                        resident_trip_repair: bool = True,
-                        resident_max_trip_days: int = RESIDENT_MAX_TRIP_DAYS
-                        ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(repaired crossings, repair log) with imputed crossings moved, and lost last exits of
-    visitors and the lost last returns of residents' trips (`resident_trip_repair`) imputed, from
-    register evidence (module docstring). Keyed by `person_key`; the
-    frames are those of `rules.repair.repair_crossings`."""
-    if repaired.height == 0:
-        return repaired, log
+def _prepared(repaired: pl.DataFrame) -> pl.DataFrame:
+    """The repaired crossings in person order with row index `_r`, `_day` and each row's
+    neighbours (previous/next day, direction, declared residence and reason)."""
     missing = [c for c in ("country_of_residence", "travel_reason") if c not in repaired.columns]
     df = (repaired.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
           .sort("person_key", "crossing_seq").with_row_index("_r")
           .with_columns(_day("crossing_date").alias("_day")))
-    u = int((until or df["crossing_date"].max()).toordinal() - dt.date(1970, 1, 1).toordinal())
     cor, reason = pl.col("country_of_residence"), pl.col("travel_reason")
     p = "person_key"
-    df = df.with_columns(
+    return df.with_columns(
         pl.col("_day").shift(1).over(p).alias("_pday"), pl.col("_day").shift(-1).over(p).alias("_nday"),
         pl.col("direction").shift(1).over(p).alias("_pdir"), pl.col("direction").shift(-1).over(p).alias("_ndir"),
         cor.shift(1).over(p).alias("_pcor"), reason.shift(1).over(p).alias("_preason"),
@@ -262,7 +236,68 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         pl.col("crossing_date").shift(-1).over(p).alias("_ndate"),
         (pl.col("crossing_seq") == pl.col("crossing_seq").max().over(p)).alias("_islast"),
         (pl.col("crossing_seq") == pl.col("crossing_seq").min().over(p)).alias("_isfirst"))
-    start = int(df["_day"].min())
+
+
+def _tally(df: pl.DataFrame, home: str, permits: pl.DataFrame | None,
+           persons: pl.DataFrame | None, start: int) -> pl.DataFrame:
+    stays, trips, at_home = _spell_kinds(df, home)
+    permit_pairs, reg_pairs = _arrival_cases(df, permits, persons, start)
+    parts = [pooled.tally("visitor_stay", stays, "_len"), pooled.tally("resident_trip", trips, "_len"),
+             pooled.tally("time_at_home", at_home, "_len")]
+    for stat, cases in (("permit_lag", permit_pairs), ("registration_lag", reg_pairs),
+                        ("reporting_delay", _delay_cases(df, persons)),
+                        ("expiry_lead", _lead_cases(df, permits))):
+        if cases is not None:
+            parts.append(pooled.tally(stat, cases, "_lag"))
+    return pooled.combine(parts)
+
+
+def evidence_tally(repaired: pl.DataFrame, *, home: str, start: dt.date,
+                   permits: pl.DataFrame | None = None,
+                   persons: pl.DataFrame | None = None) -> pl.DataFrame:
+    """What a part of the persons contributes to the typical lengths and delays that
+    `place_with_evidence` pools over everyone (`rules.pooled`): add up every part's tally and
+    pass the sum as its `tally`. `start` is the first day of the border data (all parts)."""
+    if repaired.height == 0:
+        return pooled.combine([])
+    return _tally(_prepared(repaired), home, permits, persons, _ordinal(start))
+
+
+def _ordinal(d: dt.date) -> int:
+    return d.toordinal() - dt.date(1970, 1, 1).toordinal()
+
+
+def _typical_lag(t: pl.DataFrame, stat: str) -> int:
+    """A pooled delay in whole days: the median over at least MIN_DELAY_CASES cases, else 0."""
+    if pooled.count(t, stat) < MIN_DELAY_CASES:
+        return 0
+    return int(round(pooled.median(t, stat)))
+
+
+def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
+                        until: dt.date | None, permits: pl.DataFrame | None = None,
+                        persons: pl.DataFrame | None = None, asylum: pl.DataFrame | None = None,
+                        visitor_max_stay_days: int = VISITOR_MAX_STAY_DAYS,
+                        resident_trip_repair: bool = True,
+                        resident_max_trip_days: int = RESIDENT_MAX_TRIP_DAYS,
+                        start: dt.date | None = None, tally: pl.DataFrame | None = None
+                        ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(repaired crossings, repair log) with imputed crossings moved, and lost last exits of
+    visitors and the lost last returns of residents' trips (`resident_trip_repair`) imputed, from
+    register evidence (module docstring). Keyed by `person_key`; the
+    frames are those of `rules.repair.repair_crossings`. When `repaired` holds only some of the
+    persons, `start` (first day of the border data), `until` and `tally` (the sum of
+    `evidence_tally` over every part) make the typical lengths everyone's; by default they come
+    from `repaired` itself."""
+    if repaired.height == 0:
+        return repaired, log
+    df = _prepared(repaired)
+    u = _ordinal(until or df["crossing_date"].max())
+    cor, reason = pl.col("country_of_residence"), pl.col("travel_reason")
+    p = "person_key"
+    start = _ordinal(start) if start is not None else int(df["_day"].min())
+    if tally is None:
+        tally = _tally(df, home, permits, persons, start)
     # spans to judge: imputed MISSING_EXIT/ENTRY rows (a = previous, c = next crossing), and the
     # first and last recorded crossings below (`edge_spans`)
     gap_rows = df.filter(pl.col("imputed") & pl.col("repair").is_in(["MISSING_EXIT", "MISSING_ENTRY"])
@@ -303,8 +338,10 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     spans = spans.with_row_index("_sid")
     flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons, asylum)
     spans = spans.join(flags.rename({"_r": "_sid"}), on="_sid", how="left")
-    own, pooled_stay, pooled_trip, pooled_home = _typical(df, home)
-    spans = spans.join(own, on=p, how="left")
+    spans = spans.join(_own_typical(*_spell_kinds(df.join(spans.select(p).unique(), on=p, how="semi"),
+                                                      home)), on=p, how="left")
+    pooled_stay, pooled_trip, pooled_home = (pooled.median(tally, s) for s in
+                                             ("visitor_stay", "resident_trip", "time_at_home"))
     foreign = pl.col("_acor").is_not_null() & (pl.col("_acor") != home)
     home_decl = pl.col("_acor") == home
     visit_reason = ~pl.col("_areason").fill_null("").is_in(STAY_REASONS)
@@ -335,8 +372,8 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     ex, en = pl.col("_kind") == "MISSING_EXIT", pl.col("_kind") == "MISSING_ENTRY"
     tail = pl.col("_kind").is_in(list(TAIL_KINDS))
     head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
-    permit_lag, reg_lag = arrival_lags(df, permits, persons, start)
-    lead = expiry_lead(df, permits)
+    permit_lag, reg_lag = _typical_lag(tally, "permit_lag"), _typical_lag(tally, "registration_lag")
+    lead = _typical_lag(tally, "expiry_lead")
     # a newcomer: no permit held and not registered at the data start, one starting before the exit
     newcomer = head & pl.col("_pend").is_null()
     newcomer_permit = newcomer & ~pl.col("_reg_at_a") & pl.col("_pstart_first").is_not_null()
@@ -344,7 +381,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     tail_ex = pl.col("_kind") == "MISSING_LAST_EXIT"
     tail_en = pl.col("_kind") == "MISSING_LAST_ENTRY"
     # deregistered as an emigrant inside the gap: left the register's delay before it
-    delay = reporting_delay(df, persons)
+    delay = _typical_lag(tally, "reporting_delay")
     dereg = pl.col("_dereg").is_not_null()
     # a foreigner's permit held at the last entry expired before U, not renewed
     # (and no later permit starts before U: a new permit, e.g. a student's work permit after

@@ -56,6 +56,9 @@ class TableSettings:
     circular_min_stays: int = 2
     small_cell: dict[str, Any] = field(
         default_factory=lambda: {"method": "suppress", "threshold": 5, "base": 5})
+    # at least this many partitions of persons for the per-person work (more when the memory
+    # budget needs them; tables/partitions.py); the figures do not depend on it
+    partitions: int | None = None
 
     @property
     def evidence_days(self) -> int:
