@@ -6,6 +6,7 @@ import dagster as dg
 
 from reglink import store
 from reglink.config import PipelineConfig
+from reglink.measure import Meter
 from reglink.schemas import SOURCES
 
 from pipelines import progress, stages, state
@@ -141,8 +142,11 @@ def make_linkage_asset() -> dg.AssetsDefinition:
             prev = _unchanged(context, st, name, fp, ["person_links"])
         progress.notify(name, "start")
         stats = {}
+        resources: dict = {}
         if prev is None:
-            res = stages.get("linkage")(cfg)
+            with Meter() as meter:
+                res = stages.get("linkage")(cfg)
+            resources = meter.metadata()
             stats = {k: v for k, v in (getattr(res, "stats", {}) or {}).items()
                      if isinstance(v, (int, float, str, bool))}
         std = _std_counts(cfg)
@@ -159,7 +163,8 @@ def make_linkage_asset() -> dg.AssetsDefinition:
             cols = [d[0] for d in top.description]
             prev_md = md_table(cols, top.fetchall())
         progress.notify(name, "unchanged" if prev else "done",
-                        f"{records} records -> {persons} persons")
+                        f"{records} records -> {persons} persons"
+                        + (f" (peak {resources['peak_rss_gb']:.1f} GB)" if resources else ""))
         # checks
         missing = {s: (n, rates.get(s, {}).get("records", 0)) for s, n in std.items()
                    if rates.get(s, {}).get("records", 0) != n}
@@ -181,7 +186,7 @@ def make_linkage_asset() -> dg.AssetsDefinition:
             f"{s} {r['cross_register_rate']:.1%}" for s, r in rates.items())
         yield dg.MaterializeResult(
             metadata={"records": records, "persons": persons, "dagster/row_count": records,
-                      "unchanged": prev is not None,
+                      "unchanged": prev is not None, **resources,
                       "linkage_rates": dg.MetadataValue.md(md_table(
                           ["register", "records", "persons", "linked to another register"],
                           [(s, r["records"], r["persons"], f"{r['cross_register_rate']:.1%}")
@@ -255,12 +260,16 @@ def make_tables_asset() -> dg.AssetsDefinition:
                                    stages.code_version("tables"))
             prev = _unchanged(context, st, name, fp, [])
         progress.notify(name, "start")
+        resources: dict = {}
         if prev is None:
-            counts = stages.get("tables")(cfg, log=lambda m: (context.log.info(m),
-                                                              progress.notify(name, "step", m)))
+            with Meter() as meter:
+                counts = stages.get("tables")(cfg, log=lambda m: (context.log.info(m),
+                                                                  progress.notify(name, "step", m)))
+            resources = meter.metadata()
         else:
             counts = prev.summary["counts"]
-        progress.notify(name, "unchanged" if prev else "done", f"{len(counts)} tables")
+        progress.notify(name, "unchanged" if prev else "done", f"{len(counts)} tables"
+                        + (f" (peak {resources['peak_rss_gb']:.1f} GB)" if resources else ""))
         by_asset: dict[tuple[str, str], dict[str, int]] = {}
         for t, n in counts.items():
             key = _asset_for_table(t)
@@ -277,7 +286,7 @@ def make_tables_asset() -> dg.AssetsDefinition:
                     continue
                 main = next(iter(tables))
                 md = {"tables": counts_md("rows per table", tables),
-                      "dagster/row_count": tables[main], "unchanged": prev is not None,
+                      "dagster/row_count": tables[main], "unchanged": prev is not None, **resources,
                       "preview": preview(con, main)}
                 if key == ("events", "migration_events"):
                     ev = dict(con.execute("SELECT event_type || CASE WHEN provisional THEN "
@@ -315,18 +324,22 @@ def make_report_asset(table_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
             prev = _unchanged(context, st, name, fp, [])
         progress.notify(name, "start")
         index = cfg.reports / "index.html"
+        resources: dict = {}
         if prev is None or not index.exists():
-            index = stages.get("quality")(cfg)
+            with Meter() as meter:
+                index = stages.get("quality")(cfg)
+            resources = meter.metadata()
             prev = None
         pages = sorted(p.name for p in index.parent.glob("*.html"))
         state.put(warehouse.path(), state.Record(name, state.NO_PARTITION, fp,
                                               summary={"index": str(index), "pages": pages}))
-        progress.notify(name, "unchanged" if prev else "done", str(index))
+        progress.notify(name, "unchanged" if prev else "done", str(index)
+                        + (f" (peak {resources['peak_rss_gb']:.1f} GB)" if resources else ""))
         return dg.MaterializeResult(
             metadata={"index": dg.MetadataValue.path(str(index)),
                       "url": dg.MetadataValue.url(index.resolve().as_uri()),
                       "pages": dg.MetadataValue.md("\n".join(f"- {p}" for p in pages)),
-                      "unchanged": prev is not None},
+                      "unchanged": prev is not None, **resources},
             data_version=dg.DataVersion(fp))
 
     return report

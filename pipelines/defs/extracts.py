@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from reglink.measure import Meter
 from reglink.schemas import SOURCES
 
 from pipelines import deliveries as dl
@@ -161,10 +162,11 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
             s = prev.summary
             unchanged = True
         else:
-            result, settings_sha = _ingest(cfg, register, archived, mapping,
-                                           delivered=Path(raw.summary.get("path", archived)))
-            sm = result.summary
-            stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha)
+            with Meter() as meter:
+                result, settings_sha = _ingest(cfg, register, archived, mapping,
+                                               delivered=Path(raw.summary.get("path", archived)))
+                sm = result.summary
+                stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha)
             s = {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
                  "rows_quarantined": sm.rows_quarantined, "extract_id": sm.extract_id,
                  "sha256": sm.sha256, "reasons": sm.reasons, "soft": dict(sm.soft),
@@ -173,6 +175,7 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
                                          for e in sm.expectations
                                          if isinstance(e, dict) and e.get("success") is False]}
             unchanged = False
+            s["resources"] = meter.metadata()
 
         # checks: computed on every run from what is stored now
         balanced = s["rows_in"] == s["rows_accepted"] + s["rows_quarantined"]
@@ -197,7 +200,8 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
             name, key, fp, status="blocked" if failed else "ok",
             reason=f"{register}/{key}: " + "; ".join(failed) if failed else None, summary=s))
         progress.notify(name, "blocked" if failed else "unchanged" if unchanged else "done",
-                        f"{s['rows_accepted']} accepted, {s['rows_quarantined']} quarantined")
+                        f"{s['rows_accepted']} accepted, {s['rows_quarantined']} quarantined"
+                        + ("" if unchanged else f" (peak {s['resources']['peak_rss_gb']:.1f} GB)"))
         completeness = s.get("completeness", {})
         yield dg.MaterializeResult(
             metadata={
@@ -205,6 +209,7 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
                 "rows_in": s["rows_in"], "rows_accepted": s["rows_accepted"],
                 "rows_quarantined": s["rows_quarantined"], "quarantine_share": round(share, 4),
                 "dagster/row_count": s["rows_accepted"], "unchanged": unchanged,
+                **(s.get("resources") or {}),
                 "quarantine_by_reason": counts_md("rows quarantined by reason", s["reasons"]),
                 "completeness": dg.MetadataValue.md(md_table(
                     ["column", "share filled"], sorted(completeness.items()), 40)),

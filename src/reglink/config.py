@@ -63,20 +63,26 @@ class Budget:
     # frames of the partitioned stages, Arrow buffers and the interpreter itself
     DUCKDB_SHARE = 0.5
 
+    def duckdb_limit_for(self, share: float = 1.0) -> str:
+        """DuckDB's `memory_limit` setting for a connection that gets `share` of DuckDB's part
+        of the budget (two connections open at once get half each)."""
+        return f"{max(int(self.memory_limit * self.DUCKDB_SHARE * share) // 2**20, 64)}MiB"
+
     @property
     def duckdb_limit(self) -> str:
-        """DuckDB's `memory_limit` setting for one connection of this run."""
-        return f"{max(int(self.memory_limit * self.DUCKDB_SHARE) // 2**20, 64)}MiB"
+        """DuckDB's `memory_limit` setting for the one connection of a stage."""
+        return self.duckdb_limit_for(1.0)
 
     @property
     def frame_bytes(self) -> int:
         """Memory a stage may hold in Python frames at once (the rest of the budget)."""
         return int(self.memory_limit * (1 - self.DUCKDB_SHARE))
 
-    def apply(self, con: Any) -> Any:
-        """Set DuckDB's limit, spill folder and threads on a connection; returns it."""
+    def apply(self, con: Any, share: float = 1.0) -> Any:
+        """Set DuckDB's limit (`share` of DuckDB's part), spill folder and threads on a
+        connection; returns it."""
         self.temp_directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        con.execute(f"SET memory_limit = '{self.duckdb_limit}'")
+        con.execute(f"SET memory_limit = '{self.duckdb_limit_for(share)}'")
         con.execute(f"SET temp_directory = '{self.temp_directory}'")
         con.execute(f"SET threads = {int(self.threads)}")
         return con

@@ -117,8 +117,10 @@ def _previous_keys(con, warehouse: Path) -> str | None:
 def link_persons(cfg: PipelineConfig) -> LinkageResult:
     """Link the restricted store's std_* tables into persons and write both stores."""
     settings = linkage_settings(cfg)
-    con = linkage_connection(settings.get("memory_limit", DEFAULT_MEMORY_LIMIT),
-                             settings.get("temp_directory"))
+    budget = cfg.budget  # the run's budget, unless the linkage settings name their own
+    con = linkage_connection(settings.get("memory_limit") or budget.duckdb_limit,
+                             settings.get("temp_directory") or budget.temp_directory,
+                             budget.threads)
     sources = std_relations(con, cfg.restricted_path)
     previous = _previous_keys(con, cfg.warehouse)
     model_path = Path(settings["model_path"])

@@ -404,7 +404,7 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                  "decisions (windows not yet fully observed) are included and counted apart in "
                  "the downloadable figure.")
     sens = guard(rs, sensitivity.rule_sensitivity, st, cfg.observed_until,
-                 sensitivity.rules_to_compare(cfg), cfg.raw)
+                 sensitivity.rules_to_compare(cfg), cfg.raw, cfg.budget)
     if sens is not None:
         wide = sensitivity.side_by_side(sens)
         tot = sens.group_by(["rule", "year", "event_type"]).agg(pl.col("events").sum())
@@ -528,7 +528,7 @@ def build_report(cfg: PipelineConfig, *, strict: bool = False) -> Path:
     out = Path(cfg.reports)
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
-    st = Stores.open(Path(cfg.warehouse), Path(cfg.restricted_path))
+    st = Stores.open(Path(cfg.warehouse), Path(cfg.restricted_path), cfg.budget)
     try:
         ctx = collect(cfg, st, strict=strict)
         figs = _all_figures(ctx)

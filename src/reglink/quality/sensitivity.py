@@ -15,8 +15,10 @@ import datetime as dt
 
 import polars as pl
 
+from reglink.config import Budget
 from reglink.quality.stores import Stores, pick, q
 from reglink.rules import PRESETS, Rule
+from reglink.tables.partitions import Partitions
 
 EMPTY = {"rule": pl.String, "year": pl.Int32, "event_type": pl.String, "provisional": pl.Boolean,
          "events": pl.Int64}
@@ -28,17 +30,23 @@ ENGINE_INPUT = ("person_key", "crossing_record_id", "direction", "crossing_date"
                 "crossing_seq", "crossing_time", "sequence")
 
 
-def load_crossings(st: Stores) -> pl.DataFrame | None:
-    """The warehouse crossings with a person_key, in the stored order, engine inputs only."""
+# Peak bytes of Python memory per crossing while the engine classifies the engine inputs
+BYTES_PER_CROSSING = 800
+
+
+def load_crossings(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
+    """The warehouse crossings with a person_key, in the stored order, engine inputs only, of
+    the persons `where` selects."""
     cols = st.columns("warehouse", "crossings")
     if not cols or pick(cols, "person_key") is None:
         return None
     keep = [c for c in ENGINE_INPUT if c in cols]
+    order = " ORDER BY person_key, crossing_order" if "crossing_order" in cols else ""
     return st.sql("warehouse", f"SELECT {', '.join(q(c) for c in keep)} FROM crossings "
-                  "WHERE person_key IS NOT NULL")
+                  f"WHERE person_key IS NOT NULL AND {where}{order}")
 
 
-def load_initial_status(st: Stores) -> pl.DataFrame | None:
+def load_initial_status(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
     """person_key, initial_status seeded from other registers (warehouse `initial_status`
     rows whose source is not `rule_default`), or `persons.initial_status`; None if neither."""
     for table in ("initial_status", "persons"):
@@ -47,15 +55,15 @@ def load_initial_status(st: Stores) -> pl.DataFrame | None:
         if col is None or pick(cols, "person_key") is None:
             continue
         # as the tables stage: every seeded status; the rule's own default needs no input
-        where = (" AND initial_status_source <> 'rule_default'"
-                 if "initial_status_source" in cols else "")
+        seeded = (" AND initial_status_source <> 'rule_default'"
+                  if "initial_status_source" in cols else "")
         df = st.sql("warehouse", f"SELECT person_key, CAST({q(col)} AS VARCHAR) AS initial_status "
-                    f"FROM {q(table)} WHERE {q(col)} IS NOT NULL{where}")
+                    f"FROM {q(table)} WHERE {q(col)} IS NOT NULL{seeded} AND {where}")
         return df if df.height else None
     return None
 
 
-def load_permit_evidence(st: Stores) -> pl.DataFrame | None:
+def load_permit_evidence(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
     """person_key, valid_from, valid_to of linked permits with an end date (evidence of
     intention for undecided crossings); None without permits or linkage."""
     cols = st.columns("restricted", "std_permits")
@@ -66,7 +74,7 @@ def load_permit_evidence(st: Stores) -> pl.DataFrame | None:
                   "CAST(valid_from AS DATE) AS valid_from, CAST(valid_to AS DATE) AS valid_to "
                   "FROM std_permits WHERE valid_from IS NOT NULL AND valid_to IS NOT NULL")
     links = st.sql("warehouse", "SELECT CAST(record_id AS VARCHAR) AS record_id, person_key "
-                   "FROM person_links WHERE source = 'permits'")
+                   f"FROM person_links WHERE source = 'permits' AND {where}")
     ev = perm.join(links, on="record_id").select("person_key", "valid_from", "valid_to")
     return ev if ev.height else None
 
@@ -108,27 +116,42 @@ def events_by_year(events: pl.DataFrame, rule: str) -> pl.DataFrame:
 
 def rule_sensitivity(st: Stores, observed_until: dt.date | None,
                      rules: dict[str, Rule] | None = None,
-                     cfg_raw: dict | None = None) -> pl.DataFrame | None:
-    """Events by year, type and provisional flag under each rule (default: every preset)."""
+                     cfg_raw: dict | None = None, budget: Budget | None = None) -> pl.DataFrame | None:
+    """Events by year, type and provisional flag under each rule (default: every preset),
+    partition by partition of persons when the crossings do not fit the budget at once."""
     from reglink.rules.engine import derive_events
 
-    crossings = load_crossings(st)
-    if crossings is None:
+    cols = st.columns("warehouse", "crossings")
+    if not cols or pick(cols, "person_key") is None:
         return None
-    initial = load_initial_status(st)
-    permits = load_permit_evidence(st)
+    rows, last = st.sql("warehouse", "SELECT count(*) AS n, max(crossing_date) AS last "
+                        "FROM crossings WHERE person_key IS NOT NULL").row(0)
+    until = observed_until or last
+    rules = rules or PRESETS
+    parts = Partitions.plan(rows, budget, BYTES_PER_CROSSING)
     frames = []
-    for name, rule in (rules or PRESETS).items():
-        evidence = None
-        if permits is not None:
-            n = evidence_min_days(cfg_raw or {}, rule)
-            evidence = permits.filter(
-                (pl.col("valid_to") - pl.col("valid_from")).dt.total_days() + 1 >= n)
-            evidence = evidence if evidence.height else None
-        ev = derive_events(crossings, rule, observed_until=observed_until,
-                           initial_status=initial, evidence=evidence, id_col="person_key")
-        frames.append(events_by_year(ev, name))
-    return pl.concat(frames) if frames else pl.DataFrame(schema=EMPTY)
+    for i in parts:
+        crossings = load_crossings(st, parts.where(i))
+        initial = load_initial_status(st, parts.where(i))
+        permits = load_permit_evidence(st, parts.where(i))
+        for name, rule in rules.items():
+            evidence = None
+            if permits is not None:
+                n = evidence_min_days(cfg_raw or {}, rule)
+                evidence = permits.filter(
+                    (pl.col("valid_to") - pl.col("valid_from")).dt.total_days() + 1 >= n)
+                evidence = evidence if evidence.height else None
+            ev = derive_events(crossings, rule, observed_until=until,
+                               initial_status=initial, evidence=evidence, id_col="person_key")
+            frames.append(events_by_year(ev, name))
+    if not frames:
+        return pl.DataFrame(schema=EMPTY)
+    order = {name: k for k, name in enumerate(rules)}
+    return (pl.concat(frames).group_by("rule", "year", "event_type", "provisional")
+            .agg(pl.col("events").sum())
+            .sort(pl.col("rule").replace_strict(order, return_dtype=pl.Int32), "year", "event_type",
+                  "provisional")
+            .select(list(EMPTY)))
 
 
 def side_by_side(sens: pl.DataFrame) -> pl.DataFrame:

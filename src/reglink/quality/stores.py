@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from reglink import store
+from reglink.config import Budget
 
 
 @dataclass
@@ -24,10 +25,15 @@ class Stores:
     _tables: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, warehouse: Path, restricted: Path) -> "Stores":
-        """Connect to the files that exist; a missing file is a store with no tables."""
+    def open(cls, warehouse: Path, restricted: Path, budget: Budget | None = None) -> "Stores":
+        """Connect to the files that exist; a missing file is a store with no tables. With a
+        budget, each connection gets its share of DuckDB memory and spills past it."""
         w = store.connect(warehouse) if Path(warehouse).exists() else None
         r = store.connect(restricted) if Path(restricted).exists() else None
+        if budget is not None:
+            for con in (w, r):
+                if con is not None:
+                    budget.apply(con, share=0.5)
         return cls(w, r)
 
     def close(self) -> None:

@@ -1,0 +1,82 @@
+"""Wall time and peak memory of a stage, so a data engineer sees which stage needs resources.
+
+`Meter` samples the resident memory (RSS) of this process and its children from /proc while a
+stage runs (a background thread, every 0.2 s): the peak a stage reaches, not the process's
+lifetime maximum that `getrusage` reports. On systems without /proc it reports time only.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def tree_rss(pid: int | None = None) -> int:
+    """RSS in bytes of a process and all its descendants (this process by default)."""
+    pid = os.getpid() if pid is None else pid
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += _rss(p)
+        todo.extend(_children(p))
+    return total
+
+
+class Meter:
+    """`with Meter() as m: ...` then `m.seconds`, `m.peak_bytes`, `m.metadata()`."""
+
+    def __init__(self, interval: float = 0.2, pid: int | None = None) -> None:
+        self.interval, self.pid = interval, pid
+        self.seconds = 0.0
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_bytes = max(self.peak_bytes, tree_rss(self.pid))
+
+    def __enter__(self) -> "Meter":
+        self._t0 = time.perf_counter()
+        self.peak_bytes = tree_rss(self.pid)
+        self._thread = threading.Thread(target=self._sample, name="reglink-meter", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, tree_rss(self.pid))
+        self.seconds = time.perf_counter() - self._t0
+
+    @property
+    def peak_gb(self) -> float:
+        return self.peak_bytes / 1e9
+
+    def metadata(self) -> dict[str, float]:
+        """What an asset reports: `seconds`, `peak_rss_gb`."""
+        return {"seconds": round(self.seconds, 1), "peak_rss_gb": round(self.peak_gb, 2)}
+
+    def describe(self) -> str:
+        return f"{self.seconds:.1f}s, peak {self.peak_gb:.1f} GB"
