@@ -62,11 +62,14 @@ class Budget:
     # DuckDB's buffer pool takes this share of the budget; the rest is left to the per-person
     # frames of the partitioned stages, Arrow buffers and the interpreter itself
     DUCKDB_SHARE = 0.5
+    # whatever the budget, DuckDB gets this much: grouping sets with distinct counts (flows)
+    # cannot spill below it
+    DUCKDB_FLOOR_MIB = 256
 
     def duckdb_limit_for(self, share: float = 1.0) -> str:
         """DuckDB's `memory_limit` setting for a connection that gets `share` of DuckDB's part
         of the budget (two connections open at once get half each)."""
-        return f"{max(int(self.memory_limit * self.DUCKDB_SHARE * share) // 2**20, 64)}MiB"
+        return f"{max(int(self.memory_limit * self.DUCKDB_SHARE * share) // 2**20, self.DUCKDB_FLOOR_MIB)}MiB"
 
     @property
     def duckdb_limit(self) -> str:
