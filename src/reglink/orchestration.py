@@ -35,6 +35,7 @@ class RunOutcome:
     skipped: list[str] = field(default_factory=list)
     absent: dict[str, str] = field(default_factory=dict)  # stage -> why not in the graph
     seconds: float = 0.0
+    peak_rss_gb: float = 0.0  # of the whole run (this process and its children)
 
     @property
     def success(self) -> bool:
@@ -143,8 +144,12 @@ def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = 
 
     path = Path(config_path)
     cfg = load_config(path)
-    console = Console(stderr=True, quiet=quiet, highlight=False)
-    out = execute(cfg, console=console, force=force)
+    console = Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
+    from reglink.measure import Meter
+
+    with Meter() as meter:
+        out = execute(cfg, console=console, force=force)
+    out.peak_rss_gb = meter.peak_gb
     if not out.success:
         if out.skipped:
             out.failed.append("not run because an upstream step failed: "
@@ -271,7 +276,9 @@ def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
 
 def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
     built, same = len(set(out.built)), len(set(out.unchanged))
-    console.print(f"[bold]done[/] in {out.seconds:.1f}s: {built} assets built, {same} unchanged")
+    console.print(f"[bold]done[/] in {out.seconds:.1f}s: {built} assets built, {same} unchanged "
+                  f"(peak memory {out.peak_rss_gb:.1f} GB of the {cfg.budget.memory_limit / 1e9:.1f} GB "
+                  "budget)")
     for k, v in headline_numbers(cfg).items():
         console.print(f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}")
     console.print(f"  warehouse: {cfg.warehouse}")
@@ -285,7 +292,7 @@ def run_demo(persons: int, seed: int, directory: str | Path, years: int) -> RunO
     from rich.console import Console
 
     directory = Path(directory)
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         from reglink.synth import generate
     except ImportError as exc:
