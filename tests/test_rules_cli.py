@@ -184,3 +184,25 @@ def test_12_12_weekly_commuters_through_the_command_line(tmp_path):
     r = reglink("events", "--crossings", str(src), "--rule", str(rule), "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert pl.read_csv(out).height > 100
+
+
+def test_same_day_crossings_follow_the_supplied_initial_status(tmp_path):
+    # a resident who leaves and returns on 2017-01-01 (no time or sequence column): a resident
+    # is in the country, so the EXIT comes first — 0 days away, nothing happens. A non-resident
+    # who comes and goes that day: the ENTRY first, 0 days in. Without --initial-status both
+    # are taken to be outside, and the resident's EXIT, read last, opens an absence of years.
+    src = tmp_path / "c.csv"
+    src.write_text("person_id,direction,crossing_date\nr1,EXIT,2017-01-01\nr1,ENTRY,2017-01-01\n"
+                   "n1,EXIT,2017-01-01\nn1,ENTRY,2017-01-01\n")
+    ini = tmp_path / "i.csv"
+    ini.write_text("person_id,initial_status\nr1,RESIDENT\nn1,NON_RESIDENT\n")
+    out = tmp_path / "e.csv"
+    for rule in ("12-16", "12-12"):
+        r = reglink("events", "--crossings", str(src), "--rule", rule, "--out", str(out),
+                    "--observed-until", "2019-12-31", "--initial-status", str(ini), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert pl.read_csv(out).height == 0, (rule, out.read_text())
+    r = reglink("events", "--crossings", str(src), "--rule", "12-16", "--out", str(out),
+                "--observed-until", "2019-12-31", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert pl.read_csv(out).height == 0  # default: outside before, ENTRY first, 0 days in

@@ -250,6 +250,68 @@ def test_same_day_crossings_zero_days_and_alternation():
     assert got["direction"].to_list() == ["ENTRY", "ENTRY", "EXIT"]
 
 
+def same_day(persons: dict[str, list[tuple[str, dt.date]]]) -> pl.DataFrame:
+    return pl.DataFrame([(p, x, dd) for p, seq in persons.items() for x, dd in seq],
+                        schema=["person_id", "direction", "crossing_date"], orient="row")
+
+
+def test_supplied_initial_status_orders_same_day_crossings():
+    from reglink.rules.repair import repair_crossings
+
+    # r: resident who leaves and returns on day 0, file order ENTRY then EXIT. A resident is in
+    # the country, so the EXIT comes first: 0 days away, nothing happens. Without the supplied
+    # status the person is taken to be outside (ENTRY first) and the EXIT would open an absence
+    # lasting to FAR: an emigration. v: a non-resident's day visit, file order EXIT then ENTRY.
+    df = same_day({"r": [("ENTRY", d(0)), ("EXIT", d(0))], "v": [("EXIT", d(0)), ("ENTRY", d(0))]})
+    ini = pl.DataFrame({"person_id": ["r", "v"], "initial_status": ["RESIDENT", "NON_RESIDENT"]})
+    repaired, _ = repair_crossings(df)  # as `reglink events` does: the repair knows no status
+    for frame in (df, repaired):
+        got = classify_crossings(frame, "12-16", observed_until=FAR, initial_status=ini)
+        assert got.filter(pl.col("person_id") == "r")["direction"].to_list() == ["EXIT", "ENTRY"]
+        assert got.filter(pl.col("person_id") == "v")["direction"].to_list() == ["ENTRY", "EXIT"]
+        assert not got["is_migration"].any()
+        assert derive_events(frame, "12-16", observed_until=FAR, initial_status=ini).height == 0
+    got = classify_crossings(repaired, "12-16", observed_until=FAR, initial_status=ini)
+    assert got.filter(pl.col("person_id") == "r")["crossing_seq"].to_list() == [0, 1]  # renumbered
+    # without a supplied status both are taken to be outside before: an ENTRY first
+    assert classify_crossings(df, "12-16", observed_until=FAR)["direction"].to_list() == \
+        ["ENTRY", "EXIT", "ENTRY", "EXIT"]
+
+
+def test_initial_status_orders_every_leading_same_day_return_and_only_those():
+    from reglink.rules.repair import repair_crossings
+
+    # resident: returns on days 0 and 3 (balanced days), then leaves on day 200 and comes back
+    # on day 700. Days 0 and 3 start inside: EXIT first; day 200 is unchanged. (The day-0 exit's
+    # window 0..486 holds 287 days out: no emigration; day 200's holds 487.)
+    seq = [("ENTRY", d(0)), ("EXIT", d(0)), ("ENTRY", d(3)), ("EXIT", d(3)), ("EXIT", d(200)),
+           ("ENTRY", d(700))]
+    ini = pl.DataFrame({"person_id": ["r"], "initial_status": ["RESIDENT"]})
+    want = ["EXIT", "ENTRY", "EXIT", "ENTRY", "EXIT", "ENTRY"]
+    for frame in (same_day({"r": seq}), repair_crossings(same_day({"r": seq}))[0]):
+        got = classify_crossings(frame, "12-16", observed_until=FAR, initial_status=ini)
+        assert got["direction"].to_list() == want
+        assert events_of(got) == [("EMIGRATION", d(200)), ("IMMIGRATION", d(700))]
+    # a status that contradicts the data (resident, but the first unbalanced day starts outside:
+    # an ENTRY on day 10) still orders day 0 from it; the later days keep their own order
+    seq = [("ENTRY", d(0)), ("EXIT", d(0)), ("ENTRY", d(10)), ("EXIT", d(10)), ("ENTRY", d(10))]
+    for frame in (same_day({"r": seq}), repair_crossings(same_day({"r": seq}))[0]):
+        got = classify_crossings(frame, "12-16", observed_until=FAR, initial_status=ini)
+        assert got["direction"].to_list()[:2] == ["EXIT", "ENTRY"]
+        assert got["direction"].to_list()[2:] == ["ENTRY", "EXIT", "ENTRY"]
+    # an explicit crossing_time always wins: the resident came in at 06:00 and left at 20:00
+    df = same_day({"r": [("EXIT", d(0)), ("ENTRY", d(0))]}).with_columns(
+        pl.Series("crossing_time", ["20:00", "06:00"]))
+    got = classify_crossings(df, "12-16", observed_until=FAR, initial_status=ini)
+    assert got["direction"].to_list() == ["ENTRY", "EXIT"]
+    assert events_of(got) == [("EMIGRATION", d(0))]
+
+
+def events_of(got: pl.DataFrame) -> list[tuple[str, dt.date]]:
+    ev = got.filter(pl.col("is_migration"))
+    return list(zip(ev["event_type"], ev["crossing_date"]))
+
+
 def test_derive_events_columns_and_carried():
     df = pl.DataFrame({"person_id": ["a", "a", "b"], "direction": ["ENTRY", "EXIT", "ENTRY"],
                        "crossing_date": [d(0), d(400), d(10)], "record_id": ["r1", "r2", "r3"]})
