@@ -9,7 +9,7 @@ first for someone out. The location before a day is found without a per-person l
   entries: starts inside, ends outside; a balanced day leaves the location unchanged;
 - so the location before a balanced day is the end location of the last unbalanced day before it
   (forward fill); before the person's first unbalanced day it is the supplied initial status
-  (RESIDENT = inside: CONTRACTS.md section 2, the status before the first crossing), else the
+  (RESIDENT = inside: the status before the first crossing), else the
   start location of the next unbalanced day (backward fill), else outside.
 
 An order the repair inferred (`crossing_seq` with no `crossing_time`/`sequence` column) was
