@@ -160,3 +160,49 @@ def test_repairs_reported_and_logged(tmp_path):
     assert ev.select("event_type", "event_date", "imputed").rows() == [
         ("IMMIGRATION", dt.date(2020, 1, 1), False), ("EMIGRATION", dt.date(2021, 1, 1), True),
         ("IMMIGRATION", dt.date(2022, 1, 1), False)]
+
+
+def test_12_12_weekly_commuters_through_the_command_line(tmp_path):
+    # c1: resident working abroad Tuesday..Thursday; c2: foreigner working here Monday..Wednesday
+    # (two years each): under 12-12 and its majority condition neither migrates; a custom rule
+    # with `majority: false` gives back the bridged-breaks-only reading (every crossing migrates)
+    start = dt.date(2021, 3, 1)
+    rows = []
+    for w in range(104):
+        mon = start + dt.timedelta(days=7 * w)
+        rows += [("c1", "EXIT", mon + dt.timedelta(days=1)), ("c1", "ENTRY", mon + dt.timedelta(days=4)),
+                 ("c2", "ENTRY", mon), ("c2", "EXIT", mon + dt.timedelta(days=3))]
+    src = tmp_path / "commuters.csv"
+    pl.DataFrame(rows, schema=["person_id", "direction", "crossing_date"], orient="row").write_csv(src)
+    out = tmp_path / "events.csv"
+    r = reglink("events", "--crossings", str(src), "--rule", "12-12", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert pl.read_csv(out).height == 0
+    rule = tmp_path / "literal.yaml"
+    rule.write_text("name: literal\nthreshold_days: 365\nmode: continuous\nmax_absence_days: 30\n"
+                    "majority: false\n")
+    r = reglink("events", "--crossings", str(src), "--rule", str(rule), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert pl.read_csv(out).height > 100
+
+
+def test_same_day_crossings_follow_the_supplied_initial_status(tmp_path):
+    # a resident who leaves and returns on 2017-01-01 (no time or sequence column): a resident
+    # is in the country, so the EXIT comes first — 0 days away, nothing happens. A non-resident
+    # who comes and goes that day: the ENTRY first, 0 days in. Without --initial-status both
+    # are taken to be outside, and the resident's EXIT, read last, opens an absence of years.
+    src = tmp_path / "c.csv"
+    src.write_text("person_id,direction,crossing_date\nr1,EXIT,2017-01-01\nr1,ENTRY,2017-01-01\n"
+                   "n1,EXIT,2017-01-01\nn1,ENTRY,2017-01-01\n")
+    ini = tmp_path / "i.csv"
+    ini.write_text("person_id,initial_status\nr1,RESIDENT\nn1,NON_RESIDENT\n")
+    out = tmp_path / "e.csv"
+    for rule in ("12-16", "12-12"):
+        r = reglink("events", "--crossings", str(src), "--rule", rule, "--out", str(out),
+                    "--observed-until", "2019-12-31", "--initial-status", str(ini), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert pl.read_csv(out).height == 0, (rule, out.read_text())
+    r = reglink("events", "--crossings", str(src), "--rule", "12-16", "--out", str(out),
+                "--observed-until", "2019-12-31", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert pl.read_csv(out).height == 0  # default: outside before, ENTRY first, 0 days in

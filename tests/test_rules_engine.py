@@ -250,6 +250,68 @@ def test_same_day_crossings_zero_days_and_alternation():
     assert got["direction"].to_list() == ["ENTRY", "ENTRY", "EXIT"]
 
 
+def same_day(persons: dict[str, list[tuple[str, dt.date]]]) -> pl.DataFrame:
+    return pl.DataFrame([(p, x, dd) for p, seq in persons.items() for x, dd in seq],
+                        schema=["person_id", "direction", "crossing_date"], orient="row")
+
+
+def test_supplied_initial_status_orders_same_day_crossings():
+    from reglink.rules.repair import repair_crossings
+
+    # r: resident who leaves and returns on day 0, file order ENTRY then EXIT. A resident is in
+    # the country, so the EXIT comes first: 0 days away, nothing happens. Without the supplied
+    # status the person is taken to be outside (ENTRY first) and the EXIT would open an absence
+    # lasting to FAR: an emigration. v: a non-resident's day visit, file order EXIT then ENTRY.
+    df = same_day({"r": [("ENTRY", d(0)), ("EXIT", d(0))], "v": [("EXIT", d(0)), ("ENTRY", d(0))]})
+    ini = pl.DataFrame({"person_id": ["r", "v"], "initial_status": ["RESIDENT", "NON_RESIDENT"]})
+    repaired, _ = repair_crossings(df)  # as `reglink events` does: the repair knows no status
+    for frame in (df, repaired):
+        got = classify_crossings(frame, "12-16", observed_until=FAR, initial_status=ini)
+        assert got.filter(pl.col("person_id") == "r")["direction"].to_list() == ["EXIT", "ENTRY"]
+        assert got.filter(pl.col("person_id") == "v")["direction"].to_list() == ["ENTRY", "EXIT"]
+        assert not got["is_migration"].any()
+        assert derive_events(frame, "12-16", observed_until=FAR, initial_status=ini).height == 0
+    got = classify_crossings(repaired, "12-16", observed_until=FAR, initial_status=ini)
+    assert got.filter(pl.col("person_id") == "r")["crossing_seq"].to_list() == [0, 1]  # renumbered
+    # without a supplied status both are taken to be outside before: an ENTRY first
+    assert classify_crossings(df, "12-16", observed_until=FAR)["direction"].to_list() == \
+        ["ENTRY", "EXIT", "ENTRY", "EXIT"]
+
+
+def test_initial_status_orders_every_leading_same_day_return_and_only_those():
+    from reglink.rules.repair import repair_crossings
+
+    # resident: returns on days 0 and 3 (balanced days), then leaves on day 200 and comes back
+    # on day 700. Days 0 and 3 start inside: EXIT first; day 200 is unchanged. (The day-0 exit's
+    # window 0..486 holds 287 days out: no emigration; day 200's holds 487.)
+    seq = [("ENTRY", d(0)), ("EXIT", d(0)), ("ENTRY", d(3)), ("EXIT", d(3)), ("EXIT", d(200)),
+           ("ENTRY", d(700))]
+    ini = pl.DataFrame({"person_id": ["r"], "initial_status": ["RESIDENT"]})
+    want = ["EXIT", "ENTRY", "EXIT", "ENTRY", "EXIT", "ENTRY"]
+    for frame in (same_day({"r": seq}), repair_crossings(same_day({"r": seq}))[0]):
+        got = classify_crossings(frame, "12-16", observed_until=FAR, initial_status=ini)
+        assert got["direction"].to_list() == want
+        assert events_of(got) == [("EMIGRATION", d(200)), ("IMMIGRATION", d(700))]
+    # a status that contradicts the data (resident, but the first unbalanced day starts outside:
+    # an ENTRY on day 10) still orders day 0 from it; the later days keep their own order
+    seq = [("ENTRY", d(0)), ("EXIT", d(0)), ("ENTRY", d(10)), ("EXIT", d(10)), ("ENTRY", d(10))]
+    for frame in (same_day({"r": seq}), repair_crossings(same_day({"r": seq}))[0]):
+        got = classify_crossings(frame, "12-16", observed_until=FAR, initial_status=ini)
+        assert got["direction"].to_list()[:2] == ["EXIT", "ENTRY"]
+        assert got["direction"].to_list()[2:] == ["ENTRY", "EXIT", "ENTRY"]
+    # an explicit crossing_time always wins: the resident came in at 06:00 and left at 20:00
+    df = same_day({"r": [("EXIT", d(0)), ("ENTRY", d(0))]}).with_columns(
+        pl.Series("crossing_time", ["20:00", "06:00"]))
+    got = classify_crossings(df, "12-16", observed_until=FAR, initial_status=ini)
+    assert got["direction"].to_list() == ["ENTRY", "EXIT"]
+    assert events_of(got) == [("EMIGRATION", d(0))]
+
+
+def events_of(got: pl.DataFrame) -> list[tuple[str, dt.date]]:
+    ev = got.filter(pl.col("is_migration"))
+    return list(zip(ev["event_type"], ev["crossing_date"]))
+
+
 def test_derive_events_columns_and_carried():
     df = pl.DataFrame({"person_id": ["a", "a", "b"], "direction": ["ENTRY", "EXIT", "ENTRY"],
                        "crossing_date": [d(0), d(400), d(10)], "record_id": ["r1", "r2", "r3"]})
@@ -295,29 +357,92 @@ def test_bad_input_names_row_and_column():
         classify_crossings(df, "12-16")
 
 
+def weekly(first: str, days_first: int, weeks: int = 104) -> list[tuple[str, dt.date]]:
+    """A weekly commuter: `first` on day 7w, the opposite crossing `days_first` days later."""
+    other = "EXIT" if first == "ENTRY" else "ENTRY"
+    return [x for w in range(weeks) for x in ((first, d(7 * w)), (other, d(7 * w + days_first)))]
+
+
 def test_12_12_weekly_commuter_majority_rule():
     # in Monday..Thursday (ENTRY Monday, EXIT Friday), out Friday..Sunday, for 2 years.
     # Both the stay (breaks of 3 days ≤ A) and the absence (visits of 4 days ≤ A) "last" two
-    # years; literally every crossing would migrate. With the majority condition the stay holds
-    # 4/7 of its first 365 days (> half) → one immigration; the absences hold 3/7 → none.
-    seq = []
-    for w in range(104):
-        seq += [("ENTRY", d(7 * w)), ("EXIT", d(7 * w + 4))]
+    # years. The preset's majority condition: the stay holds 4/7 of its first 365 days (> half)
+    # → one immigration (the person starts outside, so the first entry is a real change of
+    # residence); the absences hold 3/7 → none.
+    seq = weekly("ENTRY", 4)
     # (observed while still commuting: once they stop, an exit whose next N days are mostly
     # abroad is an emigration, as under any window rule)
-    got = run(seq, "12-12", until=d(700), majority=True)
-    assert events(seq, "12-12", until=d(700), majority=True) == [("IMMIGRATION", d(0), False)]
+    got = run(seq, "12-12", until=d(700))
+    assert events(seq, "12-12", until=d(700)) == [("IMMIGRATION", d(0), False)]
     # first 365 days: 52 weeks of 4 days in plus day 364 (a Monday) = 209 in; from the first
     # exit (days 4..368): 52 weekends of 3 days plus day 368 (a Friday) = 157 out
     assert got["days_in"][0] == 209 and got["days_out"][1] == 157
-    literal = run(seq, "12-12", until=d(700), majority=False)
-    assert literal["is_migration"].head(20).all()  # the literal reading: every crossing migrates
+    assert events(seq, "12-12", until=d(700), majority=True) == [("IMMIGRATION", d(0), False)]
     # a daily commuter (in and out the same day) is never present: nothing
     daily = [x for k in range(300) for x in (("ENTRY", d(k)), ("EXIT", d(k)))]
-    assert events(daily, "12-12", until=d(800), majority=True) == []
     assert events(daily, "12-12", until=d(800)) == []
-    # the option travels with the rule too (a custom rule key)
+
+
+def test_12_12_weekly_commuters_living_on_one_side_never_migrate():
+    # a resident who works abroad Tuesday..Thursday (EXIT Tuesday, ENTRY Friday): each absence
+    # holds 3 of every 7 days abroad — 157 of its first 365 (< 183) → no emigration, and a
+    # resident's entries change nothing
+    resident = weekly("EXIT", 3)
+    assert run(resident, "12-12", until=d(800))["days_out"][0] == 157
+    assert events(resident, "12-12", until=d(800)) == []
+    # a foreigner who works here Monday..Wednesday (ENTRY Monday, EXIT Thursday): each stay holds
+    # 3 of 7 days in → no immigration; a non-resident's exits change nothing
+    foreign = weekly("ENTRY", 3)
+    assert events(foreign, "12-12", until=d(800)) == []
+    # every crossing decided: at the first N days, at least half seen on the other side
+    assert not run(foreign, "12-12", until=d(800))["provisional"].any()
+
+
+def test_12_12_majority_threshold_hand_worked():
+    # resident leaves on day 0 and is abroad with visits home of 26 days (≤ A = 30, bridged):
+    # abroad 23 days ×7 then 22 = 183, home 26 ×7 = 182 within days 0..364, then abroad for good.
+    out_len, in_len = [23] * 7 + [22], [26] * 7
+    seq, day = [], 0
+    for k, o in enumerate(out_len):
+        seq.append(("EXIT", d(day)))
+        day += o
+        if k < len(in_len):
+            seq.append(("ENTRY", d(day)))
+            day += in_len[k]
+    assert day == 365  # the last absence starts on day 343 and never ends
+    got = run(seq, "12-12")
+    assert (got["days_out"][0], got["days_in"][0]) == (183, 182)
+    assert got["days_counted"][0] >= 365  # one unbroken absence, visits bridged
+    assert events(seq, "12-12")[0] == ("EMIGRATION", d(0), False)  # 183 > 365 / 2
+    # every crossing but the first and last one day earlier: the first absence 22 days, the
+    # last visit 27 — 182 abroad, 183 home in days 0..364
+    one = dt.timedelta(days=1)
+    seq2 = [seq[0], *[(x, dd - one) for x, dd in seq[1:-1]], seq[-1]]
+    got = run(seq2, "12-12")
+    assert (got["days_out"][0], got["days_in"][0]) == (182, 183)
+    assert not got["is_migration"][0]
+    # final as soon as 183 days at home are seen: later data cannot change it
+    assert not run(seq2, "12-12", until=d(364))["provisional"][0]
+    # without the condition the bridged absence alone qualifies
+    assert run(seq2, "12-12", majority=False)["is_migration"][0]
+
+
+def test_majority_false_keeps_the_bridged_breaks_only_reading(tmp_path):
     from reglink.rules import load_rule
-    opted = load_rule({"window_days": 365, "threshold_days": 365, "mode": "continuous",
-                       "max_absence_days": 30, "majority": True})
-    assert events(seq, opted, until=d(700)) == [("IMMIGRATION", d(0), False)]
+
+    seq = weekly("ENTRY", 4)
+    literal = run(seq, "12-12", until=d(700), majority=False)
+    assert literal["is_migration"].head(20).all()  # every crossing migrates
+    custom = {"window_days": 365, "threshold_days": 365, "mode": "continuous",
+              "max_absence_days": 30}
+    assert load_rule(custom).majority  # the default
+    off = load_rule({**custom, "majority": False})
+    assert not off.majority
+    assert run(seq, off, until=d(700))["is_migration"].head(20).all()
+    assert events(seq, load_rule(custom), until=d(700)) == [("IMMIGRATION", d(0), False)]
+    f = tmp_path / "literal.yaml"
+    f.write_text("window_days: 365\nthreshold_days: 365\nmode: continuous\n"
+                 "max_absence_days: 30\nmajority: false\n")
+    assert load_rule(str(f)).majority is False
+    with pytest.raises(ValueError, match="majority must be true or false"):
+        load_rule({**custom, "majority": "no"})

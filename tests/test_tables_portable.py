@@ -3,7 +3,7 @@ Spark SQL. A syntax check only (sqlglot, which Splink already brings); it catche
 syntax creeping into the set-based steps."""
 import pytest
 
-from reglink.tables import accounting, crossings, events, flows, mobility, persons, sql, stocks
+from reglink.tables import accounting, crossings, events, flows, mobility, persons, sql, stocks, vital
 from reglink.tables.example import example_settings
 
 sqlglot = pytest.importorskip("sqlglot")
@@ -22,6 +22,10 @@ def _statements() -> dict[str, str]:
         "temporary_stays": mobility.stays_sql(s),
         "mobility_categories": mobility.categories_sql(s),
         "accounting": accounting.accounting_sql(s, [2022, 2023]),
+        "parent_keys": vital.parent_keys_sql("restricted", reg_cols + ["person_number",
+                                                                      *vital.PARENT_COLUMNS]),
+        "births": vital.births_sql("NZL", True),
+        "deaths": vital.deaths_sql("NZL"),
     }
 
 

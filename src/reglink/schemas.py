@@ -144,6 +144,11 @@ POPULATION_REGISTER = SourceSchema(
         Column("address", "text", identifier=True),
         Column("locality", "text"),
         Column("postcode", "text"),
+        # Optional additions to the contract (docs/tables.md, toolkit table 3.4): the register's
+        # own numbers of a person's mother and father, as registers record them at a birth.
+        # Identifiers like person_number: resolved to person keys, never copied to the warehouse.
+        Column("mother_person_number", "text", identifier=True),
+        Column("father_person_number", "text", identifier=True),
     ),
     date_order=(("registration_date", "deregistration_date"),
                 ("date_of_birth", "registration_date"),

@@ -20,7 +20,7 @@ import polars as pl
 from reglink import store
 from reglink.config import PipelineConfig
 from reglink.quality import (accounting, charts, coherence, coverage, fields, linkage,
-                             sensitivity, validation)
+                             sensitivity, validation, vital)
 from reglink.quality.figures import Figure, write_figure
 from reglink.quality.stores import Stores
 from reglink.schemas import SOURCES
@@ -456,6 +456,22 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                   "the warehouse has no accounting table (tables not built)"))
     ov.append(ac)
 
+    vs = Section("births_parents", "Births and their parents (toolkit table 3.4)",
+                 "Births registered in the population register by year, and how many could be "
+                 "classified by a parent's country of birth and citizenship: the parent numbers "
+                 "are optional columns of the register, resolved to persons by exact match on "
+                 "the register's own person numbers.")
+    births = guard(vs, vital.births_parents, st)
+    if births is not None:
+        vs.intro += " " + vital.births_parents_summary(births)
+        vs.figures.append(Figure("births_parents", "Births by whether a parent was found",
+                                 "the warehouse births table counted by year and parent_link",
+                                 births, "UN toolkit to assess national migration data capacity, table 3.4"))
+    elif vs.error is None:
+        vs.figures.append(_absent("births_parents", "Births and their parents", "",
+                                  "the warehouse has no births table (tables not built)"))
+    ov.append(vs)
+
     return {"ref": ref, "overview": ov, "pages": pages, "errors": guard.errors}
 
 
@@ -477,7 +493,7 @@ WAREHOUSE_TABLES = {  # warehouse table -> figure keys (same columns) concatenat
     "quality_fields": "_fields", "quality_coverage": "_coverage",
     "quality_timeliness": "_timeliness", "quality_annex2": "border_crossings_annex2",
     "quality_cross_links": "linkage_cross_register", "quality_rule_sensitivity": "rule_sensitivity_long",
-    "quality_accounting_residual": "accounting_residual",
+    "quality_accounting_residual": "accounting_residual", "quality_births_parents": "births_parents",
 }
 
 

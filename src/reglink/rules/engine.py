@@ -148,10 +148,10 @@ def classify_crossings(crossings: Frame, rule: Rule | str | dict, *,
     `days_counted` (days on the side the crossing moves to: in for ENTRY, out for EXIT; in
     continuous mode the known length of the stay/absence), `rule`.
 
-    `majority` (continuous mode only; default: the rule's own `majority`, off in every preset): a
-    bridged stay (absence) must also hold more than half of its first N days on its own side —
-    otherwise someone who alternates short stays and short absences (a weekly commuter) qualifies
-    both ways at every crossing. Off applies CONTRACTS.md section 2 literally. See docs/methods.md.
+    `majority` (continuous mode only; default: the rule's own `majority`, true unless a custom
+    rule turns it off): a bridged stay (absence) must also hold more than half of its first N
+    days on its own side — otherwise someone who alternates short stays and short absences (a
+    weekly commuter) qualifies both ways at every crossing. See docs/methods.md section 4.
     """
     return _classify(crossings, rule, observed_until=observed_until,
                      initial_status=initial_status, evidence=evidence, id_col=id_col,

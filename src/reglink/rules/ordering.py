@@ -8,8 +8,15 @@ first for someone out. The location before a day is found without a per-person l
 - a day with more entries than exits must start outside (and ends inside); more exits than
   entries: starts inside, ends outside; a balanced day leaves the location unchanged;
 - so the location before a balanced day is the end location of the last unbalanced day before it
-  (forward fill), else the start location of the next unbalanced day (backward fill), else the
-  supplied initial status (RESIDENT = inside), else outside.
+  (forward fill); before the person's first unbalanced day it is the supplied initial status
+  (RESIDENT = inside: the status before the first crossing), else the
+  start location of the next unbalanced day (backward fill), else outside.
+
+An order the repair inferred (`crossing_seq` with no `crossing_time`/`sequence` column) was
+found before the initial status was known (the pipeline derives it from the repaired first
+crossing; `repair_crossings` takes none). When a status is then supplied, the person's leading
+balanced days are turned round wherever their first crossing contradicts it (`follow_initial`):
+a resident's same-day return starts with the EXIT, a non-resident's visit with the ENTRY.
 
 Everything is a global sort plus linear scans (shift, cumulative sum, fill) with person and day
 boundaries as masks — no `group_by`/`over` per person, which is what keeps 20 million crossings
@@ -71,8 +78,11 @@ def order_crossings(lf: pl.LazyFrame, id_col: str, init_in: pl.LazyFrame | None 
     lf = lf.with_columns(pl.col("crossing_date").cast(pl.Int32).cast(pl.Int64).alias("_day"))
     explicit = order_column(cols)
     if explicit is not None:
-        return add_boundaries(lf.sort([id_col, "_day", explicit, "_row"], nulls_last=True),
-                              id_col).collect()
+        df = add_boundaries(lf.sort([id_col, "_day", explicit, "_row"], nulls_last=True),
+                            id_col).collect()
+        if init_in is not None and explicit == "crossing_seq" and not set(ORDER_COLUMNS[1:]) & set(cols):
+            df = follow_initial(df, id_col, init_in)
+        return df
     lf = lf.collect().lazy()
     if not _sorted(lf, id_col):  # extracts usually arrive sorted: skip the costliest step
         lf = lf.sort([id_col, "_day"], maintain_order=True)  # ties stay in _row order
@@ -99,8 +109,9 @@ def order_crossings(lf: pl.LazyFrame, id_col: str, init_in: pl.LazyFrame | None 
     )
     fallbacks = [pl.col("_start_in"), pl.col("_prev_end_in"), pl.col("_next_start_in")]
     if init_in is not None:
+        # the supplied status decides before the first unbalanced day (where _prev_end_in is null)
         lf = lf.join(init_in, on=id_col, how="left", maintain_order="left")
-        fallbacks.append(pl.col("_init_in"))
+        fallbacks.insert(2, pl.col("_init_in"))
     # the day's location before its first crossing: take it from the day's first row
     loc = pl.when(pl.col("_nd")).then(pl.coalesce(*fallbacks, pl.lit(False))).forward_fill()
     first_entry = ~loc  # outside before the day → ENTRY first
@@ -124,3 +135,44 @@ def order_crossings(lf: pl.LazyFrame, id_col: str, init_in: pl.LazyFrame | None 
         df = df.sort(order_key, maintain_order=True).drop("_first", "_last")
         df = add_boundaries(df.lazy(), "_pidx").collect()  # same persons, rows moved
     return df.drop("_pos")
+
+
+def day_net(entry: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(first row of its day, last row of its day, entries minus exits of the row's day) on
+    crossings in (person, day) order, from linear scans."""
+    nd = (pl.col("_first") | (pl.col("_day") != pl.col("_day").shift(1))).fill_null(True)
+    ld = (pl.col("_last") | (pl.col("_day") != pl.col("_day").shift(-1))).fill_null(True)
+    c = (2 * entry - 1).cum_sum()
+    net = pl.when(ld).then(c).backward_fill() - pl.when(nd).then(c - (2 * entry - 1)).forward_fill()
+    return nd, ld, net
+
+
+def follow_initial(df: pl.DataFrame, id_col: str, init_in: pl.LazyFrame) -> pl.DataFrame:
+    """Turn round each balanced day before a person's first unbalanced day when the person's
+    first crossing contradicts the supplied location (inside and an ENTRY first, or outside and
+    an EXIT first). A balanced day ends where it starts, so the order of every later day stands.
+    `crossing_seq` is renumbered to the new order. `df`: ordered, with `_first`/`_last`/`_pidx`."""
+    entry = (pl.col("direction") == "ENTRY").cast(pl.Int64)
+    nd, ld, net = day_net(entry)
+    idx = pl.int_range(pl.len(), dtype=pl.Int64)
+    first_entry = pl.when(pl.col("_first")).then(pl.col("direction") == "ENTRY").forward_fill()
+    flags = (df.lazy().select(id_col, "_first", "_last", "_day", "direction")
+             .join(init_in, on=id_col, how="left", maintain_order="left")
+             .with_columns(nd.alias("_nd"), ld.alias("_ld"), net.alias("_net"), idx.alias("_i"))
+             .with_columns(
+                 (seg_cum_sum((pl.col("_net") != 0).cast(pl.Int64)) == 0).alias("_leading"),
+                 (first_entry == pl.col("_init_in")).fill_null(False).alias("_contradicts"))
+             .select(pl.when(pl.col("_leading") & pl.col("_contradicts"))
+                     .then(pl.when(pl.col("_nd")).then(pl.col("_i")).forward_fill()
+                           + pl.when(pl.col("_ld")).then(pl.col("_i")).backward_fill() - pl.col("_i"))
+                     .otherwise(pl.col("_i")).alias("_key"))
+             .collect())
+    key = flags["_key"]
+    if key.is_sorted():  # nothing to turn round (the usual case)
+        return df
+    dtype = df.schema["crossing_seq"]
+    out = df.with_columns(key.alias("_key")).sort("_key").drop("_key", "_first", "_last")
+    out = add_boundaries(out.lazy(), "_pidx").collect()
+    return out.with_columns(
+        (pl.int_range(pl.len()) - pl.when(pl.col("_first")).then(pl.int_range(pl.len()))
+         .forward_fill()).cast(dtype).alias("crossing_seq"))

@@ -21,11 +21,10 @@ class Rule:
     threshold_days: int
     mode: Mode = "cumulative"
     max_absence_days: int = 0
-    # Extension (docs/methods.md section 4), continuous mode only, off in every preset so the
-    # presets apply CONTRACTS.md section 2 to the letter: a bridged stay (absence) must also hold
+    # Continuous mode only (docs/methods.md section 4): a bridged stay (absence) must also hold
     # more than half of its first N days on its own side, so that a weekly commuter is not
-    # "continuously" resident and abroad at once.
-    majority: bool = False
+    # "continuously" resident and abroad at once. Part of the rule; a custom rule may turn it off.
+    majority: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("cumulative", "continuous"):
@@ -49,8 +48,16 @@ PRESETS: dict[str, Rule] = {
 }
 
 
+def _flag(value: Any, name: str, key: str) -> bool:
+    """A YAML boolean; refuses strings such as "no" that `bool()` would read as true."""
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"rule {name!r}: {key} must be true or false, not {value!r}")
+
+
 def rule_from_mapping(data: dict[str, Any], name: str = "custom") -> Rule:
-    """A custom rule from `{window_days, threshold_days, mode, max_absence_days}`."""
+    """A custom rule from `{window_days, threshold_days, mode, max_absence_days, majority}`
+    (`majority` defaults to true: see `Rule`)."""
     unknown = set(data) - {"name", "window_days", "threshold_days", "mode", "max_absence_days",
                            "majority"}
     if unknown:
@@ -69,7 +76,7 @@ def rule_from_mapping(data: dict[str, Any], name: str = "custom") -> Rule:
         threshold_days=threshold,
         mode=mode,
         max_absence_days=int(data.get("max_absence_days", 0) or 0),
-        majority=bool(data.get("majority", False)),
+        majority=_flag(data.get("majority", True), name, "majority"),
     )
 
 

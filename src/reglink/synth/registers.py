@@ -257,6 +257,7 @@ def population_register(rng: np.random.Generator, a: dict[str, np.ndarray], pid:
     # a duplicate registration's own number: unique per (person, spell), apart from real numbers
     dup_numbers = person_numbers(500_000_000 + pid[idx] * 4 + R["spell"][all_rows]).to_numpy()
     pnum = np.where(is_dup, dup_numbers, pnum)
+    mother, father = _parent_numbers(a, pid, idx, R["idx"], R["reason"][all_rows] == "BIRTH")
     dereg = R["dereg"][all_rows]
     nat = a["nat_date"][idx]
     nat_known = (nat <= TO)
@@ -275,6 +276,8 @@ def population_register(rng: np.random.Generator, a: dict[str, np.ndarray], pid:
         "address": addr["address"][idx].astype(str),
         "locality": addr["locality"][idx].astype(str),
         "postcode": addr["postcode"][idx].astype(str),
+        "mother_person_number": mother,
+        "father_person_number": father,
     })
     df = df.with_columns(
         deregistration_date=pl.when(pl.Series(dereg < NEVER)).then(pl.col("deregistration_date")),
@@ -287,6 +290,22 @@ def population_register(rng: np.random.Generator, a: dict[str, np.ndarray], pid:
                            "dob_swap": dsw, "dob_partial": dpart}, m),
     )
     return df
+
+
+def _parent_numbers(a: dict[str, np.ndarray], pid: np.ndarray, idx: np.ndarray,
+                    registered: np.ndarray, birth: np.ndarray) -> tuple[pl.Series, pl.Series]:
+    """(mother_person_number, father_person_number) of each register record: the parent's own
+    register number on a BIRTH registration whose parent is registered (as a register records a
+    birth to its residents), else missing. The world knows one parent per child, so one of the
+    two is filled, by the parent's sex. No random draw: the other registers' streams stay put."""
+    par = a["parent"][idx]
+    known = birth & (par >= 0)
+    known &= np.isin(np.where(par >= 0, par, -1), registered)
+    numbers = person_numbers(pid[np.where(known, par, 0)]).to_numpy().astype(object)
+    numbers = np.where(known, numbers, "")
+    female = a["sex"][np.where(known, par, 0)] == "F"
+    return (nz.text(np.where(female, numbers, "").astype(str)),
+            nz.text(np.where(~female, numbers, "").astype(str)))
 
 
 def permits_register(rng: np.random.Generator, a: dict[str, np.ndarray], x: dict[str, np.ndarray],

@@ -15,7 +15,7 @@ from reglink import store
 from reglink.config import Budget, PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.tables import (accounting, crossings, events, export, flows, mobility, persons,
-                            protect, stocks, toolkit)
+                            protect, stocks, toolkit, vital)
 from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
 
@@ -49,6 +49,7 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     step("asylum_flows", lambda: counts.__setitem__(
         "asylum_flows", mobility.build_asylum_flows(con, settings, restricted)))
     step("accounting", lambda: counts.__setitem__("accounting", accounting.build_accounting(con, settings)))
+    step("births and deaths", lambda: counts.update(vital.build_vital(con, settings.home_country, restricted)))
     step("toolkit", lambda: counts.update(toolkit.build_toolkit_tables(con, settings)))
     step("publication", lambda: counts.update(protect.build_publication_tables(con, settings.small_cell)))
     return counts

@@ -31,9 +31,13 @@ PROTECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "toolkit_table_3_1": ("persons", ("persons",)),
     "toolkit_table_3_2": ("persons", ("persons",)),
     "toolkit_table_3_3": ("persons", ("persons",)),
+    "toolkit_table_3_4": ("persons", ("persons",)),
+    "toolkit_table_3_5": ("persons", ("persons",)),
     "toolkit_table_3_1_grid": ("", ("native_born", "foreign_born", "total")),
     "toolkit_table_3_2_grid": ("", ("native_born", "foreign_born", "total")),
     "toolkit_table_3_3_grid": ("", ("native_born", "foreign_born", "total")),
+    "toolkit_table_3_4_grid": ("", ("native_born", "foreign_born", "total")),
+    "toolkit_table_3_5_grid": ("", ("native_born", "foreign_born", "total")),
 }
 
 

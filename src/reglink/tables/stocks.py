@@ -13,6 +13,13 @@ status intervals [spell_start, spell_end) per person so the stock on any date is
   the emigrant population);
 - every spell ends at death.
 
+Beside the de jure stocks, `PRESENT_POPULATION` is the de facto population: persons physically
+in the country on the reference date, from the crossings (the last crossing on or before the
+date is an ENTRY — the entry day counts in, the exit day out; or the first crossing comes later
+and is an EXIT), plus persons never seen at the border who are registered in the population
+register that day (no crossing says they left). Residents abroad on a trip are not in it;
+visitors are.
+
 Registration dates of births equal the date of birth, a direct identifier; they are coarsened
 to the first of the month in the warehouse (so a birth may enter the stock up to a month early).
 Persons known only from permits or asylum files (no crossing, no register row) have no spell:
@@ -35,7 +42,7 @@ STOCK_SETS: list[list[str]] = [
     ["subpopulation"], ["subpopulation", "sex"], ["country"],
 ]
 POPULATIONS = ("RESIDENT", "IMMIGRANT_POPULATION", "EMIGRANT_POPULATION", "RETURNED_MIGRANTS",
-               "TEMPORARY_POPULATION")
+               "TEMPORARY_POPULATION", "PRESENT_POPULATION")
 
 
 def build_residence_spells(con: duckdb.DuckDBPyConnection) -> int:
@@ -156,7 +163,23 @@ def stock_members_sql(settings: TableSettings) -> str:
         SELECT lc.reference_date, lc.person_key, 'TEMPORARY_POPULATION', 'ALL'
         FROM last_cross lc LEFT JOIN status st
           ON st.person_key = lc.person_key AND st.reference_date = lc.reference_date
-        WHERE lc.direction = 'ENTRY' AND (st.status IS NULL OR st.status = 'NON_RESIDENT'))
+        WHERE lc.direction = 'ENTRY' AND (st.status IS NULL OR st.status = 'NON_RESIDENT')
+        UNION ALL
+        -- present (de facto) population: physically in the country on d, whatever the status
+        SELECT reference_date, person_key, 'PRESENT_POPULATION', 'ALL' FROM last_cross
+        WHERE direction = 'ENTRY'
+        UNION ALL
+        -- no crossing yet by d, and the first one after it is an EXIT: in the country until then
+        SELECT r.reference_date, f.person_key, 'PRESENT_POPULATION', 'ALL'
+        FROM _ref_dates r JOIN _crossing_order f ON f._order = 1 AND f.crossing_date > r.reference_date
+        WHERE f.direction = 'EXIT'
+        UNION ALL
+        -- never seen at the border: registered in the population register on d
+        SELECT r.reference_date, p.person_key, 'PRESENT_POPULATION', 'ALL'
+        FROM _ref_dates r JOIN persons p ON p.in_population_register
+         AND (p.registration_date IS NULL OR p.registration_date <= r.reference_date)
+         AND (p.deregistration_date IS NULL OR p.deregistration_date > r.reference_date)
+        WHERE p.person_key NOT IN (SELECT person_key FROM _crossing_order))
       SELECT m.reference_date, m.population, m.person_key, m.country, {attrs}
       FROM members m JOIN _ref_dates r ON r.reference_date = m.reference_date
       JOIN persons p ON p.person_key = m.person_key
