@@ -159,11 +159,13 @@ VALUE_WISE = frozenset({
     "expect_column_value_lengths_to_equal", "expect_column_values_to_match_strftime_format",
     "expect_column_values_to_be_dateutil_parseable", "expect_column_values_to_be_json_parseable",
 })
-# ... where only null or not matters: one value and a null stand for the whole column
-NULLNESS = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
+# ... where only null or not matters (or that the column is there at all): one value and a
+# null stand for the whole column
+NULLNESS = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
+                      "expect_column_to_exist"})
 # aggregates whose value (and so the verdict and the observed value) repeating rows cannot change
 DISTINCT_INVARIANT = frozenset({
-    "expect_column_to_exist", "expect_column_min_to_be_between", "expect_column_max_to_be_between",
+    "expect_column_min_to_be_between", "expect_column_max_to_be_between",
     "expect_column_distinct_values_to_be_in_set", "expect_column_distinct_values_to_contain_set",
     "expect_column_distinct_values_to_equal_set", "expect_column_unique_value_count_to_be_between",
 })
