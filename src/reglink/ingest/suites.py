@@ -7,13 +7,15 @@ edited by the NSO: the files are what runs. Each expectation's `meta` says what 
 
 - `severity: hard` — row-level; the rows GX lists in `unexpected_index_list` are quarantined
   with `meta.reason`.
-- `severity: report` — aggregate or per-chunk evidence shown in the report (date ranges, record
-  uniqueness within a chunk); the whole-extract row checks are done by `checks.py`.
+- `severity: report` — aggregate evidence shown in the report (date ranges, record uniqueness);
+  the whole-extract row checks that quarantine are done by `checks.py` and ingest.
 - `severity: soft` — completeness of a field (share non-empty) below `min_value`: counted and
   reported over the whole extract, never quarantined.
 
-GX 1.x validates pandas frames; ingest hands it each chunk of rows that passed parsing, so a
-suite adds checks on typed values rather than repeating the parse errors.
+GX 1.x validates pandas frames. It judges the rows that passed parsing (checks on typed values,
+not the parse errors again), but not row by row: `SuiteRunner` summarises them chunk by chunk
+and GX validates one compact batch of distinct values per extract (docs/validation.md, "How it
+runs"), which gives the same verdicts, counts and quarantined rows.
 """
 from __future__ import annotations
 
