@@ -59,7 +59,7 @@ def _suite_dir(tmp_path: Path) -> Path:
         {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "surname"},
          "meta": {"severity": "report"}},
         {"type": "expect_column_value_lengths_to_be_between", "kwargs": {
-            "column": "document_number", "min_value": 1, "max_value": 4, "mostly": 0.5},
+            "column": "document_number", "min_value": 3, "max_value": 10, "mostly": 0.5},
          "meta": {"severity": "report"}},
     ]
     (d / "border_crossings.json").write_text(json.dumps(suite), encoding="utf-8")

@@ -182,7 +182,8 @@ def _quarantine_rows(failures: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
     order = failures.with_columns(
         pl.col("reason").replace_strict(_REASON_ORDER, default=len(_REASON_ORDER),
                                         return_dtype=pl.Int32).alias("_o"))
-    per_row = (order.sort(["row_number", "_o"])
+    # stable: of two failures of one severity, the first check made comes first (deterministic)
+    per_row = (order.sort(["row_number", "_o"], maintain_order=True)
                .group_by("row_number", maintain_order=True)
                .agg(pl.col("reason").first(), pl.col("column").first(), pl.col("value").first(),
                     pl.format("{}:{}", pl.col("reason"), pl.col("column").fill_null("-"))

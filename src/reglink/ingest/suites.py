@@ -476,7 +476,8 @@ class SuiteRunner:
                 reps[rc] = pl.concat([dup.get_column(c), dup.get_column(c)]).alias(rc)
                 pad_null.add(rc)
                 renamed[i] = {**kw, "column": rc}
-                counts[i] = pl.concat([dup.get_column("n"), pl.Series([0] * dup.height)])
+                n = dup.get_column("n").cast(pl.Int64)
+                counts[i] = pl.concat([n, pl.zeros(dup.height, pl.Int64, eager=True)])
                 compact.append(i)
         height = max([len(s) for s in reps.values()] + [1])
         idx = np.arange(height)
