@@ -62,7 +62,8 @@ def _ingest(cfg, register: str, path: Path, mapping: Path | None,
     settings = ing.settings_sha256(register, mapping, suite)
     try:
         return stages.get("ingest")(register, path, mapping=mapping,
-                                    home_country=cfg.home_country, suite=suite), settings
+                                    home_country=cfg.home_country, suite=suite,
+                                    budget=cfg.budget), settings
     except ReglinkError as exc:
         if not any("no data rows" in p.message for p in exc.problems):
             if delivered is not None:

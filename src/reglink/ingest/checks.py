@@ -16,7 +16,8 @@ import polars as pl
 
 from reglink.ingest.countries import to_alpha3
 from reglink.ingest.mapping import Mapping
-from reglink.ingest.standardise import alnum_upper, code_values, parse_date, sorted_tokens, std_text
+from reglink.ingest.standardise import (alnum_upper, code_values, on_distinct, parse_date,
+                                        per_distinct, sorted_tokens, std_text)
 from reglink.schemas import SourceSchema
 
 MIN_DATE = dt.date(1880, 1, 1)
@@ -77,7 +78,8 @@ def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
     date_cols = [c.name for c in sch.columns if c.kind == "date" and c.name in present]
     for col in date_cols:
         dob = col == "date_of_birth"
-        df = parse_date(df, col, mapping.date_format_for(col), partial_ok=dob)
+        df = per_distinct(df, col, lambda u, c=col, d=dob: parse_date(
+            u, c, mapping.date_format_for(c), partial_ok=d))
         st = pl.col(f"{col}__status")
         fails.append(_fail(df, st == "unparseable", UNPARSEABLE_DATE, col))
         fails.append(_fail(df, st == "impossible", IMPOSSIBLE_DATE, col))
@@ -98,7 +100,7 @@ def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
             continue
         s = df.get_column(c.name)
         if c.kind == "code":
-            v = code_values(s, c.name, mapping.codes.get(c.name, {}))
+            v = on_distinct(s, lambda u, n=c.name: code_values(u, n, mapping.codes.get(n, {})))
             typed_cols.append(v)
             bad = v.is_not_null() & ~v.is_in(list(c.codes))
             fails.append(_fail(df.with_columns(bad.alias("_bad")), pl.col("_bad"), UNKNOWN_CODE,

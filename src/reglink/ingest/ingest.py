@@ -1,10 +1,13 @@
 """Ingest one extract (`ingest_extract`) or every configured one (`ingest_all`).
 
 One streaming pass per extract: read a chunk of strings → type, standardise and check it
-(polars) → run the register's expectation suite on it (Great Expectations, pandas) → split
-into accepted rows and quarantine. Duplicate record_ids are found across chunks at the end.
-The books always balance: rows_in = rows_accepted + rows_quarantined, recorded with the
-file's sha256 so an identical re-delivery is recognised and not ingested twice.
+(polars, value work once per distinct value) → add its rows to the summary the register's
+expectation suite is run on once at the end (suites.SuiteRunner) → split into accepted rows
+(streamed to a Parquet file, so no extract is ever whole in memory) and quarantine. A second
+read happens only when the suite fails rows the own checks passed. Duplicate record_ids are
+found across chunks at the end. The books always balance: rows_in = rows_accepted +
+rows_quarantined, recorded with the file's sha256 so an identical re-delivery is recognised
+and not ingested twice. Chunk size and the spill folder follow the run's budget.
 """
 from __future__ import annotations
 
@@ -12,13 +15,18 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from reglink import store
+from reglink.config import Budget, machine_memory
 from reglink.errors import Problem, ReglinkError, UsageError
 from reglink.ingest.checks import (DUPLICATE_RECORD_ID, FAILURE_SCHEMA, HARD_REASONS, RAGGED_ROW,
                                    check_chunk)
@@ -71,14 +79,92 @@ class IngestSummary:
         return self.rows_in == self.rows_accepted + self.rows_quarantined
 
 
-@dataclass
 class IngestResult:
-    source: str
-    clean: pl.DataFrame
-    quarantine: pl.DataFrame
-    summary: IngestSummary
-    # every hard failure, long form (row_number, reason, column, value): a row may fail twice
-    failures: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FAILURE_SCHEMA))
+    """One ingested extract. The accepted rows (`clean`) may live in a Parquet file written
+    chunk by chunk (`clean_file`): they are read into memory only when `clean` is asked for,
+    and the store writer loads the file into DuckDB without passing through Python."""
+
+    def __init__(self, source: str, clean: pl.DataFrame | None = None,
+                 quarantine: pl.DataFrame | None = None, summary: IngestSummary | None = None,
+                 failures: pl.DataFrame | None = None, *, clean_file: Path | None = None) -> None:
+        self.source = source
+        self._clean = clean
+        self.clean_file = clean_file
+        self.quarantine = quarantine if quarantine is not None else pl.DataFrame()
+        self.summary = summary
+        # every hard failure, long form (row_number, reason, column, value): a row may fail twice
+        self.failures = failures if failures is not None else pl.DataFrame(schema=FAILURE_SCHEMA)
+
+    @property
+    def clean(self) -> pl.DataFrame:
+        if self._clean is None:
+            return pl.read_parquet(self.clean_file) if self.clean_file is not None else pl.DataFrame()
+        return self._clean
+
+    @clean.setter
+    def clean(self, frame: pl.DataFrame) -> None:
+        self._clean, self.clean_file = frame, None
+
+    def clean_rows(self) -> pl.DataFrame | Path:
+        """The accepted rows as they are held: the Parquet file, else the frame."""
+        return self.clean_file if self._clean is None and self.clean_file is not None else self.clean
+
+    def __repr__(self) -> str:
+        return f"IngestResult({self.source!r}, summary={self.summary!r})"
+
+
+def chunk_bytes(budget: Budget | None) -> int:
+    """Raw bytes one chunk may hold: a 32nd of what Python frames may use (a chunk's typed,
+    standardised and checked copies take several times its raw size), within 16-256 MiB."""
+    frame = budget.frame_bytes if budget is not None else int(machine_memory() * 0.6 * 0.5)
+    return int(min(max(frame // 32, 16 << 20), 256 << 20))
+
+
+class _Spill:
+    """Accepted rows written chunk by chunk to a Parquet file in a private folder of the
+    budget's temp directory (removed with the result that owns it)."""
+
+    def __init__(self, budget: Budget | None) -> None:
+        parent = None
+        if budget is not None:
+            budget.temp_directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            parent = str(budget.temp_directory)
+        self.dir = Path(tempfile.mkdtemp(prefix="ingest_", dir=parent))
+        self.path = self.dir / "clean.parquet"
+        self._writer: pq.ParquetWriter | None = None
+        self._schema = None
+        self.rows = 0
+
+    def write(self, frame: pl.DataFrame) -> None:
+        table = frame.to_arrow()
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="lz4")
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
+        self._writer.write_table(table)
+        self.rows += frame.height
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def rows_of(self, row_numbers: pl.Series) -> pl.DataFrame:
+        return pl.scan_parquet(self.path).filter(pl.col("row_number").is_in(row_numbers.implode())).collect()
+
+    def drop(self, row_numbers: pl.Series) -> None:
+        """Remove rows (found failing after they were written): one streaming rewrite."""
+        if not len(row_numbers):
+            return
+        tmp = self.dir / "clean.next.parquet"
+        (pl.scan_parquet(self.path).filter(~pl.col("row_number").is_in(row_numbers.implode()))
+         .sink_parquet(tmp, compression="lz4"))
+        tmp.replace(self.path)
+        self.rows = pq.ParquetFile(self.path).metadata.num_rows
+
+    def attach(self, owner: object) -> None:
+        weakref.finalize(owner, shutil.rmtree, str(self.dir), True)
 
 
 def file_sha256(path: Path) -> str:
@@ -96,7 +182,8 @@ def _quarantine_rows(failures: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
     order = failures.with_columns(
         pl.col("reason").replace_strict(_REASON_ORDER, default=len(_REASON_ORDER),
                                         return_dtype=pl.Int32).alias("_o"))
-    per_row = (order.sort(["row_number", "_o"])
+    # stable: of two failures of one severity, the first check made comes first (deterministic)
+    per_row = (order.sort(["row_number", "_o"], maintain_order=True)
                .group_by("row_number", maintain_order=True)
                .agg(pl.col("reason").first(), pl.col("column").first(), pl.col("value").first(),
                     pl.format("{}:{}", pl.col("reason"), pl.col("column").fill_null("-"))
@@ -108,9 +195,10 @@ def _quarantine_rows(failures: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
 def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Path | None = None,
                    home_country: str = "NZL", keep_rows: bool = True, suite: bool = True,
                    progress: bool = False, docs_dir: Path | None = None,
-                   suite_dir: Path | None = None) -> IngestResult:
+                   suite_dir: Path | None = None, budget: Budget | None = None) -> IngestResult:
     """Read, standardise and check one extract. `keep_rows=False` (validate on a huge file)
-    keeps only counts and the quarantine, never the accepted rows."""
+    keeps only counts and the quarantine, never the accepted rows; otherwise they are written
+    to a Parquet file as they are checked (in `budget`'s temp directory; chunks sized to it)."""
     try:
         sch = schema(source)
     except ValueError as exc:
@@ -122,7 +210,8 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
         mp = mapping
     else:
         mp = load_mapping(mapping, source)
-    reader = ExtractReader(path, sch, mp)
+    batch = chunk_bytes(budget)
+    reader = ExtractReader(path, sch, mp, batch_bytes=batch)
     summary = IngestSummary(source=source, file=str(path), sha256=file_sha256(path),
                             present_columns=list(reader.columns),
                             ignored_columns=list(reader.ignored))
@@ -137,7 +226,18 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
             raise ReglinkError(Problem(str(suite_path(source, suite_dir)), "expectation suite cannot be "
                                        f"loaded: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
 
-    clean_parts: list[pl.DataFrame] = []
+    def suite_step(step, *args):
+        """A suite step, GX's own errors reported as one line naming the suite file."""
+        try:
+            return step(*args)
+        except ReglinkError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - GX internals; reported as one line
+            from reglink.ingest.suites import suite_path
+            raise ReglinkError(Problem(str(suite_path(source, suite_dir)), "expectation suite failed "
+                                       f"to run: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
+
+    spill = _Spill(budget) if keep_rows else None
     quar_parts: list[pl.DataFrame] = []
     ids_parts: list[pl.DataFrame] = []
     fail_parts: list[pl.DataFrame] = []
@@ -145,6 +245,7 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     rows_seen = 0
     n_quarantined = 0  # exact, whatever detail is kept
     detail_rows = 0
+    extra = [pl.lit(source).alias("source"), pl.lit(summary.extract_id).alias("extract_id")]
 
     def count(failures: pl.DataFrame) -> int:
         """Add a failure frame to the per-reason counts; the number of distinct rows in it."""
@@ -154,38 +255,40 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
             summary.by_reason[(reason, column)] = summary.by_reason.get((reason, column), 0) + int(n)
         return failures.get_column("row_number").n_unique()
 
+    def hold_back(failures: pl.DataFrame, raw: pl.DataFrame) -> None:
+        """Count failing rows and keep their quarantine details (up to DETAIL_CAP rows)."""
+        nonlocal n_quarantined, detail_rows
+        n = count(failures)
+        n_quarantined += n
+        if keep_rows or detail_rows < DETAIL_CAP:  # validate on a huge broken file: counts
+            quar_parts.append(_quarantine_rows(failures, raw))  # stay exact, details stop
+            fail_parts.append(failures)
+            detail_rows += n
+        else:
+            summary.details_truncated = True
+
+    def checked(chunk: pl.DataFrame):
+        res = check_chunk(chunk, sch, mp, home_country=home_country)
+        bad = res.failures.get_column("row_number").unique()
+        return res, bad, res.typed.filter(~pl.col("row_number").is_in(bad.implode()))
+
     def consume(chunk: pl.DataFrame) -> None:
-        nonlocal rows_seen, n_quarantined, detail_rows
+        nonlocal rows_seen
         rows_seen += chunk.height
         for c, n in chunk.select(*[pl.col(c).is_not_null().sum() for c in reader.columns]).row(0, named=True).items():
             nonnull[c] += int(n)
-        res = check_chunk(chunk, sch, mp, home_country=home_country)
+        res, _, parsed = checked(chunk)
         failures = res.failures
         if runner is not None:  # the suite sees the rows that parsed: checks on typed values
-            parsed = res.typed.filter(
-                ~pl.col("row_number").is_in(failures.get_column("row_number").unique().implode()))
-            try:
-                gx_failures = runner.validate(parsed)
-            except Exception as exc:  # noqa: BLE001 - GX internals; reported as one line
-                from reglink.ingest.suites import suite_path
-                raise ReglinkError(Problem(str(suite_path(source, suite_dir)), "expectation suite failed "
-                                           f"to run: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
-            failures = pl.concat([failures, gx_failures], how="vertical")
+            failures = pl.concat([failures, suite_step(runner.observe, parsed)], how="vertical")
         for k, v in res.soft.items():
             summary.soft[k] = summary.soft.get(k, 0) + v
         bad_rows = failures.get_column("row_number").unique()
-        ok = res.typed.filter(~pl.col("row_number").is_in(bad_rows.implode()))
-        if keep_rows:
-            clean_parts.append(ok)
+        if spill is not None:
+            spill.write(res.typed.filter(~pl.col("row_number").is_in(bad_rows.implode()))
+                        .with_columns(extra))
         if not failures.is_empty():
-            n = count(failures)
-            n_quarantined += n
-            if keep_rows or detail_rows < DETAIL_CAP:  # validate on a huge broken file: counts
-                quar_parts.append(_quarantine_rows(failures, chunk))  # stay exact, details stop
-                fail_parts.append(failures)
-                detail_rows += n
-            else:
-                summary.details_truncated = True
+            hold_back(failures, chunk)
         ids_parts.append(res.typed.select("row_number", "record_id",
                                           pl.col("row_number").is_in(bad_rows.implode()).alias("_q")))
 
@@ -203,6 +306,32 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
         for chunk in reader.batches():
             consume(chunk)
 
+    ids = pl.concat(ids_parts) if ids_parts else pl.DataFrame(
+        schema={"row_number": pl.Int64, "record_id": pl.String, "_q": pl.Boolean})
+    dropped: list[pl.Series] = []  # accepted rows found failing after they were written
+
+    # the suite, once on the summary of every chunk; a second read only when it fails rows
+    if runner is not None and suite_step(runner.finish):
+        for chunk in ExtractReader(path, sch, mp, batch_bytes=batch).batches():
+            _, bad, parsed = checked(chunk)
+            gx_fail = suite_step(runner.recheck, parsed)
+            if gx_fail.is_empty():
+                continue
+            rows = gx_fail.get_column("row_number").unique()
+            held = ids.filter(pl.col("row_number").is_in(rows.implode()) & pl.col("_q"))["row_number"]
+            if len(held):  # already held back by a suite check run on every row: one more reason
+                quar_parts = [_add_reason(q, gx_fail.filter(pl.col("row_number").is_in(held.implode())))
+                              for q in quar_parts]
+                count(gx_fail.filter(pl.col("row_number").is_in(held.implode())))
+                fail_parts.append(gx_fail.filter(pl.col("row_number").is_in(held.implode())))
+                gx_fail = gx_fail.filter(~pl.col("row_number").is_in(held.implode()))
+            if not gx_fail.is_empty():
+                hold_back(gx_fail, chunk)
+                dropped.append(gx_fail.get_column("row_number").unique())
+        if dropped:
+            gone = pl.concat(dropped)
+            ids = ids.with_columns(pl.col("_q") | pl.col("row_number").is_in(gone.implode()))
+
     # ragged rows: quarantined with their raw text
     if reader.ragged:
         rag = pl.DataFrame({
@@ -216,8 +345,6 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
         n_quarantined += count(rag)
 
     # duplicate record_ids across the whole extract: the first occurrence stays
-    ids = pl.concat(ids_parts) if ids_parts else pl.DataFrame(
-        schema={"row_number": pl.Int64, "record_id": pl.String, "_q": pl.Boolean})
     dup = (ids.sort("row_number").filter(pl.col("record_id").is_not_null())
            .filter(~pl.col("record_id").is_first_distinct()))
     if not dup.is_empty():
@@ -234,10 +361,10 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
         count(dfail)
         n_quarantined += len(newly)
         moved: pl.DataFrame | None = None
-        if keep_rows and len(newly):
-            clean_all = pl.concat(clean_parts, how="vertical_relaxed")
-            moved = clean_all.filter(pl.col("row_number").is_in(newly.implode()))
-            clean_parts = [clean_all.filter(~pl.col("row_number").is_in(newly.implode()))]
+        if spill is not None and len(newly):
+            spill.close()
+            moved = spill.rows_of(newly)
+            dropped.append(newly)
         raw_moved = (moved.select("row_number", *[pl.col(c).cast(pl.String) for c in sch.names
                                                   if c in reader.columns])
                      if moved is not None else pl.DataFrame({"row_number": newly}))
@@ -273,23 +400,24 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     if runner is not None:
         summary.expectations = runner.results(summary)
 
-    if keep_rows:
-        clean = (pl.concat(clean_parts, how="vertical_relaxed") if clean_parts
-                 else pl.DataFrame())
-        if clean.is_empty() and not clean.columns:
-            clean = check_chunk(pl.DataFrame({"row_number": []}, schema={"row_number": pl.Int64}),
-                                sch, mp).typed
-        clean = clean.with_columns(pl.lit(source).alias("source"),
-                                   pl.lit(summary.extract_id).alias("extract_id"))
-        if clean.height != summary.rows_accepted:
-            raise ReglinkError(Problem(str(path), f"row accounting failed: {clean.height} "
+    result = IngestResult(source=source, quarantine=quarantine, summary=summary)
+    if spill is not None:
+        if spill.rows == 0 and spill._writer is None:  # no chunk at all: the empty typed layout
+            spill.write(check_chunk(pl.DataFrame({"row_number": []}, schema={"row_number": pl.Int64}),
+                                    sch, mp).typed.with_columns(extra))
+        spill.close()
+        if dropped:
+            spill.drop(pl.concat(dropped))
+        spill.attach(result)
+        result.clean_file = spill.path
+        if spill.rows != summary.rows_accepted:
+            raise ReglinkError(Problem(str(path), f"row accounting failed: {spill.rows} "
                                        f"accepted rows kept but {summary.rows_accepted} expected"))
     else:
-        clean = pl.DataFrame()
-    failures_all = (pl.concat(fail_parts).unique(maintain_order=True).sort("row_number")
-                    if fail_parts else pl.DataFrame(schema=FAILURE_SCHEMA))
-    return IngestResult(source=source, clean=clean, quarantine=quarantine, summary=summary,
-                        failures=failures_all)
+        result.clean = pl.DataFrame()
+    result.failures = (pl.concat(fail_parts).unique(maintain_order=True).sort("row_number")
+                       if fail_parts else pl.DataFrame(schema=FAILURE_SCHEMA))
+    return result
 
 
 def _add_reason(q: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
@@ -362,8 +490,9 @@ def ingest_all(cfg) -> dict[str, IngestResult]:
     re-read; an extract with a header and no rows is left out with a warning."""
     results: dict[str, IngestResult] = {}
     use_suites = expectations_enabled(cfg)
+    budget = cfg.budget
     wh = store.connect(cfg.warehouse)
-    rs = store.connect(cfg.restricted_path)
+    rs = budget.apply(store.connect(cfg.restricted_path))
     try:
         ensure_log_tables(wh)
         for source in SOURCES:
@@ -385,8 +514,8 @@ def ingest_all(cfg) -> dict[str, IngestResult]:
                 results[source] = IngestResult(source, clean, quarantine, summary)
                 continue
             try:
-                res = ingest_extract(source, path, mapping=mapping,
-                                     home_country=cfg.home_country, suite=use_suites)
+                res = ingest_extract(source, path, mapping=mapping, home_country=cfg.home_country,
+                                     suite=use_suites, budget=budget)
             except ReglinkError as exc:
                 if not _is_empty_extract(exc):
                     raise

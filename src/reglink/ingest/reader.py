@@ -2,7 +2,8 @@
 
 Why all strings: type inference would silently turn `007` into 7 or a bad date into null, and
 the validator must see exactly what the register owner delivered. Why chunks: extracts run to
-several GB; only one chunk (tens of MB) is in memory at a time. Every structural failure —
+several GB; only one chunk is in memory at a time, its size set by the caller (`batch_bytes`,
+from the run's memory budget). Every structural failure —
 empty file, wrong encoding, wrong delimiter, duplicate or missing header, ragged rows — is
 reported as one line naming the file, row and column. Ragged rows do not stop the read: they
 go to quarantine with their raw text, so no row is lost.
@@ -84,6 +85,7 @@ class ExtractReader:
     total: int = 0  # bytes (CSV) or rows (Parquet), for the progress display
     done: int = 0
     ragged: list[RaggedRow] = field(default_factory=list)
+    batch_bytes: int | None = None  # a smaller chunk than the defaults (the memory budget's)
 
     def __post_init__(self) -> None:
         f = str(self.path)
@@ -188,9 +190,19 @@ class ExtractReader:
                 keep.append(e.cast(pl.String).str.strip_chars().replace("", None).alias(canon))
             yield df.select(pl.col("row_number"), *keep)
 
+    def parquet_batch_rows(self) -> int:
+        """Rows per Parquet chunk: PARQUET_BATCH_ROWS, fewer when `batch_bytes` of uncompressed
+        data hold fewer (at least 10,000)."""
+        if self.batch_bytes is None:
+            return PARQUET_BATCH_ROWS
+        md = self._pq.metadata
+        size = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+        per_row = max(size / max(md.num_rows, 1), 1.0)
+        return min(PARQUET_BATCH_ROWS, max(int(self.batch_bytes / per_row), 10_000))
+
     def _parquet_batches(self) -> Iterator[pl.DataFrame]:
         start = 1
-        for batch in self._pq.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for batch in self._pq.iter_batches(batch_size=self.parquet_batch_rows()):
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
             n = df.height
@@ -259,7 +271,8 @@ class ExtractReader:
         return pacsv.open_csv(
             fh,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False,
-                                           block_size=CSV_BLOCK_BYTES,
+                                           block_size=min(self.batch_bytes or CSV_BLOCK_BYTES,
+                                                          CSV_BLOCK_BYTES),
                                            encoding=self.mapping.encoding),
             parse_options=pacsv.ParseOptions(delimiter=self.mapping.delimiter,
                                              ignore_empty_lines=False,

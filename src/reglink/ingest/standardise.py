@@ -2,7 +2,8 @@
 
 Names: NFKC, Latin transliteration (unidecode), upper case, punctuation removed, single spaces;
 the original text is kept beside. Transliteration runs on the *distinct* non-ASCII values only
-(names repeat a lot), everything else is vectorised. Dates: parsed against the register's
+(names repeat a lot), everything else is vectorised; date parsing and code look-ups run once
+per distinct value and are joined back (`per_distinct`, `on_distinct`). Dates: parsed against the register's
 format into year/month/day parts so partial dates of birth (`1980`, `1980-05`, `1980-00-00`)
 are recognised rather than lost, and impossible ones (`2023-02-30`) told apart from
 unparseable text. Codes: the mapping's local codes, a few universal aliases, upper case.
@@ -35,6 +36,15 @@ def on_distinct(s: pl.Series, fn) -> pl.Series:
     if len(uniq) * 2 > len(s):
         return fn(s).alias(s.name)
     return s.replace_strict(uniq, fn(uniq), default=None, return_dtype=pl.String).alias(s.name)
+
+
+def per_distinct(df: pl.DataFrame, col: str, fn) -> pl.DataFrame:
+    """Add the columns `fn` derives from `col` by running it on a frame of `col`'s distinct
+    values and joining back (a date column of millions of rows has a few thousand values)."""
+    uniq = df.select(pl.col(col).unique())
+    if uniq.height * 2 > df.height:
+        return fn(df)
+    return df.join(fn(uniq), on=col, how="left", nulls_equal=True, maintain_order="left")
 
 
 def std_text(s: pl.Series) -> pl.Series:

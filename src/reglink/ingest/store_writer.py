@@ -10,6 +10,7 @@ those tables is owned by the package that defines it (docs/validation.md, docs/o
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -66,32 +67,43 @@ def _delivery_filter(con, table: str) -> str | None:
     return "delivery = ?" if "delivery" in cols else f"? = '{BASELINE}'"
 
 
-def replace_delivery(con, table: str, delivery: str, frame: pl.DataFrame) -> int:
+def replace_delivery(con, table: str, delivery: str, frame: pl.DataFrame | Path) -> int:
     """Replace `delivery`'s rows of `table` with `frame` (other deliveries untouched); the rows
-    of the delivery now stored."""
-    if frame.width == 0:  # an empty delivery: only remove what it held before
+    of the delivery now stored. A Parquet file (ingest's accepted rows) is read by DuckDB
+    itself, within the connection's memory limit, never whole in Python."""
+    if isinstance(frame, Path):
+        new = "(SELECT *, {} AS delivery FROM read_parquet({}))".format(
+            *(("'" + str(v).replace("'", "''") + "'") for v in (delivery, frame)))
+        _replace_rows(con, table, delivery, new)
+    elif frame.width == 0:  # an empty delivery: only remove what it held before
         remove_delivery(con, table, delivery)
         return 0
-    data = frame.with_columns(pl.lit(delivery, dtype=pl.String).alias("delivery")).to_arrow()
-    con.register("_delivery_new", data)
-    try:
-        cols = _columns(con, table)
-        if not cols:
-            con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _delivery_new')
-        elif "delivery" not in cols:  # written before deliveries: its rows are the baseline's
-            con.execute(
-                f'CREATE OR REPLACE TABLE "{table}" AS '
-                f"SELECT *, '{BASELINE}' AS delivery FROM \"{table}\" WHERE ? <> '{BASELINE}' "
-                f"UNION ALL BY NAME SELECT * FROM _delivery_new", [delivery])
-        else:
-            con.execute(
-                f'CREATE OR REPLACE TABLE "{table}" AS '
-                f'SELECT * FROM "{table}" WHERE delivery IS DISTINCT FROM ? '
-                f"UNION ALL BY NAME SELECT * FROM _delivery_new", [delivery])
-    finally:
-        con.unregister("_delivery_new")
+    else:
+        data = frame.with_columns(pl.lit(delivery, dtype=pl.String).alias("delivery")).to_arrow()
+        con.register("_delivery_new", data)
+        try:
+            _replace_rows(con, table, delivery, "_delivery_new")
+        finally:
+            con.unregister("_delivery_new")
     return con.execute(f'SELECT count(*) FROM "{table}" WHERE delivery = ?',
                        [delivery]).fetchall()[0][0]
+
+
+def _replace_rows(con, table: str, delivery: str, new: str) -> None:
+    """CREATE OR REPLACE `table` with the other deliveries' rows and those of `new` (SQL)."""
+    cols = _columns(con, table)
+    if not cols:
+        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM {new}')
+    elif "delivery" not in cols:  # written before deliveries: its rows are the baseline's
+        con.execute(
+            f'CREATE OR REPLACE TABLE "{table}" AS '
+            f"SELECT *, '{BASELINE}' AS delivery FROM \"{table}\" WHERE ? <> '{BASELINE}' "
+            f"UNION ALL BY NAME SELECT * FROM {new}", [delivery])
+    else:
+        con.execute(
+            f'CREATE OR REPLACE TABLE "{table}" AS '
+            f'SELECT * FROM "{table}" WHERE delivery IS DISTINCT FROM ? '
+            f"UNION ALL BY NAME SELECT * FROM {new}", [delivery])
 
 
 def remove_delivery(con, table: str, delivery: str, *, drop_if_empty: bool = False) -> None:
@@ -167,12 +179,18 @@ def _extract_ids(rs, register: str) -> list[str]:
     return [r[0] for r in rs.execute(" UNION ".join(parts)).fetchall() if r[0] is not None]
 
 
+def _accepted(result) -> pl.DataFrame | Path:
+    """The accepted rows as the result holds them (a Parquet file when ingest wrote one)."""
+    rows = getattr(result, "clean_rows", None)
+    return rows() if rows is not None else result.clean
+
+
 def write_restricted(rs, result, delivery: str = BASELINE) -> tuple[dict[str, int], list[str]]:
     """Replace `delivery`'s rows of the register's std_/quarantine_ tables with `result`'s.
     Returns rows stored per table and the extracts the tables still hold from other deliveries
     (whose quality rows must stay)."""
     register = result.source
-    n_std = replace_delivery(rs, f"std_{register}", delivery, result.clean)
+    n_std = replace_delivery(rs, f"std_{register}", delivery, _accepted(result))
     n_q = replace_delivery(rs, f"quarantine_{register}", delivery, result.quarantine)
     keep = [x for x in _extract_ids(rs, register) if x != result.summary.extract_id]
     return {"std": n_std, "quarantine": n_q}, keep
@@ -218,8 +236,9 @@ def write_result(wh, rs, result, *, delivery: str = BASELINE,
 
 def store_result(cfg, result, delivery: str = BASELINE,
                  settings_sha: str | None = None) -> dict[str, int]:
-    """`write_result` for a PipelineConfig: opens each store only while writing to it."""
-    rs = store.connect(cfg.restricted_path)
+    """`write_result` for a PipelineConfig: opens each store only while writing to it, within
+    the run's memory budget."""
+    rs = cfg.budget.apply(store.connect(cfg.restricted_path))
     try:
         counts, keep = write_restricted(rs, result, delivery)
     finally:
