@@ -146,9 +146,11 @@ def make_linkage_asset() -> dg.AssetsDefinition:
         if prev is None:
             with Meter() as meter:
                 res = stages.get("linkage")(cfg)
+                stats = {k: v for k, v in (getattr(res, "stats", {}) or {}).items()
+                         if isinstance(v, (int, float, str, bool))}
+                res.close()  # the stores are written; the next stages need the memory
+                del res
             resources = meter.metadata()
-            stats = {k: v for k, v in (getattr(res, "stats", {}) or {}).items()
-                     if isinstance(v, (int, float, str, bool))}
         std = _std_counts(cfg)
         with state.Session(warehouse.path()) as st:
             con = st.con

@@ -59,9 +59,11 @@ class Budget:
     temp_directory: Path
     threads: int
 
-    # DuckDB's buffer pool takes this share of the budget; the rest is left to the per-person
-    # frames of the partitioned stages, Arrow buffers and the interpreter itself
-    DUCKDB_SHARE = 0.5
+    # The budget's split: DuckDB's buffer pool (it spills past it), the per-person frames of
+    # the partitioned stages, and a reserve for the interpreter, Arrow buffers passed between
+    # the two and the allocators' slack (measured at 1 M persons: docs/operations.md)
+    DUCKDB_SHARE = 0.4
+    FRAME_SHARE = 0.35
     # whatever the budget, DuckDB gets this much: grouping sets with distinct counts (flows)
     # cannot spill below it
     DUCKDB_FLOOR_MIB = 256
@@ -78,8 +80,8 @@ class Budget:
 
     @property
     def frame_bytes(self) -> int:
-        """Memory a stage may hold in Python frames at once (the rest of the budget)."""
-        return int(self.memory_limit * (1 - self.DUCKDB_SHARE))
+        """Memory a stage may hold in Python frames at once."""
+        return int(self.memory_limit * self.FRAME_SHARE)
 
     def apply(self, con: Any, share: float = 1.0) -> Any:
         """Set DuckDB's limit (`share` of DuckDB's part), spill folder and threads on a

@@ -96,6 +96,13 @@ class LinkageResult:
             self._cache[name] = self.con.sql(f"SELECT * FROM {name}").pl()
         return self._cache[name]
 
+    def close(self) -> None:
+        """Free the run's DuckDB connection and frames (gigabytes at national scale) once the
+        stores are written; `stats` stay."""
+        self.con.close()
+        self.pairs = self.nodes = pl.DataFrame()
+        self._cache.clear()
+
     @property
     def person_links(self) -> pl.DataFrame:
         """source, record_id, person_key, match_probability — one row per input record."""

@@ -226,6 +226,37 @@ def _input_rows(log: pl.DataFrame, grow: pl.Series) -> pl.DataFrame:
             .with_columns(pl.col("_grow").alias("row")).drop("_grow"))
 
 
+def tally_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, home: str | None) -> pl.DataFrame:
+    """Pass 1 for one partition: its contribution to the pooled spells and the data period."""
+    from reglink.rules.repair import spell_tally
+
+    return spell_tally(raw.drop("_grow", strict=False), deaths=deaths, id_col="person_key", home=home)
+
+
+def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, home: str | None,
+                tally: pl.DataFrame, settings: TableSettings, first_day: dt.date | None,
+                inputs: dict[str, pl.DataFrame | None] | None
+                ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """Pass 2 for one partition: (repaired crossings, repair log with input rows as positions
+    among all linked crossings, its contribution to the evidence placement's typical lengths)."""
+    from reglink.tables.evidence_repair import evidence_tally
+
+    repaired, rlog = repair(raw.drop("_grow"), deaths, home, spell_tally=tally)
+    rlog = _input_rows(rlog, raw["_grow"])
+    ev_t = None
+    if inputs is not None and first_day is not None:
+        ev_t = evidence_tally(repaired, home=settings.home_country, start=first_day,
+                              permits=inputs["permits"], persons=inputs["persons"])
+    return repaired, rlog, ev_t
+
+
+def place_part(repaired: pl.DataFrame, rlog: pl.DataFrame, settings: TableSettings,
+               inputs: dict[str, pl.DataFrame | None], first_day: dt.date | None,
+               ev_tally: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Pass 3 for one partition: imputed crossings placed from register evidence."""
+    return repair_with_evidence(repaired, rlog, settings, inputs, start=first_day, tally=ev_tally)
+
+
 def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
                     restricted: str = "restricted", budget: Budget | None = None,
                     log: Callable[[str], None] | None = None) -> dict[str, int]:
@@ -236,9 +267,8 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     2. repair with the pooled spells; tally the typical lengths the evidence placement pools;
     3. place imputed crossings from register evidence; then `initial_status` in one SQL pass;
     4. classify by the residence rule. Parts go to DuckDB tables between the passes."""
+    from reglink.measure import Meter
     from reglink.rules import pooled
-    from reglink.rules.repair import spell_tally
-    from reglink.tables.evidence_repair import evidence_tally
 
     say = log or (lambda _msg: None)
     sql = _linked_sql(con, restricted, "person_links")
@@ -262,8 +292,9 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
         return d if d.height else None
 
     # 1. pooled spells and the data period, over every partition
-    tally = pooled.combine(spell_tally(raw_part(i).drop("_grow"), deaths=deaths_part(i),
-                                       id_col="person_key", home=home) for i in parts)
+    with Meter() as m:
+        tally = pooled.combine(tally_part(raw_part(i), deaths_part(i), home) for i in parts)
+    say(f"tables: crossings pass 1 (pooled spells) {m.describe()}")
     days = tally.filter(pl.col("stat") == "crossing_day")["value"]
     first_day = EPOCH + dt.timedelta(days=int(days.min())) if days.len() else None
     last_day = EPOCH + dt.timedelta(days=int(days.max())) if days.len() else None
@@ -273,32 +304,36 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     repaired_parts, logs = _Appender(con, "_repaired_1"), _Appender(con, "_repair_log_1")
     ev_tallies = []
     ev = _evidence_inputs(con, restricted) if settings.evidence_repair else None
-    for i in parts:
-        raw = raw_part(i)
-        repaired, rlog = repair(raw.drop("_grow"), deaths_part(i), home, spell_tally=tally)
-        repaired_parts.add(repaired)
-        logs.add(_input_rows(rlog, raw["_grow"]))
-        if ev is not None and first_day is not None:
-            inputs = ev.part(parts, i)
-            ev_tallies.append(evidence_tally(repaired, home=settings.home_country, start=first_day,
-                                             permits=inputs["permits"], persons=inputs["persons"]))
-    repaired_parts.close()
-    logs.close()
+    with Meter() as m:
+        for i in parts:
+            repaired, rlog, ev_t = repair_part(
+                raw_part(i), deaths_part(i), home, tally, settings, first_day,
+                ev.part(parts, i) if ev is not None else None)
+            repaired_parts.add(repaired)
+            logs.add(rlog)
+            ev_tallies.append(ev_t)
+            del repaired, rlog
+        repaired_parts.close()
+        logs.close()
+    say(f"tables: crossings pass 2 (repair) {m.describe()}")
     ev_tally = pooled.combine(ev_tallies)
 
     # 3. evidence placement; every part's crossings into `_repaired`
     final_parts, final_logs = _Appender(con, "_repaired"), _Appender(con, "crossing_repairs", temp=False)
-    for i in parts:
-        repaired = con.sql(f"SELECT * FROM _repaired_1 WHERE {parts.where(i)} "
-                           "ORDER BY person_key, crossing_seq").pl()
-        rlog = con.sql(f"SELECT * FROM _repair_log_1 WHERE {parts.where(i)}").pl()
-        if ev is not None:
-            repaired, rlog = repair_with_evidence(repaired, rlog, settings, ev.part(parts, i),
-                                                  start=first_day, tally=ev_tally)
-        final_parts.add(repaired)
-        final_logs.add(rlog)
-    final_parts.close()
-    final_logs.close()
+    with Meter() as m:
+        for i in parts:
+            repaired = con.sql(f"SELECT * FROM _repaired_1 WHERE {parts.where(i)} "
+                               "ORDER BY person_key, crossing_seq").pl()
+            rlog = con.sql(f"SELECT * FROM _repair_log_1 WHERE {parts.where(i)}").pl()
+            if ev is not None:
+                repaired, rlog = place_part(repaired, rlog, settings, ev.part(parts, i),
+                                            first_day, ev_tally)
+            final_parts.add(repaired)
+            final_logs.add(rlog)
+            del repaired, rlog
+        final_parts.close()
+        final_logs.close()
+    say(f"tables: crossings pass 3 (evidence placement) {m.describe()}")
     con.execute("DROP TABLE IF EXISTS _repaired_1; DROP TABLE IF EXISTS _repair_log_1")
     con.execute("CREATE OR REPLACE TABLE crossing_repairs AS SELECT * FROM crossing_repairs "
                 "ORDER BY person_key, crossing_date, kind, row")
@@ -311,15 +346,19 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
 
     # 4. the residence rule
     classified_parts = _Appender(con, "_crossings")
-    for i in parts:
-        repaired = con.sql(f"SELECT * FROM _repaired WHERE {parts.where(i)} "
-                           "ORDER BY person_key, crossing_seq").pl()
-        initial = con.sql("SELECT person_key, initial_status FROM initial_status "
-                          f"WHERE initial_status_source <> 'rule_default' AND {parts.where(i)}").pl()
-        evidence = permit_evidence(con, restricted, settings.evidence_days, parts.where(i, "l.person_key"))
-        classified_parts.add(classify(repaired, settings, initial if len(initial) else None,
-                                      evidence, observed_until=until))
-    classified_parts.close()
+    with Meter() as m:
+        for i in parts:
+            repaired = con.sql(f"SELECT * FROM _repaired WHERE {parts.where(i)} "
+                               "ORDER BY person_key, crossing_seq").pl()
+            initial = con.sql("SELECT person_key, initial_status FROM initial_status "
+                              f"WHERE initial_status_source <> 'rule_default' AND {parts.where(i)}").pl()
+            evidence = permit_evidence(con, restricted, settings.evidence_days,
+                                       parts.where(i, "l.person_key"))
+            classified_parts.add(classify(repaired, settings, initial if len(initial) else None,
+                                          evidence, observed_until=until))
+            del repaired
+        classified_parts.close()
+    say(f"tables: crossings pass 4 (residence rule) {m.describe()}")
     order = "person_key, crossing_order" if "crossing_order" in columns(con, "temp._crossings") else "person_key"
     con.execute(f"CREATE OR REPLACE TABLE crossings AS SELECT * FROM _crossings ORDER BY {order}")
     con.execute("DROP TABLE IF EXISTS _crossings; DROP TABLE IF EXISTS _raw")
