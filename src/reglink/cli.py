@@ -129,35 +129,37 @@ def demo(
 @app.command()
 @_guarded
 def query(
-    sql: str = typer.Argument(..., help="A SQL query against the warehouse (read-only)."),
+    sql: str = typer.Argument(..., help="One SELECT on the warehouse's tables (read-only)."),
     warehouse: Path = typer.Option(Path("demo/reglink.duckdb"), "--warehouse", help="Warehouse DuckDB file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the result to CSV or Parquet instead."),
-    limit: int = typer.Option(50, "--limit", help="Rows shown on the terminal."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the full result to FILE.csv or FILE.parquet."),
+    max_rows: int = typer.Option(50, "--max-rows", "--limit", min=0, help="Rows shown on the terminal."),
 ) -> None:
-    """Query the statistical warehouse with plain SQL (opens it read-only)."""
-    import duckdb
+    """Query the statistical warehouse with plain SQL: its tables and nothing else."""
     from rich.console import Console
     from rich.table import Table
 
-    if not warehouse.exists():
-        raise UsageError(f"{warehouse}: warehouse not found (run `reglink demo` or `reglink run`)")
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rel = con.sql(sql)
-    except duckdb.Error as exc:
-        raise UsageError(f"query: {str(exc).splitlines()[0]}") from None
-    if rel is None:
-        return
+    from reglink.query import check_out_path, run_query, write_out
+
     if out is not None:
-        df = rel.pl()
-        df.write_parquet(out) if out.suffix.lower() == ".parquet" else df.write_csv(out)
-        typer.echo(f"{len(df)} rows -> {out}")
-        return
-    table = Table(*rel.columns, show_lines=False)
-    for row in rel.limit(limit).fetchall():
+        check_out_path(out, warehouse)
+    res = run_query(warehouse, sql)
+    frame = res.frame
+    shown = min(max_rows, frame.height)
+    if out is not None:
+        write_out(frame, out)
+    table = Table(*res.columns, show_lines=False)
+    for row in frame.head(shown).iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))
     # a pipe or a log file gets the whole width of wide tables, a terminal its own width
-    Console(width=None if sys.stdout.isatty() else 240).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 240)
+    if res.columns and shown:
+        console.print(table)
+    note = f"{frame.height:,} rows, {shown:,} shown"
+    if shown < frame.height:
+        note += " (--max-rows N for more" + ("" if out else ", --out FILE.csv for all") + ")"
+    if out is not None:
+        note += f"; all {frame.height:,} written to {out}"
+    typer.echo(note, err=True)
 
 
 def main() -> None:
