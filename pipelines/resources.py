@@ -59,7 +59,7 @@ class RestrictedStore(dg.ConfigurableResource):
         return load_config(config_path(self.config_path)).restricted_path
 
     def connect(self, read_only: bool = False):
-        return store.connect(self.path(), read_only=read_only)
+        return store.connect(self.path(), read_only=read_only, private=True)
 
     def archive_dir(self) -> Path:
         """Immutable copies of delivered extracts (they hold identifiers: restricted area)."""

@@ -175,10 +175,9 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
     if not found:
         raise ReglinkError(Problem(str(cfg.config_path or "config"),
                                    "no extracts configured and nothing in the landing folder"))
-    for d in found:
-        if not d.path.is_file():
-            raise ReglinkError(Problem(str(d.path), f"extract file not found ({d.register}, "
-                                                    f"delivery {d.key})"))
+    refused = dl.problems(cfg)
+    if refused:
+        raise ReglinkError(*refused)
     for stage, why in out.absent.items():
         console.print(f"[yellow]![/] stage {stage} is not in the graph: {why}")
     by_key: dict[str, list[str]] = {}

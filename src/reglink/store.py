@@ -28,11 +28,21 @@ def is_identifier_column(name: str) -> bool:
     return n in DIRECT_IDENTIFIERS or any(n.startswith(p) for p in RESTRICTED_PREFIXES)
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, read_only: bool = False,
+            private: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a store; `private` (the restricted store) creates or tightens it owner-only
+    (file and write-ahead log 0600), see reglink.secure."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    if not private:
+        return duckdb.connect(str(path), read_only=read_only)
+    from reglink import secure
+
+    with secure.owner_only():
+        con = duckdb.connect(str(path), read_only=read_only)
+    secure.make_private(path)
+    return con
 
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from reglink import store
+from reglink import secure, store
 from reglink.schemas import schema
 
 BASELINE = "baseline"  # the config's extracts; landed months are named after the month
@@ -219,11 +219,12 @@ def write_result(wh, rs, result, *, delivery: str = BASELINE,
 def store_result(cfg, result, delivery: str = BASELINE,
                  settings_sha: str | None = None) -> dict[str, int]:
     """`write_result` for a PipelineConfig: opens each store only while writing to it."""
-    rs = store.connect(cfg.restricted_path)
+    rs = store.connect(cfg.restricted_path, private=True)
     try:
         counts, keep = write_restricted(rs, result, delivery)
     finally:
         rs.close()
+        secure.make_private(cfg.restricted_path)  # the WAL a write may have left
     wh = store.connect(cfg.warehouse)
     try:
         write_log(wh, result.summary, keep, settings_sha)
@@ -234,7 +235,7 @@ def store_result(cfg, result, delivery: str = BASELINE,
 
 def stored_counts(cfg, register: str, delivery: str) -> dict[str, int]:
     """`delivery_counts` for a PipelineConfig (the pipeline's row-accounting check)."""
-    rs = store.connect(cfg.restricted_path)
+    rs = store.connect(cfg.restricted_path, private=True)
     try:
         return delivery_counts(rs, register, delivery)
     finally:

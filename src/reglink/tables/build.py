@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from reglink import store
+from reglink import secure, store
 from reglink.config import PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.tables import (accounting, crossings, events, export, flows, mobility, persons,
@@ -62,6 +62,9 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) 
         raise ReglinkError(f"{cfg.warehouse}: warehouse not found: run ingest and linkage first")
     con = store.connect(cfg.warehouse)
     try:
+        # this connection reads dates of birth: what it spills is restricted, so owner-only
+        spill = secure.private_dir(cfg.budget.temp_directory)
+        con.execute("SET temp_directory = ?", [str(spill)])
         con.execute(f"ATTACH '{cfg.restricted_path}' AS {RESTRICTED} (READ_ONLY)")
         try:
             counts = build_all(con, settings, RESTRICTED, log)
