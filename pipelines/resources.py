@@ -35,7 +35,12 @@ class ReglinkConfig(dg.ConfigurableResource):
         return config_path(self.config_path)
 
     def load(self) -> PipelineConfig:
-        return load_config(self.path())
+        """The config, refusing an engine this build cannot run (never a silent duckdb run)."""
+        from reglink.orchestration import check_engine
+
+        cfg = load_config(self.path())
+        check_engine(cfg)
+        return cfg
 
 
 class Warehouse(dg.ConfigurableResource):

@@ -1,7 +1,8 @@
 """The `reglink` command line (CONTRACTS.md section 3).
 
 Thin by design: each command parses options and hands over to the package that owns the work.
-Exit codes: 0 success, 1 data failure (ReglinkError, ConfigError), 2 wrong usage.
+Exit codes: 0 success, 1 data failure (ReglinkError), 2 wrong usage (UsageError, ConfigError:
+a config that is missing, breaks its schema or names something impossible).
 """
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def _guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except UsageError as exc:
+        except (UsageError, ConfigError) as exc:
             _fail(exc, 2)
-        except (ReglinkError, ConfigError) as exc:
+        except ReglinkError as exc:
             _fail(exc, 1)
 
     return wrapper
@@ -104,12 +105,13 @@ def events(
 @app.command()
 @_guarded
 def run(
-    config: Path = typer.Option(Path("reglink.yaml"), "--config", help="Pipeline YAML (CONTRACTS.md section 4)."),
+    config: Path = typer.Option(Path("reglink.yaml"), "--config", help="Pipeline YAML (docs/operations.md)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="duckdb or spark (default: the config's engine, else duckdb)."),
 ) -> None:
     """Run the whole pipeline on the configured extracts (the Dagster asset graph, in-process)."""
     from reglink.orchestration import run_pipeline
 
-    run_pipeline(config)
+    run_pipeline(config, engine=engine)
 
 
 @app.command()

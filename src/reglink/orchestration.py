@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from reglink.config import PipelineConfig, load_config
-from reglink.errors import Problem, ReglinkError
+from reglink.errors import Problem, ReglinkError, UsageError
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -137,12 +137,31 @@ def _progress_printer(console: Any, status: Any) -> Any:
     return on
 
 
-def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False) -> RunOutcome:
+# engines this build can run; `engine: spark` is valid config but runs only once it is built
+ENGINES_AVAILABLE = ("duckdb",)
+
+
+def check_engine(cfg: PipelineConfig, engine: str | None = None) -> str:
+    """The engine to run (`--engine`, else the config's `engine`, else duckdb); an engine this
+    build lacks is wrong usage, never silently replaced by another."""
+    name = str(engine or cfg.raw.get("engine") or "duckdb").lower()
+    where = str(cfg.config_path or "config")
+    if name not in ("duckdb", "spark"):
+        raise UsageError(f"{where}: engine {name!r} is not duckdb or spark")
+    if name not in ENGINES_AVAILABLE:
+        raise UsageError(f"{where}: engine {name} is not available in this version of reglink "
+                         f"(available: {', '.join(ENGINES_AVAILABLE)}); run with engine: duckdb")
+    return name
+
+
+def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False,
+                 engine: str | None = None) -> RunOutcome:
     """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step."""
     from rich.console import Console
 
     path = Path(config_path)
     cfg = load_config(path)
+    check_engine(cfg, engine)
     console = Console(stderr=True, quiet=quiet, highlight=False)
     out = execute(cfg, console=console, force=force)
     if not out.success:
