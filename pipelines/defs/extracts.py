@@ -68,9 +68,13 @@ def _ingest(cfg, register: str, path: Path, mapping: Path | None,
     from reglink.errors import ReglinkError
     from reglink.ingest import ingest as ing
 
+    from reglink.ingest.mapping import Mapping, load_mapping
+    from reglink.ingest.preflight import check_encoding
+
     suite = ing.expectations_enabled(cfg)
     settings = ing.settings_sha256(register, mapping, suite)
     try:
+        check_encoding(path, load_mapping(mapping, register) if mapping else Mapping(register))
         return stages.get("ingest")(register, path, mapping=mapping,
                                     home_country=cfg.home_country, suite=suite), settings
     except ReglinkError as exc:
