@@ -98,3 +98,20 @@ def publish_mode(path: Path, umask: int) -> None:
         if p.is_symlink():
             continue
         os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+
+
+# a cell starting with one of these is run as a formula by spreadsheet programs
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: "pl.DataFrame") -> "pl.DataFrame":
+    """Text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) get a
+    leading apostrophe: a register value such as `=HYPERLINK(...)` in a CSV opened by a
+    register owner must stay text. Numbers and dates are left as they are."""
+    import polars as pl
+
+    starts = "^[" + "".join("\\" + c if c in "-+" else c for c in FORMULA_START) + "]"
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(starts)).then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c)).alias(c)
+        for c, t in frame.schema.items() if t == pl.String)
