@@ -14,7 +14,7 @@ import duckdb
 from reglink import secure, store
 from reglink.config import PipelineConfig
 from reglink.errors import ReglinkError
-from reglink.tables import (accounting, crossings, events, export, flows, mobility, persons,
+from reglink.tables import (accounting, coarsen, crossings, events, export, flows, mobility, persons,
                             protect, stocks, toolkit)
 from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
@@ -48,6 +48,7 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
         "asylum_flows", mobility.build_asylum_flows(con, settings, restricted)))
     step("accounting", lambda: counts.__setitem__("accounting", accounting.build_accounting(con, settings)))
     step("toolkit", lambda: counts.update(toolkit.build_toolkit_tables(con, settings)))
+    step("birth dates coarsened", lambda: coarsen.coarsen_birth_dates(con))
     step("publication", lambda: counts.update(protect.build_publication_tables(con, settings.small_cell)))
     return counts
 
