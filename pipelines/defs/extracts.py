@@ -174,7 +174,8 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
             result, settings_sha = _ingest(cfg, register, archived, mapping,
                                            delivered=Path(raw.summary.get("path", archived)))
             sm = result.summary
-            stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha)
+            stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha,
+                                  delivered=raw.summary.get("path"))
             s = {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
                  "rows_quarantined": sm.rows_quarantined, "extract_id": sm.extract_id,
                  "sha256": sm.sha256, "reasons": sm.reasons, "soft": dict(sm.soft),

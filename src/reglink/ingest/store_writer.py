@@ -15,7 +15,8 @@ from typing import Any
 import polars as pl
 
 from reglink import secure, store
-from reglink.schemas import schema
+from reglink.errors import Problem, ReglinkError
+from reglink.schemas import SOURCES, schema
 
 BASELINE = "baseline"  # the config's extracts; landed months are named after the month
 
@@ -216,11 +217,55 @@ def write_result(wh, rs, result, *, delivery: str = BASELINE,
     return counts
 
 
+def repeated_records(rs, result, delivery: str) -> list[tuple[str, int, str]]:
+    """Records of `result` (register, record_id) already stored by another delivery:
+    (earlier delivery, how many, one record_id), largest first."""
+    register = result.source
+    ids = [f.get_column("record_id").cast(pl.String) for f in (result.clean, result.quarantine)
+           if f.width and "record_id" in f.columns]
+    if not ids:
+        return []
+    new = pl.DataFrame({"record_id": pl.concat(ids)}).drop_nulls().unique()
+    parts = []
+    for table in (f"std_{register}", f"quarantine_{register}"):
+        cols = _columns(rs, table)
+        if "record_id" not in cols:
+            continue
+        d = "delivery" if "delivery" in cols else f"'{BASELINE}'"
+        parts.append(f'SELECT DISTINCT {d} AS delivery, CAST(record_id AS VARCHAR) AS record_id '
+                     f'FROM "{table}" WHERE {d} IS DISTINCT FROM $delivery')
+    if not parts or new.is_empty():
+        return []
+    rs.register("_new_ids", new.to_arrow())
+    try:
+        rows = rs.execute(
+            f"SELECT s.delivery, count(DISTINCT s.record_id), min(s.record_id) "
+            f"FROM ({' UNION ALL '.join(parts)}) s JOIN _new_ids n USING (record_id) "
+            f"GROUP BY 1 ORDER BY 2 DESC, 1", {"delivery": delivery}).fetchall()
+    finally:
+        rs.unregister("_new_ids")
+    return [(d, n, ex) for d, n, ex in rows]
+
+
+def refuse_repeats(rs, result, delivery: str, delivered: str | None = None) -> None:
+    """A delivery repeating records another delivery stored is refused whole (ReglinkError
+    naming the earlier delivery); nothing is written."""
+    repeats = repeated_records(rs, result, delivery)
+    if repeats:
+        earlier = "; ".join(f"{n} in delivery {d} (e.g. record_id {ex})" for d, n, ex in repeats)
+        raise ReglinkError(Problem(
+            delivered or result.summary.file,
+            f"delivery {delivery} repeats {result.source} records already stored: {earlier}; "
+            "the delivery is refused whole and nothing was stored (deliver only new records)"))
+
+
 def store_result(cfg, result, delivery: str = BASELINE,
-                 settings_sha: str | None = None) -> dict[str, int]:
-    """`write_result` for a PipelineConfig: opens each store only while writing to it."""
+                 settings_sha: str | None = None, delivered: str | None = None) -> dict[str, int]:
+    """`write_result` for a PipelineConfig: opens each store only while writing to it; a
+    delivery that repeats stored records is refused before anything is written."""
     rs = store.connect(cfg.restricted_path, private=True)
     try:
+        refuse_repeats(rs, result, delivery, delivered)
         counts, keep = write_restricted(rs, result, delivery)
     finally:
         rs.close()
@@ -231,6 +276,50 @@ def store_result(cfg, result, delivery: str = BASELINE,
     finally:
         wh.close()
     return counts
+
+
+def drop_delivery(cfg, register: str, delivery: str) -> int:
+    """Remove one delivery of a register from the restricted tables and its quality rows from
+    the warehouse (a register no longer configured); the records removed."""
+    rs = store.connect(cfg.restricted_path, private=True)
+    try:
+        n = sum(max(v, 0) for v in delivery_counts(rs, register, delivery).values())
+        for table in (f"std_{register}", f"quarantine_{register}"):
+            remove_delivery(rs, table, delivery, drop_if_empty=True)
+        keep = _extract_ids(rs, register)
+    finally:
+        rs.close()
+        secure.make_private(cfg.restricted_path)
+    wh = store.connect(cfg.warehouse)
+    try:
+        ensure_log_tables(wh)
+        for table in QUALITY_TABLES:
+            wh.execute(f'DELETE FROM "{table}" WHERE source = ? '
+                       f"AND NOT coalesce(list_contains(?::VARCHAR[], extract_id), false)",
+                       [register, keep])
+    finally:
+        wh.close()
+    return n
+
+
+def stored_deliveries(cfg) -> dict[str, set[str]]:
+    """register -> the deliveries the restricted store holds rows of."""
+    if not cfg.restricted_path.exists():
+        return {}
+    rs = store.connect(cfg.restricted_path, private=True)
+    out: dict[str, set[str]] = {}
+    try:
+        for register in SOURCES:
+            for table in (f"std_{register}", f"quarantine_{register}"):
+                cols = _columns(rs, table)
+                if not cols:
+                    continue
+                d = "delivery" if "delivery" in cols else f"'{BASELINE}'"
+                out.setdefault(register, set()).update(
+                    r[0] for r in rs.execute(f'SELECT DISTINCT {d} FROM "{table}"').fetchall())
+    finally:
+        rs.close()
+    return out
 
 
 def stored_counts(cfg, register: str, delivery: str) -> dict[str, int]:
