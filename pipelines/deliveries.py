@@ -84,7 +84,7 @@ def extract_problem(d: Delivery) -> Problem | None:
     """Why a delivery's file cannot be taken (missing, a symbolic link, not a regular file),
     naming the file, the register and the delivery."""
     why = secure.regular_file_problem(d.path)
-    return Problem(str(d.path), f"{why} (register {d.register}, delivery {d.key})") if why else None
+    return Problem(str(d.path), f"{why} ({d.register}, delivery {d.key})") if why else None
 
 
 def problems(cfg: PipelineConfig) -> list[Problem]:

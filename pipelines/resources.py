@@ -26,6 +26,19 @@ def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
+def staged(cfg: PipelineConfig) -> PipelineConfig:
+    """Inside `reglink run` the warehouse is written as a staging copy swapped in at the end
+    (reglink.runlock): point the config at the copy, the restricted store where it was."""
+    from reglink.runlock import STAGING_ENV, staging_path
+
+    target = os.environ.get(STAGING_ENV)
+    if target and Path(target) == cfg.warehouse:
+        cfg.restricted = cfg.restricted_path
+        cfg.parquet_dir = cfg.parquet_path
+        cfg.warehouse = staging_path(cfg.warehouse)
+    return cfg
+
+
 class ReglinkConfig(dg.ConfigurableResource):
     """The pipeline YAML. Empty `config_path` means: $REGLINK_CONFIG, else demo/reglink.yaml."""
 
@@ -38,7 +51,7 @@ class ReglinkConfig(dg.ConfigurableResource):
         """The config, refusing an engine this build cannot run (never a silent duckdb run)."""
         from reglink.orchestration import check_engine
 
-        cfg = load_config(self.path())
+        cfg = staged(load_config(self.path()))
         check_engine(cfg)
         return cfg
 
@@ -49,7 +62,7 @@ class Warehouse(dg.ConfigurableResource):
     config_path: str = ""
 
     def path(self) -> Path:
-        return load_config(config_path(self.config_path)).warehouse
+        return staged(load_config(config_path(self.config_path))).warehouse
 
     def connect(self, read_only: bool = False):
         return store.connect(self.path(), read_only=read_only)

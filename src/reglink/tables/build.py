@@ -67,12 +67,19 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) 
         spill = secure.private_dir(cfg.budget.temp_directory)
         con.execute("SET temp_directory = ?", [str(spill)])
         con.execute(f"ATTACH '{cfg.restricted_path}' AS {RESTRICTED} (READ_ONLY)")
+        # all tables or none: one transaction, so a failure or a kill mid-build leaves the
+        # previous tables whole (DuckDB rolls an uncommitted transaction back)
+        con.execute("BEGIN TRANSACTION")
         try:
             counts = build_all(con, settings, RESTRICTED, log)
+            store.assert_no_identifiers(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         finally:
             con.execute(f"DETACH {RESTRICTED}")
-        store.assert_no_identifiers(con)
-        export.export_parquet(con, cfg.parquet_path, list(counts))
+        export.export_parquet_swap(con, cfg.parquet_path, list(counts))
     finally:
         con.close()
     return counts
