@@ -39,6 +39,8 @@ def connect(path: str | Path, read_only: bool = False,
         return duckdb.connect(str(path), read_only=read_only)
     from reglink import secure
 
+    if not read_only:  # DuckDB's default spill folder beside the file: owner-only first
+        secure.private_dir(path.with_name(path.name + ".tmp"))
     with secure.owner_only():
         con = duckdb.connect(str(path), read_only=read_only)
     secure.make_private(path)
