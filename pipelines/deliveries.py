@@ -59,8 +59,8 @@ def landing_deliveries(cfg: PipelineConfig) -> list[Delivery]:
         return []
     out: list[Delivery] = []
     for folder in sorted(p for p in cfg.landing.iterdir() if p.is_dir()):
-        if not KEY_RE.match(folder.name) or folder.name == BASELINE:
-            continue
+        if not KEY_RE.match(folder.name) or folder.name == BASELINE or folder.is_symlink():
+            continue  # `problems` says why
         for register, files in sorted(_register_files(folder).items()):
             out.append(Delivery(register, folder.name, files[0]))
     return out
@@ -93,8 +93,22 @@ def problems(cfg: PipelineConfig) -> list[Problem]:
     out = [p for d in all_deliveries(cfg) if (p := extract_problem(d))]
     if cfg.landing is not None and cfg.landing.is_dir():
         for folder in sorted(p for p in cfg.landing.iterdir() if p.is_dir()):
-            if not KEY_RE.match(folder.name) or folder.name == BASELINE:
+            if folder.name.startswith("."):
+                continue  # hidden: system files, not a delivery
+            if folder.is_symlink():
+                out.append(Problem(str(folder), "is a symbolic link; a delivery is a folder of "
+                                                "its own in the landing folder"))
                 continue
+            if not KEY_RE.match(folder.name) or folder.name == BASELINE:
+                out.append(Problem(str(folder), "is not a delivery name (letters, digits, . _ - "
+                                                "such as 2025-06; not 'baseline'); nothing in it "
+                                                "would be read"))
+                continue
+            known = {f"{r}{ext}" for r in SOURCES for ext in EXTENSIONS}
+            for f in sorted(folder.iterdir()):
+                if f.suffix.lower() in EXTENSIONS and f.name.lower() not in known:
+                    out.append(Problem(str(f), "names no register; call it <register>.csv or "
+                                               f".parquet with a register among {', '.join(SOURCES)}"))
             for register, files in sorted(_register_files(folder).items()):
                 if len(files) > 1:
                     out.append(Problem(str(folder), f"delivery {folder.name} has {len(files)} "

@@ -116,3 +116,36 @@ def test_a_symlink_in_the_landing_folder_is_refused(tmp_path: Path):
     res = CliRunner().invoke(app, ["run", "--config", str(cfg)])
     assert res.exit_code == 1 and "symbolic link" in res.stderr
     assert "delivery 2025-01" in res.stderr
+
+
+def test_the_restricted_store_spill_folder_is_owner_only(tmp_path: Path):
+    path = tmp_path / "r.duckdb"
+    store.connect(path, private=True).close()
+    assert _mode(tmp_path / "r.duckdb.tmp") == 0o700
+
+
+def test_landing_mistakes_are_named_not_skipped(tmp_path: Path):
+    """A hurried register owner's typo, a folder that is a link, a folder name that is not a
+    delivery: each refused in one line instead of being silently left out."""
+    cfg = _config(tmp_path)
+    (tmp_path / "bc.csv").write_text("record_id,direction,crossing_date\nB1,ENTRY,2024-01-02\n")
+    landing = tmp_path / "landing"
+    (landing / "2025-01").mkdir(parents=True)
+    (landing / "2025-01" / "permit.csv").write_text("record_id\nP1\n")
+    (landing / "June 2025").mkdir()
+    (landing / "elsewhere").mkdir()
+    (landing / "2025-02").symlink_to(landing / "elsewhere")
+    (landing / ".hidden").mkdir()
+    cfg.write_text(cfg.read_text() + "landing: landing\n")
+    res = CliRunner().invoke(app, ["run", "--config", str(cfg)])
+    assert res.exit_code == 1
+    lines = res.stderr.strip().splitlines()
+    assert lines == [
+        f"reglink: {landing / '2025-01' / 'permit.csv'}: names no register; call it "
+        "<register>.csv or .parquet with a register among border_crossings, permits, "
+        "population_register, asylum_register",
+        f"reglink: {landing / '2025-02'}: is a symbolic link; a delivery is a folder of its own "
+        "in the landing folder",
+        f"reglink: {landing / 'June 2025'}: is not a delivery name (letters, digits, . _ - such "
+        "as 2025-06; not 'baseline'); nothing in it would be read",
+    ]
