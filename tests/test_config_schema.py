@@ -118,3 +118,17 @@ def test_engine_spark_is_refused_clearly_not_run_on_duckdb(tmp_path: Path):
     f.write_text("home_country: NZL\nextracts: {border_crossings: a.csv}\nwarehouse: w.duckdb\n")
     res = _run("--config", str(f), "--engine", "spark")
     assert res.exit_code == 2 and "engine spark is not available" in res.stderr
+
+
+def test_restricted_store_kept_apart_from_what_others_read(tmp_path: Path):
+    from reglink.config_schema import check_config_file
+
+    f = tmp_path / "c.yaml"
+    for text, needle in (
+            ("warehouse: w.duckdb\nrestricted: w.duckdb\n", "line 2: restricted: is the warehouse itself"),
+            ("warehouse: out/w.duckdb\nreports: out\n", "line 2: reports: is the folder of the restricted store"),
+            ("warehouse: out/w.duckdb\nlanding: .\n", "line 2: landing: is the folder of the restricted store"),
+            ("warehouse: out/w.duckdb\ntemp_directory: out\n", "line 2: temp_directory: is the folder that holds")):
+        f.write_text(text)
+        with pytest.raises(ConfigSchemaError, match=needle):
+            check_config_file(f)

@@ -233,6 +233,34 @@ class _Checker:
                 hi = "" if spec.hi is None else f"at most {spec.hi:g}"
                 self.bad(node, name, f"{v!r} is impossible: must be {' and '.join(x for x in (lo, hi) if x)}")
 
+    def apart(self, root: yaml.MappingNode, base: Path) -> None:
+        """The restricted store, the warehouse and the folders that may leave the office must
+        be different places, or identifiers would land where statisticians read."""
+        vals = {str(k.value): (k, v) for k, v in root.value}
+
+        def where(key: str, default: str | None = None) -> Path | None:
+            raw = _scalar(vals[key][1]) if key in vals else default
+            if not raw:
+                return None
+            p = Path(str(raw)).expanduser()
+            return (p if p.is_absolute() else base / p).resolve()
+
+        wh = where("warehouse", "reglink.duckdb")
+        rs = where("restricted") or wh.with_name(wh.stem + ".restricted.duckdb")
+        node = (vals.get("restricted") or vals.get("warehouse") or (root, root))[0]
+        if rs == wh:
+            self.bad(node, "restricted", "is the warehouse itself; the restricted store must be "
+                                         "a file of its own")
+        for key in ("reports", "parquet_dir", "landing"):
+            folder = where(key)
+            if folder is not None and (rs.parent == folder or folder in rs.parents):
+                self.bad(vals[key][0], key, f"is the folder of the restricted store ({rs}); "
+                                            "keep them apart")
+        for key, folder in (("temp_directory", where("temp_directory")),):
+            if folder is not None and folder == rs.parent:
+                self.bad(vals[key][0], key, "is the folder that holds the restricted store; "
+                                            "use a folder of its own (it is made owner-only)")
+
     def _zone(self, node: yaml.Node, name: str, v: str) -> None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -257,7 +285,7 @@ def _closest(key: str, specs: dict[str, Spec]) -> str | None:
     return hits[0] if hits else None
 
 
-def check_config_text(text: str, where: str) -> None:
+def check_config_text(text: str, where: str, base: Path | None = None) -> None:
     """Check a pipeline YAML's text against SCHEMA; raise ConfigSchemaError naming every
     problem (file, line, key) or return None."""
     try:
@@ -271,6 +299,8 @@ def check_config_text(text: str, where: str) -> None:
         return
     checker = _Checker(where)
     checker.mapping(root, SCHEMA, "")
+    if not checker.problems and base is not None:
+        checker.apart(root, base)
     if checker.problems:
         raise ConfigSchemaError("\n".join(checker.problems))
 
@@ -283,4 +313,4 @@ def check_config_file(path: Path) -> None:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigSchemaError(f"{path}: cannot read the config: {exc}") from None
-    check_config_text(text, str(path))
+    check_config_text(text, str(path), path.resolve().parent)
