@@ -149,3 +149,18 @@ def test_landing_mistakes_are_named_not_skipped(tmp_path: Path):
         f"reglink: {landing / 'June 2025'}: is not a delivery name (letters, digits, . _ - such "
         "as 2025-06; not 'baseline'); nothing in it would be read",
     ]
+
+
+def test_no_date_of_birth_reaches_the_warehouse_through_expectations(ran: Path):
+    """The suites observe the earliest and latest date of birth; the warehouse keeps shares
+    and counts of identifier columns, never their values."""
+    con = duckdb.connect(str(ran / "reglink.duckdb"), read_only=True)
+    try:
+        rows = con.execute('SELECT "column", observed FROM quality_expectations '
+                           "WHERE observed IS NOT NULL").fetchall()
+    finally:
+        con.close()
+    assert rows
+    for column, observed in rows:
+        if store.is_identifier_column(column):
+            float(observed)  # a number, not a date or a name

@@ -179,6 +179,18 @@ def write_restricted(rs, result, delivery: str = BASELINE) -> tuple[dict[str, in
     return {"std": n_std, "quarantine": n_q}, keep
 
 
+def observed_for_warehouse(column: str | None, observed: Any) -> str | None:
+    """An expectation's observed value as the warehouse may hold it: on an identifier column
+    only a number (a share, a count) survives; a value of the column itself (the earliest date
+    of birth, a name) is restricted and is not copied."""
+    if observed is None:
+        return None
+    if column and store.is_identifier_column(column) and (
+            isinstance(observed, bool) or not isinstance(observed, (int, float))):
+        return None
+    return str(observed)
+
+
 def write_log(wh, summary, keep: list[str], settings_sha: str | None = None) -> None:
     """Log the extract in the warehouse: one `ingest_log` row, and its quality rows replacing
     its own earlier ones and those of extracts no delivery holds any more (a replaced version
@@ -203,7 +215,7 @@ def write_log(wh, summary, keep: list[str], settings_sha: str | None = None) -> 
         {"source": register, "extract_id": s.extract_id, "expectation": e.get("expectation"),
          "column": e.get("column"), "severity": e.get("severity"),
          "success": bool(e.get("success")), "unexpected_rows": e.get("unexpected_rows"),
-         "observed": None if e.get("observed") is None else str(e["observed"])}
+         "observed": observed_for_warehouse(e.get("column"), e.get("observed"))}
         for e in (s.expectations or []) if isinstance(e, dict)])
     store.assert_no_identifiers(wh)
 
