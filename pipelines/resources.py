@@ -26,6 +26,19 @@ def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
+def staged(cfg: PipelineConfig) -> PipelineConfig:
+    """Inside `reglink run` the warehouse is written as a staging copy swapped in at the end
+    (reglink.runlock): point the config at the copy, the restricted store where it was."""
+    from reglink.runlock import STAGING_ENV, staging_path
+
+    target = os.environ.get(STAGING_ENV)
+    if target and Path(target) == cfg.warehouse:
+        cfg.restricted = cfg.restricted_path
+        cfg.parquet_dir = cfg.parquet_path
+        cfg.warehouse = staging_path(cfg.warehouse)
+    return cfg
+
+
 class ReglinkConfig(dg.ConfigurableResource):
     """The pipeline YAML. Empty `config_path` means: $REGLINK_CONFIG, else demo/reglink.yaml."""
 
@@ -35,7 +48,12 @@ class ReglinkConfig(dg.ConfigurableResource):
         return config_path(self.config_path)
 
     def load(self) -> PipelineConfig:
-        return load_config(self.path())
+        """The config, refusing an engine this build cannot run (never a silent duckdb run)."""
+        from reglink.orchestration import check_engine
+
+        cfg = staged(load_config(self.path()))
+        check_engine(cfg)
+        return cfg
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -44,7 +62,7 @@ class Warehouse(dg.ConfigurableResource):
     config_path: str = ""
 
     def path(self) -> Path:
-        return load_config(config_path(self.config_path)).warehouse
+        return staged(load_config(config_path(self.config_path))).warehouse
 
     def connect(self, read_only: bool = False):
         return store.connect(self.path(), read_only=read_only)
@@ -59,7 +77,7 @@ class RestrictedStore(dg.ConfigurableResource):
         return load_config(config_path(self.config_path)).restricted_path
 
     def connect(self, read_only: bool = False):
-        return store.connect(self.path(), read_only=read_only)
+        return store.connect(self.path(), read_only=read_only, private=True)
 
     def archive_dir(self) -> Path:
         """Immutable copies of delivered extracts (they hold identifiers: restricted area)."""

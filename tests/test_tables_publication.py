@@ -63,7 +63,11 @@ def test_suppression_in_publication_copies(tmp_path: Path):
                       "AND subpopulation IN ('NATIVE_BORN_CITIZEN', 'FOREIGN_BORN_FOREIGN_CITIZEN') "
                       "ORDER BY subpopulation").fetchall()
     assert raw == [(2,), (3,)]  # foreign-born foreign 2, native-born citizens 3
-    assert pub == [(None, True), (3, False)]
+    # 2 is below the threshold; 3 is hidden too, or total 5 minus 3 would give the 2 back
+    assert pub == [(None, True), (None, True)]
+    total = con.execute("SELECT persons FROM pub_stocks WHERE reference_date = DATE '2022-12-31' "
+                        "AND population = 'RESIDENT' AND breakdown = 'total'").fetchall()
+    assert total == [(5,)]
     # zeros are not suppressed
     zero = con.execute("SELECT persons, suppressed FROM pub_toolkit_table_3_1 WHERE cell = 'F'").fetchall()
     assert zero == [(0, False)]

@@ -107,7 +107,7 @@ def _linkage_rates(con) -> dict[str, dict[str, float]]:
 
 
 def _std_counts(cfg: PipelineConfig) -> dict[str, int]:
-    con = store.connect(cfg.restricted_path)
+    con = store.connect(cfg.restricted_path, private=True)
     try:
         have = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}

@@ -5,7 +5,6 @@ partition per landed folder such as `2025-06`), so a new month ingests only that
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -34,17 +33,29 @@ def validated_key(register: str) -> dg.AssetKey:
     return dg.AssetKey(["validated", register])
 
 
-def _archive(src: Path, archive_dir: Path, register: str, key: str, sha: str) -> Path:
-    """Keep an immutable copy of the delivered file (restricted area) so a delivery can be
-    re-ingested after the landing folder is cleaned. Hard link when possible."""
-    dest = archive_dir / register / key / f"{sha[:16]}{src.suffix.lower()}"
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(src, dest)
-        except OSError:
-            shutil.copy2(src, dest)
-    return dest
+def _archive(src: Path, archive_dir: Path, register: str, key: str,
+             sha: str | None = None) -> tuple[Path, str]:
+    """Keep an immutable, owner-only copy of the delivered file (restricted area) so a delivery
+    can be re-ingested after the landing folder is cleaned; (archived path, its sha256).
+    A real copy, never a hard link (an edit of the landing file in place would change the
+    archive too); hashed after copying, so the sha names exactly the bytes kept. `sha` (from
+    an unchanged signature) skips the copy when that archive exists already."""
+    from reglink import secure
+    from reglink.ingest.ingest import file_sha256
+
+    for folder in (archive_dir, archive_dir / register, archive_dir / register / key):
+        secure.private_dir(folder)
+    folder = archive_dir / register / key
+    if sha is not None:
+        dest = folder / f"{sha[:16]}{src.suffix.lower()}"
+        if dest.is_file() and dest.stat().st_nlink == 1:
+            secure.make_private(dest)
+            return dest, sha
+    part = secure.private_copy(src, folder / f".incoming-{os.getpid()}{src.suffix.lower()}")
+    sha = file_sha256(part)
+    dest = folder / f"{sha[:16]}{src.suffix.lower()}"
+    os.replace(part, dest)
+    return dest, sha
 
 
 def _ingest(cfg, register: str, path: Path, mapping: Path | None,
@@ -58,9 +69,13 @@ def _ingest(cfg, register: str, path: Path, mapping: Path | None,
     from reglink.errors import ReglinkError
     from reglink.ingest import ingest as ing
 
+    from reglink.ingest.mapping import Mapping, load_mapping
+    from reglink.ingest.preflight import check_encoding
+
     suite = ing.expectations_enabled(cfg)
     settings = ing.settings_sha256(register, mapping, suite)
     try:
+        check_encoding(path, load_mapping(mapping, register) if mapping else Mapping(register))
         return stages.get("ingest")(register, path, mapping=mapping,
                                     home_country=cfg.home_country, suite=suite,
                                     budget=cfg.budget), settings
@@ -92,23 +107,18 @@ def make_raw_asset(register: str) -> dg.AssetsDefinition:
         if d is None:
             context.log.info(f"delivery {context.partition_key} has no {register} extract")
             return
-        if not d.path.is_file():
-            raise dg.Failure(f"{d.path}: extract file not found (register {register}, "
-                             f"delivery {d.key})")
+        problem = dl.extract_problem(d)
+        if problem:
+            raise dg.Failure(str(problem))
         progress.notify(name, "start", d.key)
         with state.Session(warehouse.path()) as st:
             prev = st.get(name, d.key)
             sig = d.signature
-            if (prev and prev.summary.get("path") == str(d.path)
-                    and prev.summary.get("signature") == sig
-                    and Path(prev.summary.get("archived", "")).exists() and not forced(context)):
-                sha, unchanged = prev.fingerprint, True
-            else:
-                from reglink.ingest.ingest import file_sha256
-                sha = file_sha256(d.path)
-                unchanged = prev is not None and prev.fingerprint == sha
-            archived = _archive(d.path, restricted.archive_dir(), register, d.key,
-                                sha)
+            same = (prev and prev.summary.get("path") == str(d.path)
+                    and prev.summary.get("signature") == sig and not forced(context))
+            archived, sha = _archive(d.path, restricted.archive_dir(), register, d.key,
+                                     prev.fingerprint if same else None)
+            unchanged = prev is not None and prev.fingerprint == sha
             summary = {"path": str(d.path), "signature": sig, "archived": str(archived),
                        "bytes": d.path.stat().st_size}
             st.put(state.Record(name, d.key, sha, summary=summary))
@@ -167,7 +177,8 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
                 result, settings_sha = _ingest(cfg, register, archived, mapping,
                                                delivered=Path(raw.summary.get("path", archived)))
                 sm = result.summary
-                stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha)
+                stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha,
+                                      delivered=raw.summary.get("path"))
             s = {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
                  "rows_quarantined": sm.rows_quarantined, "extract_id": sm.extract_id,
                  "sha256": sm.sha256, "reasons": sm.reasons, "soft": dict(sm.soft),

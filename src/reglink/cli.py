@@ -1,7 +1,8 @@
 """The `reglink` command line (CONTRACTS.md section 3).
 
 Thin by design: each command parses options and hands over to the package that owns the work.
-Exit codes: 0 success, 1 data failure (ReglinkError, ConfigError), 2 wrong usage.
+Exit codes: 0 success, 1 data failure (ReglinkError), 2 wrong usage (UsageError, ConfigError:
+a config that is missing, breaks its schema or names something impossible).
 """
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def _guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except UsageError as exc:
+        except (UsageError, ConfigError) as exc:
             _fail(exc, 2)
-        except (ReglinkError, ConfigError) as exc:
+        except ReglinkError as exc:
             _fail(exc, 1)
 
     return wrapper
@@ -104,12 +105,13 @@ def events(
 @app.command()
 @_guarded
 def run(
-    config: Path = typer.Option(Path("reglink.yaml"), "--config", help="Pipeline YAML (CONTRACTS.md section 4)."),
+    config: Path = typer.Option(Path("reglink.yaml"), "--config", help="Pipeline YAML (docs/operations.md)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="duckdb or spark (default: the config's engine, else duckdb)."),
 ) -> None:
     """Run the whole pipeline on the configured extracts (the Dagster asset graph, in-process)."""
     from reglink.orchestration import run_pipeline
 
-    run_pipeline(config)
+    run_pipeline(config, engine=engine)
 
 
 @app.command()
@@ -129,35 +131,37 @@ def demo(
 @app.command()
 @_guarded
 def query(
-    sql: str = typer.Argument(..., help="A SQL query against the warehouse (read-only)."),
+    sql: str = typer.Argument(..., help="One SELECT on the warehouse's tables (read-only)."),
     warehouse: Path = typer.Option(Path("demo/reglink.duckdb"), "--warehouse", help="Warehouse DuckDB file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the result to CSV or Parquet instead."),
-    limit: int = typer.Option(50, "--limit", help="Rows shown on the terminal."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the full result to FILE.csv or FILE.parquet."),
+    max_rows: int = typer.Option(50, "--max-rows", "--limit", min=0, help="Rows shown on the terminal."),
 ) -> None:
-    """Query the statistical warehouse with plain SQL (opens it read-only)."""
-    import duckdb
+    """Query the statistical warehouse with plain SQL: its tables and nothing else."""
     from rich.console import Console
     from rich.table import Table
 
-    if not warehouse.exists():
-        raise UsageError(f"{warehouse}: warehouse not found (run `reglink demo` or `reglink run`)")
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rel = con.sql(sql)
-    except duckdb.Error as exc:
-        raise UsageError(f"query: {str(exc).splitlines()[0]}") from None
-    if rel is None:
-        return
+    from reglink.query import check_out_path, run_query, write_out
+
     if out is not None:
-        df = rel.pl()
-        df.write_parquet(out) if out.suffix.lower() == ".parquet" else df.write_csv(out)
-        typer.echo(f"{len(df)} rows -> {out}")
-        return
-    table = Table(*rel.columns, show_lines=False)
-    for row in rel.limit(limit).fetchall():
+        check_out_path(out, warehouse)
+    res = run_query(warehouse, sql)
+    frame = res.frame
+    shown = min(max_rows, frame.height)
+    if out is not None:
+        write_out(frame, out)
+    table = Table(*res.columns, show_lines=False)
+    for row in frame.head(shown).iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))
     # a pipe or a log file gets the whole width of wide tables, a terminal its own width
-    Console(width=None if sys.stdout.isatty() else 240).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 240)
+    if res.columns and shown:
+        console.print(table)
+    note = f"{frame.height:,} rows, {shown:,} shown"
+    if shown < frame.height:
+        note += " (--max-rows N for more" + ("" if out else ", --out FILE.csv for all") + ")"
+    if out is not None:
+        note += f"; all {frame.height:,} written to {out}"
+    typer.echo(note, err=True)
 
 
 def main() -> None:

@@ -209,9 +209,10 @@ def _rule_path_or_name(spec: str, base: Path) -> str:
 
 def load_config(path: str | Path) -> PipelineConfig:
     """Read a pipeline YAML file; every problem is a ConfigError naming the file."""
+    from reglink.config_schema import check_config_file
+
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: config file not found")
+    check_config_file(path)  # unknown keys, wrong types, impossible values: exit 2
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

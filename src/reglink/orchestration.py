@@ -9,6 +9,7 @@ A failed step ends the command with one line per problem and exit code 1.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from reglink.config import PipelineConfig, load_config
-from reglink.errors import Problem, ReglinkError
+from reglink.errors import Problem, ReglinkError, UsageError
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -34,6 +35,7 @@ class RunOutcome:
     failed: list[str] = field(default_factory=list)  # one line each: asset and reason
     skipped: list[str] = field(default_factory=list)
     absent: dict[str, str] = field(default_factory=dict)  # stage -> why not in the graph
+    removed: dict[str, int] = field(default_factory=dict)  # register dropped from extracts -> records
     seconds: float = 0.0
     peak_rss_gb: float = 0.0  # of the whole run (this process and its children)
 
@@ -138,12 +140,31 @@ def _progress_printer(console: Any, status: Any) -> Any:
     return on
 
 
-def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False) -> RunOutcome:
+# engines this build can run; `engine: spark` is valid config but runs only once it is built
+ENGINES_AVAILABLE = ("duckdb",)
+
+
+def check_engine(cfg: PipelineConfig, engine: str | None = None) -> str:
+    """The engine to run (`--engine`, else the config's `engine`, else duckdb); an engine this
+    build lacks is wrong usage, never silently replaced by another."""
+    name = str(engine or cfg.raw.get("engine") or "duckdb").lower()
+    where = str(cfg.config_path or "config")
+    if name not in ("duckdb", "spark"):
+        raise UsageError(f"{where}: engine {name!r} is not duckdb or spark")
+    if name not in ENGINES_AVAILABLE:
+        raise UsageError(f"{where}: engine {name} is not available in this version of reglink "
+                         f"(available: {', '.join(ENGINES_AVAILABLE)}); run with engine: duckdb")
+    return name
+
+
+def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False,
+                 engine: str | None = None) -> RunOutcome:
     """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step."""
     from rich.console import Console
 
     path = Path(config_path)
     cfg = load_config(path)
+    check_engine(cfg, engine)
     console = Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
     from reglink.measure import Meter
 
@@ -163,13 +184,8 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
             instance: Any = None) -> RunOutcome:
     """Run `reglink_all` once per delivery (derived assets in the last run); no exception on
     a failed step, the outcome says what failed."""
-    import dagster as dg
-
     from pipelines import deliveries as dl
-    from pipelines import progress, stages
-    from pipelines.defs.automation import delivery_keys, derived_keys
-    from pipelines.defs.extracts import DELIVERIES
-    from pipelines.resources import CONFIG_ENV
+    from pipelines import stages
 
     if console is None:
         from rich.console import Console
@@ -180,16 +196,63 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
     if not found:
         raise ReglinkError(Problem(str(cfg.config_path or "config"),
                                    "no extracts configured and nothing in the landing folder"))
-    for d in found:
-        if not d.path.is_file():
-            raise ReglinkError(Problem(str(d.path), f"extract file not found ({d.register}, "
-                                                    f"delivery {d.key})"))
+    refused = dl.problems(cfg)
+    if refused:
+        raise ReglinkError(*refused)
     for stage, why in out.absent.items():
         console.print(f"[yellow]![/] stage {stage} is not in the graph: {why}")
     by_key: dict[str, list[str]] = {}
     for d in found:
         by_key.setdefault(d.key, []).append(d.register)
     order = sorted(by_key, key=lambda k: (k != dl.BASELINE, k))
+
+    from reglink.runlock import STAGING_ENV, run_lock, staged_warehouse
+
+    with run_lock(cfg.warehouse), staged_warehouse(cfg.warehouse), \
+            _env(STAGING_ENV, str(cfg.warehouse)):
+        out.removed = _remove_unconfigured(cfg, console)
+        _execute_deliveries(cfg, out, by_key, order, console, force, instance)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _remove_unconfigured(cfg: PipelineConfig, console: Any) -> dict[str, int]:
+    """A register taken out of `extracts` leaves with its records: its config delivery is
+    deleted from the restricted store, its quality rows and its pipeline state from the
+    (staged) warehouse, so every derived table is rebuilt without it; register -> records."""
+    from pipelines import state
+    from pipelines.deliveries import BASELINE
+    from pipelines.resources import staged
+    from reglink.ingest.store_writer import drop_delivery, stored_deliveries
+
+    gone = sorted(r for r, ds in stored_deliveries(cfg).items()
+                  if BASELINE in ds and r not in cfg.extracts)
+    removed: dict[str, int] = {}
+    if not gone:
+        return removed
+    scfg = staged(copy.copy(cfg))
+    for register in gone:
+        removed[register] = drop_delivery(scfg, register, BASELINE)
+        if scfg.warehouse.exists():
+            with state.Session(scfg.warehouse) as st:
+                st.con.execute("DELETE FROM pipeline_state WHERE asset IN (?, ?) AND partition = ?",
+                               [f"raw/{register}", f"validated/{register}", BASELINE])
+                if st.tables_exist(["linkage_key_map"]):  # the keys kept for re-delivery
+                    st.con.execute("DELETE FROM linkage_key_map WHERE source = ?", [register])
+        console.print(f"[yellow]![/] {register} is no longer in extracts: its "
+                      f"{removed[register]:,} records are removed from every table")
+    return removed
+
+
+def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, list[str]],
+                        order: list[str], console: Any, force: bool, instance: Any) -> None:
+    """One in-process run of `reglink_all` per delivery, derived assets in the last."""
+    import dagster as dg
+
+    from pipelines import progress
+    from pipelines.defs.automation import delivery_keys, derived_keys
+    from pipelines.defs.extracts import DELIVERIES
+    from pipelines.resources import CONFIG_ENV
 
     warnings.filterwarnings("ignore", module="dagster")
     if instance is None:
@@ -244,8 +307,6 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
                         break
             finally:
                 progress.remove(listener)
-    out.seconds = time.perf_counter() - t0
-    return out
 
 
 def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
@@ -279,6 +340,8 @@ def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
     console.print(f"[bold]done[/] in {out.seconds:.1f}s: {built} assets built, {same} unchanged "
                   f"(peak memory {out.peak_rss_gb:.1f} GB of the {cfg.budget.memory_limit / 1e9:.1f} GB "
                   "budget)")
+    for register, n in out.removed.items():
+        console.print(f"  {register}: removed from extracts, {n:,} records taken out of every table")
     for k, v in headline_numbers(cfg).items():
         console.print(f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}")
     console.print(f"  warehouse: {cfg.warehouse}")

@@ -28,11 +28,23 @@ def is_identifier_column(name: str) -> bool:
     return n in DIRECT_IDENTIFIERS or any(n.startswith(p) for p in RESTRICTED_PREFIXES)
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, read_only: bool = False,
+            private: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a store; `private` (the restricted store) creates or tightens it owner-only
+    (file and write-ahead log 0600), see reglink.secure."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    if not private:
+        return duckdb.connect(str(path), read_only=read_only)
+    from reglink import secure
+
+    if not read_only:  # DuckDB's default spill folder beside the file: owner-only first
+        secure.private_dir(path.with_name(path.name + ".tmp"))
+    with secure.owner_only():
+        con = duckdb.connect(str(path), read_only=read_only)
+    secure.make_private(path)
+    return con
 
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> int:
@@ -51,7 +63,7 @@ def assert_no_identifiers(con: duckdb.DuckDBPyConnection, allowed: set[str] | No
     allowed = allowed or set()
     rows = con.execute(
         "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = 'main'"
+        "WHERE table_schema = 'main' AND table_catalog = current_database()"
     ).fetchall()
     bad = [f"{t}.{c}" for t, c in rows if is_identifier_column(c) and f"{t}.{c}" not in allowed]
     if bad:

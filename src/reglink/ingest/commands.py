@@ -15,6 +15,7 @@ from rich.console import Console
 from reglink.errors import Problem, ReglinkError, UsageError
 from reglink.ingest.ingest import ingest_extract
 from reglink.ingest.mapping import Mapping, load_mapping
+from reglink.ingest.preflight import check_encoding
 from reglink.ingest.report import print_summary, problem_lines, write_report
 from reglink.schemas import SOURCES, schema
 
@@ -27,6 +28,7 @@ def validate_command(source: str, file: Path, report_dir: Path | None, mapping: 
     mp = load_mapping(mapping, source) if mapping is not None else Mapping(source=source)
     err = Console(stderr=True)
     docs_dir = report_dir  # GX makes its file context in DIR/gx
+    check_encoding(file, mp)  # before any reader thread starts (see preflight)
     try:
         res = ingest_extract(source, file, mapping=mp, home_country=home_country,
                              keep_rows=False, suite=True, progress=err.is_terminal,

@@ -13,6 +13,7 @@ from reglink.errors import Problem
 from reglink.ingest.ingest import IngestResult
 from reglink.ingest.mapping import Mapping
 from reglink.schemas import SourceSchema
+from reglink.secure import spreadsheet_safe
 
 MAX_LINES_PER_REASON = 20
 
@@ -138,7 +139,7 @@ def write_report(res: IngestResult, sch: SourceSchema, mapping: Mapping, folder:
     s = res.summary
     q = res.quarantine
     if not q.is_empty():
-        q.write_csv(folder / "quarantine.csv")
+        spreadsheet_safe(q).write_csv(folder / "quarantine.csv")
     data = {
         "source": s.source, "file": s.file, "sha256": s.sha256, "rows_in": s.rows_in,
         "rows_accepted": s.rows_accepted, "rows_quarantined": s.rows_quarantined,

@@ -15,8 +15,9 @@ from typing import Any
 
 import polars as pl
 
-from reglink import store
-from reglink.schemas import schema
+from reglink import secure, store
+from reglink.errors import Problem, ReglinkError
+from reglink.schemas import SOURCES, schema
 
 BASELINE = "baseline"  # the config's extracts; landed months are named after the month
 
@@ -196,6 +197,18 @@ def write_restricted(rs, result, delivery: str = BASELINE) -> tuple[dict[str, in
     return {"std": n_std, "quarantine": n_q}, keep
 
 
+def observed_for_warehouse(column: str | None, observed: Any) -> str | None:
+    """An expectation's observed value as the warehouse may hold it: on an identifier column
+    only a number (a share, a count) survives; a value of the column itself (the earliest date
+    of birth, a name) is restricted and is not copied."""
+    if observed is None:
+        return None
+    if column and store.is_identifier_column(column) and (
+            isinstance(observed, bool) or not isinstance(observed, (int, float))):
+        return None
+    return str(observed)
+
+
 def write_log(wh, summary, keep: list[str], settings_sha: str | None = None) -> None:
     """Log the extract in the warehouse: one `ingest_log` row, and its quality rows replacing
     its own earlier ones and those of extracts no delivery holds any more (a replaced version
@@ -220,7 +233,7 @@ def write_log(wh, summary, keep: list[str], settings_sha: str | None = None) -> 
         {"source": register, "extract_id": s.extract_id, "expectation": e.get("expectation"),
          "column": e.get("column"), "severity": e.get("severity"),
          "success": bool(e.get("success")), "unexpected_rows": e.get("unexpected_rows"),
-         "observed": None if e.get("observed") is None else str(e["observed"])}
+         "observed": observed_for_warehouse(e.get("column"), e.get("observed"))}
         for e in (s.expectations or []) if isinstance(e, dict)])
     store.assert_no_identifiers(wh)
 
@@ -234,15 +247,72 @@ def write_result(wh, rs, result, *, delivery: str = BASELINE,
     return counts
 
 
-def store_result(cfg, result, delivery: str = BASELINE,
-                 settings_sha: str | None = None) -> dict[str, int]:
-    """`write_result` for a PipelineConfig: opens each store only while writing to it, within
-    the run's memory budget."""
-    rs = cfg.budget.apply(store.connect(cfg.restricted_path))
+def repeated_records(rs, result, delivery: str) -> list[tuple[str, int, str]]:
+    """Records of `result` (register, record_id) already stored by another delivery:
+    (earlier delivery, how many, one record_id), largest first. Set-based in DuckDB: the
+    accepted rows are read from their Parquet file when they are held there (13.8 million
+    crossings never pass through Python)."""
+    register = result.source
+    parts = []
+    for table in (f"std_{register}", f"quarantine_{register}"):
+        cols = _columns(rs, table)
+        if "record_id" not in cols:
+            continue
+        d = "delivery" if "delivery" in cols else f"'{BASELINE}'"
+        parts.append(f'SELECT DISTINCT {d} AS delivery, CAST(record_id AS VARCHAR) AS record_id '
+                     f'FROM "{table}" WHERE {d} IS DISTINCT FROM $delivery')
+    if not parts:
+        return []
+    new, registered = [], []
+    held = result.clean_rows()
+    if isinstance(held, Path):
+        new.append(f"SELECT CAST(record_id AS VARCHAR) AS record_id FROM read_parquet('{held}')")
+    elif held.width and "record_id" in held.columns:
+        rs.register("_new_clean", held.select(pl.col("record_id").cast(pl.String)).to_arrow())
+        registered.append("_new_clean")
+        new.append("SELECT record_id FROM _new_clean")
+    q = result.quarantine
+    if q.width and "record_id" in q.columns:
+        rs.register("_new_quarantine", q.select(pl.col("record_id").cast(pl.String)).to_arrow())
+        registered.append("_new_quarantine")
+        new.append("SELECT record_id FROM _new_quarantine")
+    if not new:
+        return []
     try:
+        rows = rs.execute(
+            f"SELECT s.delivery, count(DISTINCT s.record_id), min(s.record_id) "
+            f"FROM ({' UNION ALL '.join(parts)}) s "
+            f"SEMI JOIN ({' UNION ALL '.join(new)}) n ON n.record_id = s.record_id "
+            f"GROUP BY 1 ORDER BY 2 DESC, 1", {"delivery": delivery}).fetchall()
+    finally:
+        for name in registered:
+            rs.unregister(name)
+    return [(d, n, ex) for d, n, ex in rows]
+
+
+def refuse_repeats(rs, result, delivery: str, delivered: str | None = None) -> None:
+    """A delivery repeating records another delivery stored is refused whole (ReglinkError
+    naming the earlier delivery); nothing is written."""
+    repeats = repeated_records(rs, result, delivery)
+    if repeats:
+        earlier = "; ".join(f"{n} in delivery {d} (e.g. record_id {ex})" for d, n, ex in repeats)
+        raise ReglinkError(Problem(
+            delivered or result.summary.file,
+            f"delivery {delivery} repeats {result.source} records already stored: {earlier}; "
+            "the delivery is refused whole and nothing was stored (deliver only new records)"))
+
+
+def store_result(cfg, result, delivery: str = BASELINE,
+                 settings_sha: str | None = None, delivered: str | None = None) -> dict[str, int]:
+    """`write_result` for a PipelineConfig: opens each store only while writing to it; a
+    delivery that repeats stored records is refused before anything is written."""
+    rs = cfg.budget.apply(store.connect(cfg.restricted_path, private=True))
+    try:
+        refuse_repeats(rs, result, delivery, delivered)
         counts, keep = write_restricted(rs, result, delivery)
     finally:
         rs.close()
+        secure.make_private(cfg.restricted_path)  # the WAL a write may have left
     wh = store.connect(cfg.warehouse)
     try:
         write_log(wh, result.summary, keep, settings_sha)
@@ -251,9 +321,53 @@ def store_result(cfg, result, delivery: str = BASELINE,
     return counts
 
 
+def drop_delivery(cfg, register: str, delivery: str) -> int:
+    """Remove one delivery of a register from the restricted tables and its quality rows from
+    the warehouse (a register no longer configured); the records removed."""
+    rs = store.connect(cfg.restricted_path, private=True)
+    try:
+        n = sum(max(v, 0) for v in delivery_counts(rs, register, delivery).values())
+        for table in (f"std_{register}", f"quarantine_{register}"):
+            remove_delivery(rs, table, delivery, drop_if_empty=True)
+        keep = _extract_ids(rs, register)
+    finally:
+        rs.close()
+        secure.make_private(cfg.restricted_path)
+    wh = store.connect(cfg.warehouse)
+    try:
+        ensure_log_tables(wh)
+        for table in QUALITY_TABLES:
+            wh.execute(f'DELETE FROM "{table}" WHERE source = ? '
+                       f"AND NOT coalesce(list_contains(?::VARCHAR[], extract_id), false)",
+                       [register, keep])
+    finally:
+        wh.close()
+    return n
+
+
+def stored_deliveries(cfg) -> dict[str, set[str]]:
+    """register -> the deliveries the restricted store holds rows of."""
+    if not cfg.restricted_path.exists():
+        return {}
+    rs = store.connect(cfg.restricted_path, private=True)
+    out: dict[str, set[str]] = {}
+    try:
+        for register in SOURCES:
+            for table in (f"std_{register}", f"quarantine_{register}"):
+                cols = _columns(rs, table)
+                if not cols:
+                    continue
+                d = "delivery" if "delivery" in cols else f"'{BASELINE}'"
+                out.setdefault(register, set()).update(
+                    r[0] for r in rs.execute(f'SELECT DISTINCT {d} FROM "{table}"').fetchall())
+    finally:
+        rs.close()
+    return out
+
+
 def stored_counts(cfg, register: str, delivery: str) -> dict[str, int]:
     """`delivery_counts` for a PipelineConfig (the pipeline's row-accounting check)."""
-    rs = store.connect(cfg.restricted_path)
+    rs = store.connect(cfg.restricted_path, private=True)
     try:
         return delivery_counts(rs, register, delivery)
     finally:

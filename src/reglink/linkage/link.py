@@ -22,6 +22,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+from reglink import secure
 from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
@@ -58,8 +60,10 @@ def linkage_connection(memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     if tmp.name != str(os.getpid()):
         tmp = tmp / str(os.getpid())
     if not tmp.exists():
-        tmp.mkdir(parents=True)
         atexit.register(shutil.rmtree, tmp, True)  # DuckDB removes its files; this the folder
+    # spilled record-level tables hold names and dates of birth: owner-only, even under /tmp
+    secure.private_dir(tmp.parent)
+    secure.private_dir(tmp)
     con.execute(f"SET temp_directory = '{tmp}'")
     con.execute("SET preserve_insertion_order = false")  # lets large scans stream and spill
     if threads:

@@ -164,7 +164,7 @@ def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: str | None)
         store.assert_no_identifiers(wh)
     finally:
         wh.close()
-    rs = store.connect(cfg.restricted_path)
+    rs = store.connect(cfg.restricted_path, private=True)
     try:
         if res.review is not None:
             store.write_table(rs, "linkage_review", res.review.to_arrow())

@@ -249,7 +249,8 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                    figures=checks)
     page.sections = [s, d] + ([a] if a2 is not None else []) + [c, t, v, lsec] + (
         [csec] if checks else [])
-    page.annex1 = _annex1_row(cfg, source, fq, cov, tim, qr, shared_links, ref)
+    page.annex1 = _annex1_row(cfg, source, fq, cov, tim, qr, shared_links, ref,
+                              shared.get("quarantined_rows"))
     return page
 
 
@@ -257,7 +258,8 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x * 100:.1f} %"
 
 
-def _annex1_row(cfg, source, fq, cov, tim, qr, links, ref) -> list[tuple[str, str]]:
+def _annex1_row(cfg, source, fq, cov, tim, qr, links, ref,
+                counted: dict[str, int] | None = None) -> list[tuple[str, str]]:
     """Toolkit Annex 1, the register's row, in words built from the figures."""
     row = [("Annex 1 row", f"{ANNEX1_ROW[source]} — {TITLES[source]}")]
     if fq is not None:
@@ -280,9 +282,9 @@ def _annex1_row(cfg, source, fq, cov, tim, qr, links, ref) -> list[tuple[str, st
         present = fq.filter(pl.col("present") & pl.col("completeness").is_not_null())
         worst = present.filter(pl.col("completeness_applicable").is_not_null()).sort(
             "completeness_applicable").head(1)
-        quarantined = int(qr.filter(pl.col("source") == source)["rows"].sum()) if qr is not None else 0
-        q_text = f"{quarantined:,} rows quarantined at ingest" if qr is not None else \
-            "quarantine not recorded"
+        q_text = (f"{counted.get(source, 0):,} rows quarantined at ingest"
+                  if counted is not None and (qr is not None or counted)
+                  else "quarantine not recorded")
         val = present.filter(pl.col("validity").is_not_null())
         lag = ""
         if tim is not None and tim.height:
@@ -334,6 +336,7 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                 "Row accounting at ingest and rows quarantined by reason, all registers.")
     shared["ingest_log"] = guard(v, validation.ingest_log, st)
     shared["quarantine"] = guard(v, validation.quarantine_by_reason, st)
+    shared["quarantined_rows"] = guard(v, validation.quarantined_rows, st)
     if shared["ingest_log"] is not None:
         v.figures.append(Figure("ingest_log", "Ingest row accounting", "the warehouse ingest_log",
                                 shared["ingest_log"], "Bangkok para 10 (c)"))

@@ -60,6 +60,25 @@ def quarantine_by_reason(st: Stores) -> pl.DataFrame:
         ["source", "rows"], descending=[False, True])
 
 
+def quarantined_rows(st: Stores) -> dict[str, int]:
+    """Rows quarantined per register: rows, not reason×column pairs (a row failing two checks
+    is one row). Counted from the restricted quarantine tables (one row per quarantined row,
+    every delivery), else from ingest_log's latest entry per extract still reported."""
+    out: dict[str, int] = {}
+    for source in SOURCES:
+        if st.columns("restricted", f"quarantine_{source}"):
+            out[source] = int(st.sql("restricted", f"SELECT count(*) AS n FROM "
+                                                   f"{q('quarantine_' + source)}")["n"][0])
+    if out or not st.has("warehouse", "ingest_log"):
+        return out
+    live = ("AND extract_id IN (SELECT extract_id FROM quality_quarantine)"
+            if st.has("warehouse", "quality_quarantine") else "")
+    df = st.sql("warehouse", f"""SELECT source, sum(rows_quarantined) AS n FROM (
+        SELECT source, extract_id, arg_max(rows_quarantined, ingested_at) AS rows_quarantined
+        FROM ingest_log WHERE status <> 'unchanged' {live} GROUP BY ALL) GROUP BY source""")
+    return {r["source"]: int(r["n"] or 0) for r in df.iter_rows(named=True)}
+
+
 def find_data_docs(reports: Path, *others: Path) -> list[Path]:
     """Great Expectations data docs (an index.html under a data_docs or gx folder) in the
     reports folder or beside the warehouse."""

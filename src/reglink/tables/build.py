@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import duckdb
 
-from reglink import store
+from reglink import secure, store
 from reglink.config import Budget, PipelineConfig
 from reglink.errors import ReglinkError
-from reglink.tables import (accounting, crossings, events, export, flows, mobility, persons,
+from reglink.tables import (accounting, coarsen, crossings, events, export, flows, mobility, persons,
                             protect, stocks, toolkit, vital)
 from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
@@ -51,6 +51,7 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     step("accounting", lambda: counts.__setitem__("accounting", accounting.build_accounting(con, settings)))
     step("births and deaths", lambda: counts.update(vital.build_vital(con, settings.home_country, restricted)))
     step("toolkit", lambda: counts.update(toolkit.build_toolkit_tables(con, settings)))
+    step("birth dates coarsened", lambda: coarsen.coarsen_birth_dates(con))
     step("publication", lambda: counts.update(protect.build_publication_tables(con, settings.small_cell)))
     return counts
 
@@ -66,13 +67,23 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) 
     budget = cfg.budget
     con = budget.apply(store.connect(cfg.warehouse))
     try:
+        # this connection reads dates of birth: what it spills is restricted, so owner-only
+        spill = secure.private_dir(budget.temp_directory)
+        con.execute("SET temp_directory = ?", [str(spill)])
         con.execute(f"ATTACH '{cfg.restricted_path}' AS {RESTRICTED} (READ_ONLY)")
+        # all tables or none: one transaction, so a failure or a kill mid-build leaves the
+        # previous tables whole (DuckDB rolls an uncommitted transaction back)
+        con.execute("BEGIN TRANSACTION")
         try:
             counts = build_all(con, settings, RESTRICTED, log, budget)
+            store.assert_no_identifiers(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         finally:
             con.execute(f"DETACH {RESTRICTED}")
-        store.assert_no_identifiers(con)
-        export.export_parquet(con, cfg.parquet_path, list(counts))
+        export.export_parquet_swap(con, cfg.parquet_path, list(counts))
     finally:
         con.close()
     return counts

@@ -6,6 +6,8 @@ leave the office holds nothing else.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -22,3 +24,19 @@ def export_parquet(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[st
         con.execute(f"COPY (SELECT * FROM \"{t}\") TO '{target}' (FORMAT PARQUET)")
         written.append(path)
     return written
+
+
+def export_parquet_swap(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str]) -> list[Path]:
+    """`export_parquet` into a folder beside `folder`, then swapped in by two renames: a reader
+    sees the old set or the new set of files, never some of each."""
+    folder = Path(folder)
+    staging = folder.with_name(folder.name + ".staging")
+    old = folder.with_name(folder.name + ".old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    written = export_parquet(con, staging, tables)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return [folder / p.relative_to(staging) for p in written]

@@ -8,7 +8,9 @@ methods, set by `small_cell` in the config:
   stays 0 and 1-2 become 0 with base 5; `accounting` rounds every term and recomputes nothing,
   so its identity can be off by the rounding (the residual column is rounded too).
 - `none`: a plain copy (for internal use only).
-No secondary suppression is done: a suppressed cell may be derived from totals and other cells.
+With `suppress`, secondary suppression follows (reglink.tables.disclosure): further cells are
+hidden until no suppressed cell can be worked out from the table's totals, margins, accounting
+identity or formulas.
 The unprotected tables remain for internal use; only `pub_*` (and parquet/publication/) should
 leave the office.
 """
@@ -17,7 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import polars as pl
 
+from reglink.tables import disclosure
 from reglink.tables.sql import columns
 
 # table -> (the column that decides suppression, the count columns to protect)
@@ -68,6 +72,36 @@ def protect_sql(table: str, cols: list[str], key: str, counts: tuple[str, ...], 
     return f"SELECT {', '.join(out)} FROM {table}"
 
 
+def suppress_frame(table: str, frame: pl.DataFrame, key: str, counts: tuple[str, ...],
+                   threshold: int) -> pl.DataFrame:
+    """The `suppress` copy of `frame`: primary cells (1..threshold-1 persons) and their
+    complements hidden (NULL), `suppressed` true on every row that lost a value."""
+    counts = tuple(c for c in counts if c in frame.columns)
+    t = int(threshold)
+    if key:  # a row is the unit: its key column decides, all its counts go together
+        keyv = frame[key].to_list()
+        hidden = {i for i, v in enumerate(keyv) if v is not None and 0 < v < t}
+        unit_of, size_of = (lambda cell: cell[0]), (lambda r: keyv[r] or 0)
+    else:  # each count cell is its own unit (accounting, toolkit grids)
+        vals = {(i, c): v for c in counts for i, v in enumerate(frame[c].to_list())}
+        hidden = {cell for cell, v in vals.items()
+                  if cell[1] != "residual" and v is not None and 0 < v < t}
+        unit_of, size_of = (lambda cell: cell), (lambda cell: vals[cell] or 0)
+    rels = disclosure.relations(table, frame, counts)
+    hidden = disclosure.secondary_suppression(frame, rels, hidden, unit_of, size_of)
+    if key:
+        mask = pl.Series([i in hidden for i in range(frame.height)], dtype=pl.Boolean)
+        out = frame.with_columns(
+            *(pl.when(mask).then(None).otherwise(pl.col(c)).alias(c) for c in counts))
+        return out.with_columns(mask.alias("suppressed"))
+    rows_hit = {r for r, _ in hidden}
+    out = frame.with_columns(
+        pl.Series(c, [None if (i, c) in hidden else v for i, v in enumerate(frame[c].to_list())],
+                  dtype=frame.schema[c]) for c in counts)
+    return out.with_columns(pl.Series("suppressed", [i in rows_hit for i in range(frame.height)],
+                                      dtype=pl.Boolean))
+
+
 def build_publication_tables(con: duckdb.DuckDBPyConnection, small_cell: dict[str, Any]) -> dict[str, int]:
     """Write pub_<table> for every aggregate table present; table -> rows."""
     method = small_cell.get("method", "suppress")
@@ -78,7 +112,15 @@ def build_publication_tables(con: duckdb.DuckDBPyConnection, small_cell: dict[st
         cols = columns(con, table)
         if not cols:
             continue
-        con.execute(f"CREATE OR REPLACE TABLE pub_{table} AS "
-                    + protect_sql(table, cols, key, counts, method, threshold, base))
+        if method == "suppress":
+            frame = con.sql(f'SELECT * FROM "{table}" ORDER BY ALL').pl()
+            con.register("_pub_frame", suppress_frame(table, frame, key, counts, threshold))
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE pub_{table} AS SELECT * FROM _pub_frame")
+            finally:
+                con.unregister("_pub_frame")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE pub_{table} AS "
+                        + protect_sql(table, cols, key, counts, method, threshold, base))
         out[f"pub_{table}"] = con.execute(f"SELECT count(*) FROM pub_{table}").fetchall()[0][0]
     return out
