@@ -196,7 +196,10 @@ def secondary_suppression(frame: pl.DataFrame, rels: list[Relation], hidden: set
     """Grow `hidden` (units: a row, or a (row, column) cell) until no relation has exactly one
     hidden unit. The complement is the relation's smallest non-zero published unit (zeros
     last, then the lowest row): the least information withheld for the protection gained."""
-    units_of = [tuple(dict.fromkeys(unit_of(c) for c in r.cells)) for r in rels]
+    # relations come from grouped frames in no fixed order; the complements chosen must not
+    # depend on it (nor on the run): relations and their cells in a canonical order
+    rels = sorted(rels, key=lambda r: tuple(sorted(r.cells)))
+    units_of = [tuple(sorted(dict.fromkeys(unit_of(c) for c in r.cells), key=str)) for r in rels]
     by_unit: dict = defaultdict(list)
     for i, us in enumerate(units_of):
         for u in us:

@@ -77,6 +77,16 @@ def suppress_frame(table: str, frame: pl.DataFrame, key: str, counts: tuple[str,
     """The `suppress` copy of `frame`: primary cells (1..threshold-1 persons) and their
     complements hidden (NULL), `suppressed` true on every row that lost a value."""
     counts = tuple(c for c in counts if c in frame.columns)
+    # the complements chosen must not depend on the order the rows were built in (partitions
+    # of persons, threads): chosen on the rows in the order of their labels, returned in the
+    # order given
+    order = frame.with_row_index("_pos").sort(
+        [c for c in frame.columns if c not in counts], nulls_last=True, maintain_order=True)["_pos"]
+    return _suppress_ordered(table, frame[order], key, counts, threshold)[order.arg_sort()]
+
+
+def _suppress_ordered(table: str, frame: pl.DataFrame, key: str, counts: tuple[str, ...],
+                      threshold: int) -> pl.DataFrame:
     t = int(threshold)
     if key:  # a row is the unit: its key column decides, all its counts go together
         keyv = frame[key].to_list()
