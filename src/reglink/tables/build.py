@@ -15,7 +15,7 @@ from reglink import store
 from reglink.config import Budget, PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.tables import (accounting, crossings, events, export, flows, mobility, persons,
-                            protect, stocks, toolkit, vital)
+                            protect, provisional, stocks, toolkit, vital)
 from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
 
@@ -43,6 +43,9 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     step("migration_events", lambda: counts.__setitem__(
         "migration_events", events.build_events(con, settings, restricted)))
     step("flows", lambda: counts.__setitem__("flows", flows.build_flows(con, settings.flow_periods)))
+    step("provisional estimates", lambda: counts.update(
+        provisional.build_provisional(con, settings, restricted, provisional.settings_of(settings))))
+    counts["flows"] = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
     step("stocks", lambda: counts.__setitem__("stocks", stocks.build_stocks(con, settings)))
     counts["residence_spells"] = con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]
     step("temporary_mobility", lambda: counts.update(mobility.build_mobility(con, settings)))

@@ -59,6 +59,14 @@ class TableSettings:
     # at least this many partitions of persons for the per-person work (more when the memory
     # budget needs them; tables/partitions.py); the figures do not depend on it
     partitions: int | None = None
+    # provisional estimates of the periods whose windows are still open (tables/provisional.py)
+    provisional: dict[str, Any] = field(
+        default_factory=lambda: {"enabled": True, "lag_band_days": 30, "training_days": 1095,
+                                 "max_training_crossings": 400000, "prior_strength": 10})
+    # where immigration and emigration come from: `crossings` (the border register and the
+    # residence rule), `registers` (population-register spells, tables/register_flows.py), or
+    # `auto` (crossings when a border register is delivered, else registers)
+    flows_source: str = "auto"
 
     @property
     def evidence_days(self) -> int:
@@ -100,6 +108,19 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: small_cell.method: {method!r} is not suppress, round or none")
         return {"method": method, "threshold": int(value.get("threshold", 5)),
                 "base": int(value.get("base", 5))}
+    if key == "provisional":
+        from reglink.tables.provisional import ProvisionalSettings
+
+        allowed = set(ProvisionalSettings.__dataclass_fields__) - {"z"}
+        bad = set(value or {}) - allowed
+        if bad:
+            raise ConfigError(f"{where}: tables.provisional: unknown key(s) {', '.join(sorted(bad))}; "
+                              f"expected {', '.join(sorted(allowed))}")
+        return {**TableSettings().provisional, **(value or {})}
+    if key == "flows_source":
+        if value not in ("auto", "crossings", "registers"):
+            raise ConfigError(f"{where}: tables.flows_source: {value!r} is not auto, crossings or registers")
+        return value
     if key == "age_groups":
         groups = sorted(int(v) for v in value)
         if not groups or groups[0] != 0:
