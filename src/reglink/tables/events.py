@@ -93,7 +93,7 @@ def enrich_sql(settings: TableSettings, permits: bool, carry: tuple[str, ...] = 
 
 
 def enrich_events(con: duckdb.DuckDBPyConnection, raw_events: pl.DataFrame, settings: TableSettings,
-                  permits: pl.DataFrame | None = None) -> int:
+                  permits: pl.DataFrame | None = None, carry: tuple[str, ...] = ()) -> int:
     """Write `migration_events` from the engine's events plus `persons`, `crossings`, permits."""
     raw = raw_events.with_row_index("ev_key")
     if "person_id" in raw.columns and "person_key" not in raw.columns:
@@ -107,7 +107,7 @@ def enrich_events(con: duckdb.DuckDBPyConnection, raw_events: pl.DataFrame, sett
         con.register("_pm_in", permits)
         con.execute("CREATE OR REPLACE TEMP TABLE _permits AS SELECT * FROM _pm_in")
         con.unregister("_pm_in")
-    sql = enrich_sql(settings, has_permits)
+    sql = enrich_sql(settings, has_permits, carry)
     con.execute("CREATE OR REPLACE TABLE migration_events AS " + sql
                 + " ORDER BY person_key, event_date, event_type")
     return con.execute("SELECT count(*) FROM migration_events").fetchall()[0][0]

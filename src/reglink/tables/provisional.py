@@ -262,28 +262,29 @@ def _keys(level: int) -> list[str]:
     return [c for lv in LEVELS[:level + 1] for c in lv]
 
 
-def model_sql(level: int, m: float) -> str:
+def model_sql(level: int, m: float, train: str = "_pv_train_f", prefix: str = "_pv_model_") -> str:
     """Cell rates of one level from `_pv_train_f`, shrunk towards the level above
     (`_pv_model_<level-1>`; level 0 towards the direction's rate)."""
     keys = _keys(level)
     agg = (f"SELECT {', '.join(keys)}, count(*) AS n, sum(CASE WHEN outcome THEN 1 ELSE 0 END) AS y "
-           f"FROM _pv_train_f GROUP BY {', '.join(keys)}")
+           f"FROM {train} GROUP BY {', '.join(keys)}")
     if level == 0:
         parent = ("(SELECT direction, avg(CASE WHEN outcome THEN 1.0 ELSE 0.0 END) AS p "
-                  "FROM _pv_train_f GROUP BY direction)")
+                  f"FROM {train} GROUP BY direction)")
         on = ["direction"]
     else:
-        parent = f"_pv_model_{level - 1}"
+        parent = f"{prefix}{level - 1}"
         on = _keys(level - 1)
     return (f"SELECT {level} AS level, a.*, (a.y + {m} * pr.p) / (a.n + {m}) AS p, a.n + {m} AS eff "
             f"FROM ({agg}) a JOIN {parent} pr USING ({', '.join(on)})")
 
 
-def score_sql(levels: int) -> str:
+def score_sql(levels: int, cand: str = "_pv_cand_f", train: str = "_pv_train_f",
+              prefix: str = "_pv_model_") -> str:
     """Each candidate's probability and the model variance of its rate: the finest level whose
     cell the training data hold (level 0 missing: the direction's overall rate)."""
     joins = "\n".join(
-        f"LEFT JOIN _pv_model_{lv} m{lv} ON "
+        f"LEFT JOIN {prefix}{lv} m{lv} ON "
         + " AND ".join(f"m{lv}.{k} = c.{k}" for k in _keys(lv)) for lv in range(levels))
     order = list(range(levels - 1, -1, -1))
     p = "COALESCE(" + ", ".join(f"m{lv}.p" for lv in order) + ", g.p, 0.0)"
@@ -292,10 +293,10 @@ def score_sql(levels: int) -> str:
     return f"""
       SELECT c.*, {p} AS probability, {p} * (1 - {p}) / {eff} AS model_variance,
              {lvl} AS model_level, {eff} AS model_weight
-      FROM _pv_cand_f c
+      FROM {cand} c
       {joins}
       LEFT JOIN (SELECT direction, avg(CASE WHEN outcome THEN 1.0 ELSE 0.0 END) AS p,
-                        count(*) AS eff FROM _pv_train_f GROUP BY direction) g
+                        count(*) AS eff FROM {train} GROUP BY direction) g
         ON g.direction = c.direction"""
 
 
@@ -357,6 +358,23 @@ def propagate_sql(chain: str, scored: str) -> str:
       FROM f"""
 
 
+def drift_sql(levels: int, m: float, split: str) -> tuple[list[str], str]:
+    """Back-test of the model on its own training data: rates fitted on the closed crossings
+    before `split` predict those from `split` on. (statements to run, SELECT of direction ->
+    relative error of the predicted total), the drift of migration behaviour over time that the
+    Bernoulli and cell variances do not see; it widens the interval."""
+    stmts = [f"CREATE OR REPLACE TEMP TABLE _pv_old AS SELECT * FROM _pv_train_f WHERE crossing_date < {split}",
+             f"CREATE OR REPLACE TEMP TABLE _pv_new AS SELECT * FROM _pv_train_f WHERE crossing_date >= {split}"]
+    stmts += [f"CREATE OR REPLACE TEMP TABLE _pv_bt_{lv} AS " + model_sql(lv, m, "_pv_old", "_pv_bt_")
+              for lv in range(levels)]
+    sel = f"""
+      SELECT direction, CASE WHEN sum(CASE WHEN outcome THEN 1 ELSE 0 END) > 0
+                             THEN (sum(probability) - sum(CASE WHEN outcome THEN 1 ELSE 0 END))
+                                  / sum(CASE WHEN outcome THEN 1 ELSE 0 END) ELSE 0 END AS drift
+      FROM ({score_sql(levels, "_pv_new", "_pv_old", "_pv_bt_")}) t GROUP BY direction"""
+    return stmts, sel
+
+
 def estimate_breakdown_sql(source: str, keys: list[str]) -> str:
     """Per flows cell: expected persons, Bernoulli variance, model variance (the square of the
     candidates one cell rate drives, times that rate's variance, summed over rates)."""
@@ -367,9 +385,11 @@ def estimate_breakdown_sql(source: str, keys: list[str]) -> str:
         sel = [*keys, f"'{label}' AS breakdown"] + [d if d in s else f"'ALL' AS {d}" for d in FLOW_DIMS]
         parts.append(
             f"SELECT {', '.join(sel)}, sum(sp) AS expected, sum(bv) AS bernoulli_variance, "
-            f"sum(cnt * cnt * mv) AS model_variance FROM ("
+            f"sum(cnt * cnt * mv) AS model_variance, "
+            f"power(max(drift) * sum(sp), 2) AS drift_variance FROM ("
             f"SELECT {', '.join(inner_g)}, sum(migrating_probability) AS cnt, sum(probability) AS sp, "
-            f"sum(probability * (1 - probability)) AS bv, max(model_variance) AS mv "
+            f"sum(probability * (1 - probability)) AS bv, max(model_variance) AS mv, "
+            f"max(abs(drift)) AS drift "
             f"FROM {source} GROUP BY {', '.join(inner_g)}) x GROUP BY {', '.join([*keys, *s])}")
     return "\nUNION ALL\n".join(parts)
 
@@ -399,7 +419,8 @@ def flows_with_estimates_sql(rule: Rule, until: dt.date, z: float) -> str:
         UNION ALL
         SELECT {cs}, {z0}, {z0}, {z0}, persons_final, {d0}, {d0}, {d0} FROM _pv_final
         UNION ALL
-        SELECT {cs}, {z0}, {z0}, {z0}, {z0}, expected, bernoulli_variance, model_variance
+        SELECT {cs}, {z0}, {z0}, {z0}, {z0}, expected, bernoulli_variance,
+               model_variance + drift_variance
         FROM _pv_expected"""
     sd = "sqrt(sum(bv) + sum(mv))"
     return f"""
@@ -417,9 +438,10 @@ def flows_with_estimates_sql(rule: Rule, until: dt.date, z: float) -> str:
 
 def build_provisional(con: duckdb.DuckDBPyConnection, settings: TableSettings,
                       restricted: str = "restricted", ps: ProvisionalSettings | None = None,
-                      run_id: str | None = None) -> dict[str, int]:
+                      run_id: str | None = None, model: bool = True) -> dict[str, int]:
     """Score the undecided crossings, add the estimate columns to `flows` and append this run's
-    estimates to `revisions`; table -> rows."""
+    estimates to `revisions`; table -> rows. `model=False` (register-based flows, or
+    `provisional.enabled: false`): the events as counted are the estimate, with no interval."""
     from reglink.tables.events import enrich_sql
 
     ps = ps or ProvisionalSettings()
@@ -428,7 +450,7 @@ def build_provisional(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     until = settings.observed_until or (
         con.execute("SELECT max(crossing_date) FROM crossings").fetchall()[0][0]
         if "crossing_date" in ccols else None)
-    if until is None or "status_before" not in ccols or not ps.enabled:
+    if until is None or "status_before" not in ccols or not ps.enabled or not model:
         _empty_estimates(con, rule, until or dt.date.today(), ps)
         return _append_revisions(con, rule, until, run_id)
     pcols = tuple(columns(con, f"{restricted}.std_permits"))
@@ -454,6 +476,16 @@ def build_provisional(con: duckdb.DuckDBPyConnection, settings: TableSettings,
         f"n AS training_rows, y AS migrations, p AS probability FROM _pv_model_{lv}"
         for lv in range(len(LEVELS))) + " ORDER BY ALL")
     # candidates with their probabilities, as events with the attributes of migration_events
+    split = con.execute("SELECT min(crossing_date) + CAST((max(crossing_date) - min(crossing_date)) / 2 "
+                        "AS INTEGER) FROM _pv_train_f").fetchall()[0][0]
+    if split is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _pv_drift AS SELECT 'ENTRY' AS direction, 0.0 AS drift "
+                    "UNION ALL SELECT 'EXIT', 0.0")
+    else:
+        stmts, sel = drift_sql(len(LEVELS), ps.prior_strength, f"DATE '{split.isoformat()}'")
+        for st in stmts:
+            con.execute(st)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _pv_drift AS {sel}")
     cell_expr = "concat_ws('|', " + ", ".join(f"CAST(c.{k} AS VARCHAR)" for k in every) + ")"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _pv_scored AS SELECT c.person_key, c.crossing_order, "
                 f"c.probability AS model_probability, c.model_variance, c.model_level, "
@@ -469,22 +501,25 @@ def build_provisional(con: duckdb.DuckDBPyConnection, settings: TableSettings,
              s.evidence, COALESCE(x.is_migration, FALSE) AS currently_counted, c.p AS stay_probability,
              c.model_probability, c.weight AS migrating_probability, c.probability,
              COALESCE(c.model_variance, 0.0) AS model_variance, c.model_level,
-             COALESCE(c.model_cell, 'decided by days observed') AS model_cell
+             COALESCE(c.model_cell, 'decided by days observed') AS model_cell,
+             COALESCE(dr.drift, 0.0) AS drift
       FROM ({propagate_sql('_pv_chain', '_pv_scored')}) c
+      LEFT JOIN _pv_drift dr ON dr.direction = c.direction
       LEFT JOIN _pv_scored s ON s.person_key = c.person_key AND s.crossing_order = c.crossing_order
       JOIN crossings x ON x.person_key = c.person_key AND x.crossing_order = c.crossing_order
       WHERE c.probability > 0""")
     has_pm = bool(columns(con, "temp._permits"))
     carry = ("crossing_order", "days_observed", "other_days", "state", "lag_band", "evidence",
              "currently_counted", "stay_probability", "model_probability",
-             "migrating_probability", "probability", "model_variance", "model_level", "model_cell")
+             "migrating_probability", "probability", "drift", "model_variance", "model_level", "model_cell")
     con.execute("CREATE OR REPLACE TABLE expected_migrations AS "
                 + enrich_sql(settings, has_pm, carry) + " ORDER BY person_key, event_date")
     _estimates(con, rule, until, ps, settings.flow_periods)
     out = {"expected_migrations": _count(con, "expected_migrations"),
            "provisional_model": _count(con, "provisional_model")}
     out.update(_append_revisions(con, rule, until, run_id))
-    for t in ("_pv_chain", "_pv_scored", "_pv_cand", "_pv_train", "_pv_cand_f", "_pv_train_f", "_pv_xattr", "_pv_permits",
+    for t in ("_pv_chain", "_pv_scored", "_pv_drift", "_pv_old", "_pv_new",
+              *(f"_pv_bt_{lv}" for lv in range(len(LEVELS))), "_pv_cand", "_pv_train", "_pv_cand_f", "_pv_train_f", "_pv_xattr", "_pv_permits",
               "_pv_final", "_pv_expected", *(f"_pv_model_{lv}" for lv in range(len(LEVELS)))):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return out
@@ -507,7 +542,7 @@ def _estimates(con: duckdb.DuckDBPyConnection, rule: Rule, until: dt.date,
                 + final_breakdown_sql("_pv_final_m", FLOW_KEYS))
     con.execute("CREATE OR REPLACE TEMP TABLE _pv_exp_m AS "
                 + flow_members_sql(periods, "expected_migrations",
-                                   ", e.probability, e.migrating_probability, e.model_variance, e.model_cell"))
+                                   ", e.probability, e.migrating_probability, e.model_variance, e.model_cell, e.drift"))
     con.execute("CREATE OR REPLACE TEMP TABLE _pv_expected AS "
                 + estimate_breakdown_sql("_pv_exp_m", FLOW_KEYS))
     con.execute("CREATE OR REPLACE TABLE flows AS SELECT * FROM ("
@@ -524,7 +559,8 @@ def _empty_estimates(con: duckdb.DuckDBPyConnection, rule: Rule, until: dt.date,
     cell = [*FLOW_KEYS, "breakdown", *FLOW_DIMS]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _pv_expected AS SELECT {', '.join(cell)}, "
                 "CAST(0 AS DOUBLE) AS expected, CAST(0 AS DOUBLE) AS bernoulli_variance, "
-                "CAST(0 AS DOUBLE) AS model_variance FROM flows WHERE FALSE")
+                "CAST(0 AS DOUBLE) AS model_variance, CAST(0 AS DOUBLE) AS drift_variance "
+                "FROM flows WHERE FALSE")
     con.execute("CREATE OR REPLACE TEMP TABLE _pv_final AS SELECT "
                 + ", ".join(cell) + ", persons AS persons_final FROM flows")
     con.execute("CREATE OR REPLACE TABLE flows AS SELECT * FROM ("

@@ -67,6 +67,9 @@ class TableSettings:
     # residence rule), `registers` (population-register spells, tables/register_flows.py), or
     # `auto` (crossings when a border register is delivered, else registers)
     flows_source: str = "auto"
+    # register-based flows: the first day the registers cover (stays starting at most a year
+    # before it can be arrivals); null: the earliest deregistration or asylum application
+    register_data_start: dt.date | None = None
 
     @property
     def evidence_days(self) -> int:
@@ -117,6 +120,13 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: tables.provisional: unknown key(s) {', '.join(sorted(bad))}; "
                               f"expected {', '.join(sorted(allowed))}")
         return {**TableSettings().provisional, **(value or {})}
+    if key == "register_data_start":
+        if value is None or isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{where}: tables.register_data_start: {value!r} is not a date") from None
     if key == "flows_source":
         if value not in ("auto", "crossings", "registers"):
             raise ConfigError(f"{where}: tables.flows_source: {value!r} is not auto, crossings or registers")
@@ -137,7 +147,8 @@ def load_settings(data: dict[str, Any] | None = None, *, base: TableSettings | N
     for key, value in (data or {}).items():
         if key not in known:
             raise ConfigError(f"{where}: unknown tables key {key!r}; expected one of {', '.join(sorted(known))}")
-        if value is None and key != "reference_year" and key != "permit_evidence_min_days":
+        if value is None and key not in ("reference_year", "permit_evidence_min_days",
+                                         "register_data_start"):
             continue
         setattr(s, key, _coerce(key, value, where))
     return s
