@@ -62,7 +62,8 @@ class TableSettings:
     # provisional estimates of the periods whose windows are still open (tables/provisional.py)
     provisional: dict[str, Any] = field(
         default_factory=lambda: {"enabled": True, "lag_band_days": 30, "training_days": 1095,
-                                 "max_training_crossings": 400000, "prior_strength": 10})
+                                 "max_training_crossings": 400000, "prior_strength": 10,
+                                 "measurement_error": 0.01})
     # where immigration and emigration come from: `crossings` (the border register and the
     # residence rule), `registers` (population-register spells, tables/register_flows.py), or
     # `auto` (crossings when a border register is delivered, else registers)
