@@ -455,6 +455,8 @@ def build_provisional(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     until = settings.observed_until or (
         con.execute("SELECT max(crossing_date) FROM crossings").fetchall()[0][0]
         if "crossing_date" in ccols else None)
+    if not model and ps.enabled and columns(con, "temp._rg_pending"):
+        return _register_estimates(con, settings, restricted, ps, run_id)
     if until is None or "status_before" not in ccols or not ps.enabled or not model:
         _empty_estimates(con, rule, until or dt.date.today(), ps)
         return _append_revisions(con, rule, until, run_id)
@@ -530,17 +532,45 @@ def build_provisional(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     return out
 
 
+def _register_estimates(con: duckdb.DuckDBPyConnection, settings: TableSettings, restricted: str,
+                        ps: ProvisionalSettings, run_id: str | None) -> dict[str, int]:
+    """Register-based flows: every counted event is final as counted; the expected part is the
+    open stays held by a single permit, each weighted by the chance of a later sign of life
+    (register_flows.pending_sql)."""
+    from reglink.tables.events import enrich_sql
+
+    until = settings.observed_until or dt.date.today()
+    con.execute("""CREATE OR REPLACE TEMP TABLE _events_raw AS
+      SELECT row_number() OVER () AS ev_key, person_key, 'IMMIGRATION' AS event_type,
+             event_date, TRUE AS provisional, 'registers' AS rule,
+             CAST(NULL AS VARCHAR) AS crossing_record_id, CAST(NULL AS VARCHAR) AS travel_reason,
+             CAST(NULL AS VARCHAR) AS country_of_residence, CAST(NULL AS VARCHAR) AS origin_destination,
+             probability, 1.0 AS migrating_probability, 0.0 AS model_variance,
+             'register: single permit, no sign of life yet' AS model_cell, 0.0 AS drift
+      FROM _rg_pending WHERE probability > 0""")
+    has_pm = bool(columns(con, "temp._permits"))
+    con.execute("CREATE OR REPLACE TABLE expected_migrations AS "
+                + enrich_sql(settings, has_pm, ("probability", "migrating_probability", "model_variance",
+                                                "model_cell", "drift"))
+                + " ORDER BY person_key, event_date")
+    _estimates(con, settings.rule, until, ps, settings.flow_periods, final_where="TRUE")
+    out = {"expected_migrations": _count(con, "expected_migrations")}
+    out.update(_append_revisions(con, settings.rule, until, run_id))
+    con.execute("DROP TABLE IF EXISTS _pv_final; DROP TABLE IF EXISTS _pv_expected")
+    return out
+
+
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 def _estimates(con: duckdb.DuckDBPyConnection, rule: Rule, until: dt.date,
-               ps: ProvisionalSettings, periods: list[str] | None) -> None:
+               ps: ProvisionalSettings, periods: list[str] | None, final_where: str = "NOT e.provisional") -> None:
     """Rewrite `flows` with the estimate columns: final events are the migration events that
     are not candidates."""
     periods = periods or ["month", "quarter", "year"]
-    con.execute("""CREATE OR REPLACE TEMP TABLE _pv_final_events AS
-      SELECT e.* FROM migration_events e WHERE NOT e.provisional""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _pv_final_events AS
+      SELECT e.* FROM migration_events e WHERE {final_where}""")
     con.execute("CREATE OR REPLACE TEMP TABLE _pv_final_m AS "
                 + flow_members_sql(periods, "_pv_final_events"))
     con.execute("CREATE OR REPLACE TEMP TABLE _pv_final AS "

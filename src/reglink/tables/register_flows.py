@@ -151,13 +151,14 @@ def stays_sql(spells: str, exits: str, gap_days: int) -> str:
                     THEN 'PERMIT_EXPIRED' ELSE sp.end_reason END AS end_reason,
                sp.start_reason, sp.previous_country, sp.next_country, sp.valid_days
         FROM {spells} sp LEFT JOIN {exits} x ON x.person_key = sp.person_key
-        WHERE sp.s IS NOT NULL),
+        WHERE sp.s IS NOT NULL AND sp.s < sp.e),
       ordered AS (
         SELECT sp.*, max(e) OVER (PARTITION BY person_key ORDER BY s, e
                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_e
         FROM sp),
       numbered AS (
-        SELECT o.*, sum(CASE WHEN prev_e IS NULL OR {days_between('prev_e', 's')} > {gap_days}
+        SELECT o.*, row_number() OVER (PARTITION BY person_key, kind ORDER BY s) AS kind_rank,
+               sum(CASE WHEN prev_e IS NULL OR {days_between('prev_e', 's')} > {gap_days}
                              THEN 1 ELSE 0 END)
                       OVER (PARTITION BY person_key ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS stay_no
         FROM ordered o)
@@ -171,6 +172,10 @@ def stays_sql(spells: str, exits: str, gap_days: int) -> str:
              bool_or(kind = 'register' AND start_reason = 'BIRTH') AS born_here,
              bool_or(kind = 'asylum') AS asylum,
              max(valid_days) AS permit_days,
+             count(*) FILTER (WHERE kind = 'permit') AS permits,
+             -- the first sign of life in the country: a registration, an asylum case, a second permit
+             min(s) FILTER (WHERE (kind = 'register' AND COALESCE(start_reason, '') <> 'BIRTH')
+                             OR kind = 'asylum' OR (kind = 'permit' AND kind_rank >= 2)) AS first_sign,
              arg_min(previous_country, s) FILTER (WHERE previous_country IS NOT NULL) AS previous_country,
              arg_max(next_country, e) FILTER (WHERE next_country IS NOT NULL) AS next_country,
              min(min(s)) OVER (PARTITION BY person_key) AS first_any
@@ -200,6 +205,9 @@ def register_events_sql(stays: str, settings: TableSettings, until: dt.date,
                -- immigration: a stay that starts after the registers begin and after the
                -- person's first record (a birth is not one)
                s > {add_days(ds, -365)} AND NOT born_here AS arrival,
+               -- a permit is permission, not presence: a stay held by permits alone counts
+               -- once there is a sign of life in the country (a renewal or a second permit)
+               registered OR asylum OR born_here OR permits >= 2 AS present,
                CASE WHEN days >= {n} THEN 'final_yes'
                     WHEN NOT open_stay THEN 'final_no'
                     WHEN {add_days('s', horizon - 1)} <= {u} THEN 'final_no'
@@ -207,11 +215,11 @@ def register_events_sql(stays: str, settings: TableSettings, until: dt.date,
         FROM st),
       r AS (
         SELECT q.*,
-               arrival AND (stay_state = 'final_yes' OR (stay_state = 'open' AND
+               arrival AND present AND (stay_state = 'final_yes' OR (stay_state = 'open' AND
                  (registered OR asylum OR COALESCE(permit_days, 0) >= {n}))) AS immigration,
                -- resident during the stay: it qualified, or was already there when the
                -- registers begin (registered or born before them)
-               (stay_state = 'final_yes' OR (stay_state = 'open' AND (registered OR asylum
+               present AND (stay_state = 'final_yes' OR (stay_state = 'open' AND (registered OR asylum
                  OR COALESCE(permit_days, 0) >= {n})) OR (NOT arrival AND (registered OR born_here
                  OR COALESCE(permit_days, 0) >= {n}))) AS resident
         FROM q)
@@ -231,6 +239,36 @@ def register_events_sql(stays: str, settings: TableSettings, until: dt.date,
       WHERE resident AND NOT open_stay AND e >= {ds} AND end_reason NOT IN ('DEATH', 'OPEN')
         AND (end_reason IN ('EMIGRATION', 'PERMIT_EXPIRED', 'EXPIRED', 'REJECTED'))
         AND (next_s IS NULL OR {days_between('e', 'next_s')} > {away})"""
+
+
+def pending_sql(stays: str, settings: TableSettings, until: dt.date, data_start: dt.date,
+                band_days: int = 30) -> str:
+    """Open stays held by one permit and no sign of life yet (new arrivals not yet registered,
+    or permits never used): each with the probability that a sign of life follows within a
+    year, learned from the stays of earlier years that were in the same position at the same
+    age (days since the permit began, in bands): person_key, event_date, probability."""
+    n = settings.rule.threshold_days
+    u = f"DATE '{until.isoformat()}'"
+    ds = f"DATE '{data_start.isoformat()}'"
+    cand = (f"s > {add_days(ds, -365)} AND NOT born_here AND NOT registered AND NOT asylum "
+            f"AND COALESCE(permits, 0) < 2 AND COALESCE(permit_days, 0) >= {n}")
+    return f"""
+      WITH hist AS (
+        SELECT s, first_sign FROM {stays}
+        WHERE {cand.replace('NOT registered AND NOT asylum AND COALESCE(permits, 0) < 2 AND ', '')}
+          AND s >= {ds} AND s <= {add_days(u, -730)}),
+      bands AS (SELECT range AS b FROM range(13)),
+      rates AS (
+        SELECT b, (sum(CASE WHEN first_sign <= {add_days('s', 365)} THEN 1 ELSE 0 END) + 1.0)
+                  / (count(*) + 2.0) AS p
+        FROM hist CROSS JOIN bands
+        WHERE first_sign IS NULL OR first_sign > {add_days('s', f'b * {band_days}')}
+        GROUP BY b),
+      open_ AS (
+        SELECT person_key, s, least(12, CAST(floor({days_between('s', u)} / {band_days}) AS INTEGER)) AS b
+        FROM {stays} WHERE e > {u} AND {cand} AND {days_between('s', u)} < 365)
+      SELECT o.person_key, o.s AS event_date, COALESCE(r.p, 0.5) AS probability
+      FROM open_ o LEFT JOIN rates r ON r.b = o.b"""
 
 
 def build_register_events(con: duckdb.DuckDBPyConnection, settings: TableSettings,
@@ -253,6 +291,8 @@ def build_register_events(con: duckdb.DuckDBPyConnection, settings: TableSetting
     start = settings.register_data_start or data_start(con)
     raw = con.sql(register_events_sql("register_stays", settings, until, start or until)).pl()
     n = enrich_events(con, raw, settings, all_permits(con, restricted), carry=("evidence",))
+    con.execute("CREATE OR REPLACE TEMP TABLE _rg_pending AS "
+                + pending_sql("register_stays", settings, until, start or until))
     con.execute("DROP TABLE IF EXISTS _rg_spells; DROP TABLE IF EXISTS _rg_exits")
     return n
 
