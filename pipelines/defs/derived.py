@@ -55,8 +55,9 @@ TABLE_ASSETS: list[tuple[tuple[str, str], str, tuple[str, ...], tuple[tuple[str,
     (("events", "residence_status"), "residence spells: each person's status over time",
      ("residence_spells",), (("persons", "crossings"),)),
     (("events", "migration_events"), "immigrations and emigrations under the configured rule",
-     ("migration_events",), (("persons", "crossings"),)),
-    (("tables", "flows"), "immigration and emigration by period and breakdown", ("flows",),
+     ("migration_events", "register_stays"), (("persons", "crossings"),)),
+    (("tables", "flows"), "immigration and emigration by period and breakdown, with provisional "
+     "estimates and their revisions", ("flows", "expected_migrations", "provisional_model", "revisions"),
      (("events", "migration_events"),)),
     (("tables", "stocks"), "resident, immigrant, emigrant and temporary populations at "
      "reference dates", ("stocks",), (("events", "residence_status"),)),

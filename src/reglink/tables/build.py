@@ -48,6 +48,8 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
         "migration_events", register_flows.build_register_events(con, settings, restricted)
         if from_registers else events.build_events(con, settings, restricted)))
     step("flows", lambda: counts.__setitem__("flows", flows.build_flows(con, settings.flow_periods)))
+    if from_registers:
+        counts["register_stays"] = con.execute("SELECT count(*) FROM register_stays").fetchall()[0][0]
     step("provisional estimates", lambda: counts.update(
         provisional.build_provisional(con, settings, restricted, provisional.settings_of(settings),
                                       model=not from_registers)))

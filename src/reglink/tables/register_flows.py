@@ -227,7 +227,7 @@ def register_events_sql(stays: str, settings: TableSettings, until: dt.date,
              stay_state = 'open' AS provisional, '{rule.name}' AS rule,
              CASE WHEN registered THEN 'registration' WHEN asylum THEN 'asylum' ELSE 'permit' END AS evidence,
              previous_country AS country_of_residence
-      FROM r WHERE immigration
+      FROM r WHERE immigration AND s >= {ds}
       UNION ALL
       SELECT person_key, 'EMIGRATION', e, {add_days('e', n - 1)} > {u} AND next_s IS NULL,
              '{rule.name}',
