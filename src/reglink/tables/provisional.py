@@ -432,10 +432,11 @@ def flows_with_estimates_sql(rule: Rule, until: dt.date, z: float, measurement_e
       SELECT {cs}, CAST(sum(persons) AS BIGINT) AS persons, CAST(sum(events) AS BIGINT) AS events,
              CAST(sum(provisional_events) AS BIGINT) AS provisional_events,
              CAST(sum(persons_final) AS BIGINT) AS persons_final,
-             sum(expected) AS persons_expected,
-             sum(persons_final) + sum(expected) AS persons_provisional_estimate,
-             greatest(0.0, sum(persons_final) + sum(expected) - {z} * {sd}) AS ci_low,
-             sum(persons_final) + sum(expected) + {z} * {sd} AS ci_high,
+             -- rounded: sums of doubles over parallel threads differ in the last bits
+             round(sum(expected), 6) AS persons_expected,
+             round(sum(persons_final) + sum(expected), 6) AS persons_provisional_estimate,
+             round(greatest(0.0, sum(persons_final) + sum(expected) - {z} * {sd}), 6) AS ci_low,
+             round(sum(persons_final) + sum(expected) + {z} * {sd}, 6) AS ci_high,
              CASE WHEN {add_days('period_end', h - 1)} <= {u} THEN 'final'
                   ELSE 'provisional' END AS status
       FROM ({long}) x GROUP BY {cs}"""
@@ -509,7 +510,7 @@ def build_provisional(con: duckdb.DuckDBPyConnection, settings: TableSettings,
              c.model_probability, c.weight AS migrating_probability, c.probability,
              COALESCE(c.model_variance, 0.0) AS model_variance, c.model_level,
              COALESCE(c.model_cell, 'decided by days observed') AS model_cell,
-             COALESCE(dr.drift, 0.0) AS drift
+             round(COALESCE(dr.drift, 0.0), 9) AS drift
       FROM ({propagate_sql('_pv_chain', '_pv_scored')}) c
       LEFT JOIN _pv_drift dr ON dr.direction = c.direction
       LEFT JOIN _pv_scored s ON s.person_key = c.person_key AND s.crossing_order = c.crossing_order
