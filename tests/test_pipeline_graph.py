@@ -282,3 +282,16 @@ def test_toolkit_births_and_deaths_filled_on_the_synthetic_world(world):
     present = _query(cfg.warehouse, "SELECT count(*) FROM stocks WHERE population = "
                                     "'PRESENT_POPULATION' AND breakdown = 'total' AND persons > 0")
     assert present[0][0] > 0
+
+
+def test_linkage_bands_follow_the_registers_delivered():
+    from pipelines.defs.derived import DEFAULT_LINKAGE_BANDS, linkage_bands
+
+    # all four: the calibrated defaults
+    assert DEFAULT_LINKAGE_BANDS == {"border_crossings": (0.02, 1.0), "permits": (0.30, 1.0),
+                                     "population_register": (0.30, 1.0), "asylum_register": (0.10, 1.0)}
+    # no border register: permits and register records link only to each other
+    b = linkage_bands({"permits", "population_register"})
+    assert b == {"permits": (0.05, 1.0), "population_register": (0.02, 1.0)}
+    b = linkage_bands({"permits", "population_register", "asylum_register"}, {"permits": [0.1, 0.9]})
+    assert b["permits"] == (0.1, 0.9) and b["asylum_register"] == (0.05, 1.0)

@@ -18,9 +18,31 @@ LINKS_KEY = dg.AssetKey(["linkage", "person_links"])
 REPORT_KEY = dg.AssetKey(["quality", "report"])
 # Minimum share of a register's records whose person is also found in another register
 # (orchestration.linkage_bands overrides, per register: [min, max]). Calibrated on the synthetic
-# world (docs/operations.md); a linkage that silently stops linking falls below these.
-DEFAULT_LINKAGE_BANDS = {"border_crossings": (0.02, 1.0), "permits": (0.30, 1.0),
-                         "population_register": (0.30, 1.0), "asylum_register": (0.10, 1.0)}
+# world (docs/operations.md); a linkage that silently stops linking falls below these. What a
+# register can link to depends on the registers delivered: most permits and register records
+# link through the border register (every permit holder crosses it), far fewer to each other
+# (visitor visas, natives), so each pair has its own minimum and a register's band is set by
+# its best partner among those delivered (linkage_bands()).
+PAIR_MINIMUMS: dict[str, dict[str, float]] = {
+    "border_crossings": {"permits": 0.02, "population_register": 0.02, "asylum_register": 0.0},
+    "permits": {"border_crossings": 0.30, "population_register": 0.05, "asylum_register": 0.0},
+    "population_register": {"border_crossings": 0.30, "permits": 0.02, "asylum_register": 0.0},
+    "asylum_register": {"border_crossings": 0.10, "population_register": 0.05, "permits": 0.05},
+}
+
+
+def linkage_bands(delivered: set[str] | list[str],
+                  overrides: dict | None = None) -> dict[str, tuple[float, float]]:
+    """[min, max] share of each delivered register's records linked to another register: the
+    largest pair minimum over the other registers delivered; `overrides` (config) win."""
+    got = set(delivered)
+    bands = {r: (max((m for p, m in PAIR_MINIMUMS.get(r, {}).items() if p in got), default=0.0), 1.0)
+             for r in got}
+    bands.update({k: tuple(v) for k, v in (overrides or {}).items()})
+    return bands
+
+
+DEFAULT_LINKAGE_BANDS = linkage_bands(PAIR_MINIMUMS)
 DEFAULT_RESIDUAL_TOLERANCE = 0.02
 
 # warehouse tables written by reglink.tables.build_tables, grouped into assets by stage:
@@ -33,8 +55,9 @@ TABLE_ASSETS: list[tuple[tuple[str, str], str, tuple[str, ...], tuple[tuple[str,
     (("events", "residence_status"), "residence spells: each person's status over time",
      ("residence_spells",), (("persons", "crossings"),)),
     (("events", "migration_events"), "immigrations and emigrations under the configured rule",
-     ("migration_events",), (("persons", "crossings"),)),
-    (("tables", "flows"), "immigration and emigration by period and breakdown", ("flows",),
+     ("migration_events", "register_stays"), (("persons", "crossings"),)),
+    (("tables", "flows"), "immigration and emigration by period and breakdown, with provisional "
+     "estimates and their revisions", ("flows", "expected_migrations", "provisional_model", "revisions"),
      (("events", "migration_events"),)),
     (("tables", "stocks"), "resident, immigrant, emigrant and temporary populations at "
      "reference dates", ("stocks",), (("events", "residence_status"),)),
@@ -175,8 +198,7 @@ def make_linkage_asset() -> dg.AssetsDefinition:
                        "; ".join(f"{s}: {n} accepted records, {got} in person_links"
                                  for s, (n, got) in missing.items())
                        or f"{records} links for {sum(std.values())} records")
-        bands = {**DEFAULT_LINKAGE_BANDS, **{k: tuple(v) for k, v in (
-            (cfg.raw.get("orchestration") or {}).get("linkage_bands") or {}).items()}}
+        bands = linkage_bands(set(rates), (cfg.raw.get("orchestration") or {}).get("linkage_bands"))
         out_of_band = []
         if len(rates) > 1:  # a single register cannot link to another one
             for s, r in rates.items():

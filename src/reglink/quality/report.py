@@ -439,6 +439,26 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                   "the warehouse has no crossings table with person_key"))
     ov.append(rs)
 
+    pv = Section("provisional", "Provisional periods",
+                 "Years whose residence windows have not all closed by observed_until are "
+                 "provisional: their published estimate is the final events plus the expected "
+                 "migrations of the undecided crossings, with a 95 % interval, and is revised "
+                 "by later runs (table revisions). Final years are counted events.")
+    prov = guard(pv, accounting.provisional_periods, st)
+    if prov is not None:
+        years = sorted(set(prov.filter(pl.col("status") == "provisional")["year"].to_list()))
+        pv.intro += (" Provisional here: " + ", ".join(years) + "." if years
+                     else " No period is provisional.")
+        pv.figures.append(Figure("provisional_periods", "Immigration and emigration by year: "
+                                 "final or provisional", "the warehouse flows table (total "
+                                 "breakdown): persons with a final event, expected migrations, "
+                                 "estimate and 95 % interval (docs/methods.md section 11)",
+                                 prov, "UN Secretary-General's report on migration statistics (2020), annex I"))
+    elif pv.error is None:
+        pv.figures.append(_absent("provisional_periods", "Provisional periods", "",
+                                  "the flows table has no estimate columns (tables not built)"))
+    ov.append(pv)
+
     ac = Section("accounting", "Stock–flow coherence",
                  "Residual of the accounting identity per subpopulation and year: stock at "
                  "start + immigration − emigration + births − deaths ± citizenship changes − "

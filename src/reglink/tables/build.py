@@ -15,7 +15,7 @@ from reglink import secure, store
 from reglink.config import Budget, PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.tables import (accounting, coarsen, crossings, events, export, flows, mobility, persons,
-                            protect, stocks, toolkit, vital)
+                            protect, provisional, register_flows, stocks, toolkit, vital)
 from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
 
@@ -40,9 +40,20 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     step("persons", lambda: counts.__setitem__("persons", persons.build_persons(con, settings.home_country, restricted)))
 
     step("crossings", lambda: counts.update(crossings.build_crossings(con, settings, restricted, budget, log)))
+    from_registers = register_flows.use_registers(con, settings, restricted)
+    if from_registers and log:
+        log("tables: immigration and emigration from the population register's spells "
+            "(no border register, or tables.flows_source: registers)")
     step("migration_events", lambda: counts.__setitem__(
-        "migration_events", events.build_events(con, settings, restricted)))
+        "migration_events", register_flows.build_register_events(con, settings, restricted)
+        if from_registers else events.build_events(con, settings, restricted)))
     step("flows", lambda: counts.__setitem__("flows", flows.build_flows(con, settings.flow_periods)))
+    if from_registers:
+        counts["register_stays"] = con.execute("SELECT count(*) FROM register_stays").fetchall()[0][0]
+    step("provisional estimates", lambda: counts.update(
+        provisional.build_provisional(con, settings, restricted, provisional.settings_of(settings),
+                                      model=not from_registers)))
+    counts["flows"] = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
     step("stocks", lambda: counts.__setitem__("stocks", stocks.build_stocks(con, settings)))
     counts["residence_spells"] = con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]
     step("temporary_mobility", lambda: counts.update(mobility.build_mobility(con, settings)))

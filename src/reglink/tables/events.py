@@ -26,8 +26,9 @@ EVENT_COLUMNS = [
 ]
 
 
-def enrich_sql(settings: TableSettings, permits: bool) -> str:
-    """SELECT adding attributes at the event date to the raw events in `_events_raw`."""
+def enrich_sql(settings: TableSettings, permits: bool, carry: tuple[str, ...] = ()) -> str:
+    """SELECT adding attributes at the event date to the raw events in `_events_raw`; `carry`:
+    further columns of `_events_raw` passed through (the provisional model's probabilities)."""
     home = settings.home_country
     d = "e.event_date"
     age_full = full_years("b.birth_date", d)
@@ -70,7 +71,7 @@ def enrich_sql(settings: TableSettings, permits: bool) -> str:
                                   CASE WHEN p.deregistration_reason = 'EMIGRATION' THEN p.next_country END,
                                   CASE WHEN e.origin_destination <> '{home}' THEN e.origin_destination END)
                     ELSE '{home}' END AS next_country_of_residence,
-               {permit_reason} AS permit_reason, e.travel_reason
+               {permit_reason} AS permit_reason, e.travel_reason{''.join(f", e.{c}" for c in carry)}
         FROM _events_raw e
         LEFT JOIN persons p ON p.person_key = e.person_key
         LEFT JOIN _person_birth b ON b.person_key = e.person_key
@@ -87,12 +88,12 @@ def enrich_sql(settings: TableSettings, permits: bool) -> str:
              event_type = 'IMMIGRATION' AND COALESCE(is_native_born, FALSE) AS is_returning_native_born,
              CAST(EXTRACT(YEAR FROM event_date) AS INTEGER) AS event_year,
              CAST(EXTRACT(QUARTER FROM event_date) AS INTEGER) AS event_quarter,
-             CAST(EXTRACT(MONTH FROM event_date) AS INTEGER) AS event_month
+             CAST(EXTRACT(MONTH FROM event_date) AS INTEGER) AS event_month{''.join(f", {c}" for c in carry)}
       FROM ev"""
 
 
 def enrich_events(con: duckdb.DuckDBPyConnection, raw_events: pl.DataFrame, settings: TableSettings,
-                  permits: pl.DataFrame | None = None) -> int:
+                  permits: pl.DataFrame | None = None, carry: tuple[str, ...] = ()) -> int:
     """Write `migration_events` from the engine's events plus `persons`, `crossings`, permits."""
     raw = raw_events.with_row_index("ev_key")
     if "person_id" in raw.columns and "person_key" not in raw.columns:
@@ -106,7 +107,7 @@ def enrich_events(con: duckdb.DuckDBPyConnection, raw_events: pl.DataFrame, sett
         con.register("_pm_in", permits)
         con.execute("CREATE OR REPLACE TEMP TABLE _permits AS SELECT * FROM _pm_in")
         con.unregister("_pm_in")
-    sql = enrich_sql(settings, has_permits)
+    sql = enrich_sql(settings, has_permits, carry)
     con.execute("CREATE OR REPLACE TABLE migration_events AS " + sql
                 + " ORDER BY person_key, event_date, event_type")
     return con.execute("SELECT count(*) FROM migration_events").fetchall()[0][0]

@@ -39,8 +39,9 @@ def period_sql(period_type: str) -> tuple[str, str, str]:
     raise ValueError(f"tables.flow_periods: unknown period {period_type!r} (month, quarter, year)")
 
 
-def flow_members_sql(periods: list[str]) -> str:
-    """One row per (period, flow type, event): immigrations, emigrations, returning subsets."""
+def flow_members_sql(periods: list[str], source: str = "migration_events", extra: str = "") -> str:
+    """One row per (period, flow type, event): immigrations, emigrations, returning subsets.
+    `source`: a table with migration_events' columns; `extra`: more select items over it (`e`)."""
     parts = []
     for pt in periods:
         label, start, end = period_sql(pt)
@@ -48,11 +49,11 @@ def flow_members_sql(periods: list[str]) -> str:
                 f"{end} AS period_end, e.person_key, e.provisional, e.sex, e.age_group, e.citizenship, "
                 f"e.country_of_birth, e.subpopulation, COALESCE(e.reason, 'UNKNOWN') AS reason, "
                 f"COALESCE(CASE WHEN e.event_type = 'IMMIGRATION' THEN e.previous_country_of_residence "
-                f"ELSE e.next_country_of_residence END, 'UNKNOWN') AS country")
-        parts.append(f"{base}, e.event_type AS event_type FROM migration_events e")
-        parts.append(f"{base}, 'RETURNING_CITIZEN' AS event_type FROM migration_events e "
+                f"ELSE e.next_country_of_residence END, 'UNKNOWN') AS country{extra}")
+        parts.append(f"{base}, e.event_type AS event_type FROM {source} e")
+        parts.append(f"{base}, 'RETURNING_CITIZEN' AS event_type FROM {source} e "
                      f"WHERE e.is_returning_citizen")
-        parts.append(f"{base}, 'RETURNING_NATIVE_BORN' AS event_type FROM migration_events e "
+        parts.append(f"{base}, 'RETURNING_NATIVE_BORN' AS event_type FROM {source} e "
                      f"WHERE e.is_returning_native_born")
     return "\nUNION ALL\n".join(parts)
 

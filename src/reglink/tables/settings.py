@@ -59,6 +59,18 @@ class TableSettings:
     # at least this many partitions of persons for the per-person work (more when the memory
     # budget needs them; tables/partitions.py); the figures do not depend on it
     partitions: int | None = None
+    # provisional estimates of the periods whose windows are still open (tables/provisional.py)
+    provisional: dict[str, Any] = field(
+        default_factory=lambda: {"enabled": True, "lag_band_days": 30, "training_days": 1095,
+                                 "max_training_crossings": 400000, "prior_strength": 10,
+                                 "measurement_error": 0.01})
+    # where immigration and emigration come from: `crossings` (the border register and the
+    # residence rule), `registers` (population-register spells, tables/register_flows.py), or
+    # `auto` (crossings when a border register is delivered, else registers)
+    flows_source: str = "auto"
+    # register-based flows: the first day the registers cover (stays starting at most a year
+    # before it can be arrivals); null: the earliest deregistration or asylum application
+    register_data_start: dt.date | None = None
 
     @property
     def evidence_days(self) -> int:
@@ -100,6 +112,26 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: small_cell.method: {method!r} is not suppress, round or none")
         return {"method": method, "threshold": int(value.get("threshold", 5)),
                 "base": int(value.get("base", 5))}
+    if key == "provisional":
+        from reglink.tables.provisional import ProvisionalSettings
+
+        allowed = set(ProvisionalSettings.__dataclass_fields__) - {"z"}
+        bad = set(value or {}) - allowed
+        if bad:
+            raise ConfigError(f"{where}: tables.provisional: unknown key(s) {', '.join(sorted(bad))}; "
+                              f"expected {', '.join(sorted(allowed))}")
+        return {**TableSettings().provisional, **(value or {})}
+    if key == "register_data_start":
+        if value is None or isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{where}: tables.register_data_start: {value!r} is not a date") from None
+    if key == "flows_source":
+        if value not in ("auto", "crossings", "registers"):
+            raise ConfigError(f"{where}: tables.flows_source: {value!r} is not auto, crossings or registers")
+        return value
     if key == "age_groups":
         groups = sorted(int(v) for v in value)
         if not groups or groups[0] != 0:
@@ -116,7 +148,8 @@ def load_settings(data: dict[str, Any] | None = None, *, base: TableSettings | N
     for key, value in (data or {}).items():
         if key not in known:
             raise ConfigError(f"{where}: unknown tables key {key!r}; expected one of {', '.join(sorted(known))}")
-        if value is None and key != "reference_year" and key != "permit_evidence_min_days":
+        if value is None and key not in ("reference_year", "permit_evidence_min_days",
+                                         "register_data_start"):
             continue
         setattr(s, key, _coerce(key, value, where))
     return s
