@@ -78,7 +78,8 @@ def _ingest(cfg, register: str, path: Path, mapping: Path | None,
         check_encoding(path, load_mapping(mapping, register) if mapping else Mapping(register))
         return stages.get("ingest")(register, path, mapping=mapping,
                                     home_country=cfg.home_country, suite=suite,
-                                    budget=cfg.budget), settings
+                                    budget=cfg.budget, time_zone=cfg.zone,
+                                    observed_until=cfg.observed_until), settings
     except ReglinkError as exc:
         if not any("no data rows" in p.message for p in exc.problems):
             if delivered is not None:

@@ -112,6 +112,7 @@ class PipelineConfig:
     memory_limit: int | None = None  # bytes; default 60 % of the machine's memory
     temp_directory: Path | None = None  # default: <warehouse folder>/tmp
     threads: int | None = None  # default: all cores
+    time_zone: str | None = None  # tz-aware timestamps are dated here; default: home_zone()
     config_path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)  # the whole YAML, for stage-specific keys
 
@@ -128,6 +129,12 @@ class PipelineConfig:
             memory_limit=self.memory_limit or int(machine_memory() * 0.6),
             temp_directory=self.temp_directory or self.warehouse.parent / "tmp",
             threads=self.threads or os.cpu_count() or 1)
+
+    @property
+    def zone(self) -> str | None:
+        """Where dates of tz-aware timestamps are taken: `time_zone`, else the home country's
+        principal zone (None for a country without one: timestamps then keep their own zone)."""
+        return self.time_zone or home_zone(self.home_country)
 
     @property
     def parquet_path(self) -> Path:
@@ -189,9 +196,33 @@ def config_from_mapping(data: dict[str, Any], base: Path, where: str = "config")
                       if data.get("memory_limit") else None),
         temp_directory=p(data["temp_directory"]) if data.get("temp_directory") else None,
         threads=_threads(data.get("threads"), where),
+        time_zone=str(data["time_zone"]) if data.get("time_zone") else None,
         raw=dict(data),
     )
     return cfg
+
+
+def home_zone(alpha3: str) -> str | None:
+    """The principal IANA time zone of a country (the first the time-zone database lists for
+    it: Pacific/Auckland for NZL, America/New_York for USA), or None."""
+    import pycountry
+
+    country = pycountry.countries.get(alpha_3=alpha3.upper())
+    if country is None:
+        return None
+    try:
+        import importlib.resources
+        text = importlib.resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text()
+    except (ImportError, OSError):
+        try:
+            text = Path("/usr/share/zoneinfo/zone.tab").read_text(encoding="utf-8")
+        except OSError:
+            return None
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[0] == country.alpha_2:
+            return parts[2]
+    return None
 
 
 def _threads(value: Any, where: str) -> int | None:

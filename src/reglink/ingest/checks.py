@@ -36,9 +36,24 @@ DATE_ORDER = "date_order"
 DUPLICATE_RECORD_ID = "duplicate_record_id"
 RAGGED_ROW = "ragged_row"
 SUITE_FAILURE = "expectation_failed"
+AFTER_OBSERVED_UNTIL = "after_observed_until"
+FUTURE_DATE = "future_date"
+CONTROL_CHARACTER = "control_character"
+IMPLAUSIBLE_AGE = "implausible_age"
 HARD_REASONS = (MISSING_REQUIRED, UNKNOWN_CODE, UNKNOWN_COUNTRY, UNPARSEABLE_DATE,
                 IMPOSSIBLE_DATE, INCOMPLETE_DATE, DATE_OUT_OF_RANGE, DATE_ORDER,
-                DUPLICATE_RECORD_ID, RAGGED_ROW)
+                DUPLICATE_RECORD_ID, RAGGED_ROW, AFTER_OBSERVED_UNTIL, FUTURE_DATE,
+                CONTROL_CHARACTER, IMPLAUSIBLE_AGE)
+# dates of things that have happened when the extract is made (a permit's end may lie ahead)
+PAST_DATES = ("crossing_date", "registration_date", "deregistration_date", "naturalisation_date",
+              "application_date", "decision_date", "issue_date")
+# the date a record describes, for the age of its person (first present)
+RECORD_DATES = ("crossing_date", "application_date", "valid_from", "issue_date",
+                "registration_date")
+MAX_AGE = 120  # the oldest verified human lived 122 years
+# C0 control characters and DEL, but not tab, line feed and carriage return (an address may
+# hold a line break): a NUL inside a surname is a corrupted record, not a name
+CONTROL_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 PARTIAL_DOB = "partial_date_of_birth"  # soft
 ORIGIN_IS_HOME = "origin_destination_is_home_country"  # soft
 
@@ -62,8 +77,10 @@ def _fail(df: pl.DataFrame, cond: pl.Expr, reason: str, column: str | None,
 
 
 def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
-                today: dt.date | None = None, home_country: str | None = None) -> ChunkResult:
-    """Type, standardise and check one chunk of all-string canonical columns."""
+                today: dt.date | None = None, home_country: str | None = None,
+                observed_until: dt.date | None = None) -> ChunkResult:
+    """Type, standardise and check one chunk of all-string canonical columns.
+    `observed_until`: the last day the data cover; a crossing after it is quarantined."""
     today = today or dt.date.today()
     present = [c for c in sch.names if c in raw.columns]
     df = raw.with_columns([pl.lit(None, pl.String).alias(c) for c in sch.names
@@ -92,6 +109,30 @@ def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
         d = pl.col(f"{col}__date")
         out = (d < MIN_DATE) | (d > upper) | ((st == "partial") & ((y < MIN_DATE.year) | (y > upper.year)))
         fails.append(_fail(df, out.fill_null(False), DATE_OUT_OF_RANGE, col))
+
+        if col in PAST_DATES:  # in the future when the extract is checked: a keying error
+            fails.append(_fail(df, (d > today).fill_null(False) & ~out.fill_null(False),
+                               FUTURE_DATE, col))
+        if col == "crossing_date" and observed_until is not None:
+            fails.append(_fail(df, ((d > observed_until) & (d <= today)).fill_null(False),
+                               AFTER_OBSERVED_UNTIL, col,
+                               pl.format("{} after observed_until {}", pl.col(col),
+                                         pl.lit(observed_until.isoformat()))))
+
+    if "date_of_birth" in date_cols:
+        ref = next((c for c in RECORD_DATES if c in date_cols), None)
+        at = pl.col(f"{ref}__date") if ref else pl.lit(today)
+        at = pl.coalesce(at, pl.lit(today)) if ref else at
+        age = at.dt.year() - pl.col("date_of_birth__y")
+        fails.append(_fail(df, (age > MAX_AGE).fill_null(False), IMPLAUSIBLE_AGE, "date_of_birth",
+                           pl.format("{} (over {} years old on {})", pl.col("date_of_birth"),
+                                     pl.lit(MAX_AGE), at.cast(pl.String))))
+
+    for c in sch.columns:  # control characters in any text value
+        if c.name in present and df.schema[c.name] == pl.String:
+            fails.append(_fail(df, pl.col(c.name).str.contains(CONTROL_RE).fill_null(False),
+                               CONTROL_CHARACTER, c.name,
+                               pl.col(c.name).str.replace_all(CONTROL_RE, "\uFFFD")))
 
     # codes, countries, ISCO
     typed_cols: list[pl.Series] = []

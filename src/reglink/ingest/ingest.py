@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from reglink import store
-from reglink.config import Budget, machine_memory
+from reglink.config import Budget, home_zone, machine_memory
 from reglink.errors import Problem, ReglinkError, UsageError
 from reglink.ingest.checks import (DUPLICATE_RECORD_ID, FAILURE_SCHEMA, HARD_REASONS, RAGGED_ROW,
                                    check_chunk)
@@ -195,10 +195,14 @@ def _quarantine_rows(failures: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
 def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Path | None = None,
                    home_country: str = "NZL", keep_rows: bool = True, suite: bool = True,
                    progress: bool = False, docs_dir: Path | None = None,
-                   suite_dir: Path | None = None, budget: Budget | None = None) -> IngestResult:
+                   suite_dir: Path | None = None, budget: Budget | None = None,
+                   time_zone: str | None = None,
+                   observed_until: dt.date | None = None) -> IngestResult:
     """Read, standardise and check one extract. `keep_rows=False` (validate on a huge file)
     keeps only counts and the quarantine, never the accepted rows; otherwise they are written
-    to a Parquet file as they are checked (in `budget`'s temp directory; chunks sized to it)."""
+    to a Parquet file as they are checked (in `budget`'s temp directory; chunks sized to it).
+    `time_zone` dates tz-aware timestamps (default: the home country's principal zone);
+    `observed_until` is the last day the data cover: a crossing after it is quarantined."""
     try:
         sch = schema(source)
     except ValueError as exc:
@@ -211,7 +215,8 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     else:
         mp = load_mapping(mapping, source)
     batch = chunk_bytes(budget)
-    reader = ExtractReader(path, sch, mp, batch_bytes=batch)
+    zone = time_zone or home_zone(home_country)
+    reader = ExtractReader(path, sch, mp, batch_bytes=batch, time_zone=zone)
     summary = IngestSummary(source=source, file=str(path), sha256=file_sha256(path),
                             present_columns=list(reader.columns),
                             ignored_columns=list(reader.ignored))
@@ -268,7 +273,7 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
             summary.details_truncated = True
 
     def checked(chunk: pl.DataFrame):
-        res = check_chunk(chunk, sch, mp, home_country=home_country)
+        res = check_chunk(chunk, sch, mp, home_country=home_country, observed_until=observed_until)
         bad = res.failures.get_column("row_number").unique()
         return res, bad, res.typed.filter(~pl.col("row_number").is_in(bad.implode()))
 
@@ -312,7 +317,7 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
 
     # the suite, once on the summary of every chunk; a second read only when it fails rows
     if runner is not None and suite_step(runner.finish):
-        for chunk in ExtractReader(path, sch, mp, batch_bytes=batch).batches():
+        for chunk in ExtractReader(path, sch, mp, batch_bytes=batch, time_zone=zone).batches():
             _, bad, parsed = checked(chunk)
             gx_fail = suite_step(runner.recheck, parsed)
             if gx_fail.is_empty():
@@ -515,7 +520,8 @@ def ingest_all(cfg) -> dict[str, IngestResult]:
                 continue
             try:
                 res = ingest_extract(source, path, mapping=mapping, home_country=cfg.home_country,
-                                     suite=use_suites, budget=budget)
+                                     suite=use_suites, budget=budget, time_zone=cfg.zone,
+                                     observed_until=cfg.observed_until)
             except ReglinkError as exc:
                 if not _is_empty_extract(exc):
                     raise

@@ -71,6 +71,17 @@ def _locate_bad_bytes(path: Path, delimiter: str, header: list[str]) -> Problem:
                    "in its mapping")
 
 
+def local_dates(df: pl.DataFrame, time_zone: str | None) -> pl.DataFrame:
+    """Timestamps that carry a zone (Parquet's UTC instants) as dates in `time_zone`; naive
+    timestamps keep their date."""
+    if not time_zone:
+        return df
+    aware = [c for c, t in df.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    if not aware:
+        return df
+    return df.with_columns(pl.col(c).dt.convert_time_zone(time_zone).dt.date() for c in aware)
+
+
 @dataclass
 class ExtractReader:
     """One extract file, opened and checked; iterate `batches()` for the rows."""
@@ -86,6 +97,9 @@ class ExtractReader:
     done: int = 0
     ragged: list[RaggedRow] = field(default_factory=list)
     batch_bytes: int | None = None  # a smaller chunk than the defaults (the memory budget's)
+    # where the dates of tz-aware timestamps are taken (a crossing at 01:00 in Auckland is
+    # stored as the previous day in UTC); None keeps each timestamp's own zone
+    time_zone: str | None = None
 
     def __post_init__(self) -> None:
         f = str(self.path)
@@ -205,6 +219,7 @@ class ExtractReader:
         for batch in self._pq.iter_batches(batch_size=self.parquet_batch_rows()):
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
+            df = local_dates(df, self.time_zone)
             n = df.height
             df = df.with_columns(pl.int_range(start, start + n, dtype=pl.Int64).alias("row_number"))
             start += n
