@@ -77,16 +77,6 @@ EMPTY_RAW = {"person_key": pl.String, "crossing_record_id": pl.String, "directio
              "citizenship_declared": pl.String}
 
 
-def raw_crossings(con: duckdb.DuckDBPyConnection, restricted: str = "restricted",
-                  links: str = "person_links") -> pl.DataFrame:
-    """Linked border crossings with the statistical columns only (no names, DOB, documents),
-    every person at once (small worlds; the tables stage reads them by partition)."""
-    sql = _linked_sql(con, restricted, links)
-    if sql is None:
-        return pl.DataFrame(schema=EMPTY_RAW)
-    return con.sql(f"SELECT * EXCLUDE (_grow) FROM ({sql}) ORDER BY _grow").pl()
-
-
 def repair(crossings: pl.DataFrame, deaths: pl.DataFrame | None = None,
            home: str | None = None, spell_tally: pl.DataFrame | None = None
            ) -> tuple[pl.DataFrame, pl.DataFrame]:

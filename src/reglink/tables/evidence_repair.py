@@ -9,9 +9,9 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
-| | a foreigner's permit held at the entry expired before U, not renewed, no later permit | EXIT the typical lead (`expiry_lead`) before the permit's last day |
+| | a foreigner's permit held at the entry expired before U, not renewed, no later permit | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
-| first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (`arrival_lags`) |
+| first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `permit_lag`, `registration_lag`) |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] | EXIT at a + typical visitor stay (capped as above and at c) |
 | | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
