@@ -79,9 +79,9 @@ def test_partition_plan_follows_the_budget():
 
     small = Budget(memory_limit=2 * 10**9, temp_directory=Path("/tmp"), threads=1)
     assert Partitions.plan(100, small).n == 1
-    # frames get 35 % of the budget: 0.7 GB holds 0.7e9 / 1500 = 466,667 crossings
-    assert Partitions.plan(2_000_000, small).n == 5
-    assert Partitions.plan(2_000_000, small, at_least=5).n == 5
+    # frames get 35 % of the budget: 0.7 GB holds 0.7e9 / 2000 = 350,000 crossings
+    assert Partitions.plan(2_000_000, small).n == 6
+    assert Partitions.plan(2_000_000, small, at_least=8).n == 8
     assert Partitions.plan(10**9, None).n == 1
     assert Partitions(1).where(0) == "TRUE"
     assert Partitions(4).where(2, "l.person_key") == "hash(l.person_key) % 4 = 2"

@@ -6,7 +6,7 @@ import dagster as dg
 
 from reglink import store
 from reglink.config import PipelineConfig
-from reglink.measure import Meter
+from reglink.measure import Meter, release_memory
 from reglink.schemas import SOURCES
 
 from pipelines import progress, stages, state
@@ -173,6 +173,7 @@ def make_linkage_asset() -> dg.AssetsDefinition:
                          if isinstance(v, (int, float, str, bool))}
                 res.close()  # the stores are written; the next stages need the memory
                 del res
+                release_memory()
             resources = meter.metadata()
         std = _std_counts(cfg)
         with state.Session(warehouse.path()) as st:
@@ -289,6 +290,7 @@ def make_tables_asset() -> dg.AssetsDefinition:
             with Meter() as meter:
                 counts = stages.get("tables")(cfg, log=lambda m: (context.log.info(m),
                                                                   progress.notify(name, "step", m)))
+                release_memory()
             resources = meter.metadata()
         else:
             counts = prev.summary["counts"]

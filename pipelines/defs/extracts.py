@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from reglink.measure import Meter
+from reglink.measure import Meter, release_memory
 from reglink.schemas import SOURCES
 
 from pipelines import deliveries as dl
@@ -180,6 +180,8 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
                 sm = result.summary
                 stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha,
                                       delivered=raw.summary.get("path"))
+                del result
+                release_memory()
             s = {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
                  "rows_quarantined": sm.rows_quarantined, "extract_id": sm.extract_id,
                  "sha256": sm.sha256, "reasons": sm.reasons, "soft": dict(sm.soft),

@@ -41,6 +41,24 @@ def tree_rss(pid: int | None = None) -> int:
     return total
 
 
+def release_memory() -> None:
+    """Hand memory a finished stage freed back to the system: a garbage collection, then glibc's
+    `malloc_trim` (freed blocks otherwise stay in the process: after linkage at 1 M persons
+    about 4.7 GB of RSS that the next stage could not use). A no-op where glibc is absent."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Meter:
     """`with Meter() as m: ...` then `m.seconds`, `m.peak_bytes`, `m.metadata()`."""
 

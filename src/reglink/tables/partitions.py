@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from reglink.config import Budget
 
 # Peak bytes of Python memory per crossing in the repair/evidence/rule steps, with the dozen
-# attribute columns the tables carry (measured: docs/operations.md, "Memory")
-BYTES_PER_CROSSING = 1500
+# attribute columns the tables carry: measured 1.6 KB at 100,000 persons (one partition of
+# 1.35 M crossings), with a margin for the allocators' slack (docs/operations.md, "Resources")
+BYTES_PER_CROSSING = 2000
 
 
 @dataclass(frozen=True)
