@@ -226,6 +226,102 @@ def _input_rows(log: pl.DataFrame, grow: pl.Series) -> pl.DataFrame:
             .with_columns(pl.col("_grow").alias("row")).drop("_grow"))
 
 
+# -- the per-person passes, one partition of persons at a time ---------------------------------
+# Pure functions of polars frames (one partition's rows and the small pooled tallies), shared by
+# both engines: `build_crossings` calls them partition by partition in this process, and
+# `reglink.engines.spark_passes` calls the same functions inside Spark tasks. Each sorts its
+# input itself, so a partition's rows may arrive in any order (Spark gives no order).
+
+def _sorted(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    have = [c for c in cols if c in frame.columns]
+    return frame.sort(have, maintain_order=True) if have and frame.height else frame
+
+
+def tally_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, home: str | None) -> pl.DataFrame:
+    """Pass 1: what one partition adds to the pooled typical spells and crossing days."""
+    from reglink.rules.repair import spell_tally
+
+    raw = _sorted(raw, "_grow")
+    return spell_tally(raw.drop("_grow", strict=False), deaths=deaths, id_col="person_key", home=home)
+
+
+def data_period(tally: pl.DataFrame) -> tuple[dt.date | None, dt.date | None]:
+    """First and last day of the border data, from the pooled tally of every partition."""
+    days = tally.filter(pl.col("stat") == "crossing_day")["value"]
+    if not days.len():
+        return None, None
+    return EPOCH + dt.timedelta(days=int(days.min())), EPOCH + dt.timedelta(days=int(days.max()))
+
+
+def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, settings: TableSettings,
+                tally: pl.DataFrame, first_day: dt.date | None,
+                inputs: dict[str, pl.DataFrame | None] | None
+                ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """Pass 2: (repaired crossings, repair log, evidence tally) of one partition, imputing with
+    the pooled `tally`; the evidence tally is None without evidence inputs."""
+    from reglink.tables.evidence_repair import evidence_tally
+
+    home = settings.home_country if settings.evidence_repair else None
+    raw = _sorted(raw, "_grow")
+    repaired, rlog = repair(raw.drop("_grow"), deaths, home, spell_tally=tally)
+    log = _input_rows(rlog, raw["_grow"])
+    ev_tally = None
+    if inputs is not None and first_day is not None:
+        ev_tally = evidence_tally(repaired, home=settings.home_country, start=first_day,
+                                  permits=inputs["permits"], persons=inputs["persons"])
+    return repaired, log, ev_tally
+
+
+def place_part(repaired: pl.DataFrame, log: pl.DataFrame, settings: TableSettings,
+               inputs: dict[str, pl.DataFrame | None] | None, first_day: dt.date | None,
+               ev_tally: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Pass 3: imputed crossings placed from register evidence (pooled `ev_tally`)."""
+    repaired = _sorted(repaired, "person_key", "crossing_seq")
+    if inputs is None:
+        return repaired, log
+    return repair_with_evidence(repaired, log, settings, inputs, start=first_day, tally=ev_tally)
+
+
+def classify_part(repaired: pl.DataFrame, initial: pl.DataFrame | None,
+                  evidence: pl.DataFrame | None, settings: TableSettings,
+                  until: dt.date | None) -> pl.DataFrame:
+    """Pass 4: the residence rule over one partition's repaired crossings."""
+    repaired = _sorted(repaired, "person_key", "crossing_seq")
+    initial = initial if initial is not None and initial.height else None
+    if initial is not None:
+        initial = _sorted(initial, "person_key")
+    if evidence is not None:
+        evidence = _sorted(evidence, "person_key", "valid_from", "valid_to")
+    return classify(repaired, settings, initial, evidence, observed_until=until)
+
+
+def raw_crossings_table(con: duckdb.DuckDBPyConnection, restricted: str) -> bool:
+    """TEMP tables `_raw` (linked crossings, `_grow` order) and `_deaths`; False without a
+    border register."""
+    sql = _linked_sql(con, restricted, "person_links")
+    con.execute("CREATE OR REPLACE TEMP TABLE _raw AS "
+                + (f"SELECT * FROM ({sql}) ORDER BY _grow" if sql else
+                   "SELECT CAST(NULL AS VARCHAR) AS person_key, CAST(NULL AS BIGINT) AS _grow WHERE FALSE"))
+    con.execute("CREATE OR REPLACE TEMP TABLE _deaths AS SELECT person_key, death_date FROM persons "
+                "WHERE death_date IS NOT NULL")
+    return sql is not None
+
+
+def initial_status_table(con: duckdb.DuckDBPyConnection, settings: TableSettings,
+                         repaired: str = "_repaired") -> None:
+    """`initial_status` in one SQL pass over every person's repaired crossings (pass 3's)."""
+    repaired_cols = columns(con, repaired if "." in repaired else f"temp.{repaired}") or columns(con, repaired)
+    con.execute("CREATE OR REPLACE TABLE initial_status AS "
+                + initial_status_sql(repaired, settings.home_country,
+                                     next((c for c in ORDER_COLUMNS if c in repaired_cols), None),
+                                     settings.evidence_repair,
+                                     settings.rule.threshold_days if settings.evidence_repair else None))
+
+
+INITIAL_FOR_RULE = ("SELECT person_key, initial_status FROM initial_status "
+                    "WHERE initial_status_source <> 'rule_default'")
+
+
 def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
                     restricted: str = "restricted", budget: Budget | None = None,
                     log: Callable[[str], None] | None = None) -> dict[str, int]:
@@ -235,25 +331,19 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     1. every partition tallies its spells and crossing days (pooled typical spells, data start);
     2. repair with the pooled spells; tally the typical lengths the evidence placement pools;
     3. place imputed crossings from register evidence; then `initial_status` in one SQL pass;
-    4. classify by the residence rule. Parts go to DuckDB tables between the passes."""
+    4. classify by the residence rule. Parts go to DuckDB tables between the passes.
+    The passes are `tally_part` ... `classify_part`, which the Spark engine runs the same."""
     from reglink.rules import pooled
-    from reglink.rules.repair import spell_tally
-    from reglink.tables.evidence_repair import evidence_tally
 
     say = log or (lambda _msg: None)
-    sql = _linked_sql(con, restricted, "person_links")
-    con.execute("CREATE OR REPLACE TEMP TABLE _raw AS "
-                + (f"SELECT * FROM ({sql}) ORDER BY _grow" if sql else
-                   "SELECT CAST(NULL AS VARCHAR) AS person_key, CAST(NULL AS BIGINT) AS _grow WHERE FALSE"))
+    has_border = raw_crossings_table(con, restricted)
     rows = con.execute("SELECT count(*) FROM _raw").fetchall()[0][0]
     parts = Partitions.plan(rows, budget, at_least=settings.partitions or 1)
     say(f"tables: {rows:,} crossings in {parts.n} partition(s) of persons")
     home = settings.home_country if settings.evidence_repair else None
-    con.execute("CREATE OR REPLACE TEMP TABLE _deaths AS SELECT person_key, death_date FROM persons "
-                "WHERE death_date IS NOT NULL")
 
     def raw_part(i: int) -> pl.DataFrame:
-        if sql is None:
+        if not has_border:
             return pl.DataFrame(schema={**EMPTY_RAW, "_grow": pl.Int64})
         return con.sql(f"SELECT * FROM _raw WHERE {parts.where(i)} ORDER BY _grow").pl()
 
@@ -262,11 +352,8 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
         return d if d.height else None
 
     # 1. pooled spells and the data period, over every partition
-    tally = pooled.combine(spell_tally(raw_part(i).drop("_grow"), deaths=deaths_part(i),
-                                       id_col="person_key", home=home) for i in parts)
-    days = tally.filter(pl.col("stat") == "crossing_day")["value"]
-    first_day = EPOCH + dt.timedelta(days=int(days.min())) if days.len() else None
-    last_day = EPOCH + dt.timedelta(days=int(days.max())) if days.len() else None
+    tally = pooled.combine(tally_part(raw_part(i), deaths_part(i), home) for i in parts)
+    first_day, last_day = data_period(tally)
     until = settings.observed_until or last_day
 
     # 2. repair, and the typical lengths for the evidence placement
@@ -274,14 +361,11 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     ev_tallies = []
     ev = _evidence_inputs(con, restricted) if settings.evidence_repair else None
     for i in parts:
-        raw = raw_part(i)
-        repaired, rlog = repair(raw.drop("_grow"), deaths_part(i), home, spell_tally=tally)
+        repaired, rlog, ev_t = repair_part(raw_part(i), deaths_part(i), settings, tally, first_day,
+                                           ev.part(parts, i) if ev is not None else None)
         repaired_parts.add(repaired)
-        logs.add(_input_rows(rlog, raw["_grow"]))
-        if ev is not None and first_day is not None:
-            inputs = ev.part(parts, i)
-            ev_tallies.append(evidence_tally(repaired, home=settings.home_country, start=first_day,
-                                             permits=inputs["permits"], persons=inputs["persons"]))
+        logs.add(rlog)
+        ev_tallies.append(ev_t)
     repaired_parts.close()
     logs.close()
     ev_tally = pooled.combine(ev_tallies)
@@ -289,12 +373,10 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     # 3. evidence placement; every part's crossings into `_repaired`
     final_parts, final_logs = _Appender(con, "_repaired"), _Appender(con, "crossing_repairs", temp=False)
     for i in parts:
-        repaired = con.sql(f"SELECT * FROM _repaired_1 WHERE {parts.where(i)} "
-                           "ORDER BY person_key, crossing_seq").pl()
+        repaired = con.sql(f"SELECT * FROM _repaired_1 WHERE {parts.where(i)}").pl()
         rlog = con.sql(f"SELECT * FROM _repair_log_1 WHERE {parts.where(i)}").pl()
-        if ev is not None:
-            repaired, rlog = repair_with_evidence(repaired, rlog, settings, ev.part(parts, i),
-                                                  start=first_day, tally=ev_tally)
+        repaired, rlog = place_part(repaired, rlog, settings,
+                                    ev.part(parts, i) if ev is not None else None, first_day, ev_tally)
         final_parts.add(repaired)
         final_logs.add(rlog)
     final_parts.close()
@@ -302,29 +384,27 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     con.execute("DROP TABLE IF EXISTS _repaired_1; DROP TABLE IF EXISTS _repair_log_1")
     con.execute("CREATE OR REPLACE TABLE crossing_repairs AS SELECT * FROM crossing_repairs "
                 "ORDER BY person_key, crossing_date, kind, row")
-    repaired_cols = columns(con, "temp._repaired")
-    con.execute("CREATE OR REPLACE TABLE initial_status AS "
-                + initial_status_sql("_repaired", settings.home_country,
-                                     next((c for c in ORDER_COLUMNS if c in repaired_cols), None),
-                                     settings.evidence_repair,
-                                     settings.rule.threshold_days if settings.evidence_repair else None))
+    initial_status_table(con, settings, "_repaired")
 
     # 4. the residence rule
     classified_parts = _Appender(con, "_crossings")
     for i in parts:
-        repaired = con.sql(f"SELECT * FROM _repaired WHERE {parts.where(i)} "
-                           "ORDER BY person_key, crossing_seq").pl()
-        initial = con.sql("SELECT person_key, initial_status FROM initial_status "
-                          f"WHERE initial_status_source <> 'rule_default' AND {parts.where(i)}").pl()
+        repaired = con.sql(f"SELECT * FROM _repaired WHERE {parts.where(i)}").pl()
+        initial = con.sql(f"{INITIAL_FOR_RULE} AND {parts.where(i)}").pl()
         evidence = permit_evidence(con, restricted, settings.evidence_days, parts.where(i, "l.person_key"))
-        classified_parts.add(classify(repaired, settings, initial if len(initial) else None,
-                                      evidence, observed_until=until))
+        classified_parts.add(classify_part(repaired, initial, evidence, settings, until))
     classified_parts.close()
-    order = "person_key, crossing_order" if "crossing_order" in columns(con, "temp._crossings") else "person_key"
-    con.execute(f"CREATE OR REPLACE TABLE crossings AS SELECT * FROM _crossings ORDER BY {order}")
-    con.execute("DROP TABLE IF EXISTS _crossings; DROP TABLE IF EXISTS _raw")
+    finish_crossings(con, "_crossings")
     return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
             for t in ("crossings", "crossing_repairs", "initial_status")}
+
+
+def finish_crossings(con: duckdb.DuckDBPyConnection, classified: str) -> None:
+    """`crossings` from the classified parts, in person and crossing order; working tables go."""
+    cols = columns(con, f"temp.{classified}") or columns(con, classified)
+    order = "person_key, crossing_order" if "crossing_order" in cols else "person_key"
+    con.execute(f"CREATE OR REPLACE TABLE crossings AS SELECT * FROM {classified} ORDER BY {order}")
+    con.execute(f"DROP TABLE IF EXISTS {classified}; DROP TABLE IF EXISTS _raw")
 
 
 @dataclass
