@@ -157,21 +157,29 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
             ON a.person_key = f.person_key) f) s"""
 
 
-def permit_evidence(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int,
-                    where: str = "TRUE") -> pl.DataFrame | None:
-    """Permits valid for at least `min_days` days (evidence of intention): person_key,
-    valid_from, valid_to, of the persons `where` selects (on `l.person_key`). None without a
-    permit register."""
+def permit_evidence_sql(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int,
+                        where: str = "TRUE") -> str | None:
+    """SELECT of the permits valid for at least `min_days` days (evidence of intention) of the
+    persons `where` selects (on `l.person_key`); None without a permit register."""
     cols = columns(con, f"{restricted}.std_permits")
     if not cols or "valid_to" not in cols:
         return None
-    return con.sql(f"""
+    return f"""
       SELECT l.person_key, 'PERMIT' AS evidence_type, CAST(s.valid_from AS DATE) AS valid_from,
              CAST(s.valid_to AS DATE) AS valid_to
       FROM {restricted}.std_permits s JOIN person_links l
         ON l.source = 'permits' AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)
       WHERE s.valid_to IS NOT NULL AND s.valid_from IS NOT NULL AND {where}
-        AND {days_between('s.valid_from', 's.valid_to')} + 1 >= {int(min_days)}""").pl()
+        AND {days_between('s.valid_from', 's.valid_to')} + 1 >= {int(min_days)}"""
+
+
+def permit_evidence(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int,
+                    where: str = "TRUE") -> pl.DataFrame | None:
+    """Permits valid for at least `min_days` days (evidence of intention): person_key,
+    valid_from, valid_to, of the persons `where` selects (on `l.person_key`). None without a
+    permit register."""
+    sql = permit_evidence_sql(con, restricted, min_days, where)
+    return None if sql is None else con.sql(sql).pl()
 
 
 def classify(crossings: pl.DataFrame, settings: TableSettings, initial: pl.DataFrame | None,
@@ -237,6 +245,15 @@ def _sorted(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
     return frame.sort(have, maintain_order=True) if have and frame.height else frame
 
 
+def _sorted_inputs(inputs: dict[str, pl.DataFrame | None] | None
+                   ) -> dict[str, pl.DataFrame | None] | None:
+    """The evidence registers of a partition in one order, whatever order they arrived in."""
+    if inputs is None:
+        return None
+    return {k: None if f is None else _sorted(f, *(c for c in f.columns if f.schema[c] != pl.Null))
+            for k, f in inputs.items()}
+
+
 def tally_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, home: str | None) -> pl.DataFrame:
     """Pass 1: what one partition adds to the pooled typical spells and crossing days."""
     from reglink.rules.repair import spell_tally
@@ -263,6 +280,7 @@ def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, settings: TableS
 
     home = settings.home_country if settings.evidence_repair else None
     raw = _sorted(raw, "_grow")
+    inputs = _sorted_inputs(inputs)
     repaired, rlog = repair(raw.drop("_grow"), deaths, home, spell_tally=tally)
     log = _input_rows(rlog, raw["_grow"])
     ev_tally = None
@@ -279,7 +297,8 @@ def place_part(repaired: pl.DataFrame, log: pl.DataFrame, settings: TableSetting
     repaired = _sorted(repaired, "person_key", "crossing_seq")
     if inputs is None:
         return repaired, log
-    return repair_with_evidence(repaired, log, settings, inputs, start=first_day, tally=ev_tally)
+    log = _sorted(log, "person_key", "row")
+    return repair_with_evidence(repaired, log, settings, _sorted_inputs(inputs), start=first_day, tally=ev_tally)
 
 
 def classify_part(repaired: pl.DataFrame, initial: pl.DataFrame | None,
@@ -359,7 +378,7 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     # 2. repair, and the typical lengths for the evidence placement
     repaired_parts, logs = _Appender(con, "_repaired_1"), _Appender(con, "_repair_log_1")
     ev_tallies = []
-    ev = _evidence_inputs(con, restricted) if settings.evidence_repair else None
+    ev = evidence_inputs(con, restricted) if settings.evidence_repair else None
     for i in parts:
         repaired, rlog, ev_t = repair_part(raw_part(i), deaths_part(i), settings, tally, first_day,
                                            ev.part(parts, i) if ev is not None else None)
@@ -408,7 +427,7 @@ def finish_crossings(con: duckdb.DuckDBPyConnection, classified: str) -> None:
 
 
 @dataclass
-class _EvidenceInputs:
+class EvidenceInputs:
     """The other registers' evidence for the repair, read per partition of persons."""
 
     con: duckdb.DuckDBPyConnection
@@ -416,22 +435,27 @@ class _EvidenceInputs:
     has_permits: bool
     has_asylum: bool
 
+    def sqls(self, where: str = "TRUE", on_links: str = "TRUE") -> dict[str, str | None]:
+        """The SELECTs of the evidence of the persons `where` selects (`on_links`: the same
+        condition on `l.person_key`); None for a register not delivered."""
+        from reglink.tables.events import all_permits_sql
+
+        return {
+            "persons": "SELECT person_key, in_population_register, registration_date, "
+                       "deregistration_date, deregistration_reason, is_citizen FROM persons "
+                       f"WHERE {where}",
+            "permits": all_permits_sql(self.con, self.restricted, on_links) if self.has_permits else None,
+            "asylum": ("SELECT DISTINCT person_key FROM person_links "
+                       f"WHERE source = 'asylum_register' AND {where}") if self.has_asylum else None,
+        }
+
     def part(self, parts: Partitions, i: int) -> dict[str, pl.DataFrame | None]:
-        from reglink.tables.events import all_permits
-
-        persons = self.con.sql("SELECT person_key, in_population_register, registration_date, "
-                               "deregistration_date, deregistration_reason, is_citizen FROM persons "
-                               f"WHERE {parts.where(i)}").pl()
-        permits = (all_permits(self.con, self.restricted, parts.where(i, "l.person_key"))
-                   if self.has_permits else None)
-        asylum = (self.con.sql("SELECT DISTINCT person_key FROM person_links "
-                               f"WHERE source = 'asylum_register' AND {parts.where(i)}").pl()
-                  if self.has_asylum else None)
-        return {"permits": permits, "persons": persons, "asylum": asylum}
+        return {k: None if q is None else self.con.sql(q).pl()
+                for k, q in self.sqls(parts.where(i), parts.where(i, "l.person_key")).items()}
 
 
-def _evidence_inputs(con: duckdb.DuckDBPyConnection, restricted: str) -> _EvidenceInputs:
-    return _EvidenceInputs(con, restricted, bool(columns(con, f"{restricted}.std_permits")),
+def evidence_inputs(con: duckdb.DuckDBPyConnection, restricted: str) -> EvidenceInputs:
+    return EvidenceInputs(con, restricted, bool(columns(con, f"{restricted}.std_permits")),
                            bool(columns(con, f"{restricted}.std_asylum_register")))
 
 
