@@ -138,12 +138,16 @@ def _progress_printer(console: Any, status: Any) -> Any:
     return on
 
 
-def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False) -> RunOutcome:
-    """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step."""
+def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False,
+                 engine: str | None = None) -> RunOutcome:
+    """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step.
+    `engine` (duckdb, spark) overrides the config's `engine:` key."""
     from rich.console import Console
 
+    from reglink.config import with_engine
+
     path = Path(config_path)
-    cfg = load_config(path)
+    cfg = with_engine(load_config(path), engine)
     console = Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
     from reglink.measure import Meter
 
@@ -169,7 +173,7 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
     from pipelines import progress, stages
     from pipelines.defs.automation import delivery_keys, derived_keys
     from pipelines.defs.extracts import DELIVERIES
-    from pipelines.resources import CONFIG_ENV
+    from pipelines.resources import CONFIG_ENV, ENGINE_TAG
 
     if console is None:
         from rich.console import Console
@@ -224,7 +228,7 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
                         instance=instance, partition_key=key, asset_selection=selection,
                         raise_on_error=False, run_config=QUIET,
                         tags={"reglink/force": "true" if force else "false",
-                              "reglink/delivery": key})
+                              "reglink/delivery": key, ENGINE_TAG: cfg.engine})
                     out.run_ids.append(result.run_id)
                     _collect(result, out)
                     done: set[str] = set()
@@ -276,7 +280,8 @@ def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
 
 def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
     built, same = len(set(out.built)), len(set(out.unchanged))
-    console.print(f"[bold]done[/] in {out.seconds:.1f}s: {built} assets built, {same} unchanged "
+    console.print(f"[bold]done[/] in {out.seconds:.1f}s on {cfg.engine}: {built} assets built, "
+                  f"{same} unchanged "
                   f"(peak memory {out.peak_rss_gb:.1f} GB of the {cfg.budget.memory_limit / 1e9:.1f} GB "
                   "budget)")
     for k, v in headline_numbers(cfg).items():
