@@ -62,7 +62,9 @@ def predict_on_spark(spark: Any, con: duckdb.DuckDBPyConnection, linker: Any,
     settings["retain_matching_columns"] = debug
     settings["retain_intermediate_calculation_columns"] = debug
 
-    api = SparkAPI(spark_session=spark)
+    # the session factory registered the similarity functions (and may have replaced
+    # jaro_winkler by DuckDB's, `engines.spark`): Splink must not register its own over them
+    api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
     files = write_nodes(splink_nodes, work / "nodes")
     tables = [api.register(spark.read.parquet(str(p)), dataset_display_name=s)
               for s, p in files.items()]
