@@ -90,7 +90,8 @@ def _world(root: Path, persons: int) -> Path:
     world = root / "world"
     generate(world, persons=persons, years=3, seed=5)
     data = yaml.safe_load((world / "reglink.yaml").read_text(encoding="utf-8"))
-    data.update({"memory_limit": "3GB", "threads": 2, "spark": {"master": "local[2]"}})
+    data.update({"memory_limit": "3GB", "threads": 2,
+                 "spark": {"master": "local[2]", "keep_work": True}})
     (world / "reglink.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     return world
 
@@ -130,6 +131,15 @@ def test_spark_engine_gives_the_duckdb_warehouse(tmp_path):
     assert list((work / "linkage" / "pairs").glob("*.parquet"))
     assert list((work / "tables" / "pass4").glob("*.parquet"))
     assert not (runs["duckdb"].budget.temp_directory / "spark").exists()
+    # without keep_work the restricted working Parquet goes with the stage
+    from reglink.config import config_from_mapping
+    from reglink.tables.build import build_tables
+
+    cfg = runs["spark"]
+    shutil.rmtree(work / "tables")
+    gone = config_from_mapping({**cfg.raw, "spark": {"master": "local[2]"}}, cfg.config_path.parent)
+    build_tables(with_engine(gone, "spark"))
+    assert not (work / "tables").exists()
 
     r = compare(runs["duckdb"].warehouse, runs["spark"].warehouse)
     assert r["pairwise_agreement"] >= 0.999, r

@@ -12,6 +12,8 @@ Keys of the `spark:` block (all optional):
 - `work_dir`: where the Parquet exchanged with Spark lives (default `<temp_directory>/spark`);
   on a cluster, a path every node reads at the same place (a shared mount);
 - `checkpoint_dir`: Splink's checkpoints (default `<work_dir>/checkpoints`);
+- `keep_work`: keep the Parquet of a stage after it (default false: it is restricted data --
+  the linkage nodes hold names -- and goes when the stage ends);
 - `similarity`: `duckdb` (default) or `splink`: which Jaro-Winkler the comparisons use.
   Splink's Scala `jaro_winkler` and DuckDB's `jaro_winkler_similarity` disagree on some long
   strings (KATHERINEJESSICA / KATEJESSICA: 0.895 and 0.906, either side of a 0.9 level), which

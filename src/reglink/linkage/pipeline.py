@@ -145,6 +145,11 @@ def link_persons(cfg: PipelineConfig, spark: Any = None) -> LinkageResult:
         predict_min_weight=float(settings.get("predict_min_weight", -10)),
         spark=spark, spark_work=spark_work,
     )
+    if spark_work is not None and not cfg.spark.get("keep_work"):
+        # the nodes Spark read hold names and dates of birth: they do not outlive the run
+        import shutil
+
+        shutil.rmtree(spark_work / "linkage", ignore_errors=True)
     con.execute("DETACH rs")  # the restricted store is written below
     res.quality = quality_tables(res)
     band = settings.get("review_band", [0.5, 0.99])

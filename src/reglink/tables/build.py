@@ -92,6 +92,11 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None,
             counts = build_all(con, settings, RESTRICTED, log, budget, spark, spark_work)
         finally:
             con.execute(f"DETACH {RESTRICTED}")
+            if spark_work is not None and not cfg.spark.get("keep_work"):
+                # restricted working data (crossings by person): they do not outlive the stage
+                import shutil
+
+                shutil.rmtree(spark_work, ignore_errors=True)
         store.assert_no_identifiers(con)
         export.export_parquet(con, cfg.parquet_path, list(counts))
     finally:
