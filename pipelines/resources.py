@@ -48,12 +48,41 @@ class ReglinkConfig(dg.ConfigurableResource):
         return config_path(self.config_path)
 
     def load(self) -> PipelineConfig:
-        """The config, refusing an engine this build cannot run (never a silent duckdb run)."""
-        from reglink.orchestration import check_engine
+        """The config (the staging copy of the warehouse during `reglink run`)."""
+        return staged(load_config(self.path()))
 
-        cfg = staged(load_config(self.path()))
-        check_engine(cfg)
-        return cfg
+
+ENGINE_TAG = "reglink/engine"  # `reglink run --engine` sets it; it wins over the config's key
+
+
+def run_config(reglink: "ReglinkConfig", context: dg.AssetExecutionContext) -> PipelineConfig:
+    """The config of this run: the YAML, with the engine of `reglink run --engine` if given."""
+    from reglink.config import with_engine
+
+    return with_engine(reglink.load(), context.run.tags.get(ENGINE_TAG))
+
+
+class SparkEngine(dg.ConfigurableResource):
+    """The Spark session of `engine: spark`, started on first use. Local by default (the
+    config's `spark:` block, `local[*]`); set `master` (and `conf`) here, or in the config, to
+    run on a cluster (`spark://host:7077`, `yarn`, `k8s://...`). Unused with `engine: duckdb`."""
+
+    master: str = ""  # overrides the config's spark.master when set
+    conf: dict[str, str] = {}  # added to the config's spark.conf
+
+    def session(self, cfg: PipelineConfig):
+        """The session for `cfg` (jar, checkpoint directory, memory from the run's budget)."""
+        import dataclasses
+
+        from reglink.engines.spark import spark_session
+
+        block = {**cfg.spark, "master": self.master or cfg.spark.get("master") or "local[*]",
+                 "conf": {**(cfg.spark.get("conf") or {}), **self.conf}}
+        return spark_session(dataclasses.replace(cfg, spark=block))
+
+    def for_run(self, cfg: PipelineConfig):
+        """A session when the run's engine is spark, else None (DuckDB needs none)."""
+        return self.session(cfg) if cfg.engine == "spark" else None
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -84,4 +113,5 @@ class RestrictedStore(dg.ConfigurableResource):
         return self.path().parent / "archive"
 
 
-RESOURCES = {"reglink": ReglinkConfig(), "warehouse": Warehouse(), "restricted": RestrictedStore()}
+RESOURCES = {"reglink": ReglinkConfig(), "warehouse": Warehouse(), "restricted": RestrictedStore(),
+             "spark": SparkEngine()}

@@ -107,17 +107,18 @@ def test_the_demo_config_passes(tmp_path: Path):
     load_config(tmp_path / "reglink.yaml")
 
 
-def test_engine_spark_is_refused_clearly_not_run_on_duckdb(tmp_path: Path):
+def test_an_unknown_engine_is_wrong_usage_never_a_silent_duckdb_run(tmp_path: Path):
     (tmp_path / "a.csv").write_text("record_id,direction,crossing_date\nB1,ENTRY,2024-01-02\n")
     f = tmp_path / "c.yaml"
-    f.write_text("home_country: NZL\nengine: spark\nextracts: {border_crossings: a.csv}\n"
+    f.write_text("home_country: NZL\nengine: flink\nextracts: {border_crossings: a.csv}\n"
                  "warehouse: w.duckdb\n")
     res = _run("--config", str(f))
-    assert res.exit_code == 2 and "engine spark is not available" in res.stderr
+    assert res.exit_code == 2 and "engine" in res.stderr and "flink" in res.stderr
     assert not (tmp_path / "w.duckdb").exists()
     f.write_text("home_country: NZL\nextracts: {border_crossings: a.csv}\nwarehouse: w.duckdb\n")
-    res = _run("--config", str(f), "--engine", "spark")
-    assert res.exit_code == 2 and "engine spark is not available" in res.stderr
+    res = _run("--config", str(f), "--engine", "flink")
+    assert res.exit_code == 2 and "flink" in res.stderr
+    assert not (tmp_path / "w.duckdb").exists()
 
 
 def test_restricted_store_kept_apart_from_what_others_read(tmp_path: Path):

@@ -1,24 +1,24 @@
-"""The same trained model on Splink's Spark backend (docs/linkage.md, "Beyond one machine").
-Runs only where pyspark and Java are installed (`uv sync --extra spark`); skipped otherwise."""
+"""The same trained model on Splink's Spark backend (docs/linkage.md, "Beyond one machine"),
+on the session reglink sets up (`engines.spark`: Splink's jar, a checkpoint directory). Needs
+pyspark (the `spark` extra, installed by ./run setup) and Java (installed by .ci/run)."""
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
-pyspark = pytest.importorskip("pyspark")
-
-import polars as pl  # noqa: E402
-
-from reglink.linkage.link import NODE_FIELDS  # noqa: E402
-from reglink.linkage.model import settings_for  # noqa: E402
-from reglink.linkage.pipeline import CONFIG_DIR  # noqa: E402
-from reglink.linkage.prepare import add_derived, align  # noqa: E402
+from reglink.config import config_from_mapping
+from reglink.linkage.link import NODE_FIELDS
+from reglink.linkage.model import settings_for
+from reglink.linkage.pipeline import CONFIG_DIR
+from reglink.linkage.prepare import add_derived, align
 
 pytestmark = pytest.mark.spark
 
 
-def test_saved_model_scores_the_same_pairs_on_spark():
-    from pyspark.sql import SparkSession
+def test_saved_model_scores_the_same_pairs_on_spark(tmp_path):
     from splink import DuckDBAPI, Linker, SparkAPI
+
+    from reglink.engines.spark import spark_session
 
     std = pl.DataFrame({
         "record_id": ["1", "2", "3"], "given_names_std": ["ANNE", "ANNE", "JOHN"],
@@ -29,15 +29,14 @@ def test_saved_model_scores_the_same_pairs_on_spark():
         pl.format("n{}", pl.col("record_id")).alias("unique_id")).select("unique_id", *NODE_FIELDS)
     model = CONFIG_DIR / "model-v1.json"
 
-    spark = SparkSession.builder.master("local[1]").appName("reglink-test").getOrCreate()
-    try:
-        sapi = SparkAPI(spark_session=spark)
-        settings = settings_for(model, "spark")
-        settings["link_type"] = "dedupe_only"
-        s_linker = Linker(sapi.register(nodes.to_pandas()), settings)
-        spark_pairs = s_linker.inference.predict().as_pandas_dataframe()
-    finally:
-        spark.stop()
+    cfg = config_from_mapping({"engine": "spark", "memory_limit": "2GB", "threads": 2,
+                               "warehouse": "w.duckdb", "spark": {"master": "local[2]"}}, tmp_path)
+    spark = spark_session(cfg)
+    sapi = SparkAPI(spark_session=spark)
+    settings = settings_for(model, "spark")
+    settings["link_type"] = "dedupe_only"
+    s_linker = Linker(sapi.register(nodes.to_pandas()), settings)
+    spark_pairs = s_linker.inference.predict().as_pandas_dataframe()
     dapi = DuckDBAPI()
     d_settings = settings_for(model, "duckdb")
     d_settings["link_type"] = "dedupe_only"

@@ -12,7 +12,7 @@ from reglink.schemas import SOURCES
 from pipelines import progress, stages, state
 from pipelines.defs.extracts import forced, validated_key
 from pipelines.metadata import counts_md, md_table, preview
-from pipelines.resources import ReglinkConfig, Warehouse
+from pipelines.resources import ReglinkConfig, SparkEngine, Warehouse, run_config
 
 LINKS_KEY = dg.AssetKey(["linkage", "person_links"])
 REPORT_KEY = dg.AssetKey(["quality", "report"])
@@ -155,8 +155,8 @@ def make_linkage_asset() -> dg.AssetsDefinition:
         ],
     )
     def person_links(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
-                     warehouse: Warehouse):
-        cfg = reglink.load()
+                     warehouse: Warehouse, spark: SparkEngine):
+        cfg = run_config(reglink, context)
         name = "linkage/person_links"
         with state.Session(warehouse.path()) as st:
             _gate(st)
@@ -168,7 +168,7 @@ def make_linkage_asset() -> dg.AssetsDefinition:
         resources: dict = {}
         if prev is None:
             with Meter() as meter:
-                res = stages.get("linkage")(cfg)
+                res = stages.get("linkage")(cfg, spark=spark.for_run(cfg))
                 stats = {k: v for k, v in (getattr(res, "stats", {}) or {}).items()
                          if isinstance(v, (int, float, str, bool))}
                 res.close()  # the stores are written; the next stages need the memory
@@ -272,10 +272,10 @@ def make_tables_asset() -> dg.AssetsDefinition:
                                                    "orchestration.residual_tolerance")],
     )
     def statistical_tables(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
-                           warehouse: Warehouse):
+                           warehouse: Warehouse, spark: SparkEngine):
         """One call of reglink.tables.build_tables: the tables share a connection (temporary
         tables with dates of birth die with it), so they are built in one step."""
-        cfg = reglink.load()
+        cfg = run_config(reglink, context)
         name = "tables"
         with state.Session(warehouse.path()) as st:
             _gate(st)
@@ -289,7 +289,8 @@ def make_tables_asset() -> dg.AssetsDefinition:
         if prev is None:
             with Meter() as meter:
                 counts = stages.get("tables")(cfg, log=lambda m: (context.log.info(m),
-                                                                  progress.notify(name, "step", m)))
+                                                                  progress.notify(name, "step", m)),
+                                              spark=spark.for_run(cfg))
                 release_memory()
             resources = meter.metadata()
         else:

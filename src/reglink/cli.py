@@ -106,12 +106,16 @@ def events(
 @_guarded
 def run(
     config: Path = typer.Option(Path("reglink.yaml"), "--config", help="Pipeline YAML (docs/operations.md)."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="duckdb or spark (default: the config's engine, else duckdb)."),
+    engine: Optional[str] = typer.Option(
+        None, "--engine", help="duckdb or spark: overrides the config's `engine:` key."),
 ) -> None:
     """Run the whole pipeline on the configured extracts (the Dagster asset graph, in-process)."""
+    from reglink.config import ENGINES
     from reglink.orchestration import run_pipeline
 
-    run_pipeline(config, engine=engine)
+    if engine is not None and engine.lower() not in ENGINES:
+        raise typer.BadParameter(f"{engine!r} is not one of {', '.join(ENGINES)}", param_hint="--engine")
+    run_pipeline(config, engine=engine.lower() if engine else None)
 
 
 @app.command()

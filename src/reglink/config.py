@@ -113,6 +113,9 @@ class PipelineConfig:
     temp_directory: Path | None = None  # default: <warehouse folder>/tmp
     threads: int | None = None  # default: all cores
     time_zone: str | None = None  # tz-aware timestamps are dated here; default: home_zone()
+
+    engine: str = "duckdb"  # duckdb or spark: which engine runs linkage and the per-person work
+    spark: dict[str, Any] = field(default_factory=lambda: spark_of({}))  # master, conf
     config_path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)  # the whole YAML, for stage-specific keys
 
@@ -197,6 +200,9 @@ def config_from_mapping(data: dict[str, Any], base: Path, where: str = "config")
         temp_directory=p(data["temp_directory"]) if data.get("temp_directory") else None,
         threads=_threads(data.get("threads"), where),
         time_zone=str(data["time_zone"]) if data.get("time_zone") else None,
+
+        engine=engine_of(data, where),
+        spark=spark_of(data, where),
         raw=dict(data),
     )
     return cfg
@@ -223,6 +229,38 @@ def home_zone(alpha3: str) -> str | None:
         if len(parts) >= 3 and parts[0] == country.alpha_2:
             return parts[2]
     return None
+
+ENGINES = ("duckdb", "spark")
+
+
+def engine_of(data: dict[str, Any], where: str = "config") -> str:
+    """The `engine:` key (duckdb by default): the same pipeline, on one machine or on Spark."""
+    engine = str(data.get("engine") or "duckdb").lower()
+    if engine not in ENGINES:
+        raise ConfigError(f"{where}: engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    return engine
+
+
+def spark_of(data: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """The `spark:` block (master, conf), defaults filled in: `local[*]`, no extra settings."""
+    block = data.get("spark") or {}
+    if not isinstance(block, dict):
+        raise ConfigError(f"{where}: spark: expected a mapping with master and conf")
+    conf = block.get("conf") or {}
+    if not isinstance(conf, dict):
+        raise ConfigError(f"{where}: spark: conf: expected a mapping of Spark settings")
+    return {**block, "master": str(block.get("master") or "local[*]"),
+            "conf": {str(k): str(v) for k, v in conf.items()}}
+
+
+def with_engine(cfg: PipelineConfig, engine: str | None) -> PipelineConfig:
+    """`cfg` with its engine replaced (`reglink run --engine` overrides the config); unchanged
+    when `engine` is empty."""
+    if not engine:
+        return cfg
+    import dataclasses
+
+    return dataclasses.replace(cfg, engine=engine_of({"engine": engine}, "--engine"))
 
 
 def _threads(value: Any, where: str) -> int | None:

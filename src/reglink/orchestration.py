@@ -140,31 +140,16 @@ def _progress_printer(console: Any, status: Any) -> Any:
     return on
 
 
-# engines this build can run; `engine: spark` is valid config but runs only once it is built
-ENGINES_AVAILABLE = ("duckdb",)
-
-
-def check_engine(cfg: PipelineConfig, engine: str | None = None) -> str:
-    """The engine to run (`--engine`, else the config's `engine`, else duckdb); an engine this
-    build lacks is wrong usage, never silently replaced by another."""
-    name = str(engine or cfg.raw.get("engine") or "duckdb").lower()
-    where = str(cfg.config_path or "config")
-    if name not in ("duckdb", "spark"):
-        raise UsageError(f"{where}: engine {name!r} is not duckdb or spark")
-    if name not in ENGINES_AVAILABLE:
-        raise UsageError(f"{where}: engine {name} is not available in this version of reglink "
-                         f"(available: {', '.join(ENGINES_AVAILABLE)}); run with engine: duckdb")
-    return name
-
-
 def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False,
                  engine: str | None = None) -> RunOutcome:
-    """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step."""
+    """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step.
+    `engine` (duckdb, spark) overrides the config's `engine:` key."""
     from rich.console import Console
 
+    from reglink.config import with_engine
+
     path = Path(config_path)
-    cfg = load_config(path)
-    check_engine(cfg, engine)
+    cfg = with_engine(load_config(path), engine)
     console = Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
     from reglink.measure import Meter
 
@@ -252,7 +237,7 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
     from pipelines import progress
     from pipelines.defs.automation import delivery_keys, derived_keys
     from pipelines.defs.extracts import DELIVERIES
-    from pipelines.resources import CONFIG_ENV
+    from pipelines.resources import CONFIG_ENV, ENGINE_TAG
 
     warnings.filterwarnings("ignore", module="dagster")
     if instance is None:
@@ -287,7 +272,7 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
                         instance=instance, partition_key=key, asset_selection=selection,
                         raise_on_error=False, run_config=QUIET,
                         tags={"reglink/force": "true" if force else "false",
-                              "reglink/delivery": key})
+                              "reglink/delivery": key, ENGINE_TAG: cfg.engine})
                     out.run_ids.append(result.run_id)
                     _collect(result, out)
                     done: set[str] = set()
@@ -337,7 +322,8 @@ def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
 
 def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
     built, same = len(set(out.built)), len(set(out.unchanged))
-    console.print(f"[bold]done[/] in {out.seconds:.1f}s: {built} assets built, {same} unchanged "
+    console.print(f"[bold]done[/] in {out.seconds:.1f}s on {cfg.engine}: {built} assets built, "
+                  f"{same} unchanged "
                   f"(peak memory {out.peak_rss_gb:.1f} GB of the {cfg.budget.memory_limit / 1e9:.1f} GB "
                   "budget)")
     for register, n in out.removed.items():

@@ -172,8 +172,12 @@ def link_relations(
     u_max_pairs: float = 2e6,
     predict_min_weight: float = -10.0,
     debug: bool = False,
+    spark: Any = None,
+    spark_work: Path | None = None,
 ) -> LinkageResult:
     """Link register relations visible in `con` (register -> (relation, its columns)).
+    `spark`: a Spark session -- then Splink's blocking and scoring (the pairwise work) run on
+    it with the same model, nodes and pairs exchanged as Parquet in `spark_work`.
 
     Record-level work (align, collapse, carrying the person_key back) is SQL in `con`; only
     distinct identities, nodes and pairs are polars. `previous`: a relation in `con` with the
@@ -233,21 +237,30 @@ def link_relations(
         if model_path is not None:
             mdl.save_model(linker, Path(model_path))
     log.info("model ready (%d nodes)", nodes.height)
-    pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
-    # gamma (agreement level) per comparison is kept; Bayes factors and term-frequency columns
-    # follow from gamma and the saved model and would double the pair table at scale
-    pair_cols = [c for c in pred.as_duckdbpyrelation().columns
-                 if c.startswith("gamma_") or (debug and c not in (
-                     "unique_id_l", "unique_id_r", "match_weight", "match_probability"))]
+    if spark is not None:
+        # the model as estimated here (m, u and this delivery's prior), rendered for Spark
+        from reglink.linkage.spark import predict_on_spark
+
+        pred_rel, pair_cols, drop = predict_on_spark(
+            spark, con, linker, splink_nodes, link_type, home_country, predict_min_weight,
+            Path(spark_work or "spark-work") / "linkage", debug)
+    else:
+        pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
+        # gamma (agreement level) per comparison is kept; Bayes factors and term-frequency
+        # columns follow from gamma and the saved model and would double the pair table at scale
+        pair_cols = [c for c in pred.as_duckdbpyrelation().columns
+                     if c.startswith("gamma_") or (debug and c not in (
+                         "unique_id_l", "unique_id_r", "match_weight", "match_probability"))]
+        pred_rel, drop = pred.physical_name, pred.drop_table_from_database_and_remove_from_cache
     con.register("_node_num", nodes.select("node_num", "unique_id").to_arrow())
     pairs = con.sql(
         "SELECT nl.unique_id AS node_l, nr.unique_id AS node_r, p.match_weight, p.match_probability"
         + "".join(f", p.{c}" for c in pair_cols)
-        + f" FROM {pred.physical_name} p JOIN _node_num nl ON p.unique_id_l = nl.node_num"
+        + f" FROM {pred_rel} p JOIN _node_num nl ON p.unique_id_l = nl.node_num"
         " JOIN _node_num nr ON p.unique_id_r = nr.node_num"
         " ORDER BY p.match_weight DESC, node_l, node_r").pl()
     con.unregister("_node_num")
-    pred.drop_table_from_database_and_remove_from_cache()
+    drop()
     del splink_nodes
     nodes = nodes.drop("node_num")
     log.info("predicted %d pairs", pairs.height)

@@ -114,9 +114,19 @@ def _previous_keys(con, warehouse: Path) -> str | None:
         con.execute("DETACH wh_prev")  # the warehouse is written at the end
 
 
-def link_persons(cfg: PipelineConfig) -> LinkageResult:
-    """Link the restricted store's std_* tables into persons and write both stores."""
+def link_persons(cfg: PipelineConfig, spark: Any = None) -> LinkageResult:
+    """Link the restricted store's std_* tables into persons and write both stores. With
+    `engine: spark` Splink's blocking and scoring run on `spark` (default: the session the
+    config describes); everything else, and the outputs, are the same."""
     settings = linkage_settings(cfg)
+    spark_work = None
+    if cfg.engine == "spark":
+        from reglink.engines.spark import spark_session, work_dir
+
+        spark = spark or spark_session(cfg)
+        spark_work = work_dir(cfg)
+    else:
+        spark = None
     budget = cfg.budget  # the run's budget, unless the linkage settings name their own
     con = linkage_connection(settings.get("memory_limit") or budget.duckdb_limit,
                              settings.get("temp_directory") or budget.temp_directory,
@@ -133,7 +143,13 @@ def link_persons(cfg: PipelineConfig) -> LinkageResult:
         model_path=model_path, retrain=retrain, previous=previous,
         seed=int(settings.get("seed", 42)), u_max_pairs=float(settings.get("u_max_pairs", 2e6)),
         predict_min_weight=float(settings.get("predict_min_weight", -10)),
+        spark=spark, spark_work=spark_work,
     )
+    if spark_work is not None and not cfg.spark.get("keep_work"):
+        # the nodes Spark read hold names and dates of birth: they do not outlive the run
+        import shutil
+
+        shutil.rmtree(spark_work / "linkage", ignore_errors=True)
     con.execute("DETACH rs")  # the restricted store is written below
     res.quality = quality_tables(res)
     band = settings.get("review_band", [0.5, 0.99])

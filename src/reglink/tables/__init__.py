@@ -9,11 +9,12 @@ if TYPE_CHECKING:
     from reglink.config import PipelineConfig
 
 
-def build_tables(cfg: "PipelineConfig", log=None) -> dict[str, int]:
-    """Build every table from the restricted store and person_links; table -> row count."""
+def build_tables(cfg: "PipelineConfig", log=None, spark=None) -> dict[str, int]:
+    """Build every table from the restricted store and person_links; table -> row count.
+    `spark`: the session for `engine: spark` (default: started from the config)."""
     from reglink.tables.build import build_tables as _build
 
-    return _build(cfg, log=log)
+    return _build(cfg, log=log, spark=spark)
 
 
 __all__ = ["build_tables"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -24,9 +26,12 @@ RESTRICTED = "restricted"
 
 def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
               restricted: str = RESTRICTED, log: Callable[[str], None] | None = None,
-              budget: Budget | None = None) -> dict[str, int]:
+              budget: Budget | None = None, spark: Any = None,
+              spark_work: Path | None = None) -> dict[str, int]:
     """Build every table in `con` (restricted store attached as `restricted`); table -> rows.
-    `budget`: the run's memory budget, which sets the partitions of the per-person work."""
+    `budget`: the run's memory budget, which sets the partitions of the per-person work.
+    `spark`: a Spark session to run the per-person passes on (Parquet exchanged in
+    `spark_work`); the set-based tables are DuckDB SQL over their results either way."""
     if not columns(con, "person_links"):
         raise ReglinkError("warehouse: table person_links is missing: run the linkage stage first")
     counts: dict[str, int] = {}
@@ -39,7 +44,13 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
 
     step("persons", lambda: counts.__setitem__("persons", persons.build_persons(con, settings.home_country, restricted)))
 
-    step("crossings", lambda: counts.update(crossings.build_crossings(con, settings, restricted, budget, log)))
+    if spark is None:
+        step("crossings", lambda: counts.update(crossings.build_crossings(con, settings, restricted, budget, log)))
+    else:
+        from reglink.engines.spark_passes import build_crossings_spark
+
+        step("crossings", lambda: counts.update(build_crossings_spark(
+            con, settings, spark, spark_work or Path("spark-work"), restricted, budget, log)))
     from_registers = register_flows.use_registers(con, settings, restricted)
     if from_registers and log:
         log("tables: immigration and emigration from the population register's spells "
@@ -67,10 +78,20 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     return counts
 
 
-def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) -> dict[str, int]:
+def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None,
+                 spark: Any = None) -> dict[str, int]:
     """Build the statistical tables of the warehouse from the restricted store and person_links,
-    export each as Parquet under cfg.parquet_path; table -> row count."""
+    export each as Parquet under cfg.parquet_path; table -> row count. With `engine: spark` the
+    per-person passes run on `spark` (default: the session the config describes)."""
     settings = settings_from_config(cfg)
+    spark_work = None
+    if cfg.engine == "spark":
+        from reglink.engines.spark import spark_session, work_dir
+
+        spark = spark or spark_session(cfg)
+        spark_work = work_dir(cfg) / "tables"
+    else:
+        spark = None
     if not cfg.restricted_path.exists():
         raise ReglinkError(f"{cfg.restricted_path}: restricted store not found: run ingest first")
     if not cfg.warehouse.exists():
@@ -86,7 +107,7 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) 
         # previous tables whole (DuckDB rolls an uncommitted transaction back)
         con.execute("BEGIN TRANSACTION")
         try:
-            counts = build_all(con, settings, RESTRICTED, log, budget)
+            counts = build_all(con, settings, RESTRICTED, log, budget, spark, spark_work)
             store.assert_no_identifiers(con)
             con.execute("COMMIT")
         except BaseException:
@@ -94,6 +115,11 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None) 
             raise
         finally:
             con.execute(f"DETACH {RESTRICTED}")
+            if spark_work is not None and not cfg.spark.get("keep_work"):
+                # restricted working data (crossings by person): they do not outlive the stage
+                import shutil
+
+                shutil.rmtree(spark_work, ignore_errors=True)
         export.export_parquet_swap(con, cfg.parquet_path, list(counts))
     finally:
         con.close()

@@ -147,21 +147,29 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
             ON a.person_key = f.person_key) f) s"""
 
 
-def permit_evidence(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int,
-                    where: str = "TRUE") -> pl.DataFrame | None:
-    """Permits valid for at least `min_days` days (evidence of intention): person_key,
-    valid_from, valid_to, of the persons `where` selects (on `l.person_key`). None without a
-    permit register."""
+def permit_evidence_sql(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int,
+                        where: str = "TRUE") -> str | None:
+    """SELECT of the permits valid for at least `min_days` days (evidence of intention) of the
+    persons `where` selects (on `l.person_key`); None without a permit register."""
     cols = columns(con, f"{restricted}.std_permits")
     if not cols or "valid_to" not in cols:
         return None
-    return con.sql(f"""
+    return f"""
       SELECT l.person_key, 'PERMIT' AS evidence_type, CAST(s.valid_from AS DATE) AS valid_from,
              CAST(s.valid_to AS DATE) AS valid_to
       FROM {restricted}.std_permits s JOIN person_links l
         ON l.source = 'permits' AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)
       WHERE s.valid_to IS NOT NULL AND s.valid_from IS NOT NULL AND {where}
-        AND {days_between('s.valid_from', 's.valid_to')} + 1 >= {int(min_days)}""").pl()
+        AND {days_between('s.valid_from', 's.valid_to')} + 1 >= {int(min_days)}"""
+
+
+def permit_evidence(con: duckdb.DuckDBPyConnection, restricted: str, min_days: int,
+                    where: str = "TRUE") -> pl.DataFrame | None:
+    """Permits valid for at least `min_days` days (evidence of intention): person_key,
+    valid_from, valid_to, of the persons `where` selects (on `l.person_key`). None without a
+    permit register."""
+    sql = permit_evidence_sql(con, restricted, min_days, where)
+    return None if sql is None else con.sql(sql).pl()
 
 
 def classify(crossings: pl.DataFrame, settings: TableSettings, initial: pl.DataFrame | None,
@@ -216,35 +224,111 @@ def _input_rows(log: pl.DataFrame, grow: pl.Series) -> pl.DataFrame:
             .with_columns(pl.col("_grow").alias("row")).drop("_grow"))
 
 
+# -- the per-person passes, one partition of persons at a time ---------------------------------
+# Pure functions of polars frames (one partition's rows and the small pooled tallies), shared by
+# both engines: `build_crossings` calls them partition by partition in this process, and
+# `reglink.engines.spark_passes` calls the same functions inside Spark tasks. Each sorts its
+# input itself, so a partition's rows may arrive in any order (Spark gives no order).
+
+def _sorted(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    have = [c for c in cols if c in frame.columns]
+    return frame.sort(have, maintain_order=True) if have and frame.height else frame
+
+
+def _sorted_inputs(inputs: dict[str, pl.DataFrame | None] | None
+                   ) -> dict[str, pl.DataFrame | None] | None:
+    """The evidence registers of a partition in one order, whatever order they arrived in."""
+    if inputs is None:
+        return None
+    return {k: None if f is None else _sorted(f, *(c for c in f.columns if f.schema[c] != pl.Null))
+            for k, f in inputs.items()}
+
+
 def tally_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, home: str | None) -> pl.DataFrame:
-    """Pass 1 for one partition: its contribution to the pooled spells and the data period."""
+    """Pass 1: what one partition adds to the pooled typical spells and crossing days."""
     from reglink.rules.repair import spell_tally
 
+    raw = _sorted(raw, "_grow")
     return spell_tally(raw.drop("_grow", strict=False), deaths=deaths, id_col="person_key", home=home)
 
 
-def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, home: str | None,
-                tally: pl.DataFrame, settings: TableSettings, first_day: dt.date | None,
+def data_period(tally: pl.DataFrame) -> tuple[dt.date | None, dt.date | None]:
+    """First and last day of the border data, from the pooled tally of every partition."""
+    days = tally.filter(pl.col("stat") == "crossing_day")["value"]
+    if not days.len():
+        return None, None
+    return EPOCH + dt.timedelta(days=int(days.min())), EPOCH + dt.timedelta(days=int(days.max()))
+
+
+def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, settings: TableSettings,
+                tally: pl.DataFrame, first_day: dt.date | None,
                 inputs: dict[str, pl.DataFrame | None] | None
                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
-    """Pass 2 for one partition: (repaired crossings, repair log with input rows as positions
-    among all linked crossings, its contribution to the evidence placement's typical lengths)."""
+    """Pass 2: (repaired crossings, repair log, evidence tally) of one partition, imputing with
+    the pooled `tally`; the evidence tally is None without evidence inputs."""
     from reglink.tables.evidence_repair import evidence_tally
 
+    home = settings.home_country if settings.evidence_repair else None
+    raw = _sorted(raw, "_grow")
+    inputs = _sorted_inputs(inputs)
     repaired, rlog = repair(raw.drop("_grow"), deaths, home, spell_tally=tally)
-    rlog = _input_rows(rlog, raw["_grow"])
-    ev_t = None
+    log = _input_rows(rlog, raw["_grow"])
+    ev_tally = None
     if inputs is not None and first_day is not None:
-        ev_t = evidence_tally(repaired, home=settings.home_country, start=first_day,
-                              permits=inputs["permits"], persons=inputs["persons"])
-    return repaired, rlog, ev_t
+        ev_tally = evidence_tally(repaired, home=settings.home_country, start=first_day,
+                                  permits=inputs["permits"], persons=inputs["persons"])
+    return repaired, log, ev_tally
 
 
-def place_part(repaired: pl.DataFrame, rlog: pl.DataFrame, settings: TableSettings,
-               inputs: dict[str, pl.DataFrame | None], first_day: dt.date | None,
+def place_part(repaired: pl.DataFrame, log: pl.DataFrame, settings: TableSettings,
+               inputs: dict[str, pl.DataFrame | None] | None, first_day: dt.date | None,
                ev_tally: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Pass 3 for one partition: imputed crossings placed from register evidence."""
-    return repair_with_evidence(repaired, rlog, settings, inputs, start=first_day, tally=ev_tally)
+    """Pass 3: imputed crossings placed from register evidence (pooled `ev_tally`)."""
+    repaired = _sorted(repaired, "person_key", "crossing_seq")
+    if inputs is None:
+        return repaired, log
+    log = _sorted(log, "person_key", "row")
+    return repair_with_evidence(repaired, log, settings, _sorted_inputs(inputs), start=first_day, tally=ev_tally)
+
+
+def classify_part(repaired: pl.DataFrame, initial: pl.DataFrame | None,
+                  evidence: pl.DataFrame | None, settings: TableSettings,
+                  until: dt.date | None) -> pl.DataFrame:
+    """Pass 4: the residence rule over one partition's repaired crossings."""
+    repaired = _sorted(repaired, "person_key", "crossing_seq")
+    initial = initial if initial is not None and initial.height else None
+    if initial is not None:
+        initial = _sorted(initial, "person_key")
+    if evidence is not None:
+        evidence = _sorted(evidence, "person_key", "valid_from", "valid_to")
+    return classify(repaired, settings, initial, evidence, observed_until=until)
+
+
+def raw_crossings_table(con: duckdb.DuckDBPyConnection, restricted: str) -> bool:
+    """TEMP tables `_raw` (linked crossings, `_grow` order) and `_deaths`; False without a
+    border register."""
+    sql = _linked_sql(con, restricted, "person_links")
+    con.execute("CREATE OR REPLACE TEMP TABLE _raw AS "
+                + (f"SELECT * FROM ({sql}) ORDER BY _grow" if sql else
+                   "SELECT CAST(NULL AS VARCHAR) AS person_key, CAST(NULL AS BIGINT) AS _grow WHERE FALSE"))
+    con.execute("CREATE OR REPLACE TEMP TABLE _deaths AS SELECT person_key, death_date FROM persons "
+                "WHERE death_date IS NOT NULL")
+    return sql is not None
+
+
+def initial_status_table(con: duckdb.DuckDBPyConnection, settings: TableSettings,
+                         repaired: str = "_repaired") -> None:
+    """`initial_status` in one SQL pass over every person's repaired crossings (pass 3's)."""
+    repaired_cols = columns(con, repaired if "." in repaired else f"temp.{repaired}") or columns(con, repaired)
+    con.execute("CREATE OR REPLACE TABLE initial_status AS "
+                + initial_status_sql(repaired, settings.home_country,
+                                     next((c for c in ORDER_COLUMNS if c in repaired_cols), None),
+                                     settings.evidence_repair,
+                                     settings.rule.threshold_days if settings.evidence_repair else None))
+
+
+INITIAL_FOR_RULE = ("SELECT person_key, initial_status FROM initial_status "
+                    "WHERE initial_status_source <> 'rule_default'")
 
 
 def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
@@ -256,24 +340,20 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     1. every partition tallies its spells and crossing days (pooled typical spells, data start);
     2. repair with the pooled spells; tally the typical lengths the evidence placement pools;
     3. place imputed crossings from register evidence; then `initial_status` in one SQL pass;
-    4. classify by the residence rule. Parts go to DuckDB tables between the passes."""
+    4. classify by the residence rule. Parts go to DuckDB tables between the passes.
+    The passes are `tally_part` ... `classify_part`, which the Spark engine runs the same."""
     from reglink.measure import Meter
     from reglink.rules import pooled
 
     say = log or (lambda _msg: None)
-    sql = _linked_sql(con, restricted, "person_links")
-    con.execute("CREATE OR REPLACE TEMP TABLE _raw AS "
-                + (f"SELECT * FROM ({sql}) ORDER BY _grow" if sql else
-                   "SELECT CAST(NULL AS VARCHAR) AS person_key, CAST(NULL AS BIGINT) AS _grow WHERE FALSE"))
+    has_border = raw_crossings_table(con, restricted)
     rows = con.execute("SELECT count(*) FROM _raw").fetchall()[0][0]
     parts = Partitions.plan(rows, budget, at_least=settings.partitions or 1)
     say(f"tables: {rows:,} crossings in {parts.n} partition(s) of persons")
     home = settings.home_country if settings.evidence_repair else None
-    con.execute("CREATE OR REPLACE TEMP TABLE _deaths AS SELECT person_key, death_date FROM persons "
-                "WHERE death_date IS NOT NULL")
 
     def raw_part(i: int) -> pl.DataFrame:
-        if sql is None:
+        if not has_border:
             return pl.DataFrame(schema={**EMPTY_RAW, "_grow": pl.Int64})
         return con.sql(f"SELECT * FROM _raw WHERE {parts.where(i)} ORDER BY _grow").pl()
 
@@ -285,20 +365,17 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     with Meter() as m:
         tally = pooled.combine(tally_part(raw_part(i), deaths_part(i), home) for i in parts)
     say(f"tables: crossings pass 1 (pooled spells) {m.describe()}")
-    days = tally.filter(pl.col("stat") == "crossing_day")["value"]
-    first_day = EPOCH + dt.timedelta(days=int(days.min())) if days.len() else None
-    last_day = EPOCH + dt.timedelta(days=int(days.max())) if days.len() else None
+    first_day, last_day = data_period(tally)
     until = settings.observed_until or last_day
 
     # 2. repair, and the typical lengths for the evidence placement
     repaired_parts, logs = _Appender(con, "_repaired_1"), _Appender(con, "_repair_log_1")
     ev_tallies = []
-    ev = _evidence_inputs(con, restricted) if settings.evidence_repair else None
+    ev = evidence_inputs(con, restricted) if settings.evidence_repair else None
     with Meter() as m:
         for i in parts:
-            repaired, rlog, ev_t = repair_part(
-                raw_part(i), deaths_part(i), home, tally, settings, first_day,
-                ev.part(parts, i) if ev is not None else None)
+            repaired, rlog, ev_t = repair_part(raw_part(i), deaths_part(i), settings, tally,
+                                               first_day, ev.part(parts, i) if ev is not None else None)
             repaired_parts.add(repaired)
             logs.add(rlog)
             ev_tallies.append(ev_t)
@@ -312,12 +389,11 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     final_parts, final_logs = _Appender(con, "_repaired"), _Appender(con, "crossing_repairs", temp=False)
     with Meter() as m:
         for i in parts:
-            repaired = con.sql(f"SELECT * FROM _repaired_1 WHERE {parts.where(i)} "
-                               "ORDER BY person_key, crossing_seq").pl()
+            repaired = con.sql(f"SELECT * FROM _repaired_1 WHERE {parts.where(i)}").pl()
             rlog = con.sql(f"SELECT * FROM _repair_log_1 WHERE {parts.where(i)}").pl()
-            if ev is not None:
-                repaired, rlog = place_part(repaired, rlog, settings, ev.part(parts, i),
-                                            first_day, ev_tally)
+            repaired, rlog = place_part(repaired, rlog, settings,
+                                        ev.part(parts, i) if ev is not None else None, first_day,
+                                        ev_tally)
             final_parts.add(repaired)
             final_logs.add(rlog)
             del repaired, rlog
@@ -327,37 +403,35 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     con.execute("DROP TABLE IF EXISTS _repaired_1; DROP TABLE IF EXISTS _repair_log_1")
     con.execute("CREATE OR REPLACE TABLE crossing_repairs AS SELECT * FROM crossing_repairs "
                 "ORDER BY person_key, crossing_date, kind, row")
-    repaired_cols = columns(con, "temp._repaired")
-    con.execute("CREATE OR REPLACE TABLE initial_status AS "
-                + initial_status_sql("_repaired", settings.home_country,
-                                     next((c for c in ORDER_COLUMNS if c in repaired_cols), None),
-                                     settings.evidence_repair,
-                                     settings.rule.threshold_days if settings.evidence_repair else None))
+    initial_status_table(con, settings, "_repaired")
 
     # 4. the residence rule
     classified_parts = _Appender(con, "_crossings")
     with Meter() as m:
         for i in parts:
-            repaired = con.sql(f"SELECT * FROM _repaired WHERE {parts.where(i)} "
-                               "ORDER BY person_key, crossing_seq").pl()
-            initial = con.sql("SELECT person_key, initial_status FROM initial_status "
-                              f"WHERE initial_status_source <> 'rule_default' AND {parts.where(i)}").pl()
+            repaired = con.sql(f"SELECT * FROM _repaired WHERE {parts.where(i)}").pl()
+            initial = con.sql(f"{INITIAL_FOR_RULE} AND {parts.where(i)}").pl()
             evidence = permit_evidence(con, restricted, settings.evidence_days,
                                        parts.where(i, "l.person_key"))
-            classified_parts.add(classify(repaired, settings, initial if len(initial) else None,
-                                          evidence, observed_until=until))
+            classified_parts.add(classify_part(repaired, initial, evidence, settings, until))
             del repaired
         classified_parts.close()
     say(f"tables: crossings pass 4 (residence rule) {m.describe()}")
-    order = "person_key, crossing_order" if "crossing_order" in columns(con, "temp._crossings") else "person_key"
-    con.execute(f"CREATE OR REPLACE TABLE crossings AS SELECT * FROM _crossings ORDER BY {order}")
-    con.execute("DROP TABLE IF EXISTS _crossings; DROP TABLE IF EXISTS _raw")
+    finish_crossings(con, "_crossings")
     return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
             for t in ("crossings", "crossing_repairs", "initial_status")}
 
 
+def finish_crossings(con: duckdb.DuckDBPyConnection, classified: str) -> None:
+    """`crossings` from the classified parts, in person and crossing order; working tables go."""
+    cols = columns(con, f"temp.{classified}") or columns(con, classified)
+    order = "person_key, crossing_order" if "crossing_order" in cols else "person_key"
+    con.execute(f"CREATE OR REPLACE TABLE crossings AS SELECT * FROM {classified} ORDER BY {order}")
+    con.execute(f"DROP TABLE IF EXISTS {classified}; DROP TABLE IF EXISTS _raw")
+
+
 @dataclass
-class _EvidenceInputs:
+class EvidenceInputs:
     """The other registers' evidence for the repair, read per partition of persons."""
 
     con: duckdb.DuckDBPyConnection
@@ -365,22 +439,27 @@ class _EvidenceInputs:
     has_permits: bool
     has_asylum: bool
 
+    def sqls(self, where: str = "TRUE", on_links: str = "TRUE") -> dict[str, str | None]:
+        """The SELECTs of the evidence of the persons `where` selects (`on_links`: the same
+        condition on `l.person_key`); None for a register not delivered."""
+        from reglink.tables.events import all_permits_sql
+
+        return {
+            "persons": "SELECT person_key, in_population_register, registration_date, "
+                       "deregistration_date, deregistration_reason, is_citizen FROM persons "
+                       f"WHERE {where}",
+            "permits": all_permits_sql(self.con, self.restricted, on_links) if self.has_permits else None,
+            "asylum": ("SELECT DISTINCT person_key FROM person_links "
+                       f"WHERE source = 'asylum_register' AND {where}") if self.has_asylum else None,
+        }
+
     def part(self, parts: Partitions, i: int) -> dict[str, pl.DataFrame | None]:
-        from reglink.tables.events import all_permits
-
-        persons = self.con.sql("SELECT person_key, in_population_register, registration_date, "
-                               "deregistration_date, deregistration_reason, is_citizen FROM persons "
-                               f"WHERE {parts.where(i)}").pl()
-        permits = (all_permits(self.con, self.restricted, parts.where(i, "l.person_key"))
-                   if self.has_permits else None)
-        asylum = (self.con.sql("SELECT DISTINCT person_key FROM person_links "
-                               f"WHERE source = 'asylum_register' AND {parts.where(i)}").pl()
-                  if self.has_asylum else None)
-        return {"permits": permits, "persons": persons, "asylum": asylum}
+        return {k: None if q is None else self.con.sql(q).pl()
+                for k, q in self.sqls(parts.where(i), parts.where(i, "l.person_key")).items()}
 
 
-def _evidence_inputs(con: duckdb.DuckDBPyConnection, restricted: str) -> _EvidenceInputs:
-    return _EvidenceInputs(con, restricted, bool(columns(con, f"{restricted}.std_permits")),
+def evidence_inputs(con: duckdb.DuckDBPyConnection, restricted: str) -> EvidenceInputs:
+    return EvidenceInputs(con, restricted, bool(columns(con, f"{restricted}.std_permits")),
                            bool(columns(con, f"{restricted}.std_asylum_register")))
 
 

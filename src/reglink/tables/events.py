@@ -113,21 +113,29 @@ def enrich_events(con: duckdb.DuckDBPyConnection, raw_events: pl.DataFrame, sett
     return con.execute("SELECT count(*) FROM migration_events").fetchall()[0][0]
 
 
-def all_permits(con: duckdb.DuckDBPyConnection, restricted: str,
-                where: str = "TRUE") -> pl.DataFrame | None:
-    """Every linked permit (for the reason of an immigration) of the persons `where` selects
-    (on `l.person_key`), or None without a permit register."""
+def all_permits_sql(con: duckdb.DuckDBPyConnection, restricted: str,
+                    where: str = "TRUE") -> str | None:
+    """SELECT of every linked permit of the persons `where` selects (on `l.person_key`), or
+    None without a permit register."""
     cols = columns(con, f"{restricted}.std_permits")
     if not cols:
         return None
     purpose = "s.purpose" if "purpose" in cols else "CAST(NULL AS VARCHAR)"
     valid_to = "s.valid_to" if "valid_to" in cols else "CAST(NULL AS DATE)"
-    return con.sql(f"""
+    return f"""
       SELECT l.person_key, CAST(s.valid_from AS DATE) AS valid_from, CAST({valid_to} AS DATE) AS valid_to,
              CAST(s.permit_kind AS VARCHAR) AS permit_kind, CAST({purpose} AS VARCHAR) AS purpose
       FROM {restricted}.std_permits s JOIN person_links l
         ON l.source = 'permits' AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)
-      WHERE {where}""").pl()
+      WHERE {where}"""
+
+
+def all_permits(con: duckdb.DuckDBPyConnection, restricted: str,
+                where: str = "TRUE") -> pl.DataFrame | None:
+    """Every linked permit (for the reason of an immigration) of the persons `where` selects
+    (on `l.person_key`), or None without a permit register."""
+    sql = all_permits_sql(con, restricted, where)
+    return None if sql is None else con.sql(sql).pl()
 
 
 def build_events(con: duckdb.DuckDBPyConnection, settings: TableSettings,

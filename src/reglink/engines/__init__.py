@@ -1,0 +1,6 @@
+"""The engines one pipeline runs on: DuckDB on one machine (default) or Apache Spark.
+
+The stages are written once. With `engine: spark` the heavy steps -- Splink's blocking and
+scoring, and the per-person passes of the tables stage -- run on a Spark session
+(`engines.spark`); everything lands in the same warehouse either way.
+"""

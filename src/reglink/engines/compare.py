@@ -1,0 +1,61 @@
+"""Do two warehouses say the same thing? The check that the two engines agree.
+
+Person keys are labels, so two runs are compared on the partition of records into persons
+(pairwise agreement: the share of record pairs both runs put together, or both apart), and on
+the published figures: `migration_events` per year and type, `flows` and `stocks` cell by cell.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+
+
+def pairwise_agreement(con: duckdb.DuckDBPyConnection, a: str = "a", b: str = "b") -> float:
+    """Rand index of the two person partitions of the records both warehouses hold."""
+    n, same_both, same_a, same_b = con.execute(f"""
+      WITH j AS (SELECT x.person_key AS ka, y.person_key AS kb
+                 FROM {a}.person_links x JOIN {b}.person_links y USING (source, record_id)),
+           cell AS (SELECT count(*) AS n FROM j GROUP BY ka, kb),
+           ra AS (SELECT count(*) AS n FROM j GROUP BY ka),
+           rb AS (SELECT count(*) AS n FROM j GROUP BY kb)
+      SELECT (SELECT count(*) FROM j),
+             (SELECT COALESCE(sum(n * (n - 1) / 2), 0) FROM cell),
+             (SELECT COALESCE(sum(n * (n - 1) / 2), 0) FROM ra),
+             (SELECT COALESCE(sum(n * (n - 1) / 2), 0) FROM rb)""").fetchall()[0]
+    pairs = n * (n - 1) / 2
+    if pairs == 0:
+        return 1.0
+    disagree = float(same_a) + float(same_b) - 2 * float(same_both)
+    return 1.0 - disagree / pairs
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return sorted(con.execute(sql).fetchall(), key=lambda r: tuple(str(v) for v in r))
+
+
+def compare(a: Path, b: Path) -> dict[str, Any]:
+    """Agreement of warehouse `b` with `a`: pairwise agreement of the persons, and whether
+    `migration_events` per year and type, `flows` and `stocks` are identical."""
+    con = duckdb.connect()
+    try:
+        _attach(con, a, "a")
+        _attach(con, b, "b")
+        out: dict[str, Any] = {"pairwise_agreement": pairwise_agreement(con),
+                               "records": con.execute("SELECT count(*) FROM a.person_links").fetchall()[0][0],
+                               "persons_a": con.execute("SELECT count(DISTINCT person_key) FROM a.person_links").fetchall()[0][0],
+                               "persons_b": con.execute("SELECT count(DISTINCT person_key) FROM b.person_links").fetchall()[0][0]}
+        ev = "SELECT year(event_date) AS y, event_type, count(*) FROM {}.migration_events GROUP BY ALL"
+        out["events_a"], out["events_b"] = _rows(con, ev.format("a")), _rows(con, ev.format("b"))
+        out["events_equal"] = out["events_a"] == out["events_b"]
+        for t in ("flows", "stocks"):
+            out[f"{t}_equal"] = _rows(con, f"SELECT * FROM a.{t}") == _rows(con, f"SELECT * FROM b.{t}")
+            out[f"{t}_rows"] = con.execute(f"SELECT count(*) FROM a.{t}").fetchall()[0][0]
+        return out
+    finally:
+        con.close()
