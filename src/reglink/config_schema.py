@@ -74,7 +74,9 @@ SCHEMA: dict[str, Spec] = {
     "threads": Spec("int", 1, 4096),
     "time_zone": Spec("zone"),
     "engine": Spec("str", choices=("duckdb", "spark")),
-    "spark": Spec("map", keys={"master": Spec("str"), "conf": Spec("dict", values=Spec("any"))}),
+    "spark": Spec("map", keys={"master": Spec("str"), "conf": Spec("dict", values=Spec("any")),
+                               "work_dir": PATH, "checkpoint_dir": PATH, "keep_work": Spec("bool"),
+                               "similarity": Spec("str", choices=("duckdb", "splink"))}),
     # keys the stages read
     "mappings": REGISTER_PATHS,
     "restricted": PATH,
