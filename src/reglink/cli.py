@@ -1,4 +1,4 @@
-"""The `reglink` command line (CONTRACTS.md section 3).
+"""The `reglink` command line (docs/reference.md#commands).
 
 Thin by design: each command parses options and hands over to the package that owns the work.
 Exit codes: 0 success, 1 data failure (ReglinkError), 2 wrong usage (UsageError, ConfigError:
