@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference.md"
 # spelled in pieces so that this file does not match itself
 FORBIDDEN = ("CONTRACTS" + ".md", "../" + "shared", "seed " + "00")
+# the source documents' file names: three digits, an underscore, sixteen hex digits, .txt
+SOURCE_FILE_NAME = re.compile(r"\b00\d_[0-9a-f]{16}" + r"\.txt\b")
 
 
 def tracked_files() -> list[Path]:
@@ -40,6 +42,8 @@ def test_no_tracked_file_points_outside_the_repository():
             for bad in FORBIDDEN:
                 if bad.lower() in line.lower():
                     hits.append(f"{path.relative_to(ROOT)}:{n}: {bad}")
+            if SOURCE_FILE_NAME.search(line):
+                hits.append(f"{path.relative_to(ROOT)}:{n}: a source document's file name")
     assert not hits, "pointers outside the repository:\n" + "\n".join(hits)
 
 
