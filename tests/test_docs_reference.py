@@ -115,3 +115,17 @@ def test_every_command_is_in_the_reference():
     for cmd in app.registered_commands:
         name = cmd.name or cmd.callback.__name__
         assert f"### reglink {name}" in text, name
+
+
+def test_links_between_docs_land_on_headings():
+    """A link `page.md#anchor` in README or docs/ names a page that exists and a heading in it."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target, anchor in re.findall(r"\]\(([\w./-]+\.md)(?:#([\w\-]+))?\)",
+                                         page.read_text(encoding="utf-8")):
+            dest = (page.parent / target).resolve()
+            if not dest.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} does not exist")
+            elif anchor and anchor not in anchors(dest.read_text(encoding="utf-8")):
+                broken.append(f"{page.relative_to(ROOT)}: {target}#{anchor} has no such heading")
+    assert not broken, "\n".join(broken)
