@@ -1,6 +1,6 @@
 """Compare a warehouse's `migration_events` with the true events of a synthetic world.
 
-    uv run python bench/bench_events_truth.py WORLD [--warehouse FILE] [--links truth|pipeline]
+    .venv/bin/python bench/bench_events_truth.py WORLD [--warehouse FILE] [--links truth|pipeline]
                                                     [--rule 12-16] [--workdir DIR] [--out results.json]
                                                     [--record]
 

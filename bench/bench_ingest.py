@@ -9,10 +9,10 @@ runs, the three kinds interleaved so a busy machine slows them alike.
 Each run is a fresh child process that reports its own peak RSS (ru_maxrss of itself), so the
 figures are per run. The Great Expectations import (seconds, once per process) is timed apart.
 
-    uv run python bench/bench_ingest.py --persons 100000 --runs 3
-    uv run python bench/bench_ingest.py --world /tmp/reglink-sample/p2000 --runs 3
-    uv run python bench/bench_ingest.py --persons 20000 --format csv --no-expectations
-    uv run python bench/bench_ingest.py --world /work/worlds/w100k --runs 3 --memory-limit 12GB
+    .venv/bin/python bench/bench_ingest.py --persons 100000 --runs 3
+    .venv/bin/python bench/bench_ingest.py --world /tmp/reglink-sample/p2000 --runs 3
+    .venv/bin/python bench/bench_ingest.py --persons 20000 --format csv --no-expectations
+    .venv/bin/python bench/bench_ingest.py --world /work/worlds/w100k --runs 3 --memory-limit 12GB
 """
 from __future__ import annotations
 

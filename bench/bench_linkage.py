@@ -9,10 +9,10 @@ does (DuckDB scans the Parquet, `link.link_relations`; timed) and reports its ow
 `reuse` links with the saved model under config/linkage (what the pipeline does), `train`
 trains a new one without labels first.
 
-    uv run python bench/bench_linkage.py --persons 100000 --runs 3
-    uv run python bench/bench_linkage.py --world /tmp/reglink-sample/p2000 --runs 3 --modes reuse
-    uv run python bench/bench_linkage.py --world W --std /tmp/w-std --runs 1 --memory-limit 4GB
-    uv run python bench/bench_linkage.py --febrl --runs 1
+    .venv/bin/python bench/bench_linkage.py --persons 100000 --runs 3
+    .venv/bin/python bench/bench_linkage.py --world /tmp/reglink-sample/p2000 --runs 3 --modes reuse
+    .venv/bin/python bench/bench_linkage.py --world W --std /tmp/w-std --runs 1 --memory-limit 4GB
+    .venv/bin/python bench/bench_linkage.py --febrl --runs 1
 """
 from __future__ import annotations
 

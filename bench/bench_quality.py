@@ -1,6 +1,6 @@
 """Time the quality report (`reglink.quality.build_report`) on a built run.
 
-    uv run python bench/bench_quality.py [--persons N] [--years Y] [--config FILE] [--runs R]
+    .venv/bin/python bench/bench_quality.py [--persons N] [--years Y] [--config FILE] [--runs R]
 
 Without --config, a synthetic world of N persons is generated and run through the real ingest,
 linkage and tables stages in a temporary folder (not timed). The report is then built R times,

@@ -1,8 +1,8 @@
 """Benchmark the residence-rule engine: N persons' crossings (tourists, residents, commuters),
 every preset, median of several runs and peak memory.
 
-    uv run python bench/bench_rules.py --persons 53000 --runs 3 --repair   # ~1M crossings
-    uv run python bench/bench_rules.py --persons 1000000 --runs 3          # ~19M crossings (lead)
+    .venv/bin/python bench/bench_rules.py --persons 53000 --runs 3 --repair   # ~1M crossings
+    .venv/bin/python bench/bench_rules.py --persons 1000000 --runs 3          # ~19M crossings (lead)
 
 The crossings are generated with numpy (vectorised, no per-person Python): a mix of
 - tourists (60 %): 1–3 short visits, 3–30 days;

@@ -3,8 +3,8 @@
 Each run is a fresh child process (so peak RSS is that run's own, read with
 resource.getrusage(RUSAGE_CHILDREN)); the median of --runs runs is reported.
 
-    uv run python bench/bench_synth.py --persons 20000 --runs 3
-    uv run python bench/bench_synth.py --persons 1000000 --runs 1 --no-events
+    .venv/bin/python bench/bench_synth.py --persons 20000 --runs 3
+    .venv/bin/python bench/bench_synth.py --persons 1000000 --runs 1 --no-events
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Dagster resources: the pipeline config and the two stores it names.
 
-One YAML file (CONTRACTS.md section 4, read by `reglink.config.load_config`) configures both
+One YAML file (docs/reference.md#pipeline-configuration, read by `reglink.config.load_config`) configures both
 `reglink run` and the Dagster code location. Its path comes from the environment variable
 REGLINK_CONFIG at run time (default: demo/reglink.yaml in the project, what `./run demo`
 writes). Secrets never live in the YAML: anything sensitive is read from environment variables

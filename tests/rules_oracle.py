@@ -1,4 +1,4 @@
-"""A slow, literal transcription of CONTRACTS.md section 2 for one person — the test oracle.
+"""A slow, literal transcription of docs/reference.md#residence-rules for one person — the test oracle.
 
 Day by day, crossing by crossing, in plain Python: no windows, joins or fills. The set-based
 engine must agree with it on every crossing. Not used in production.

@@ -105,7 +105,8 @@ def test_missing_required_column(tmp_path):
     p = write(tmp_path, [hdr, *rows])
     res = validate("border_crossings", str(p))
     assert res.exit_code == 1
-    assert err_lines(res) == [f"reglink: {p}: row 0: column crossing_date: missing required column"]
+    assert err_lines(res) == [f"reglink: {p}: row 0: column crossing_date: missing required column "
+                              "(the register's columns: docs/reference.md#border_crossings)"]
 
 
 def test_duplicate_header(tmp_path):

@@ -90,10 +90,11 @@ def test_without_mapping_the_same_file_fails_clearly(tmp_path):
 def test_mapping_errors_are_one_line(tmp_path):
     m = tmp_path / "m.yaml"
     m.write_text("source: permits\ncolumns: {A: not_a_column}\n")
-    with pytest.raises(ReglinkError, match="not_a_column: not a column of permits"):
+    with pytest.raises(UsageError, match="not_a_column: not a column of permits; its columns are "
+                                         "record_id, permit_number"):
         load_mapping(m)
     m.write_text("source: border_crossings\ncodes: {direction: {E: INBOUND}}\n")
-    with pytest.raises(ReglinkError, match="codes: direction: INBOUND not in ENTRY, EXIT"):
+    with pytest.raises(UsageError, match="codes: direction: INBOUND not in ENTRY, EXIT"):
         load_mapping(m)
     with pytest.raises(UsageError, match="this mapping is for border_crossings, not permits"):
         load_mapping(m, "permits")

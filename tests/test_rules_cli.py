@@ -1,4 +1,4 @@
-"""`reglink events` end to end through the installed command line (CONTRACTS.md section 3)."""
+"""`reglink events` end to end through the installed command line (docs/reference.md#commands)."""
 from __future__ import annotations
 
 import datetime as dt

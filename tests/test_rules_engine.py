@@ -1,4 +1,4 @@
-"""Hand-worked cases for every preset, worked from CONTRACTS.md section 2 by counting days.
+"""Hand-worked cases for every preset, worked from docs/reference.md#residence-rules by counting days.
 
 Conventions: an entry on day a and an exit on day b mean present on a … b−1; the window of a
 crossing on day t is t … t+W−1. Each case states its arithmetic.

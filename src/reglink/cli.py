@@ -1,4 +1,4 @@
-"""The `reglink` command line (CONTRACTS.md section 3).
+"""The `reglink` command line (docs/reference.md#commands).
 
 Thin by design: each command parses options and hands over to the package that owns the work.
 Exit codes: 0 success, 1 data failure (ReglinkError), 2 wrong usage (UsageError, ConfigError:
@@ -19,6 +19,8 @@ from reglink.errors import ReglinkError, UsageError
 app = typer.Typer(
     name="reglink",
     help="Turn administrative registers into international-migration statistics.",
+    epilog="Exit codes: 0 success, 1 the data failed, 2 wrong usage. "
+           "Reference (schemas, mapping keys, config keys, commands): docs/reference.md",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -70,9 +72,14 @@ def validate(
     file: Path = typer.Argument(..., help="The extract: CSV (UTF-8, header row) or Parquet."),
     report: Optional[Path] = typer.Option(None, "--report", help="Folder for the HTML report."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="Source mapping YAML (config/)."),
-    home_country: str = typer.Option("NZL", "--home-country", help="Country of measurement."),
+    home_country: str = typer.Option("NZL", "--home-country", help="Country of measurement (ISO 3166-1 alpha-3); the pipeline takes it from home_country."),
 ) -> None:
-    """Validate one register extract: summary on the terminal, HTML report with --report."""
+    """Validate one register extract: summary on the terminal, HTML report with --report.
+
+    Exit codes: 0 every row accepted; 1 rows held back, or the file unreadable; 2 wrong usage.
+
+    Columns and codes of each register, and the keys of a mapping file: docs/reference.md.
+    """
     from reglink.ingest.commands import validate_command
 
     code = validate_command(source=source, file=file, report_dir=report, mapping=mapping,

@@ -1,4 +1,4 @@
-"""Pipeline configuration (CONTRACTS.md section 4): one YAML file drives `reglink run`, the
+"""Pipeline configuration (docs/reference.md#pipeline-configuration): one YAML file drives `reglink run`, the
 Dagster resources and the demo. Relative paths resolve against the config file's folder."""
 from __future__ import annotations
 

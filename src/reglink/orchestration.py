@@ -3,7 +3,7 @@
 One code path: the same `Definitions` that `dg dev` serves, its `reglink_all` job run once per
 delivery (the config's extracts are the `baseline` delivery; landed months are their own), the
 derived assets in the last run. Run history goes to a local Dagster instance beside the
-warehouse (`<warehouse folder>/.dagster`), so `DAGSTER_HOME=<that folder> dg dev` shows it.
+warehouse (`<warehouse folder>/.dagster`), the home `REGLINK_CONFIG=<config> ./run dev` opens.
 A failed step ends the command with one line per problem and exit code 1.
 """
 from __future__ import annotations
@@ -333,7 +333,10 @@ def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
     console.print(f"  warehouse: {cfg.warehouse}")
     report = cfg.reports / "index.html"
     console.print(f"  report:    {report}" if report.exists() else "  report:    not built")
-    console.print(f"  run history: DAGSTER_HOME={cfg.warehouse.parent / '.dagster'} dg dev")
+    console.print(f"  run history: {cfg.warehouse.parent / '.dagster'}")
+    if cfg.config_path is not None:
+        # the UI on the same run history: ./run dev derives the home from the config
+        console.print(f"  browse it: REGLINK_CONFIG={Path(cfg.config_path).resolve()} ./run dev")
 
 
 def run_demo(persons: int, seed: int, directory: str | Path, years: int) -> RunOutcome:
@@ -356,8 +359,7 @@ def run_demo(persons: int, seed: int, directory: str | Path, years: int) -> RunO
         raise ReglinkError(Problem(str(config), "the generator wrote no pipeline config"))
     _add_landing(config)
     out = run_pipeline(config)
-    console.print(f"  browse it: REGLINK_CONFIG={config.resolve()} ./run dev   "
-                  f"(drop new extracts in {config.parent.resolve() / 'landing'}/<YYYY-MM>/)")
+    console.print(f"  new deliveries: {config.parent.resolve() / 'landing'}/<YYYY-MM>/<register>.csv")
     return out
 
 

@@ -1,4 +1,4 @@
-"""Canonical extract schemas (CONTRACTS.md section 1) — the one place they are defined.
+"""Canonical extract schemas (docs/reference.md#register-extracts) — the one place they are defined.
 
 Every other module (ingest, validation suites, synthetic generator, linkage, reports) reads
 column names, required flags, code lists and the restricted-identifier set from here, so a

@@ -1,6 +1,6 @@
 """`reglink validate SOURCE FILE [--report DIR]` — the register owner's check of an extract.
 
-Exit codes (CONTRACTS.md section 3): 0 when every row is accepted (soft warnings such as partial
+Exit codes (docs/reference.md#commands): 0 when every row is accepted (soft warnings such as partial
 dates of birth or low completeness do not fail it), 1 when any row is quarantined or the file
 cannot be read, 2 on wrong usage (unknown SOURCE, missing mapping file).
 """

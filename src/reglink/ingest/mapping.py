@@ -91,14 +91,16 @@ def load_mapping(path: str | Path, source: str | None = None) -> Mapping:
         sch = schema(m.source)
         bad = [c for c in list(m.columns.values()) + list(m.codes) + list(m.dates)
                if c not in sch.names]
+        # a wrong mapping is wrong usage (exit 2), not bad data: the owner fixes the mapping
         if bad:
-            raise ReglinkError(f"{path}: {', '.join(sorted(set(bad)))}: not a column of "
-                               f"{m.source} (see CONTRACTS.md section 1)")
+            raise UsageError(f"{path}: {', '.join(sorted(set(bad)))}: not a column of "
+                             f"{m.source}; its columns are {', '.join(sch.names)} "
+                             f"(docs/reference.md#{m.source})")
         for col, cmap in m.codes.items():
             c = sch.column(col)
             if c.codes:
                 wrong = sorted({v for v in cmap.values() if v not in c.codes})
                 if wrong:
-                    raise ReglinkError(f"{path}: codes: {col}: {', '.join(wrong)} not in "
-                                       f"{', '.join(c.codes)}")
+                    raise UsageError(f"{path}: codes: {col}: {', '.join(wrong)} not in "
+                                     f"{', '.join(c.codes)} (docs/reference.md#{m.source})")
     return m

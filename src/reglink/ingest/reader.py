@@ -184,7 +184,8 @@ class ExtractReader:
             if req not in seen:
                 local = [k for k, v in self.mapping.columns.items() if v == req]
                 hint = f" (the mapping reads it from {local[0]!r})" if local else ""
-                problems.append(Problem(f, f"missing required column{hint}", row=0, column=req))
+                problems.append(Problem(f, f"missing required column{hint} (the register's columns: "
+                                           f"docs/reference.md#{self.sch.name})", row=0, column=req))
         if problems:
             raise ReglinkError(*problems)
 

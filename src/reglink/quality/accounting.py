@@ -1,6 +1,6 @@
 """Stock-flow coherence: the warehouse `accounting` table's residual per subpopulation and
 year (stock at start + immigration - emigration + births - deaths +/- citizenship changes -
-stock at end), shown rather than hidden (seed 004 para 25-34: aligning flows with stocks)."""
+stock at end), shown rather than hidden (UN Secretary-General report 2020 para 25-34: aligning flows with stocks)."""
 from __future__ import annotations
 
 import polars as pl

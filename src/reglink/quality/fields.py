@@ -37,7 +37,7 @@ DATA_TYPES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Annex 2 topics as worded in the toolkit (seed 000, Annex 2).
+# Annex 2 topics as worded in the toolkit (UN toolkit 2021, Annex 2).
 ANNEX2_TOPICS: dict[str, str] = {
     "A": "Whether movement is entry or exit",
     "B": "Date of movement (exit/entry)",

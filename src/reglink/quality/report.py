@@ -203,7 +203,7 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
         v.figures.append(Figure(f"{source}_ingest", "Ingest row accounting",
                                 "the warehouse ingest_log rows of this register",
                                 il.filter(pl.col("source") == source),
-                                "Bangkok para 10 (c), data cleaning", source))
+                                "Bangkok workshop conclusions (2019), para 10 (c), data cleaning", source))
     qr = shared.get("quarantine")
     if qr is not None:
         v.figures.append(Figure(f"{source}_quarantine", "Quarantined rows by reason",
@@ -219,14 +219,14 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                    "share = records whose person_key also appears in the other "
                                    "register / records", shared_links.filter(
                                        pl.col("source") == source),
-                                   "toolkit 6.20-6.21; Bangkok para 10 (b)", source))
+                                   "toolkit 6.20-6.21; Bangkok workshop conclusions (2019), para 10 (b)", source))
         dup = shared.get("duplicates")
         if dup is not None:
             lsec.figures.append(Figure(f"{source}_duplicates", "Records per person within the register",
                                        "persons = distinct person_key; records beyond one per "
                                        "person = duplicates (repeat trips for border crossings)",
                                        dup.filter(pl.col("source") == source),
-                                       "Bangkok para 10 (b)", source))
+                                       "Bangkok workshop conclusions (2019), para 10 (b)", source))
         mw = shared.get("weights")
         if mw is not None and mw.filter(pl.col("source") == source).height:
             part = mw.filter((pl.col("source") == source) & pl.col("weight_bin").is_not_null())
@@ -238,7 +238,7 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                        "weight = log2(p / (1 - p)) of person_links."
                                        "match_probability, clipped to [-10, 30], floored",
                                        mw.filter(pl.col("source") == source),
-                                       "Bangkok para 10 (b)", source, chart))
+                                       "Bangkok workshop conclusions (2019), para 10 (b)", source, chart))
     else:
         lsec.figures.append(_absent(f"{source}_links", "Linkage", "person_links",
                                     "person_links is not in the warehouse (linkage not run)",
@@ -304,7 +304,7 @@ def _annex1_row(cfg, source, fq, cov, tim, qr, links, ref,
             f"{_pct(sh)} linked to {o}" for o, sh in zip(lk["other_source"], lk["share"]))))
     row.append(("Method used for evaluating quality",
                 "computed by reglink from the data of this run: field completeness and "
-                "validity against the canonical code lists (CONTRACTS section 1), Great "
+                "validity against the canonical code lists (docs/reference.md#register-extracts), Great "
                 "Expectations validation at ingest, probabilistic record linkage across "
                 "registers, cross-source coherence checks; see each figure's method"))
     row.append(("NSO has access to micro data", "Y — standardised records in the restricted "
@@ -319,7 +319,7 @@ def _checks(st: Stores, cfg: PipelineConfig, ref: dt.date) -> list[Figure]:
     for ch in coherence.coherence_checks(st, cfg.rule.name, ref):
         figs.append(Figure(f"coherence_{ch.key}", ch.check[0].upper() + ch.check[1:],
                            ch.definition, pl.DataFrame([ch.row()], schema_overrides={"share": pl.Float64}),
-                           "toolkit 6.20-6.23; Bangkok para 9-10", None,
+                           "toolkit 6.20-6.23; Bangkok workshop conclusions (2019), para 9-10", None,
                            extra={"sources": ch.sources, "examples": ch.examples},
                            hide_columns=("check", "definition")))
     return figs
@@ -339,7 +339,7 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
     shared["quarantined_rows"] = guard(v, validation.quarantined_rows, st)
     if shared["ingest_log"] is not None:
         v.figures.append(Figure("ingest_log", "Ingest row accounting", "the warehouse ingest_log",
-                                shared["ingest_log"], "Bangkok para 10 (c)"))
+                                shared["ingest_log"], "Bangkok workshop conclusions (2019), para 10 (c)"))
     else:
         v.figures.append(_absent("ingest_log", "Ingest row accounting", "the warehouse ingest_log",
                                  "ingest_log is not in the warehouse (ingest not run)"))
@@ -364,12 +364,12 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
         lk.figures.append(Figure("linkage_cross_register", "Records linked to persons in other registers",
                                  "share = records of the register whose person_key also "
                                  "appears in the other register / records of the register",
-                                 shared["links"], "toolkit 6.20-6.21; Bangkok para 10 (b)"))
+                                 shared["links"], "toolkit 6.20-6.21; Bangkok workshop conclusions (2019), para 10 (b)"))
         lk.figures.append(Figure("linkage_within_register", "Records per person within each register",
                                  "persons = distinct person_key per register; records beyond "
                                  "one per person = duplicates (repeat trips for crossings, "
                                  "renewals for permits)",
-                                 shared["duplicates"], "Bangkok para 10 (b)"))
+                                 shared["duplicates"], "Bangkok workshop conclusions (2019), para 10 (b)"))
         mw = shared["weights"]
         if mw is not None:
             scored = mw.filter(pl.col("weight_bin").is_not_null())
@@ -381,11 +381,11 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
             lk.figures.append(Figure("linkage_match_weights", "Match-weight distribution",
                                      "weight = log2(p / (1 - p)) of match_probability, clipped "
                                      "to [-10, 30], floored to whole numbers; null = unscored",
-                                     mw, "Bangkok para 10 (b)", None, chart))
+                                     mw, "Bangkok workshop conclusions (2019), para 10 (b)", None, chart))
         for t, df in (guard(lk, linkage.linkage_quality_tables, st) or {}).items():
             lk.figures.append(Figure(t, f"Linkage stage table {t}",
                                      f"first rows of the linkage stage's warehouse table {t}", df,
-                                     "Bangkok para 10 (b)"))
+                                     "Bangkok workshop conclusions (2019), para 10 (b)"))
     ov.append(lk)
 
     co = Section("coherence", "Cross-source coherence",
@@ -422,18 +422,18 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                  "initial status seeded from the population register and permit "
                                  "evidence as in the tables stage), "
                                  "once per preset; events counted by year of event date",
-                                 wide, "seed 004 para 11; Bangkok para 16", None, chart,
+                                 wide, "UN Secretary-General report (2020) para 11; Bangkok workshop conclusions (2019), para 16", None, chart,
                                  extra={"long": sens}))
         rs.figures.append(Figure("rule_sensitivity_long", "Events by rule, year, type and "
                                  "provisional flag", "as above, not pivoted", sens,
-                                 "seed 004 para 11", hidden=True))
+                                 "UN Secretary-General report (2020) para 11", hidden=True))
         cmp = guard(rs, sensitivity.compare_with_warehouse, st, sens, cfg.rule.name)
         if cmp is not None:
             rs.figures.append(Figure("rule_check_warehouse",
                                      f"Configured rule {cfg.rule.name}: recomputed vs "
                                      "migration_events", "recomputed yearly counts minus the "
                                      "warehouse migration_events counts for the same rule",
-                                     cmp, "seed 004 annex I"))
+                                     cmp, "UN Secretary-General report (2020) annex I"))
     elif rs.error is None:
         rs.figures.append(_absent("rule_sensitivity", "Rule sensitivity", "",
                                   "the warehouse has no crossings table with person_key"))
@@ -473,7 +473,7 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
         ac.figures.append(Figure("accounting_residual", "Accounting residual",
                                  "the warehouse accounting table's residual column summed by "
                                  "subpopulation and year; share = residual / stock at end",
-                                 res, "seed 004 para 25-34", None, chart))
+                                 res, "UN Secretary-General report (2020) para 25-34", None, chart))
     elif ac.error is None:
         ac.figures.append(_absent("accounting_residual", "Accounting residual", "",
                                   "the warehouse has no accounting table (tables not built)"))

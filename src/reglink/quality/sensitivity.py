@@ -1,5 +1,5 @@
 """Rule sensitivity: immigration and emigration by year under every preset residence rule,
-side by side, so users see what the choice of rule does (seed 004 para 11: cut-offs from 4 to
+side by side, so users see what the choice of rule does (UN Secretary-General report 2020 para 11: cut-offs from 4 to
 12 months, "12 out of 16", "9 out of 12"; Bangkok conclusions para 16: cumulative and
 continuous duration both in use).
 

@@ -3,7 +3,7 @@ reglink classify by the parents' country of birth and citizenship, and why the r
 
 Table 3.4 depends on optional parent numbers in the register; a register delivered without them
 still gives births, but none can be classified. The report says so in words, not only by an
-empty cell (Bangkok para 9: coverage and quality of each source made available to users)."""
+empty cell (Bangkok workshop conclusions 2019, para 9: coverage and quality of each source made available to users)."""
 from __future__ import annotations
 
 import polars as pl

@@ -1,4 +1,4 @@
-"""`reglink events` (CONTRACTS.md section 3): read crossings, repair, apply a rule, write events.
+"""`reglink events` (docs/reference.md#commands): read crossings, repair, apply a rule, write events.
 
 Input problems are reported as one line each naming the file, the 1-based data row and the
 column (exit 1); a wrong option (unknown preset, unsupported file type) is a usage error (exit 2).

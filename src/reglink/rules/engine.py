@@ -1,6 +1,6 @@
 """The residence-rule engine: classify every border crossing, derive migration events.
 
-CONTRACTS.md section 2 to the letter, set-based (polars lazy), no loop per person:
+docs/reference.md#residence-rules to the letter, set-based (polars lazy), no loop per person:
 
 1. order each person's crossings (`ordering.py`: explicit order column or alternation);
 2. for every crossing decide whether it *qualifies* — whether the stay (ENTRY) or absence (EXIT)
@@ -235,7 +235,7 @@ def derive_events(crossings: Frame, rule: Rule | str | dict, *,
                   evidence: Frame | None = None,
                   id_col: str = "person_id", majority: bool | None = None) -> pl.DataFrame:
     """One row per migration event: `id_col`, `event_type`, `event_date` (the crossing date),
-    `provisional`, `rule` (CONTRACTS.md section 3), then the crossing's other input columns."""
+    `provisional`, `rule` (docs/reference.md#commands), then the crossing's other input columns."""
     lf = _classify(crossings, rule, observed_until=observed_until, initial_status=initial_status,
                    evidence=evidence, id_col=id_col, majority=majority)
     cols = lf.collect_schema().names()

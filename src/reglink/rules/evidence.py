@@ -1,9 +1,9 @@
 """Evidence of intention for crossings the observed days cannot yet decide (censoring).
 
-CONTRACTS.md section 2: an undecided crossing is decided provisionally "from the days observed
+docs/reference.md#residence-rules: an undecided crossing is decided provisionally "from the days observed
 plus evidence of intention (a permit valid for at least N days from the crossing, travel reason
 SETTLE or RETURN_HOME)". The framework's definitions accept intention in place of duration
-(seed 004 Annex I: "... or intends to live for at least ...").
+(UN Secretary-General report 2020 Annex I: "... or intends to live for at least ...").
 
 Accepted evidence (either or both):
 - the crossings' own `travel_reason` column: SETTLE or RETURN_HOME on the crossing (an entry

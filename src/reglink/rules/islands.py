@@ -1,7 +1,7 @@
 """Continuous mode: stays (and absences) merged across short breaks — gaps and islands.
 
 For an ENTRY on day t the stay that starts on t must last at least N days without a break; an
-absence of at most A days does not break it and counts towards N (CONTRACTS.md section 2). So
+absence of at most A days does not break it and counts towards N (docs/reference.md#residence-rules). So
 a person's presence spells (ENTRY a → next crossing b: days a … b−1) are merged into islands
 whenever the absence between two spells is ≤ A days; the stay of an ENTRY on day t is the part
 of its island from t to the island's end. EXITs are the mirror image: absence spells merged

@@ -1,4 +1,4 @@
-"""Put each person's crossings in order, set-based (CONTRACTS.md section 2, same-day crossings).
+"""Put each person's crossings in order, set-based (docs/reference.md#residence-rules, same-day crossings).
 
 Crossings on one day are ordered by an explicit column when the input has one (`crossing_seq`,
 written by `repair_crossings`; else `crossing_time`; else `sequence`). Without one they alternate

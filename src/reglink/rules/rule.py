@@ -1,4 +1,4 @@
-"""Residence rules (CONTRACTS.md section 2): the presets and custom rules, as one value type."""
+"""Residence rules (docs/reference.md#residence-rules): the presets and custom rules, as one value type."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -182,7 +182,7 @@ def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
         "reports": "reports/",
     }
     (out / "reglink.yaml").write_text(
-        "# Pipeline config for this synthetic world (CONTRACTS.md section 4); written by reglink synth.\n"
+        "# Pipeline config for this synthetic world (docs/reference.md#pipeline-configuration); written by reglink synth.\n"
         + yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return SynthResult(out=out, counts=counts, seconds=time.perf_counter() - t_start, world=world)
 

@@ -1,4 +1,4 @@
-"""Statistical tables of the warehouse (CONTRACTS.md section 4): persons, crossings, migration
+"""Statistical tables of the warehouse (docs/reference.md#warehouse-tables): persons, crossings, migration
 events, flows, stocks, temporary mobility, asylum flows, accounting, births and deaths, the toolkit's tables 3.1-3.5,
 publication copies with small-cell protection, Parquet exports. docs/tables.md is the dictionary."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`accounting`: the population accounting identity per subpopulation and year (seed 004 para 35;
+"""`accounting`: the population accounting identity per subpopulation and year (UN Secretary-General report 2020 para 35;
 figure III): stock at start + immigration − emigration + births − deaths + citizenship acquired
 − citizenship lost = stock at end. The `residual` column is end minus that sum, shown not hidden.
 

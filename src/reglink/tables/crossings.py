@@ -1,7 +1,7 @@
 """`crossings`, `crossing_repairs` and `initial_status`: each person's border crossings, repaired
 and classified by the residence rule.
 
-The border register is the backbone of the flows (seed 000, Annex 2). Before a residence rule
+The border register is the backbone of the flows (UN toolkit 2021, Annex 2). Before a residence rule
 can run, a person's sequence must alternate ENTRY/EXIT; the rule engine's `repair_crossings`
 imputes the missing crossing (two entries in a row), drops crossings after death and orders
 same-day crossings, logging every change (`crossing_repairs`). The repaired crossings are then
@@ -9,7 +9,7 @@ classified once by `classify_crossings` (status before/after, qualifies, days co
 type, provisional) and kept whole in `crossings`: `migration_events` is the subset that is a
 migration, so the two never disagree and a statistician can see why a crossing was or was not one.
 
-Initial status (CONTRACTS.md section 2, pipeline), the status before the first crossing:
+Initial status (docs/reference.md#residence-rules, pipeline), the status before the first crossing:
 1. `population_register`: RESIDENT for a person registered (no registration date, or on or
    before the first crossing) and not deregistered before it -- unless the first crossing
    declares a foreign country of residence and is an ENTRY, or an EXIT with a visit's travel

@@ -1,10 +1,10 @@
 """`migration_events`: the residence rule applied to each person's repaired crossings, with the
-person's attributes at the event (CONTRACTS.md section 4; seed 004 annex I).
+person's attributes at the event (docs/reference.md#warehouse-tables; UN Secretary-General report (2020) annex I).
 
 - The events are the crossings `classify_crossings` marks as migrations (see crossings.py for
   the initial status seeded from the population register and the permit evidence).
 - Attributes are taken at the event date: age in completed years, citizenship and is_citizen
-  after naturalisation, the four subpopulations (seed 004 para 32), previous and next country of
+  after naturalisation, the four subpopulations (UN Secretary-General report 2020 para 32), previous and next country of
   residence, and the reason (the purpose of the permit held at arrival, else the travel reason).
 """
 from __future__ import annotations

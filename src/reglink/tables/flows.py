@@ -1,4 +1,4 @@
-"""`flows`: immigration and emigration by period and breakdown (seed 004 annex I; seed 000 4.1
+"""`flows`: immigration and emigration by period and breakdown (UN Secretary-General report 2020 annex I; UN toolkit (2021) 4.1
 questions A, B, C, L, M, Q).
 
 Counted from `migration_events`: `persons` is the number of distinct persons with such an event

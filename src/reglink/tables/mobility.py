@@ -1,10 +1,10 @@
 """`temporary_mobility` and `asylum_flows`: movements that do not change the country of residence
-(seed 004 para 36-41 and annex I; toolkit questions U, V, W, X, Y, Z, AA, AB, AC).
+(UN Secretary-General report 2020 para 36-41 and annex I; toolkit questions U, V, W, X, Y, Z, AA, AB, AC).
 
 A *stay* is an ENTRY by a non-resident that is not an immigration, up to the next crossing (the
-exit); its length is the days present, exit day out (CONTRACTS.md section 2), so a same-day visit
+exit); its length is the days present, exit day out (docs/reference.md#residence-rules), so a same-day visit
 has 0 days. A stay still open at `observed_until` runs to that day and is flagged `open_stays`.
-`person_days` (the service-population measure, seed 004 para 39) is the sum of stay lengths; a
+`person_days` (the service-population measure, UN Secretary-General report (2020) para 39) is the sum of stay lengths; a
 stay is counted in the year it starts. A *trip abroad* is the mirror: an EXIT by a resident that is
 not an emigration (question AB, citizens working abroad without changing residence).
 

@@ -1,7 +1,7 @@
 """`persons`: one row per linked person, attributes consolidated across the person's records.
 
 Why a precedence: the registers disagree (a typo in one, an old citizenship in another). The
-population register is the best maintained source of personal data for residents (seed 000,
+population register is the best maintained source of personal data for residents (UN toolkit 2021,
 6.17 B), permits are checked by an office at issue, asylum files next, and border records are
 self-declared at a counter. So each attribute comes from the highest-precedence source that has
 it; within that source the most frequent value wins (ties: the most recent record, then the
@@ -201,7 +201,7 @@ def citizenship_at(p: str, d: str) -> str:
 
 
 def subpopulation(native: str, citizen: str) -> str:
-    """The four subpopulations of seed 004 para 32 (toolkit table 3.1 cells E, F, G, H)."""
+    """The four subpopulations of UN Secretary-General report (2020) para 32 (toolkit table 3.1 cells E, F, G, H)."""
     return (f"CASE WHEN {native} IS NULL OR {citizen} IS NULL THEN 'UNKNOWN' "
             f"WHEN {native} AND {citizen} THEN 'NATIVE_BORN_CITIZEN' "
             f"WHEN {native} THEN 'NATIVE_BORN_FOREIGN_CITIZEN' "

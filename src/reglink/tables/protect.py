@@ -1,6 +1,6 @@
 """Publication copies `pub_<table>` with small-cell protection, kept apart from the originals.
 
-Counts of few persons can disclose an individual (seed 002: privacy and confidentiality). Two
+Counts of few persons can disclose an individual (UN data infrastructure framework 2019: privacy and confidentiality). Two
 methods, set by `small_cell` in the config:
 - `suppress`: a row whose `persons` is between 1 and threshold−1 has every count column set to
   NULL and `suppressed = TRUE` (zeros are not disclosive and stay);

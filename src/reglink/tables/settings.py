@@ -2,7 +2,7 @@
 
 The defaults here are the ones shipped in `config/tables.yaml` (a test keeps the two equal). A
 pipeline YAML overrides them under `tables:` (a mapping, or a path to a YAML file); the top-level
-`reference_dates` and `small_cell` keys of CONTRACTS.md section 4 take precedence.
+`reference_dates` and `small_cell` keys of docs/reference.md#pipeline-configuration take precedence.
 """
 from __future__ import annotations
 

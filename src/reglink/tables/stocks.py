@@ -1,7 +1,7 @@
 """`residence_spells` and `stocks`: who is resident, emigrant, returned or temporarily present on
-a reference date (seed 004 para 25-34 and annex I; toolkit table 3.1).
+a reference date (UN Secretary-General report 2020 para 25-34 and annex I; toolkit table 3.1).
 
-Stocks are derived from the same events as the flows, so they align (seed 004 para 27-28):
+Stocks are derived from the same events as the flows, so they align (UN Secretary-General report 2020 para 27-28):
 a person's status changes only at a migration event, and before the first crossing it is the
 initial status (population register, else the rule default). `residence_spells` keeps those
 status intervals [spell_start, spell_end) per person so the stock on any date is one query:

@@ -1,4 +1,4 @@
-"""The UN toolkit's tables 3.1-3.3 (seed 000, section III), filled from the warehouse.
+"""The UN toolkit's tables 3.1-3.3 (UN toolkit 2021, section III), filled from the warehouse.
 
 Each table is the questionnaire's 2x2 of native/foreign-born x national/foreign citizens with
 its cell letters: A) native-born (A=E+F), B) foreign-born (B=G+H), C) national citizens (C=E+G),
@@ -81,11 +81,11 @@ UNKNOWN_NOTE = ("Cell U (not in the questionnaire): persons whose country of bir
                 "is unknown; the grid leaves them out.")
 DEFINITIONS = {
     "3_1": ("Resident population on 31 December of the reference year: persons whose status under "
-            "residence rule {rule} is RESIDENT (seed 004 annex I, resident population), by country of "
+            "residence rule {rule} is RESIDENT (UN Secretary-General report 2020 annex I, resident population), by country of "
             "birth and citizenship on that date."),
-    "3_2": ("Immigrants: persons with at least one immigration (rule {rule}, seed 004 annex I) in the "
+    "3_2": ("Immigrants: persons with at least one immigration (rule {rule}, UN Secretary-General report (2020) annex I) in the "
             "reference year, by country of birth and citizenship at the immigration."),
-    "3_3": ("Emigrants: persons with at least one emigration (rule {rule}, seed 004 annex I) in the "
+    "3_3": ("Emigrants: persons with at least one emigration (rule {rule}, UN Secretary-General report (2020) annex I) in the "
             "reference year, by country of birth and citizenship at the emigration."),
     "3_4": ("Births: live births registered in the population register (registration reason BIRTH) "
             "with a date of birth in the reference year, by the country of birth and citizenship "
