@@ -145,7 +145,7 @@ def training_sql(rule: Rule, until: dt.date, ps: ProvisionalSettings) -> str:
         SELECT * FROM base
         WHERE (SELECT count(*) FROM base) <= {ps.max_training_crossings}
            OR hash(person_key, crossing_order) % 1000000
-              < {ps.max_training_crossings} * 1000000 / (SELECT count(*) FROM base)),
+              < CAST({ps.max_training_crossings} AS BIGINT) * 1000000 / (SELECT count(*) FROM base)),
       lags AS (SELECT range AS band FROM range({bands}))
       SELECT s.person_key, s.crossing_order, s.crossing_date, s.direction,
              CAST(least({h}, l.band * {b} + 1 + hash(s.person_key, s.crossing_order, l.band) % {b})
