@@ -34,6 +34,7 @@ from pathlib import Path
 import polars as pl
 work, mode, threshold = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 memory_limit = sys.argv[4] if len(sys.argv) > 4 else None
+options = set(sys.argv[5].split(",")) if len(sys.argv) > 5 else set()
 from reglink.linkage import pairwise_metrics
 from reglink.linkage.link import DEFAULT_MEMORY_LIMIT, link_relations, linkage_connection
 from reglink.linkage.pipeline import CONFIG_DIR
@@ -47,11 +48,15 @@ sources = {}
 for p in sorted((work / "std").glob("*.parquet")):
     cols = [c for c in ("record_id", *LINK_FIELDS) if c in pl.read_parquet_schema(p)]
     sources[p.stem] = (f"read_parquet('{p}')", cols)
-res = link_relations(con, sources, model_path=model, retrain=(mode == "train"), threshold=threshold)
+res = link_relations(con, sources, model_path=model, retrain=(mode == "train"), threshold=threshold,
+                     cannot_link="no-cannot-link" not in options)
 seconds = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 truth = pl.read_parquet(work / "truth.parquet")
-m = pairwise_metrics(res.person_links, truth)
+by = None
+if (work / "persons.parquet").exists():
+    by = pl.read_parquet(work / "persons.parquet").select("person_id", "hard_case")
+m = pairwise_metrics(res.person_links, truth, by=by)
 peak_eval = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "peak_rss_with_eval_mb": peak_eval, **m,
                   **{k: v for k, v in res.stats.items() if isinstance(v, (int, float))}}))
@@ -94,6 +99,9 @@ def prepare(world: Path, work: Path) -> dict[str, int]:
     for s, f in std.items():
         f.write_parquet(work / "std" / f"{s}.parquet")
     pl.read_parquet(world / "truth" / "record_person.parquet").write_parquet(work / "truth.parquet")
+    persons = pl.read_parquet(world / "truth" / "persons.parquet")
+    if "hard_case" in persons.columns:  # person-level figures per kind of hard case too
+        persons.select("person_id", "hard_case").write_parquet(work / "persons.parquet")
     return {s: f.height for s, f in std.items()}
 
 
@@ -106,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="reuse,train")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--memory-limit", help="DuckDB memory_limit for linkage (default 6GB)")
+    ap.add_argument("--no-cannot-link", action="store_true",
+                    help="cluster without the cannot-link constraints (for comparison)")
     ap.add_argument("--std", type=Path, help="keep the standardised world here (reused if present)")
     ap.add_argument("--febrl", action="store_true", help="FEBRL4 vs plain Splink instead")
     args = ap.parse_args(argv)
@@ -138,14 +148,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows = prepare(world, work)
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-            runs = [_child(CHILD, str(work), mode, str(args.threshold), args.memory_limit or "")
+            opts = "no-cannot-link" if args.no_cannot_link else ""
+            runs = [_child(CHILD, str(work), mode, str(args.threshold), args.memory_limit or "", opts)
                     for _ in range(args.runs)]
-            keys = ("seconds", "peak_rss_mb", "peak_rss_with_eval_mb", "precision", "recall", "f1", "split_share",
-                    "merged_share", "records", "identities", "nodes", "candidate_pairs", "persons")
+            keys = ("seconds", "peak_rss_mb", "peak_rss_with_eval_mb", "precision", "recall", "f1",
+                    "exact_share", "persons_exact", "persons_split", "persons_merged", "persons_wrong",
+                    "keys_merged", "true_persons", "split_share", "merged_share", "records", "identities",
+                    "nodes", "candidate_pairs", "persons", "clusters_split", "split_parts")
             line = {"bench": "linkage", "when": stamp, "mode": mode, "world": str(args.world or ""),
                     "persons_requested": None if args.world else args.persons, "rows": rows,
-                    "runs": args.runs, "threshold": args.threshold,
-                    **{k: statistics.median(r[k] for r in runs) for k in keys},
+                    "runs": args.runs, "threshold": args.threshold, "cannot_link": not args.no_cannot_link,
+                    **{k: statistics.median(r[k] for r in runs) for k in keys if k in runs[0]},
+                    **({"by_hard_case": runs[-1]["by_hard_case"]} if "by_hard_case" in runs[-1] else {}),
                     "seconds_all": [round(r["seconds"], 2) for r in runs]}
             print(json.dumps(line, indent=2))
             with RESULTS.open("a") as f:

@@ -28,6 +28,7 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
+from reglink.linkage.constraints import constrained_clusters
 from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import LINK_FIELDS, add_derived, collapse_identities_sql
@@ -93,6 +94,9 @@ class LinkageResult:
         self.stats = stats
         self.quality: dict[str, pl.DataFrame] = {}
         self.review: pl.DataFrame | None = None
+        # clusters split by cannot-link constraints: one row per contradiction left between two
+        # parts (restricted: it names dates of birth)
+        self.splits: pl.DataFrame = pl.DataFrame()
         self._cache: dict[str, pl.DataFrame] = {}
 
     def _table(self, name: str) -> pl.DataFrame:
@@ -130,6 +134,7 @@ def link_frames(
     u_max_pairs: float = 2e6,
     predict_min_weight: float = -10.0,
     debug: bool = False,
+    cannot_link: bool = True,
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     temp_directory: str | Path | None = None,
 ) -> LinkageResult:
@@ -156,7 +161,7 @@ def link_frames(
     return link_relations(con, sources, home_country=home_country, threshold=threshold,
                           model_path=model_path, retrain=retrain, previous=previous, seed=seed,
                           u_max_pairs=u_max_pairs, predict_min_weight=predict_min_weight,
-                          debug=debug)
+                          debug=debug, cannot_link=cannot_link)
 
 
 def link_relations(
@@ -172,6 +177,7 @@ def link_relations(
     u_max_pairs: float = 2e6,
     predict_min_weight: float = -10.0,
     debug: bool = False,
+    cannot_link: bool = True,
     spark: Any = None,
     spark_work: Path | None = None,
 ) -> LinkageResult:
@@ -272,6 +278,14 @@ def link_relations(
         db_api=db_api, node_id_column_name="node_id", threshold_match_probability=threshold,
     ).as_duckdbpyrelation().pl().select("node_id", pl.col("cluster_id").cast(pl.String))
     log.info("clustered")
+    # evidence against a match: clusters holding contradicting records are split at their
+    # weakest links (cannot-link constraints, linkage/constraints.py)
+    if cannot_link:
+        cc, split_log = constrained_clusters(
+            nodes.select("unique_id", "dob_year", "dob_month", "dob_day"), pairs, cc, threshold)
+    else:
+        split_log = constrained_clusters(nodes.head(0).select("unique_id", "dob_year", "dob_month", "dob_day"),
+                                         pairs.head(0), cc.head(0), threshold)[1]
 
     # identity -> node -> cluster (identity level), then carried to every record in SQL
     ident_node = (identities
@@ -306,6 +320,11 @@ def link_relations(
         JOIN _node_prob p USING (node_id)""")
     con.unregister("_cluster_key")
     con.unregister("_node_prob")
+    ck = cluster_key.select("cluster_id", "person_key")
+    split_log = (split_log.join(ck.rename({"cluster_id": "cluster_a", "person_key": "person_key_a"}),
+                                on="cluster_a", how="left")
+                 .join(ck.rename({"cluster_id": "cluster_b", "person_key": "person_key_b"}),
+                       on="cluster_b", how="left"))
     log.info("person_links: %d records", n_records)
 
     params = parameters_frame(linker.misc.save_model_to_json())
@@ -314,11 +333,16 @@ def link_relations(
         "deterministic_pairs": det.height, "nodes": nodes.height,
         "candidate_pairs": pairs.height,
         "persons": cluster_key.height,
+        "clusters_split": split_log["cluster_id"].n_unique(),
+        "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
+        "split_contradictions": split_log.height,
         "link_type": link_type, "sources": sorted(sources),
         **{f"key_{k}": v for k, v in key_stability_sql(con, previous).items()},
     }
-    return LinkageResult(con=con, pairs=pairs, nodes=nodes, parameters=params,
-                         threshold=threshold, model_path=model_path, trained=trained, stats=stats)
+    res = LinkageResult(con=con, pairs=pairs, nodes=nodes, parameters=params,
+                        threshold=threshold, model_path=model_path, trained=trained, stats=stats)
+    res.splits = split_log
+    return res
 
 
 def _limits(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:

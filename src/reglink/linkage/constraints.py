@@ -1,0 +1,175 @@
+"""Clustering that respects evidence against a match (cannot-link constraints).
+
+Splink's scores add evidence for and against a match pair by pair; connected components then
+chain pairs into persons, so two people who never scored as a match can still end in one
+cluster through a third record that matches both (two JOHN SMITHs born in 1946, each linked to
+a crossing that has only the birth year). A cluster may therefore not hold two records whose
+strong identifiers contradict:
+
+- two different complete dates of birth, unless one is a typo of the other (one character
+  differs, or two adjacent characters are swapped, in YYYYMMDD) or day and month are swapped.
+  1 January counts as incomplete (the usual placeholder for an unknown date).
+
+A register number alone is evidence, not a veto (registers hold their own duplicates), and so
+are different document numbers (renewals); both are left to the model.
+
+A cluster holding a contradiction is rebuilt from its own edges, strongest first, never joining
+two parts that hold contradicting records: set-based rounds in which every part proposes its
+strongest remaining edge to a part it does not contradict, and parts whose proposals are mutual
+merge (the strongest edge of the cluster is always mutual, so each round merges at least one
+pair). The edges left out are the weakest links between the contradicting records. Every
+contradiction left between two parts of a former cluster is logged as a split.
+
+Only clusters with a contradiction are touched; their nodes and edges are a small share of all,
+handled as polars frames (no loop over rows: each round is a few joins).
+"""
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 500
+
+
+def _dob_key() -> pl.Expr:
+    """YYYYMMDD of a complete date of birth (not 1 January), else null."""
+    y, m, d = pl.col("dob_year"), pl.col("dob_month"), pl.col("dob_day")
+    complete = y.is_not_null() & m.is_not_null() & d.is_not_null() & ~((m == 1) & (d == 1))
+    return (pl.when(complete)
+            .then(pl.format("{}{}{}", y.cast(pl.String).str.zfill(4), m.cast(pl.String).str.zfill(2),
+                            d.cast(pl.String).str.zfill(2)))
+            .otherwise(None))
+
+
+def dob_contradicts(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Two complete dates of birth (YYYYMMDD text) that cannot be one person's: different, not
+    one typo apart (one character, or two adjacent ones swapped), not day/month swapped."""
+    ch = [(a.str.slice(i, 1), b.str.slice(i, 1)) for i in range(8)]
+    mism = pl.sum_horizontal([(x != y).cast(pl.Int32) for x, y in ch])
+    transposed = pl.any_horizontal([(ch[i][0] == ch[i + 1][1]) & (ch[i + 1][0] == ch[i][1])
+                                    & (ch[i][0] != ch[i][1]) for i in range(7)])
+    swapped = ((a.str.slice(0, 4) == b.str.slice(0, 4)) & (a.str.slice(4, 2) == b.str.slice(6, 2))
+               & (a.str.slice(6, 2) == b.str.slice(4, 2)))
+    return (mism > 1) & ~((mism == 2) & transposed) & ~swapped
+
+
+def _conflicting(pairs: pl.DataFrame, dobs: pl.DataFrame, a: str, b: str) -> pl.DataFrame:
+    """Rows of `pairs` (columns a, b: part ids) whose parts hold contradicting dates of birth,
+    with the first contradiction found (dob_a, dob_b)."""
+    if pairs.height == 0:
+        return pairs.with_columns(pl.lit(None, pl.String).alias("dob_a"),
+                                  pl.lit(None, pl.String).alias("dob_b")).head(0)
+    x = (pairs.select(a, b).unique()
+         .join(dobs.rename({"part": a, "dob": "dob_a"}), on=a)
+         .join(dobs.rename({"part": b, "dob": "dob_b"}), on=b)
+         .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b")))
+         .group_by(a, b).agg(pl.col("dob_a").min(), pl.col("dob_b").min()))
+    return x
+
+
+def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.DataFrame,
+                         threshold: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split clusters holding contradicting records at their weakest links.
+
+    nodes: (unique_id, dob_year, dob_month, dob_day); pairs: (node_l, node_r, match_weight,
+    match_probability); clusters: (node_id, cluster_id) from connected components at
+    `threshold`. Returns the clusters, with the parts of a split cluster as new cluster ids
+    (`<cluster_id>~<n>`), and the split log (cluster_id, node_a, node_b, cluster_a, cluster_b,
+    reason, weight_between) — one row per contradiction left between two parts.
+    """
+    empty_log = pl.DataFrame(schema={"cluster_id": pl.String, "node_a": pl.String, "node_b": pl.String,
+                                     "cluster_a": pl.String, "cluster_b": pl.String,
+                                     "reason": pl.String, "weight_between": pl.Float64})
+    dob = (nodes.select(pl.col("unique_id").alias("node_id"), _dob_key().alias("dob"))
+           .drop_nulls("dob").join(clusters, on="node_id"))
+    # clusters with more than one complete date of birth, then those with a contradiction
+    multi = dob.group_by("cluster_id").agg(pl.col("dob").n_unique().alias("k")).filter(pl.col("k") > 1)
+    cdob = dob.join(multi.select("cluster_id"), on="cluster_id", how="semi").select("cluster_id", "dob").unique()
+    bad = (cdob.join(cdob, on="cluster_id", suffix="_r")
+           .filter(pl.col("dob") < pl.col("dob_r"))
+           .filter(dob_contradicts(pl.col("dob"), pl.col("dob_r")))
+           .select("cluster_id").unique())
+    if bad.height == 0:
+        return clusters, empty_log
+    vnodes = clusters.join(bad, on="cluster_id", how="semi")
+    log.info("cannot-link: %d clusters (%d nodes) hold contradicting dates of birth",
+             bad.height, vnodes.height)
+    vset = vnodes.select("node_id")
+    edges = (pairs.filter(pl.col("match_probability") >= threshold)
+             .select(pl.col("node_l").alias("a"), pl.col("node_r").alias("b"), pl.col("match_weight").alias("w"))
+             .join(vset.rename({"node_id": "a"}), on="a", how="semi")
+             .join(vset.rename({"node_id": "b"}), on="b", how="semi"))
+    part = vnodes.select("node_id", pl.col("node_id").alias("part"))           # node -> part
+    dobs = dob.join(vset, on="node_id", how="semi").select(pl.col("node_id").alias("part"), "dob").unique()
+    forbidden = pl.DataFrame(schema={"a": pl.String, "b": pl.String})        # part pairs that contradict
+    for rnd in range(MAX_ROUNDS):
+        pe = (edges.join(part.rename({"node_id": "a", "part": "pa"}), on="a")
+              .join(part.rename({"node_id": "b", "part": "pb"}), on="b")
+              .filter(pl.col("pa") != pl.col("pb"))
+              .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"), "w")
+              .group_by("a", "b").agg(pl.col("w").max()))
+        pe = pe.join(forbidden, on=["a", "b"], how="anti")
+        new_bad = _conflicting(pe, dobs, "a", "b").select("a", "b")
+        if new_bad.height:
+            forbidden = pl.concat([forbidden, new_bad])
+            pe = pe.join(new_bad, on=["a", "b"], how="anti")
+        if pe.height == 0:
+            break
+        # every part's strongest edge (ties: the smaller partner id); mutual choices merge
+        both = pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
+                          pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
+        best = (both.sort(["p", "w", "q"], descending=[False, True, False])
+                .group_by("p", maintain_order=True).first())
+        mutual = (best.join(best.select(pl.col("p").alias("q"), pl.col("q").alias("p_back")), on="q")
+                  .filter((pl.col("p_back") == pl.col("p")) & (pl.col("p") < pl.col("q")))
+                  .select(pl.col("q").alias("old"), pl.col("p").alias("new")))
+        if mutual.height == 0:  # cannot happen with a total order on edges; a guard
+            break
+        part = (part.join(mutual.rename({"old": "part"}), on="part", how="left")
+                .select("node_id", pl.coalesce("new", "part").alias("part")))
+        dobs = (dobs.join(mutual.rename({"old": "part"}), on="part", how="left")
+                .select(pl.coalesce("new", "part").alias("part"), "dob").unique())
+        forbidden = (forbidden.join(mutual.rename({"old": "a"}), on="a", how="left")
+                     .with_columns(pl.coalesce("new", "a").alias("a")).drop("new")
+                     .join(mutual.rename({"old": "b"}), on="b", how="left")
+                     .with_columns(pl.coalesce("new", "b").alias("b")).drop("new")
+                     .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+                     .unique())
+    else:
+        log.warning("cannot-link: stopped after %d rounds; the parts so far are kept", MAX_ROUNDS)
+    # new cluster ids: the former cluster id and the part's rank inside it
+    parts = (vnodes.join(part, on="node_id")
+             .with_columns(pl.col("part").rank("dense").over("cluster_id").cast(pl.Int64).alias("_n")))
+    n_parts = parts.group_by("cluster_id").agg(pl.col("_n").max().alias("parts"))
+    parts = (parts.join(n_parts, on="cluster_id")
+             .with_columns(pl.when(pl.col("parts") > 1)
+                           .then(pl.format("{}~{}", pl.col("cluster_id"), pl.col("_n")))
+                           .otherwise(pl.col("cluster_id")).alias("new_cluster")))
+    out = (clusters.join(parts.select("node_id", "new_cluster"), on="node_id", how="left")
+           .select("node_id", pl.coalesce("new_cluster", "cluster_id").alias("cluster_id")))
+    # the log: each contradiction between two parts of one former cluster, with its two
+    # records (nodes) and the strongest edge between the parts (0 rows if none)
+    nd = dob.join(vset, on="node_id", how="semi").join(parts.select("node_id", "cluster_id", "new_cluster"),
+                                                       on=["node_id", "cluster_id"])
+    pairs_log = (nd.join(nd, on="cluster_id", suffix="_b")
+                 .filter((pl.col("new_cluster") < pl.col("new_cluster_b"))
+                         & dob_contradicts(pl.col("dob"), pl.col("dob_b")))
+                 .sort("node_id", "node_id_b")
+                 .group_by("new_cluster", "new_cluster_b", maintain_order=True).first())
+    between = (edges.join(parts.select(pl.col("node_id").alias("a"), pl.col("new_cluster").alias("ca")), on="a")
+               .join(parts.select(pl.col("node_id").alias("b"), pl.col("new_cluster").alias("cb")), on="b")
+               .filter(pl.col("ca") != pl.col("cb"))
+               .select(pl.min_horizontal("ca", "cb").alias("new_cluster"),
+                       pl.max_horizontal("ca", "cb").alias("new_cluster_b"), "w")
+               .group_by("new_cluster", "new_cluster_b").agg(pl.col("w").max().alias("weight_between")))
+    split_log = (pairs_log.join(between, on=["new_cluster", "new_cluster_b"], how="left")
+                 .select("cluster_id", pl.col("node_id").alias("node_a"), pl.col("node_id_b").alias("node_b"),
+                         pl.col("new_cluster").alias("cluster_a"), pl.col("new_cluster_b").alias("cluster_b"),
+                         pl.format("date of birth {} vs {}", "dob", "dob_b").alias("reason"),
+                         pl.col("weight_between").cast(pl.Float64)))
+    log.info("cannot-link: %d clusters split into %d parts (%d rounds)", bad.height,
+             parts.select("new_cluster").n_unique(), rnd + 1)
+    return out, split_log

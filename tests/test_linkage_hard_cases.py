@@ -1,0 +1,158 @@
+"""Hard cases of person linkage (issue 14): namesakes, twins, parents and children with the
+same name — each linked right — and the cannot-link constraints that keep contradicting
+records apart (docs/linkage.md "Evidence against a match")."""
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from reglink.linkage import link_frames
+from reglink.linkage.evaluate import person_status
+from reglink.linkage.inputs import extracts_in, std_frames_from_extracts
+from reglink.linkage.prepare import LINK_FIELDS
+from reglink.linkage.constraints import constrained_clusters, dob_contradicts
+from reglink.linkage.pipeline import CONFIG_DIR
+
+MODEL = CONFIG_DIR / "model-v1.json"
+DOB = {"dob_year": pl.Int32, "dob_month": pl.Int32, "dob_day": pl.Int32}
+CASE_ID = 1_000_000  # the hand-made persons' ids, above the background world's
+
+
+def _person(pid: int, given: str, surname: str, dob: str, sex: str, passport: str,
+            address: str, postcode: str, crossings: int = 3, partial_crossing: bool = False):
+    """A population-register record and border crossings on the person's own passport."""
+    pid += CASE_ID
+    y, m, d = (int(x) for x in dob.split("-"))
+    base = {"given_names_std": given, "surname_std": surname,
+            "full_name_std": " ".join(sorted(f"{given} {surname}".split())),
+            "dob_year": y, "dob_month": m, "dob_day": d, "sex": sex, "citizenship": "NZL"}
+    pop = [{**base, "record_id": f"PR{pid}", "country_of_birth": "NZL", "address_std": address,
+            "postcode_std": postcode, "locality_std": "WELLINGTON"}]
+    bc = [{**base, "record_id": f"BC{pid}-{k}", "document_number_std": passport,
+           "document_country": "NZL"} for k in range(crossings)]
+    if partial_crossing:  # a crossing with the birth year only, on the same passport
+        bc.append({**base, "record_id": f"BC{pid}-y", "dob_month": None, "dob_day": None,
+                   "document_number_std": passport, "document_country": "NZL"})
+    return pid, pop, bc
+
+
+CASES = {
+    # two citizens with the same name, sex and citizenship, born in the same year
+    "namesakes": [
+        _person(1, "JOHN", "SMITH", "1946-06-23", "M", "LA1111111", "12 KENT TERRACE", "6011",
+                partial_crossing=True),
+        _person(2, "JOHN", "SMITH", "1946-11-29", "M", "LA2222222", "4 ABEL SMITH STREET", "6011",
+                partial_crossing=True),
+    ],
+    # twins: one surname, one date of birth, one address, different given names
+    "twins": [
+        _person(3, "EMMA", "WILSON", "2015-03-02", "F", "LB3333333", "7 AVA STREET", "6012"),
+        _person(4, "OLIVIA", "WILSON", "2015-03-02", "F", "LB4444444", "7 AVA STREET", "6012"),
+    ],
+    # father and son with the same name at the same address (Sr. / Jr.)
+    "parent and child": [
+        _person(5, "JAMES", "BROWN", "1950-02-11", "M", "LC5555555", "88 RATA ROAD", "6021"),
+        _person(6, "JAMES", "BROWN", "1978-05-30", "M", "LC6666666", "88 RATA ROAD", "6021"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def background(tmp_path_factory):
+    """A small synthetic world the cases are delivered with: the model's prior (how likely two
+    random records match) is then that of a population, not of six people."""
+    from reglink.synth.generate import generate
+
+    out = tmp_path_factory.mktemp("hardworld")
+    generate(out, persons=400, years=6, seed=3)
+    std = std_frames_from_extracts(extracts_in(out))
+    truth = pl.read_parquet(out / "truth" / "record_person.parquet").select(
+        "source", "record_id", pl.col("person_id").cast(pl.Int64))
+    return std, truth
+
+
+def _frames(people, background):
+    pop = [r for _, p, _ in people for r in p]
+    bc = [r for _, _, b in people for r in b]
+    truth = [{"source": "population_register", "record_id": r["record_id"], "person_id": pid}
+             for pid, p, _ in people for r in p]
+    truth += [{"source": "border_crossings", "record_id": r["record_id"], "person_id": pid}
+              for pid, _, b in people for r in b]
+    std, world_truth = background
+    std = dict(std)
+    for source, rows in (("population_register", pop), ("border_crossings", bc)):
+        cols = [c for c in ("record_id", *LINK_FIELDS) if c in std[source].columns]
+        std[source] = pl.concat([std[source].select(cols), pl.DataFrame(rows, schema_overrides=DOB)],
+                                how="diagonal_relaxed")
+    return std, pl.concat([world_truth, pl.DataFrame(truth, schema_overrides={"person_id": pl.Int64})])
+
+
+def _case_status(people, background):
+    std, truth = _frames(people, background)
+    st = person_status(link_frames(std, model_path=MODEL).person_links, truth)
+    return st.filter(pl.col("t").cast(pl.Int64) >= CASE_ID)
+
+
+def test_each_hard_case_is_linked_right(background):
+    for name, people in CASES.items():
+        st = _case_status(people, background)
+        assert st.height == len(people) and st["exact"].all(), (name, st)
+
+
+def test_all_hard_cases_together_are_linked_right(background):
+    st = _case_status([p for people in CASES.values() for p in people], background)
+    assert st.height == 6 and st["exact"].all(), st
+
+
+def test_dates_of_birth_that_contradict():
+    pairs = pl.DataFrame({"a": ["19460623", "19460623", "19460623", "19460623", "19460623", "19461129"],
+                          "b": ["19461129", "19460624", "19460632", "19462306", "19560623", "19461129"]})
+    got = pairs.select(dob_contradicts(pl.col("a"), pl.col("b"))).to_series().to_list()
+    # a different date; one digit (typo); adjacent digits swapped; day and month swapped;
+    # one digit of the year; the same date
+    assert got == [True, False, False, False, False, False]
+    swap = pl.DataFrame({"a": ["19460611"], "b": ["19461106"]})
+    assert swap.select(dob_contradicts(pl.col("a"), pl.col("b"))).item() is False
+
+
+def _nodes(rows):
+    return pl.DataFrame(rows, schema={"unique_id": pl.String, "dob_year": pl.Int32,
+                                      "dob_month": pl.Int32, "dob_day": pl.Int32}, orient="row")
+
+
+def _pairs(rows):
+    return pl.DataFrame(rows, schema={"node_l": pl.String, "node_r": pl.String,
+                                      "match_weight": pl.Float64, "match_probability": pl.Float64},
+                        orient="row")
+
+
+def test_a_chain_through_a_partial_date_is_cut_at_its_weakest_link():
+    # a (1946-06-23) - b (1946, year only) - c (1946-11-29), and d (1946-06-23) beside a
+    nodes = _nodes([("a", 1946, 6, 23), ("b", 1946, None, None), ("c", 1946, 11, 29),
+                    ("d", 1946, 6, 23), ("e", 1980, 1, 1)])
+    pairs = _pairs([("a", "b", 12.0, 0.9998), ("b", "c", 6.0, 0.985), ("a", "d", 20.0, 0.99999),
+                    ("c", "e", -3.0, 0.1)])
+    cc = pl.DataFrame({"node_id": list("abcde"), "cluster_id": ["a"] * 4 + ["e"]})
+    out, log = constrained_clusters(nodes, pairs, cc, 0.9)
+    k = dict(out.iter_rows())
+    assert k["a"] == k["b"] == k["d"] != k["c"] and k["e"] == "e"
+    assert log.height == 1 and log["reason"][0] == "date of birth 19460623 vs 19461129"
+    assert log["weight_between"][0] == 6.0
+
+
+def test_typos_swaps_and_placeholders_do_not_split():
+    nodes = _nodes([("a", 1946, 6, 11), ("b", 1946, 11, 6), ("c", 1946, 6, 12), ("d", 1946, 1, 1)])
+    pairs = _pairs([("a", "b", 10.0, 0.999), ("a", "c", 10.0, 0.999), ("c", "d", 8.0, 0.99)])
+    cc = pl.DataFrame({"node_id": list("abcd"), "cluster_id": ["a"] * 4})
+    out, log = constrained_clusters(nodes, pairs, cc, 0.9)
+    assert out["cluster_id"].n_unique() == 1 and log.height == 0
+
+
+def test_two_parts_that_contradict_are_never_joined_by_a_third():
+    # x and y contradict; z links to both, more strongly to y: z stays with y
+    nodes = _nodes([("x", 1970, 3, 4), ("y", 1970, 8, 19), ("z", 1970, None, None)])
+    pairs = _pairs([("x", "z", 9.0, 0.999), ("y", "z", 15.0, 0.99999)])
+    cc = pl.DataFrame({"node_id": list("xyz"), "cluster_id": ["x"] * 3})
+    out, log = constrained_clusters(nodes, pairs, cc, 0.9)
+    k = dict(out.iter_rows())
+    assert k["y"] == k["z"] != k["x"] and log.height == 1
