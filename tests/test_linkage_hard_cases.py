@@ -116,8 +116,16 @@ def test_dates_of_birth_that_contradict():
 
 
 def _nodes(rows):
-    return pl.DataFrame(rows, schema={"unique_id": pl.String, "dob_year": pl.Int32,
-                                      "dob_month": pl.Int32, "dob_day": pl.Int32}, orient="row")
+    """(unique_id, year, month, day[, document, first day seen, last day seen])"""
+    import datetime as dt
+
+    full = [(*r[:4], r[4] if len(r) > 4 else None, "NZL" if len(r) > 4 else None,
+             dt.date.fromisoformat(r[5]) if len(r) > 4 else None,
+             dt.date.fromisoformat(r[6]) if len(r) > 4 else None) for r in rows]
+    return pl.DataFrame(full, schema={"unique_id": pl.String, "dob_year": pl.Int32,
+                                      "dob_month": pl.Int32, "dob_day": pl.Int32,
+                                      "document_number_std": pl.String, "document_country": pl.String,
+                                      "first_seen": pl.Date, "last_seen": pl.Date}, orient="row")
 
 
 def _pairs(rows):
@@ -141,11 +149,15 @@ def test_a_chain_through_a_partial_date_is_cut_at_its_weakest_link():
 
 
 def test_typos_swaps_and_placeholders_do_not_split():
-    nodes = _nodes([("a", 1946, 6, 11), ("b", 1946, 11, 6), ("c", 1946, 6, 12), ("d", 1946, 1, 1)])
-    pairs = _pairs([("a", "b", 10.0, 0.999), ("a", "c", 10.0, 0.999), ("c", "d", 8.0, 0.99)])
-    cc = pl.DataFrame({"node_id": list("abcd"), "cluster_id": ["a"] * 4})
+    # a / b: day and month swapped; a / d: 1 January placeholder; c / e: a typo in one digit
+    # and two adjacent digits swapped (1946-06-21 / 1946-06-12)
+    nodes = _nodes([("a", 1946, 6, 11), ("b", 1946, 11, 6), ("d", 1946, 1, 1),
+                    ("c", 1946, 6, 21), ("e", 1946, 6, 12), ("f", 1946, 6, 22)])
+    pairs = _pairs([("a", "b", 10.0, 0.999), ("a", "d", 8.0, 0.99),
+                    ("c", "e", 10.0, 0.999), ("c", "f", 10.0, 0.999)])
+    cc = pl.DataFrame({"node_id": list("abdcef"), "cluster_id": ["a"] * 3 + ["c"] * 3})
     out, log = constrained_clusters(nodes, pairs, cc, 0.9)
-    assert out["cluster_id"].n_unique() == 1 and log.height == 0
+    assert out["cluster_id"].n_unique() == 2 and log.height == 0
 
 
 def test_two_parts_that_contradict_are_never_joined_by_a_third():
@@ -156,3 +168,21 @@ def test_two_parts_that_contradict_are_never_joined_by_a_third():
     out, log = constrained_clusters(nodes, pairs, cc, 0.9)
     k = dict(out.iter_rows())
     assert k["y"] == k["z"] != k["x"] and log.height == 1
+
+
+def test_two_passports_of_one_state_in_use_at_once_are_two_people():
+    # twins: one date of birth, their own passports used over the same years; a renewal (r2
+    # after r1) and a typo of a number (t1) are one person
+    nodes = _nodes([("a", 2015, 3, 2, "LB3333333", "2020-01-05", "2024-07-01"),
+                    ("b", 2015, 3, 2, "LB4444444", "2020-01-05", "2024-07-01"),
+                    ("p", 2015, 3, 2, "LB3333333", "2021-01-01", "2021-01-01"),
+                    ("r1", 1960, 5, 5, "LC1000000", "2019-01-01", "2021-03-01"),
+                    ("r2", 1960, 5, 5, "LC2999999", "2021-05-01", "2025-01-01"),
+                    ("t1", 1960, 5, 5, "LC1000060", "2020-02-02", "2020-02-02")])
+    pairs = _pairs([("a", "p", 20.0, 0.99999), ("b", "p", 18.0, 0.99998),
+                    ("r1", "r2", 14.0, 0.9999), ("r1", "t1", 16.0, 0.9999)])
+    cc = pl.DataFrame({"node_id": ["a", "b", "p", "r1", "r2", "t1"], "cluster_id": ["a"] * 3 + ["r1"] * 3})
+    out, log = constrained_clusters(nodes, pairs, cc, 0.9)
+    k = dict(out.iter_rows())
+    assert k["a"] == k["p"] != k["b"] and k["r1"] == k["r2"] == k["t1"]
+    assert log.height == 1 and "LB3333333 and LB4444444" in log["reason"][0]

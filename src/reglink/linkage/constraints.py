@@ -8,10 +8,14 @@ strong identifiers contradict:
 
 - two different complete dates of birth, unless one is a typo of the other (one character
   differs, or two adjacent characters are swapped, in YYYYMMDD) or day and month are swapped.
-  1 January counts as incomplete (the usual placeholder for an unknown date).
+  1 January counts as incomplete (the usual placeholder for an unknown date);
+- two document numbers of one issuing state used in overlapping periods (the first to the last
+  border crossing on each): a renewal replaces a passport, a twin or a namesake carries their
+  own at the same time. Numbers within two characters of each other are typos, not two
+  documents.
 
 A register number alone is evidence, not a veto (registers hold their own duplicates), and so
-are different document numbers (renewals); both are left to the model.
+is a different document number seen in another period (a renewal); both are left to the model.
 
 A cluster holding a contradiction is rebuilt from its own edges, strongest first, never joining
 two parts that hold contradicting records: set-based rounds in which every part proposes its
@@ -56,25 +60,56 @@ def dob_contradicts(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return (mism > 1) & ~((mism == 2) & transposed) & ~swapped
 
 
-def _conflicting(pairs: pl.DataFrame, dobs: pl.DataFrame, a: str, b: str) -> pl.DataFrame:
-    """Rows of `pairs` (columns a, b: part ids) whose parts hold contradicting dates of birth,
-    with the first contradiction found (dob_a, dob_b)."""
-    if pairs.height == 0:
-        return pairs.with_columns(pl.lit(None, pl.String).alias("dob_a"),
-                                  pl.lit(None, pl.String).alias("dob_b")).head(0)
-    x = (pairs.select(a, b).unique()
-         .join(dobs.rename({"part": a, "dob": "dob_a"}), on=a)
-         .join(dobs.rename({"part": b, "dob": "dob_b"}), on=b)
-         .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b")))
-         .group_by(a, b).agg(pl.col("dob_a").min(), pl.col("dob_b").min()))
-    return x
+EVIDENCE_FIELDS = ("unique_id", "dob_year", "dob_month", "dob_day", "document_number_std",
+                   "document_country", "first_seen", "last_seen")
+
+
+def documents_contradict(a: str, b: str) -> pl.Expr:
+    """Two documents of one issuing state used in overlapping periods, their numbers more than
+    two characters apart. Columns `{a|b}_doc`, `_country`, `_first`, `_last` (use period)."""
+    da, db = pl.col(f"{a}_doc"), pl.col(f"{b}_doc")
+    same_len = da.str.len_chars() == db.str.len_chars()
+    width = 12
+    ham = pl.sum_horizontal([(da.str.slice(i, 1) != db.str.slice(i, 1)).cast(pl.Int32)
+                             for i in range(width)])
+    apart = (same_len & (ham > 2)) | ((da.str.len_chars() - db.str.len_chars()).abs() > 2)
+    overlap = ((pl.col(f"{a}_first") <= pl.col(f"{b}_last"))
+               & (pl.col(f"{b}_first") <= pl.col(f"{a}_last")))
+    return (pl.col(f"{a}_country") == pl.col(f"{b}_country")) & (da != db) & apart & overlap
+
+
+def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame) -> pl.DataFrame:
+    """Part pairs (a, b) of `pe` holding contradicting records: (a, b, reason, node_a, node_b)."""
+    out = []
+    x = pe.select("a", "b").unique()
+    if x.height:
+        d = (x.join(dobs.rename({"part": "a", "dob": "dob_a", "node": "node_a"}), on="a")
+             .join(dobs.rename({"part": "b", "dob": "dob_b", "node": "node_b"}), on="b")
+             .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b")))
+             .select("a", "b", pl.format("date of birth {} vs {}", "dob_a", "dob_b").alias("reason"),
+                     "node_a", "node_b"))
+        out.append(d)
+        ren = lambda side: {c: f"{side}_{c}" for c in ("doc", "country", "first", "last", "node")}  # noqa: E731
+        k = (x.join(docs.rename({"part": "a", **ren("a")}), on="a")
+             .join(docs.rename({"part": "b", **ren("b")}), on="b")
+             .filter(documents_contradict("a", "b"))
+             .select("a", "b", pl.format("documents {} and {} of {} in use at the same time",
+                                         "a_doc", "b_doc", "a_country").alias("reason"),
+                     pl.col("a_node").alias("node_a"), pl.col("b_node").alias("node_b")))
+        out.append(k)
+    if not out:
+        return pl.DataFrame(schema={"a": pl.String, "b": pl.String, "reason": pl.String,
+                                    "node_a": pl.String, "node_b": pl.String})
+    return (pl.concat(out).sort("a", "b", "reason", "node_a", "node_b")
+            .group_by("a", "b", maintain_order=True).first())
 
 
 def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.DataFrame,
                          threshold: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split clusters holding contradicting records at their weakest links.
 
-    nodes: (unique_id, dob_year, dob_month, dob_day); pairs: (node_l, node_r, match_weight,
+    nodes: EVIDENCE_FIELDS (dates of birth; document, issuing state, first and last day seen in
+    use); pairs: (node_l, node_r, match_weight,
     match_probability); clusters: (node_id, cluster_id) from connected components at
     `threshold`. Returns the clusters, with the parts of a split cluster as new cluster ids
     (`<cluster_id>~<n>`), and the split log (cluster_id, node_a, node_b, cluster_a, cluster_b,
@@ -85,26 +120,38 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
                                      "reason": pl.String, "weight_between": pl.Float64})
     dob = (nodes.select(pl.col("unique_id").alias("node_id"), _dob_key().alias("dob"))
            .drop_nulls("dob").join(clusters, on="node_id"))
-    # clusters with more than one complete date of birth, then those with a contradiction
+    doc = (nodes.select(pl.col("unique_id").alias("node_id"), pl.col("document_number_std").alias("doc"),
+                        pl.col("document_country").alias("country"),
+                        pl.col("first_seen").alias("first"), pl.col("last_seen").alias("last"))
+           .drop_nulls().join(clusters, on="node_id"))
+    # clusters holding a contradiction: candidates are clusters with more than one complete
+    # date of birth, or more than one document of one state; their pairs are then checked
     multi = dob.group_by("cluster_id").agg(pl.col("dob").n_unique().alias("k")).filter(pl.col("k") > 1)
-    cdob = dob.join(multi.select("cluster_id"), on="cluster_id", how="semi").select("cluster_id", "dob").unique()
-    bad = (cdob.join(cdob, on="cluster_id", suffix="_r")
-           .filter(pl.col("dob") < pl.col("dob_r"))
-           .filter(dob_contradicts(pl.col("dob"), pl.col("dob_r")))
-           .select("cluster_id").unique())
+    multi_doc = (doc.group_by("cluster_id", "country").agg(pl.col("doc").n_unique().alias("k"))
+                 .filter(pl.col("k") > 1).select("cluster_id").unique())
+    cand = pl.concat([multi.select("cluster_id"), multi_doc]).unique()
+    cl_dobs = dob.join(cand, on="cluster_id", how="semi").select(
+        pl.col("cluster_id").alias("part"), "dob", pl.col("node_id").alias("node"))
+    cl_docs = doc.join(cand, on="cluster_id", how="semi").select(
+        pl.col("cluster_id").alias("part"), "doc", "country", "first", "last", pl.col("node_id").alias("node"))
+    bad = _conflicting(cand.select(pl.col("cluster_id").alias("a"), pl.col("cluster_id").alias("b")),
+                       cl_dobs, cl_docs).select(pl.col("a").alias("cluster_id")).unique()
     if bad.height == 0:
         return clusters, empty_log
     vnodes = clusters.join(bad, on="cluster_id", how="semi")
-    log.info("cannot-link: %d clusters (%d nodes) hold contradicting dates of birth",
-             bad.height, vnodes.height)
+    log.info("cannot-link: %d clusters (%d nodes) hold contradicting records", bad.height, vnodes.height)
     vset = vnodes.select("node_id")
     edges = (pairs.filter(pl.col("match_probability") >= threshold)
              .select(pl.col("node_l").alias("a"), pl.col("node_r").alias("b"), pl.col("match_weight").alias("w"))
              .join(vset.rename({"node_id": "a"}), on="a", how="semi")
              .join(vset.rename({"node_id": "b"}), on="b", how="semi"))
     part = vnodes.select("node_id", pl.col("node_id").alias("part"))           # node -> part
-    dobs = dob.join(vset, on="node_id", how="semi").select(pl.col("node_id").alias("part"), "dob").unique()
+    dobs = dob.join(vset, on="node_id", how="semi").select(
+        pl.col("node_id").alias("part"), "dob", pl.col("node_id").alias("node"))
+    docs = doc.join(vset, on="node_id", how="semi").select(
+        pl.col("node_id").alias("part"), "doc", "country", "first", "last", pl.col("node_id").alias("node"))
     forbidden = pl.DataFrame(schema={"a": pl.String, "b": pl.String})        # part pairs that contradict
+    rnd = 0
     for rnd in range(MAX_ROUNDS):
         pe = (edges.join(part.rename({"node_id": "a", "part": "pa"}), on="a")
               .join(part.rename({"node_id": "b", "part": "pb"}), on="b")
@@ -112,7 +159,7 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
               .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"), "w")
               .group_by("a", "b").agg(pl.col("w").max()))
         pe = pe.join(forbidden, on=["a", "b"], how="anti")
-        new_bad = _conflicting(pe, dobs, "a", "b").select("a", "b")
+        new_bad = _conflicting(pe, dobs, docs).select("a", "b")
         if new_bad.height:
             forbidden = pl.concat([forbidden, new_bad])
             pe = pe.join(new_bad, on=["a", "b"], how="anti")
@@ -128,14 +175,13 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
                   .select(pl.col("q").alias("old"), pl.col("p").alias("new")))
         if mutual.height == 0:  # cannot happen with a total order on edges; a guard
             break
-        part = (part.join(mutual.rename({"old": "part"}), on="part", how="left")
-                .select("node_id", pl.coalesce("new", "part").alias("part")))
-        dobs = (dobs.join(mutual.rename({"old": "part"}), on="part", how="left")
-                .select(pl.coalesce("new", "part").alias("part"), "dob").unique())
-        forbidden = (forbidden.join(mutual.rename({"old": "a"}), on="a", how="left")
-                     .with_columns(pl.coalesce("new", "a").alias("a")).drop("new")
-                     .join(mutual.rename({"old": "b"}), on="b", how="left")
-                     .with_columns(pl.coalesce("new", "b").alias("b")).drop("new")
+
+        def relabel(f: pl.DataFrame, col: str = "part") -> pl.DataFrame:
+            return (f.join(mutual.rename({"old": col}), on=col, how="left")
+                    .with_columns(pl.coalesce("new", col).alias(col)).drop("new"))
+
+        part, dobs, docs = relabel(part), relabel(dobs), relabel(docs)
+        forbidden = (relabel(relabel(forbidden, "a"), "b")
                      .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
                      .unique())
     else:
@@ -150,26 +196,25 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
                            .otherwise(pl.col("cluster_id")).alias("new_cluster")))
     out = (clusters.join(parts.select("node_id", "new_cluster"), on="node_id", how="left")
            .select("node_id", pl.coalesce("new_cluster", "cluster_id").alias("cluster_id")))
-    # the log: each contradiction between two parts of one former cluster, with its two
-    # records (nodes) and the strongest edge between the parts (0 rows if none)
-    nd = dob.join(vset, on="node_id", how="semi").join(parts.select("node_id", "cluster_id", "new_cluster"),
-                                                       on=["node_id", "cluster_id"])
-    pairs_log = (nd.join(nd, on="cluster_id", suffix="_b")
-                 .filter((pl.col("new_cluster") < pl.col("new_cluster_b"))
-                         & dob_contradicts(pl.col("dob"), pl.col("dob_b")))
-                 .sort("node_id", "node_id_b")
-                 .group_by("new_cluster", "new_cluster_b", maintain_order=True).first())
+    # the log: for each two parts of one former cluster that contradict, one contradiction
+    # (its reason and two records) and the strongest edge between the parts (null if none)
+    pc = parts.select("node_id", "cluster_id", "new_cluster")
+    final_dobs = dobs.drop("part").join(pc.rename({"node_id": "node", "new_cluster": "part"}), on="node")
+    final_docs = docs.drop("part").join(pc.rename({"node_id": "node", "new_cluster": "part"}), on="node")
+    pp = (pc.select("cluster_id", "new_cluster").unique()
+          .join(pc.select("cluster_id", pl.col("new_cluster").alias("nb")).unique(), on="cluster_id")
+          .filter(pl.col("new_cluster") < pl.col("nb"))
+          .select(pl.col("new_cluster").alias("a"), pl.col("nb").alias("b"), "cluster_id"))
+    contra = _conflicting(pp, final_dobs.drop("cluster_id"), final_docs.drop("cluster_id"))
     between = (edges.join(parts.select(pl.col("node_id").alias("a"), pl.col("new_cluster").alias("ca")), on="a")
                .join(parts.select(pl.col("node_id").alias("b"), pl.col("new_cluster").alias("cb")), on="b")
                .filter(pl.col("ca") != pl.col("cb"))
-               .select(pl.min_horizontal("ca", "cb").alias("new_cluster"),
-                       pl.max_horizontal("ca", "cb").alias("new_cluster_b"), "w")
-               .group_by("new_cluster", "new_cluster_b").agg(pl.col("w").max().alias("weight_between")))
-    split_log = (pairs_log.join(between, on=["new_cluster", "new_cluster_b"], how="left")
-                 .select("cluster_id", pl.col("node_id").alias("node_a"), pl.col("node_id_b").alias("node_b"),
-                         pl.col("new_cluster").alias("cluster_a"), pl.col("new_cluster_b").alias("cluster_b"),
-                         pl.format("date of birth {} vs {}", "dob", "dob_b").alias("reason"),
-                         pl.col("weight_between").cast(pl.Float64)))
+               .select(pl.min_horizontal("ca", "cb").alias("a"), pl.max_horizontal("ca", "cb").alias("b"), "w")
+               .group_by("a", "b").agg(pl.col("w").max().alias("weight_between")))
+    split_log = (contra.join(pp, on=["a", "b"]).join(between, on=["a", "b"], how="left")
+                 .select("cluster_id", "node_a", "node_b", pl.col("a").alias("cluster_a"),
+                         pl.col("b").alias("cluster_b"), "reason", pl.col("weight_between").cast(pl.Float64))
+                 .sort("cluster_id", "cluster_a", "cluster_b"))
     log.info("cannot-link: %d clusters split into %d parts (%d rounds)", bad.height,
              parts.select("new_cluster").n_unique(), rnd + 1)
     return out, split_log

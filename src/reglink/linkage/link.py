@@ -28,10 +28,10 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
-from reglink.linkage.constraints import constrained_clusters
+from reglink.linkage.constraints import EVIDENCE_FIELDS, constrained_clusters
 from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
 from reglink.linkage.keys import cluster_keys
-from reglink.linkage.prepare import LINK_FIELDS, add_derived, collapse_identities_sql
+from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS, add_derived, collapse_identities_sql
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def link_frames(
     con = linkage_connection(memory_limit, temp_directory)
     sources = {}
     for s, f in std.items():
-        cols = [c for c in ("record_id", *LINK_FIELDS) if c in f.columns]
+        cols = [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in f.columns]
         con.register(f"_std_{s}", f.select(cols).to_arrow())
         sources[s] = (f"_std_{s}", cols)
     if previous_links is not None and previous_links.height:
@@ -206,6 +206,11 @@ def link_relations(
     del reps
     group_size = groups.group_by("label").agg(pl.len().alias("identities"))
     nodes = nodes.join(group_size.rename({"label": "unique_id"}), on="unique_id", how="left")
+    # the days a node's document was seen in use (border crossings), for the constraints
+    seen = (identities.select("identity_id", "first_seen", "last_seen")
+            .join(groups.rename({"node": "identity_id", "label": "unique_id"}), on="identity_id")
+            .group_by("unique_id").agg(pl.col("first_seen").min(), pl.col("last_seen").max()))
+    nodes = nodes.join(seen, on="unique_id", how="left")
 
     link_type = "link_and_dedupe" if nodes["source"].n_unique() > 1 else "dedupe_only"
     present = {c for c in NODE_FIELDS if nodes[c].null_count() < nodes.height}
@@ -281,10 +286,9 @@ def link_relations(
     # evidence against a match: clusters holding contradicting records are split at their
     # weakest links (cannot-link constraints, linkage/constraints.py)
     if cannot_link:
-        cc, split_log = constrained_clusters(
-            nodes.select("unique_id", "dob_year", "dob_month", "dob_day"), pairs, cc, threshold)
+        cc, split_log = constrained_clusters(nodes.select(EVIDENCE_FIELDS), pairs, cc, threshold)
     else:
-        split_log = constrained_clusters(nodes.head(0).select("unique_id", "dob_year", "dob_month", "dob_day"),
+        split_log = constrained_clusters(nodes.head(0).select(EVIDENCE_FIELDS),
                                          pairs.head(0), cc.head(0), threshold)[1]
 
     # identity -> node -> cluster (identity level), then carried to every record in SQL

@@ -36,6 +36,10 @@ LINK_FIELDS: tuple[str, ...] = (
     "postcode_std", "address_std", "locality_std",
 )
 _INT_FIELDS = {"dob_year", "dob_month", "dob_day"}
+# The day a record was made, where a register has one per record (a border crossing's date):
+# not compared, but it dates the use of a document, so that two passports of one state used
+# in the same months cannot end in one person (linkage/constraints.py).
+SEEN_FIELDS: tuple[str, ...] = ("crossing_date",)
 
 # Fields that define one identity inside a register: the traveller (name, DOB, sex, document)
 # plus the other person fields, so two identities never differ only in something we compare.
@@ -159,6 +163,8 @@ def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
                 sel.append(f"TRY_CAST({f} AS INTEGER) AS {f}")
             else:
                 sel.append(f"NULLIF(trim(CAST({f} AS VARCHAR)), '') AS {f}")
+        sel.append("TRY_CAST(crossing_date AS DATE) AS seen_on" if "crossing_date" in cols
+                   else "CAST(NULL AS DATE) AS seen_on")
         parts.append(f"SELECT {', '.join(sel)} FROM {rel}")
     return "\nUNION ALL\n".join(parts)
 
@@ -179,13 +185,15 @@ def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> p
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE linkage_identities AS
         SELECT {ik()} AS _ik, source, {fields}, count(*) AS n_records,
-               source || ':' || min(record_id) AS identity_id
+               source || ':' || min(record_id) AS identity_id,
+               min(seen_on) AS first_seen, max(seen_on) AS last_seen
         FROM linkage_records GROUP BY source, {fields}""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE record_identity AS
         SELECT r.source, r.record_id, i.identity_id
         FROM linkage_records r JOIN linkage_identities i ON {ik('r.')} = i._ik""")
-    ident = con.sql(f"SELECT source, {fields}, n_records, identity_id FROM linkage_identities "
+    ident = con.sql(f"SELECT source, {fields}, n_records, identity_id, first_seen, last_seen "
+                    "FROM linkage_identities "
                     "ORDER BY identity_id").pl()
     con.execute("DROP TABLE linkage_identities")
     return ident.with_columns(pl.col("n_records").cast(pl.UInt32))
