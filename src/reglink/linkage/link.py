@@ -13,6 +13,7 @@ Order of work (docs/linkage.md):
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import os
 import shutil
@@ -135,6 +136,7 @@ def link_frames(
     predict_min_weight: float = -10.0,
     debug: bool = False,
     cannot_link: bool = True,
+    refit: str = "auto",
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     temp_directory: str | Path | None = None,
 ) -> LinkageResult:
@@ -161,7 +163,7 @@ def link_frames(
     return link_relations(con, sources, home_country=home_country, threshold=threshold,
                           model_path=model_path, retrain=retrain, previous=previous, seed=seed,
                           u_max_pairs=u_max_pairs, predict_min_weight=predict_min_weight,
-                          debug=debug, cannot_link=cannot_link)
+                          debug=debug, cannot_link=cannot_link, refit=refit)
 
 
 def link_relations(
@@ -178,6 +180,7 @@ def link_relations(
     predict_min_weight: float = -10.0,
     debug: bool = False,
     cannot_link: bool = True,
+    refit: str = "auto",
     spark: Any = None,
     spark_work: Path | None = None,
 ) -> LinkageResult:
@@ -216,7 +219,7 @@ def link_relations(
     present = {c for c in NODE_FIELDS if nodes[c].null_count() < nodes.height}
     trained = False
     reuse = model_path is not None and Path(model_path).exists() and not retrain
-    ident = None if reuse else identities.select(
+    ident = None if (reuse and refit == "never") else identities.select(
         pl.col("identity_id").alias("unique_id"), "source", *NODE_FIELDS)
     # identity fields are no longer needed: keep what the record-level steps use
     identities = identities.select("identity_id", "source", "n_records")
@@ -227,6 +230,24 @@ def link_relations(
     splink_nodes = nodes.select(pl.col("node_num").alias("unique_id"), "source", *NODE_FIELDS)
     if reuse:
         settings: Any = mdl.load_settings(Path(model_path), link_type)
+        if refit != "never":
+            # the saved model's m and u re-estimated on this delivery's identities (without
+            # labels, EM from the saved m), kept only if it does not fit and the guard passes
+            train_api = DuckDBAPI(connection=linkage_connection(*_limits(con)))
+            t_linker = Linker(_splink_inputs(train_api, ident), copy.deepcopy(settings),
+                              log_level=logging.WARNING)
+            fitted, decision = mdl.fit_to_delivery(t_linker, settings, mode=refit, seed=seed,
+                                                   max_pairs=u_max_pairs, present=present)
+            del t_linker
+            train_api.duckdb_con.close()
+            if fitted is not settings:
+                fitted["link_type"] = link_type
+                fitted.pop("linker_uid", None)
+                settings = fitted
+        else:
+            decision = {"model": "saved", "mode": refit, "reason": "re-estimation switched off"}
+        del ident
+        log.info("model: %s (%s)", decision["model"], decision["reason"])
         linker = Linker(_splink_inputs(db_api, splink_nodes), settings, log_level=logging.WARNING)
         # m and u describe the fields and carry over; the prior depends on how many records
         # this delivery has, so it is always estimated on the data at hand
@@ -245,6 +266,9 @@ def link_relations(
         linker = Linker(_splink_inputs(db_api, splink_nodes), model, log_level=logging.WARNING)
         mdl.estimate_prior(linker, present, nodes.height)
         trained = True
+        decision = {"model": "trained", "mode": refit, "reason": (
+            "trained on this delivery without labels: " + ("retrain requested" if retrain
+                                                           else "no saved model"))}
         if model_path is not None:
             mdl.save_model(linker, Path(model_path))
     log.info("model ready (%d nodes)", nodes.height)
@@ -340,6 +364,10 @@ def link_relations(
         "clusters_split": split_log["cluster_id"].n_unique(),
         "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
         "split_contradictions": split_log.height,
+        "model_used": decision["model"], "model_reason": decision["reason"],
+        "model_refit_mode": decision.get("mode", refit),
+        "model_u_drift_bits": decision.get("u_drift_bits"),
+        "model_m_drift_bits": decision.get("m_drift_bits"),
         "link_type": link_type, "sources": sorted(sources),
         **{f"key_{k}": v for k, v in key_stability_sql(con, previous).items()},
     }

@@ -143,6 +143,8 @@ def link_persons(cfg: PipelineConfig, spark: Any = None) -> LinkageResult:
         model_path=model_path, retrain=retrain, previous=previous,
         seed=int(settings.get("seed", 42)), u_max_pairs=float(settings.get("u_max_pairs", 2e6)),
         predict_min_weight=float(settings.get("predict_min_weight", -10)),
+        cannot_link=bool(settings.get("cannot_link", True)),
+        refit=str(settings.get("refit", "auto")),
         spark=spark, spark_work=spark_work,
     )
     if spark_work is not None and not cfg.spark.get("keep_work"):
