@@ -60,6 +60,24 @@ def dob_contradicts(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return (mism > 1) & ~((mism == 2) & transposed) & ~swapped
 
 
+# A wholly different date of birth vetoes a match only where the model says one person's dates
+# rarely differ wholly: the m probability of the date comparison's "else" level (the share of
+# true matches whose dates are neither equal, partial, swapped nor a typo apart) below this.
+# Our registers: 0.002 (the floor); FEBRL, whose corruptor replaces whole dates: 0.04.
+DOB_VETO_MAX_M = 0.01
+
+
+def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
+    """Whether contradicting dates of birth may veto a match under `model` (Splink settings
+    dict with trained m): (applies, m of the birth_date "else" level)."""
+    for comp in model.get("comparisons", []):
+        if comp.get("output_column_name") == "birth_date":
+            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+            m = levels[-1].get("m_probability") if levels else None
+            return (m is None or m < DOB_VETO_MAX_M), m
+    return True, None
+
+
 EVIDENCE_FIELDS = ("unique_id", "dob_year", "dob_month", "dob_day", "document_number_std",
                    "document_country", "first_seen", "last_seen")
 
@@ -105,7 +123,8 @@ def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame) -> pl
 
 
 def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.DataFrame,
-                         threshold: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+                         threshold: float, *, dates_of_birth: bool = True
+                         ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split clusters holding contradicting records at their weakest links.
 
     nodes: EVIDENCE_FIELDS (dates of birth; document, issuing state, first and last day seen in
@@ -114,12 +133,16 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
     `threshold`. Returns the clusters, with the parts of a split cluster as new cluster ids
     (`<cluster_id>~<n>`), and the split log (cluster_id, node_a, node_b, cluster_a, cluster_b,
     reason, weight_between) — one row per contradiction left between two parts.
+    `dates_of_birth`: False leaves contradicting dates of birth to the model (registers where
+    one person's date is often wholly wrong, see `dob_veto_applies`).
     """
     empty_log = pl.DataFrame(schema={"cluster_id": pl.String, "node_a": pl.String, "node_b": pl.String,
                                      "cluster_a": pl.String, "cluster_b": pl.String,
                                      "reason": pl.String, "weight_between": pl.Float64})
     dob = (nodes.select(pl.col("unique_id").alias("node_id"), _dob_key().alias("dob"))
            .drop_nulls("dob").join(clusters, on="node_id"))
+    if not dates_of_birth:
+        dob = dob.head(0)
     doc = (nodes.select(pl.col("unique_id").alias("node_id"), pl.col("document_number_std").alias("doc"),
                         pl.col("document_country").alias("country"),
                         pl.col("first_seen").alias("first"), pl.col("last_seen").alias("last"))

@@ -29,7 +29,8 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
-from reglink.linkage.constraints import EVIDENCE_FIELDS, constrained_clusters
+from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
+                                         dob_veto_applies)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS, add_derived, collapse_identities_sql
@@ -309,8 +310,13 @@ def link_relations(
     log.info("clustered")
     # evidence against a match: clusters holding contradicting records are split at their
     # weakest links (cannot-link constraints, linkage/constraints.py)
+    dob_veto, dob_else_m = dob_veto_applies(linker.misc.save_model_to_json())
     if cannot_link:
-        cc, split_log = constrained_clusters(nodes.select(EVIDENCE_FIELDS), pairs, cc, threshold)
+        if not dob_veto:
+            log.info("cannot-link: dates of birth left to the model (m of a wholly different "
+                     "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
+        cc, split_log = constrained_clusters(nodes.select(EVIDENCE_FIELDS), pairs, cc, threshold,
+                                             dates_of_birth=dob_veto)
     else:
         split_log = constrained_clusters(nodes.head(0).select(EVIDENCE_FIELDS),
                                          pairs.head(0), cc.head(0), threshold)[1]
@@ -340,6 +346,14 @@ def link_relations(
         used_before = con.sql(f"SELECT DISTINCT person_key FROM {previous}").pl()
     cluster_key = cluster_keys(smallest, votes, used_before)
     node_prob = node_probability(ident_node, pairs, threshold)
+    # the model's own estimate of the persons exactly recovered (no truth needed): a person is
+    # whole and alone when every node of theirs belongs there, each with its node probability
+    expected_exact = float(
+        ident_node.select("node_id", "cluster_id").unique()
+        .join(node_prob, on="node_id", how="left")
+        .group_by("cluster_id")
+        .agg(pl.col("match_probability").fill_null(1.0).clip(1e-12, 1.0).log().sum().exp().alias("p"))
+        ["p"].mean() or 1.0)
     con.register("_cluster_key", cluster_key.to_arrow())
     con.register("_node_prob", node_prob.to_arrow())
     con.execute("""CREATE OR REPLACE TEMP TABLE person_links AS
@@ -361,6 +375,8 @@ def link_relations(
         "deterministic_pairs": det.height, "nodes": nodes.height,
         "candidate_pairs": pairs.height,
         "persons": cluster_key.height,
+        "expected_exact_share": expected_exact,
+        "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
         "clusters_split": split_log["cluster_id"].n_unique(),
         "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
         "split_contradictions": split_log.height,

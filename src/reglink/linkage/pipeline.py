@@ -5,7 +5,8 @@ registers), links them, and writes:
 - warehouse `person_links` (one row per input record, every border crossing included),
   `linkage_key_map` (the persisted record -> person_key map that keeps keys stable), and the
   `quality_linkage_*` tables — person_key only, no identifiers;
-- restricted `linkage_review` (borderline pairs with names for clerical review) and the working
+- restricted `linkage_review` (borderline pairs with names for clerical review), `linkage_splits`
+  (clusters split by evidence against a match: reason, records, person_keys) and the working
   tables `linkage_pairs`, `linkage_nodes`, `linkage_record_node`.
 """
 from __future__ import annotations
@@ -186,6 +187,9 @@ def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: str | None)
     try:
         if res.review is not None:
             store.write_table(rs, "linkage_review", res.review.to_arrow())
+        # every split by a cannot-link constraint: the reason, the two records (nodes) and
+        # the person_keys they went to (restricted: the reason names dates and documents)
+        store.write_table(rs, "linkage_splits", res.splits.to_arrow())
         store.write_table(rs, "linkage_pairs", res.pairs.to_arrow())
         store.write_table(rs, "linkage_nodes", res.nodes.to_arrow())
         store.write_table(rs, "linkage_record_node", stream(
