@@ -377,11 +377,13 @@ def load_settings(path: Path, link_type: str) -> dict[str, Any]:
 
 # --- fitting a saved model to the delivered registers ----------------------------------------
 # A level's weight (log2 m/u) of the saved model and of one re-estimated on this delivery are
-# compared over the levels that carry matches (m >= FIT_MIN_M in the saved model): the largest
-# difference in bits is the drift.
-FIT_MIN_M = 0.01
+# compared over the levels that carry most matches (m >= FIT_MIN_M in the saved model: exact
+# names and dates, the document and place levels — not the rare variant levels, whose m EM may
+# rightly move far on registers without that variant): the largest difference in bits is the
+# drift.
+FIT_MIN_M = 0.05
 FIT_BITS = 1.0      # u drift above this: the saved model does not fit the delivery -> EM
-DRIFT_GUARD_BITS = 4.0  # re-estimated weights further than this from the saved: keep the saved
+DRIFT_GUARD_BITS = 4.0  # an m re-estimated by EM further than this from the saved: keep the saved
 
 
 def level_weights(model: dict[str, Any]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -396,8 +398,10 @@ def level_weights(model: dict[str, Any]) -> dict[tuple[str, str], tuple[float, f
     return out
 
 
-def weight_drift(saved: dict[str, Any], new: dict[str, Any]) -> tuple[float, str]:
-    """Largest |log2(m/u) new - saved| in bits over the levels that carry matches, and where."""
+def weight_drift(saved: dict[str, Any], new: dict[str, Any], of: str = "weight") -> tuple[float, str]:
+    """Largest change in bits over the levels that carry most matches, and where: of the
+    weight |log2(m/u) new - saved| (of="weight"), or of m alone |log2(m new / m saved)|
+    (of="m": what EM estimated, u being counted from the data)."""
     import math
 
     a, b = level_weights(saved), level_weights(new)
@@ -408,7 +412,8 @@ def weight_drift(saved: dict[str, Any], new: dict[str, Any]) -> tuple[float, str
         m1, u1 = b[key]
         if not m1 or not u1:
             continue
-        d = abs(math.log2(m1 / u1) - math.log2(m0 / u0))
+        d = (abs(math.log2(m1 / m0)) if of == "m"
+             else abs(math.log2(m1 / u1) - math.log2(m0 / u0)))
         if d > worst:
             worst, where = d, f"{key[0]}: {key[1]}"
     return worst, where
@@ -423,8 +428,8 @@ def fit_to_delivery(linker: Linker, saved: dict[str, Any], *, mode: str = "auto"
     by random sampling (cheap); with `mode` "auto" the saved model is kept when no weight of a
     level that carries matches moved by more than FIT_BITS (it fits the delivery). Otherwise m
     is re-estimated by Splink's EM starting from the saved m (mode "always": whatever the u
-    drift). Guard: re-estimated weights that drift more than DRIFT_GUARD_BITS from the saved,
-    or an EM that fails, keep the saved model. Returns (model, decision) — decision says which
+    drift). Guard: an m that EM moves more than DRIFT_GUARD_BITS (x16) from the saved one, or
+    an EM that fails, keeps the saved model (u is counted from the data and not guarded). Returns (model, decision) — decision says which
     model was used and why (the quality report shows it)."""
     decision: dict[str, Any] = {"model": "saved", "mode": mode, "u_drift_bits": None,
                                 "m_drift_bits": None, "reason": ""}
@@ -453,16 +458,16 @@ def fit_to_delivery(linker: Linker, saved: dict[str, Any], *, mode: str = "auto"
         decision["reason"] = f"EM on the delivery failed ({exc}); saved model kept"
         return saved, decision
     new = apply_m_floors(linker.misc.save_model_to_json())
-    m_drift, m_where = weight_drift(saved, new)
+    m_drift, m_where = weight_drift(saved, new, of="m")
     decision["m_drift_bits"] = round(m_drift, 3)
     if m_drift > DRIFT_GUARD_BITS:
-        decision["reason"] = (f"re-estimated weights drifted {m_drift:.1f} bits from the saved "
-                              f"model at '{m_where}' (guard {DRIFT_GUARD_BITS}): saved model kept")
+        decision["reason"] = (f"EM moved m by {m_drift:.1f} bits from the saved model at "
+                              f"'{m_where}' (guard {DRIFT_GUARD_BITS}): saved model kept")
         return saved, decision
     decision["model"] = "re-estimated"
     decision["reason"] = ((f"saved model did not fit: re-estimated u moved '{u_where}' by "
                            f"{u_drift:.2f} bits (limit {FIT_BITS}); " if mode == "auto" else
                            "re-estimation on every delivery (linkage.refit: always); ")
-                          + f"EM from the saved m moved weights by at most {m_drift:.2f} bits "
+                          + f"EM from the saved m moved m by at most {m_drift:.2f} bits "
                           f"(guard {DRIFT_GUARD_BITS})")
     return new, decision
