@@ -449,10 +449,12 @@ def fit_to_delivery(linker: Linker, saved: dict[str, Any], *, mode: str = "auto"
         decision["reason"] = (f"the saved model fits this delivery: re-estimated u moves no weight "
                               f"by more than {u_drift:.2f} bits (limit {FIT_BITS})")
         return saved, decision
-    sessions = [c for c in (("document_number_std",), ("dob_text",))
+    # the sessions of training: on the document and the date of birth, or on the names where
+    # the delivery has no documents (each session estimates the comparisons it does not block on)
+    sessions = [c for c in (("document_number_std",), ("dob_text",), ("surname_std", "given_first"))
                 if present is None or all(x in present for x in c)]
     try:
-        for cols in sessions:
+        for cols in sessions[:2]:
             tr.estimate_parameters_using_expectation_maximisation(block_on(*cols), max_pairs=em_max_pairs)
     except Exception as exc:  # noqa: BLE001
         decision["reason"] = f"EM on the delivery failed ({exc}); saved model kept"

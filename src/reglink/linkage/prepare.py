@@ -73,6 +73,34 @@ def _phonetic(values: pl.Series) -> pl.Series:
     )
 
 
+SURNAME_VARIANTS = Path(__file__).resolve().parents[3] / "config" / "linkage" / "surname_variants.yaml"
+
+
+@lru_cache(maxsize=1)
+def surname_variants() -> dict[str, str]:
+    """Surname form -> its group's romanisation key (config/linkage/surname_variants.yaml): the
+    key of the group's first form, or that form itself where it has no consonant key (HU)."""
+    if not SURNAME_VARIANTS.exists():
+        return {}
+    groups = yaml.safe_load(SURNAME_VARIANTS.read_text(encoding="utf-8")) or []
+    heads = [str(g[0]).upper() for g in groups if g]
+    keys = pl.select(romanisation_key(pl.Series(heads, dtype=pl.String))).to_series().to_list()
+    out: dict[str, str] = {}
+    for g, head, key in zip([g for g in groups if g], heads, keys):
+        for form in g:
+            out.setdefault(str(form).upper(), key or f"={head}")
+    return out
+
+
+def surname_key(name: pl.Expr) -> pl.Expr:
+    """The romanisation key of a surname, through the known variant groups first."""
+    var = surname_variants()
+    if not var:
+        return romanisation_key(name)
+    return pl.coalesce(name.replace_strict(list(var), list(var.values()), default=None),
+                       romanisation_key(name))
+
+
 def romanisation_key(name: pl.Expr) -> pl.Expr:
     """A coarse consonant key that survives the usual romanisation variants of Chinese,
     Korean and similar names (Pinyin / Wade-Giles / Cantonese: ZHOU-CHOU-CHOW, QIANG-CHIANG,
@@ -81,6 +109,9 @@ def romanisation_key(name: pl.Expr) -> pl.Expr:
     M reads as N, repeats collapse. Far too coarse to link on alone; it is one level among
     the name comparisons, weighed by the model like any other."""
     k = (name.str.replace_all(" ", "")
+         # W between vowels or final after a vowel is a V (German / Polish spellings of Slavic
+         # names: IWANOW / IVANOV, SAIZEW / ZAITSEV, KOWALSKI)
+         .str.replace_all("([AEIOU])W([AEIOU]|$)", "${1}V${2}")
          .str.replace_all("TS|TZ|ZH|CH|SH|HS|Q|X|J|Z|S|C", "C")
          .str.replace_all("K", "G").str.replace_all("P", "B").str.replace_all("T", "D")
          .str.replace_all("[AEIOUHWY]", "")
@@ -97,7 +128,7 @@ def add_derived(records: pl.DataFrame) -> pl.DataFrame:
         pl.col("given_names_std").str.replace_all(" ", "").alias("given_nospace"),
         pl.col("surname_std").str.replace_all(" ", "").alias("surname_nospace"),
         romanisation_key(pl.col("given_names_std")).alias("given_rom"),
-        romanisation_key(pl.col("surname_std")).alias("surname_rom"),
+        surname_key(pl.col("surname_std")).alias("surname_rom"),
         pl.when(pl.col("dob_year").is_not_null() & pl.col("dob_month").is_not_null()
                 & pl.col("dob_day").is_not_null())
         .then(pl.format("{}-{}-{}", pl.col("dob_year"),
