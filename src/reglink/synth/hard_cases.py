@@ -81,33 +81,6 @@ def apply_hard_cases(rng: np.random.Generator, a: dict[str, np.ndarray], scen: d
     adults = ~np.isin(prof, [P["child"], P["birth"]])
     u = rng.random((4, n))
 
-    # twins: the second-born copies the first-born's birth, family and travels
-    kid_idx = np.flatnonzero(kids)
-    twin_j = kid_idx[u[0, kid_idx] < rates["twin"]]
-    first = np.setdiff1d(kid_idx, twin_j)
-    if len(twin_j) and len(first):
-        twin_i = first[(rng.random(len(twin_j)) * len(first)).astype(np.int64)]
-        for key in TWIN_KEYS:
-            a[key][twin_j] = a[key][twin_i]
-        a["t"][twin_j] = a["t"][twin_i]
-        a["dob"][twin_j] = a["dob"][twin_i]
-        a["death"][twin_j] = a["death"][twin_i]
-        a["surname_id"][twin_j] = a["surname_id"][twin_i]
-        a["given1"][twin_j] = _other_given(rng, pools, a, twin_j, a["given1"][twin_i])
-        a["given2"][twin_j] = -1
-        label[twin_j] = "twin"
-        label[twin_i] = np.where(label[twin_i] == "", "twin", label[twin_i])
-
-    # juniors: a child named after the parent of the same sex
-    par = np.maximum(a["parent"], 0)
-    jun = kids & (label == "") & (u[1] < rates["junior"]) & (a["sex"] == a["sex"][par])
-    jj = np.flatnonzero(jun)
-    a["given1"][jj] = a["given1"][par[jj]]
-    a["given2"][jj] = a["given2"][par[jj]]
-    a["surname_id"][jj] = a["surname_id"][par[jj]]
-    label[jj] = "junior"
-    label[par[jj]] = np.where(label[par[jj]] == "", "senior", label[par[jj]])
-
     # adult juniors: a native adult takes the full name of a native 20-40 years older
     native = np.flatnonzero(adults & (a["cob"] == period.home) & (label == ""))
     age = (period.start - a["dob"]) / YEAR
@@ -141,4 +114,36 @@ def apply_hard_cases(rng: np.random.Generator, a: dict[str, np.ndarray], scen: d
         a[k][who] = a[k][other]
     label[who] = "namesake"
     label[other] = np.where(label[other] == "", "namesake", label[other])
+    # children carry their parent's surname (and name group), whatever changed above
+    kid_idx = np.flatnonzero(kids)
+    a["surname_id"][kid_idx] = a["surname_id"][a["parent"][kid_idx]]
+    a["name_group"][kid_idx] = a["name_group"][a["parent"][kid_idx]]
+
+    # twins: the second-born copies the first-born's birth, family and travels
+    kid_idx = np.flatnonzero(kids)
+    twin_j = kid_idx[u[0, kid_idx] < rates["twin"]]
+    first = np.setdiff1d(kid_idx, twin_j)
+    if len(twin_j) and len(first):
+        twin_i = first[(rng.random(len(twin_j)) * len(first)).astype(np.int64)]
+        for key in TWIN_KEYS:
+            a[key][twin_j] = a[key][twin_i]
+        a["t"][twin_j] = a["t"][twin_i]
+        a["dob"][twin_j] = a["dob"][twin_i]
+        a["death"][twin_j] = a["death"][twin_i]
+        a["surname_id"][twin_j] = a["surname_id"][twin_i]
+        a["given1"][twin_j] = _other_given(rng, pools, a, twin_j, a["given1"][twin_i])
+        a["given2"][twin_j] = -1
+        label[twin_j] = "twin"
+        label[twin_i] = np.where(label[twin_i] == "", "twin", label[twin_i])
+
+    # juniors: a child named after the parent of the same sex
+    par = np.maximum(a["parent"], 0)
+    jun = kids & (label == "") & (u[1] < rates["junior"]) & (a["sex"] == a["sex"][par])
+    jj = np.flatnonzero(jun)
+    a["given1"][jj] = a["given1"][par[jj]]
+    a["given2"][jj] = a["given2"][par[jj]]
+    a["surname_id"][jj] = a["surname_id"][par[jj]]
+    label[jj] = "junior"
+    label[par[jj]] = np.where(label[par[jj]] == "", "senior", label[par[jj]])
+
     _tidy_transitions(a, period)
