@@ -173,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = [_child(FEBRL_CHILD) for _ in range(args.runs)]
         med = lambda k, side: statistics.median(r[side][k] for r in runs)  # noqa: E731
         line = {"bench": "linkage_febrl4", "when": stamp, "runs": args.runs,
-                "reglink": {k: med(k, "reglink") for k in ("precision", "recall", "f1", "seconds")},
-                "plain_splink": {k: med(k, "plain_splink") for k in ("precision", "recall", "f1", "seconds")},
+                "reglink": {k: med(k, "reglink") for k in ("precision", "recall", "f1", "exact_share",
+                                                          "persons_split", "persons_merged", "seconds")},
+                "plain_splink": {k: med(k, "plain_splink") for k in ("precision", "recall", "f1", "exact_share",
+                                                                    "persons_split", "persons_merged", "seconds")},
                 "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs)}
         print(json.dumps(line, indent=2))
         with RESULTS.open("a") as f:

@@ -202,3 +202,27 @@ def test_two_passports_of_one_state_in_use_at_once_are_two_people():
     k = dict(out.iter_rows())
     assert k["a"] == k["p"] != k["b"] and k["r1"] == k["r2"] == k["t1"]
     assert log.height == 1 and "LB3333333 and LB4444444" in log["reason"][0]
+
+
+def test_the_saved_model_is_fitted_to_the_delivery_and_says_why(background):
+    import json
+
+    from reglink.linkage import model as mdl
+    from reglink.linkage.quality import quality_tables
+
+    std, _ = background
+    never = link_frames(std, model_path=MODEL, refit="never")
+    assert never.stats["model_used"] == "saved"
+    res = link_frames(std, model_path=MODEL, refit="always")
+    assert res.stats["model_used"] in ("re-estimated", "saved") and res.stats["model_reason"]
+    assert res.stats["model_u_drift_bits"] is not None
+    q = quality_tables(res)["quality_linkage_model"]
+    assert q.height == 1 and q["reason"][0] == res.stats["model_reason"]
+    # the guard: an m that EM moved 16-fold on a level carrying matches keeps the saved model
+    saved = json.loads(MODEL.read_text())
+    moved = json.loads(MODEL.read_text())
+    lv = moved["comparisons"][0]["comparison_levels"][1]
+    lv["m_probability"] = lv["m_probability"] / 20
+    drift, where = mdl.weight_drift(saved, moved, of="m")
+    assert drift > mdl.DRIFT_GUARD_BITS and where.startswith("given_names")
+    assert mdl.weight_drift(saved, saved) == (0.0, "")

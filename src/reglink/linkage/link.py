@@ -234,13 +234,14 @@ def link_relations(
         if refit != "never":
             # the saved model's m and u re-estimated on this delivery's identities (without
             # labels, EM from the saved m), kept only if it does not fit and the guard passes
-            train_api = DuckDBAPI(connection=linkage_connection(*_limits(con)))
+            second, restore = _second_connection(con)
+            train_api = DuckDBAPI(connection=second)
             t_linker = Linker(_splink_inputs(train_api, ident), copy.deepcopy(settings),
                               log_level=logging.WARNING)
             fitted, decision = mdl.fit_to_delivery(t_linker, settings, mode=refit, seed=seed,
                                                    max_pairs=u_max_pairs, present=present)
             del t_linker
-            train_api.duckdb_con.close()
+            _close_second(con, second, restore)
             if fitted is not settings:
                 fitted["link_type"] = link_type
                 fitted.pop("linker_uid", None)
@@ -255,13 +256,14 @@ def link_relations(
         mdl.estimate_prior(linker, present, nodes.height)
     else:
         # train on distinct identities (before deterministic grouping), predict on nodes
-        train_api = DuckDBAPI(connection=linkage_connection(*_limits(con)))
+        second, restore = _second_connection(con)
+        train_api = DuckDBAPI(connection=second)
         t_linker = Linker(_splink_inputs(train_api, ident),
                           mdl.settings_creator(home_country, link_type, debug),
                           log_level=logging.WARNING)
         model = mdl.train(t_linker, seed=seed, max_pairs=u_max_pairs, present=present)
         del t_linker, ident
-        train_api.duckdb_con.close()
+        _close_second(con, second, restore)
         model["link_type"] = link_type
         model.pop("linker_uid", None)
         linker = Linker(_splink_inputs(db_api, splink_nodes), model, log_level=logging.WARNING)
@@ -398,6 +400,39 @@ def _limits(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     tmp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
     return limit, tmp or None
+
+
+_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}
+
+
+def _bytes(setting: str) -> float | None:
+    """DuckDB's memory_limit text ('5.5 GiB') in bytes (None if unreadable)."""
+    import re
+
+    m = re.match(r"^\s*([\d.]+)\s*([KMGT]?I?B)\s*$", str(setting).upper())
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
+
+
+def _second_connection(con: duckdb.DuckDBPyConnection) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+    """A second DuckDB connection (model training or re-estimation on identities) inside the
+    first's memory limit: the limit is split in half between the two while both are open, so
+    the stage stays inside its share of the run's budget. Returns it and the limit to give back
+    with `_close_second`."""
+    limit, tmp = _limits(con)
+    total = _bytes(limit) if limit else None
+    if total is None:
+        return linkage_connection(limit, tmp), None
+    half = f"{int(total / 2 / 2**20)}MiB"
+    con.execute(f"SET memory_limit = '{half}'")
+    return linkage_connection(half, tmp), limit
+
+
+def _close_second(con: duckdb.DuckDBPyConnection, second: duckdb.DuckDBPyConnection,
+                  restore: str | None) -> None:
+    second.close()
+    if restore:
+        con.execute(f"SET memory_limit = '{restore}'")
 
 
 def key_stability_sql(con: duckdb.DuckDBPyConnection, previous: str | None) -> dict[str, float]:
