@@ -239,7 +239,8 @@ def link_relations(
             t_linker = Linker(_splink_inputs(train_api, ident), copy.deepcopy(settings),
                               log_level=logging.WARNING)
             fitted, decision = mdl.fit_to_delivery(t_linker, settings, mode=refit, seed=seed,
-                                                   max_pairs=u_max_pairs, present=present)
+                                                   max_pairs=u_max_pairs, present=present,
+                                                   identities=ident.height)
             del t_linker
             _close_second(con, second, restore)
             if fitted is not settings:

@@ -383,6 +383,7 @@ def load_settings(path: Path, link_type: str) -> dict[str, Any]:
 # drift.
 FIT_MIN_M = 0.05
 FIT_BITS = 1.0      # u drift above this: the saved model does not fit the delivery -> EM
+MIN_IDENTITIES_TO_REFIT = 20_000  # auto: smaller deliveries keep the saved model (too few to learn from)
 DRIFT_GUARD_BITS = 4.0  # an m re-estimated by EM further than this from the saved: keep the saved
 
 
@@ -421,7 +422,8 @@ def weight_drift(saved: dict[str, Any], new: dict[str, Any], of: str = "weight")
 
 def fit_to_delivery(linker: Linker, saved: dict[str, Any], *, mode: str = "auto", seed: int = 42,
                     max_pairs: float = 2e6, em_max_pairs: float = 5e6,
-                    present: set[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                    present: set[str] | None = None, identities: int | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Re-estimate the saved model's parameters on the delivered identities, without labels.
 
     `linker` holds the delivery's identities with the saved model's settings. u is re-estimated
@@ -435,6 +437,10 @@ def fit_to_delivery(linker: Linker, saved: dict[str, Any], *, mode: str = "auto"
                                 "m_drift_bits": None, "reason": ""}
     if mode == "never":
         decision["reason"] = "re-estimation switched off (linkage.refit: never)"
+        return saved, decision
+    if mode == "auto" and identities is not None and identities < MIN_IDENTITIES_TO_REFIT:
+        decision["reason"] = (f"delivery too small to re-estimate from ({identities:,} identities < "
+                              f"{MIN_IDENTITIES_TO_REFIT:,}): saved model kept")
         return saved, decision
     tr = linker.training
     try:
