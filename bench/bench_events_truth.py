@@ -17,6 +17,9 @@ crossings-only baseline, `tables.evidence_repair: false`).
 
 Scored (the rule the warehouse was built with; truth events of the same rule):
 - each predicted person_key is mapped to the true person holding most of its records;
+- person-level linkage accuracy (`linkage`: persons exactly recovered, split, merged; pairwise
+  precision/recall) and event precision/recall for the persons linked whole and alone
+  (`events_of_persons_exact`) apart from those split or merged (`events_of_persons_wrong`);
 - event precision/recall on (person, event_type, event_date), exact date; also within +-1 day;
 - per year and type: predicted vs true totals and relative error, and whether the year's windows
   are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those;
@@ -140,6 +143,21 @@ def score(world: Path, warehouse: Path) -> dict:
         "records_in_truth": round(joined.height / links.height, 4) if links.height else None,
         "key_purity": round(purity, 4),
     }
+    # person-level linkage accuracy (reglink.linkage.evaluate), and the events of persons linked
+    # whole and alone set apart from those of persons split or merged: what linkage costs
+    from reglink.linkage.evaluate import pairwise_metrics, person_status
+
+    lm = pairwise_metrics(links, rp)
+    out["linkage"] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in lm.items()}
+    st = person_status(links, rp).select(pl.col("t").alias("person_id"), "exact")
+    for label, keep in (("persons_exact", True), ("persons_wrong", False)):
+        ids = st.filter(pl.col("exact") == keep).select("person_id")
+        tp = truth.join(ids, on="person_id", how="semi")
+        pp = p.join(ids, on="person_id", how="semi")
+        out[f"events_of_{label}"] = {
+            "true_events": tp.height, "predicted_events": pp.height,
+            "recall": round(tp.join(p, on=keys, how="semi").height / tp.height, 4) if tp.height else None,
+            "precision": round(pp.join(truth, on=keys, how="semi").height / pp.height, 4) if pp.height else None}
     if purity < 0.5 or (links.height and joined.height / links.height < 0.5):
         print(f"warning: the warehouse's person_links do not match {world} (purity {purity:.2f}); "
               "was it built from this world?", file=sys.stderr)
@@ -185,6 +203,15 @@ def main(argv: list[str] | None = None) -> int:
           f"precision {res['precision']}, recall {res['recall']}, "
           f"precision within 1 day {res['precision_within_1_day']}, final-only precision "
           f"{res['final_only_precision']}; linkage key purity {res['key_purity']}")
+    lk = res["linkage"]
+    print(f"linkage: {lk['persons_exact']} of {lk['true_persons']} persons exactly recovered "
+          f"({100 * lk['exact_share']:.2f} %), {lk['persons_split']} split, {lk['persons_merged']} "
+          f"merged ({lk['keys_merged']} keys merged); pairwise precision {lk['precision']:.6f}, "
+          f"recall {lk['recall']:.6f}")
+    for label in ("persons_exact", "persons_wrong"):
+        e = res[f"events_of_{label}"]
+        print(f"events of {label.replace('_', ' ')}: {e['true_events']} true, precision "
+              f"{e['precision']}, recall {e['recall']}")
     print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed  "
           "left-censored")
     for y in res["years"]:

@@ -58,6 +58,7 @@ LINKAGE_KEYS = {
     "u_max_pairs": Spec("float", 1), "seed": Spec("int"), "predict_min_weight": Spec("float"),
     "review_band": Spec("list", values=SHARE, length=2), "review_sample": Spec("int", 0),
     "memory_limit": Spec("size"), "temp_directory": PATH,
+    "refit": Spec("str", choices=("auto", "always", "never")), "cannot_link": Spec("bool"),
     "blocking_rules_to_generate_predictions": Spec("any"), "link_type": Spec("str"),
 }
 

@@ -4,8 +4,8 @@
 and quality_linkage_* out); `link_frames(...)` is the same on polars frames for tests and
 benchmarks.
 """
-from reglink.linkage.evaluate import pairwise_metrics
+from reglink.linkage.evaluate import pairwise_metrics, person_metrics
 from reglink.linkage.link import LinkageResult, link_frames
 from reglink.linkage.pipeline import link_persons
 
-__all__ = ["LinkageResult", "link_frames", "link_persons", "pairwise_metrics"]
+__all__ = ["LinkageResult", "link_frames", "link_persons", "pairwise_metrics", "person_metrics"]

@@ -1,4 +1,10 @@
-"""Linkage accuracy against a known truth: pairwise precision/recall/F1, split and merged.
+"""Linkage accuracy against a known truth: pairwise and person-level.
+
+Pairwise precision and recall are dominated by the many easy pairs; the person-level figures say
+how many people came out whole: a true person is *exactly recovered* when all of their records
+carry one person_key and that key holds nobody else's records. A person is *split* when their
+records carry more than one key; a key is *merged* when it holds records of more than one true
+person (and every person with records under such a key counts as merged).
 
 Pairs are counted, never enumerated: the pairs two groupings share are the sum over
 (predicted person, true person) cells of n*(n-1)/2, so this stays cheap at 20 million records.
@@ -12,29 +18,83 @@ def _pairs(col: pl.Expr) -> pl.Expr:
     return (col * (col - 1) / 2).sum()
 
 
-def pairwise_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = "person_key",
-                     true_col: str = "person_id") -> dict[str, float]:
-    """links (source, record_id, pred_col) vs truth (source, record_id, true_col)."""
-    j = links.select("source", pl.col("record_id").cast(pl.String), pl.col(pred_col).alias("p")).join(
+def _joined(links: pl.DataFrame, truth: pl.DataFrame, pred_col: str, true_col: str) -> pl.DataFrame:
+    return links.select("source", pl.col("record_id").cast(pl.String), pl.col(pred_col).alias("p")).join(
         truth.select("source", pl.col("record_id").cast(pl.String), pl.col(true_col).cast(pl.String).alias("t")),
         on=["source", "record_id"], how="inner")
+
+
+def person_status(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = "person_key",
+                  true_col: str = "person_id") -> pl.DataFrame:
+    """One row per true person: t (true id), records, keys (person_keys their records carry),
+    split, merged (a key of theirs holds someone else too), exact (neither)."""
+    j = _joined(links, truth, pred_col, true_col)
+    return _status(j)
+
+
+def _status(j: pl.DataFrame) -> pl.DataFrame:
+    per_pred = j.group_by("p").agg(pl.col("t").n_unique().alias("persons"))
+    merged_keys = per_pred.filter(pl.col("persons") > 1).select("p")
+    merged_t = j.join(merged_keys, on="p", how="semi").select("t").unique().with_columns(
+        pl.lit(True).alias("merged"))
+    return (j.group_by("t").agg(pl.len().alias("records"), pl.col("p").n_unique().alias("keys"))
+            .join(merged_t, on="t", how="left")
+            .with_columns(pl.col("merged").fill_null(False), (pl.col("keys") > 1).alias("split"))
+            .with_columns((~pl.col("merged") & ~pl.col("split")).alias("exact")))
+
+
+def person_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = "person_key",
+                   true_col: str = "person_id", by: pl.DataFrame | None = None) -> dict[str, object]:
+    """Person-level accuracy: share of true persons exactly recovered, persons split, persons
+    merged, keys merged. `by`: (true_col, category) — the same figures per category too
+    (e.g. the synthetic world's `hard_case`: namesake, twin, junior)."""
+    j = _joined(links, truth, pred_col, true_col)
+    return _person_figures(j, _status(j), true_col, by)
+
+
+def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
+                    by: pl.DataFrame | None) -> dict[str, object]:
+    n = st.height
+    per_pred = j.group_by("p").agg(pl.col("t").n_unique().alias("persons"))
+    out: dict[str, object] = {
+        "true_persons": n,
+        "predicted_persons": per_pred.height,
+        "persons_exact": int(st["exact"].sum()),
+        "exact_share": float(st["exact"].sum()) / n if n else 1.0,
+        "persons_split": int(st["split"].sum()),
+        "persons_merged": int(st["merged"].sum()),
+        "persons_wrong": n - int(st["exact"].sum()),
+        "keys_merged": per_pred.filter(pl.col("persons") > 1).height,
+        "split_share": float(st["split"].sum()) / n if n else 0.0,
+        "merged_share": float(st["merged"].sum()) / n if n else 0.0,
+    }
+    if by is not None:
+        cat = by.columns[1]
+        b = by.select(pl.col(true_col).cast(pl.String).alias("t"), pl.col(cat).alias("category"))
+        per = (st.join(b, on="t", how="left")
+               .group_by("category")
+               .agg(pl.len().alias("persons"), pl.col("exact").sum().alias("exact"),
+                    pl.col("split").sum().alias("split"), pl.col("merged").sum().alias("merged"))
+               .sort("category"))
+        out["by_" + cat] = {str(r["category"]): {
+            "persons": r["persons"], "exact_share": r["exact"] / r["persons"] if r["persons"] else 1.0,
+            "split": r["split"], "merged": r["merged"]} for r in per.iter_rows(named=True)}
+    return out
+
+
+def pairwise_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = "person_key",
+                     true_col: str = "person_id", by: pl.DataFrame | None = None) -> dict[str, object]:
+    """links (source, record_id, pred_col) vs truth (source, record_id, true_col): pairwise
+    precision/recall/F1 and the person-level figures of `person_metrics`."""
+    j = _joined(links, truth, pred_col, true_col)
     pred = j.group_by("p").agg(pl.len().alias("n")).select(_pairs(pl.col("n"))).item()
     true = j.group_by("t").agg(pl.len().alias("n")).select(_pairs(pl.col("n"))).item()
     both = j.group_by("p", "t").agg(pl.len().alias("n")).select(_pairs(pl.col("n"))).item()
     precision = both / pred if pred else 1.0
     recall = both / true if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    # a true person is split when its records carry more than one key; merged when its key
-    # also holds another true person's records
-    per_true = j.group_by("t").agg(pl.col("p").n_unique().alias("keys"))
-    per_pred = j.group_by("p").agg(pl.col("t").n_unique().alias("persons"))
-    merged_keys = per_pred.filter(pl.col("persons") > 1)["p"]
-    merged_true = j.filter(pl.col("p").is_in(merged_keys.implode()))["t"].n_unique()
-    n_true = per_true.height
     return {
-        "records": j.height, "true_persons": n_true, "predicted_persons": per_pred.height,
-        "precision": precision, "recall": recall, "f1": f1,
+        "records": j.height, "precision": precision, "recall": recall, "f1": f1,
         "true_pairs": true, "predicted_pairs": pred, "correct_pairs": both,
-        "split_share": per_true.filter(pl.col("keys") > 1).height / n_true if n_true else 0.0,
-        "merged_share": merged_true / n_true if n_true else 0.0,
+        **_person_figures(j, _status(j), true_col, by),
     }

@@ -13,6 +13,7 @@ Order of work (docs/linkage.md):
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import os
 import shutil
@@ -28,9 +29,11 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
+from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
+                                         dob_veto_applies)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
 from reglink.linkage.keys import cluster_keys
-from reglink.linkage.prepare import LINK_FIELDS, add_derived, collapse_identities_sql
+from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS, add_derived, collapse_identities_sql
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,9 @@ class LinkageResult:
         self.stats = stats
         self.quality: dict[str, pl.DataFrame] = {}
         self.review: pl.DataFrame | None = None
+        # clusters split by cannot-link constraints: one row per contradiction left between two
+        # parts (restricted: it names dates of birth)
+        self.splits: pl.DataFrame = pl.DataFrame()
         self._cache: dict[str, pl.DataFrame] = {}
 
     def _table(self, name: str) -> pl.DataFrame:
@@ -130,6 +136,8 @@ def link_frames(
     u_max_pairs: float = 2e6,
     predict_min_weight: float = -10.0,
     debug: bool = False,
+    cannot_link: bool = True,
+    refit: str = "auto",
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     temp_directory: str | Path | None = None,
 ) -> LinkageResult:
@@ -144,7 +152,7 @@ def link_frames(
     con = linkage_connection(memory_limit, temp_directory)
     sources = {}
     for s, f in std.items():
-        cols = [c for c in ("record_id", *LINK_FIELDS) if c in f.columns]
+        cols = [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in f.columns]
         con.register(f"_std_{s}", f.select(cols).to_arrow())
         sources[s] = (f"_std_{s}", cols)
     if previous_links is not None and previous_links.height:
@@ -156,7 +164,7 @@ def link_frames(
     return link_relations(con, sources, home_country=home_country, threshold=threshold,
                           model_path=model_path, retrain=retrain, previous=previous, seed=seed,
                           u_max_pairs=u_max_pairs, predict_min_weight=predict_min_weight,
-                          debug=debug)
+                          debug=debug, cannot_link=cannot_link, refit=refit)
 
 
 def link_relations(
@@ -172,6 +180,8 @@ def link_relations(
     u_max_pairs: float = 2e6,
     predict_min_weight: float = -10.0,
     debug: bool = False,
+    cannot_link: bool = True,
+    refit: str = "auto",
     spark: Any = None,
     spark_work: Path | None = None,
 ) -> LinkageResult:
@@ -200,12 +210,17 @@ def link_relations(
     del reps
     group_size = groups.group_by("label").agg(pl.len().alias("identities"))
     nodes = nodes.join(group_size.rename({"label": "unique_id"}), on="unique_id", how="left")
+    # the days a node's document was seen in use (border crossings), for the constraints
+    seen = (identities.select("identity_id", "first_seen", "last_seen")
+            .join(groups.rename({"node": "identity_id", "label": "unique_id"}), on="identity_id")
+            .group_by("unique_id").agg(pl.col("first_seen").min(), pl.col("last_seen").max()))
+    nodes = nodes.join(seen, on="unique_id", how="left")
 
     link_type = "link_and_dedupe" if nodes["source"].n_unique() > 1 else "dedupe_only"
     present = {c for c in NODE_FIELDS if nodes[c].null_count() < nodes.height}
     trained = False
     reuse = model_path is not None and Path(model_path).exists() and not retrain
-    ident = None if reuse else identities.select(
+    ident = None if (reuse and refit == "never") else identities.select(
         pl.col("identity_id").alias("unique_id"), "source", *NODE_FIELDS)
     # identity fields are no longer needed: keep what the record-level steps use
     identities = identities.select("identity_id", "source", "n_records")
@@ -216,24 +231,48 @@ def link_relations(
     splink_nodes = nodes.select(pl.col("node_num").alias("unique_id"), "source", *NODE_FIELDS)
     if reuse:
         settings: Any = mdl.load_settings(Path(model_path), link_type)
+        if refit != "never":
+            # the saved model's m and u re-estimated on this delivery's identities (without
+            # labels, EM from the saved m), kept only if it does not fit and the guard passes
+            second, restore = _second_connection(con)
+            train_api = DuckDBAPI(connection=second)
+            t_linker = Linker(_splink_inputs(train_api, ident), copy.deepcopy(settings),
+                              log_level=logging.WARNING)
+            fitted, decision = mdl.fit_to_delivery(t_linker, settings, mode=refit, seed=seed,
+                                                   max_pairs=u_max_pairs, present=present,
+                                                   identities=ident.height)
+            del t_linker
+            _close_second(con, second, restore)
+            if fitted is not settings:
+                fitted["link_type"] = link_type
+                fitted.pop("linker_uid", None)
+                settings = fitted
+        else:
+            decision = {"model": "saved", "mode": refit, "reason": "re-estimation switched off"}
+        del ident
+        log.info("model: %s (%s)", decision["model"], decision["reason"])
         linker = Linker(_splink_inputs(db_api, splink_nodes), settings, log_level=logging.WARNING)
         # m and u describe the fields and carry over; the prior depends on how many records
         # this delivery has, so it is always estimated on the data at hand
         mdl.estimate_prior(linker, present, nodes.height)
     else:
         # train on distinct identities (before deterministic grouping), predict on nodes
-        train_api = DuckDBAPI(connection=linkage_connection(*_limits(con)))
+        second, restore = _second_connection(con)
+        train_api = DuckDBAPI(connection=second)
         t_linker = Linker(_splink_inputs(train_api, ident),
                           mdl.settings_creator(home_country, link_type, debug),
                           log_level=logging.WARNING)
         model = mdl.train(t_linker, seed=seed, max_pairs=u_max_pairs, present=present)
         del t_linker, ident
-        train_api.duckdb_con.close()
+        _close_second(con, second, restore)
         model["link_type"] = link_type
         model.pop("linker_uid", None)
         linker = Linker(_splink_inputs(db_api, splink_nodes), model, log_level=logging.WARNING)
         mdl.estimate_prior(linker, present, nodes.height)
         trained = True
+        decision = {"model": "trained", "mode": refit, "reason": (
+            "trained on this delivery without labels: " + ("retrain requested" if retrain
+                                                           else "no saved model"))}
         if model_path is not None:
             mdl.save_model(linker, Path(model_path))
     log.info("model ready (%d nodes)", nodes.height)
@@ -272,6 +311,18 @@ def link_relations(
         db_api=db_api, node_id_column_name="node_id", threshold_match_probability=threshold,
     ).as_duckdbpyrelation().pl().select("node_id", pl.col("cluster_id").cast(pl.String))
     log.info("clustered")
+    # evidence against a match: clusters holding contradicting records are split at their
+    # weakest links (cannot-link constraints, linkage/constraints.py)
+    dob_veto, dob_else_m = dob_veto_applies(linker.misc.save_model_to_json())
+    if cannot_link:
+        if not dob_veto:
+            log.info("cannot-link: dates of birth left to the model (m of a wholly different "
+                     "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
+        cc, split_log = constrained_clusters(nodes.select(EVIDENCE_FIELDS), pairs, cc, threshold,
+                                             dates_of_birth=dob_veto)
+    else:
+        split_log = constrained_clusters(nodes.head(0).select(EVIDENCE_FIELDS),
+                                         pairs.head(0), cc.head(0), threshold)[1]
 
     # identity -> node -> cluster (identity level), then carried to every record in SQL
     ident_node = (identities
@@ -298,6 +349,14 @@ def link_relations(
         used_before = con.sql(f"SELECT DISTINCT person_key FROM {previous}").pl()
     cluster_key = cluster_keys(smallest, votes, used_before)
     node_prob = node_probability(ident_node, pairs, threshold)
+    # the model's own estimate of the persons exactly recovered (no truth needed): a person is
+    # whole and alone when every node of theirs belongs there, each with its node probability
+    expected_exact = float(
+        ident_node.select("node_id", "cluster_id").unique()
+        .join(node_prob, on="node_id", how="left")
+        .group_by("cluster_id")
+        .agg(pl.col("match_probability").fill_null(1.0).clip(1e-12, 1.0).log().sum().exp().alias("p"))
+        ["p"].mean() or 1.0)
     con.register("_cluster_key", cluster_key.to_arrow())
     con.register("_node_prob", node_prob.to_arrow())
     con.execute("""CREATE OR REPLACE TEMP TABLE person_links AS
@@ -306,6 +365,11 @@ def link_relations(
         JOIN _node_prob p USING (node_id)""")
     con.unregister("_cluster_key")
     con.unregister("_node_prob")
+    ck = cluster_key.select("cluster_id", "person_key")
+    split_log = (split_log.join(ck.rename({"cluster_id": "cluster_a", "person_key": "person_key_a"}),
+                                on="cluster_a", how="left")
+                 .join(ck.rename({"cluster_id": "cluster_b", "person_key": "person_key_b"}),
+                       on="cluster_b", how="left"))
     log.info("person_links: %d records", n_records)
 
     params = parameters_frame(linker.misc.save_model_to_json())
@@ -314,11 +378,22 @@ def link_relations(
         "deterministic_pairs": det.height, "nodes": nodes.height,
         "candidate_pairs": pairs.height,
         "persons": cluster_key.height,
+        "expected_exact_share": expected_exact,
+        "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
+        "clusters_split": split_log["cluster_id"].n_unique(),
+        "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
+        "split_contradictions": split_log.height,
+        "model_used": decision["model"], "model_reason": decision["reason"],
+        "model_refit_mode": decision.get("mode", refit),
+        "model_u_drift_bits": decision.get("u_drift_bits"),
+        "model_m_drift_bits": decision.get("m_drift_bits"),
         "link_type": link_type, "sources": sorted(sources),
         **{f"key_{k}": v for k, v in key_stability_sql(con, previous).items()},
     }
-    return LinkageResult(con=con, pairs=pairs, nodes=nodes, parameters=params,
-                         threshold=threshold, model_path=model_path, trained=trained, stats=stats)
+    res = LinkageResult(con=con, pairs=pairs, nodes=nodes, parameters=params,
+                        threshold=threshold, model_path=model_path, trained=trained, stats=stats)
+    res.splits = split_log
+    return res
 
 
 def _limits(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
@@ -326,6 +401,39 @@ def _limits(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     tmp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
     return limit, tmp or None
+
+
+_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}
+
+
+def _bytes(setting: str) -> float | None:
+    """DuckDB's memory_limit text ('5.5 GiB') in bytes (None if unreadable)."""
+    import re
+
+    m = re.match(r"^\s*([\d.]+)\s*([KMGT]?I?B)\s*$", str(setting).upper())
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
+
+
+def _second_connection(con: duckdb.DuckDBPyConnection) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+    """A second DuckDB connection (model training or re-estimation on identities) inside the
+    first's memory limit: the limit is split in half between the two while both are open, so
+    the stage stays inside its share of the run's budget. Returns it and the limit to give back
+    with `_close_second`."""
+    limit, tmp = _limits(con)
+    total = _bytes(limit) if limit else None
+    if total is None:
+        return linkage_connection(limit, tmp), None
+    half = f"{int(total / 2 / 2**20)}MiB"
+    con.execute(f"SET memory_limit = '{half}'")
+    return linkage_connection(half, tmp), limit
+
+
+def _close_second(con: duckdb.DuckDBPyConnection, second: duckdb.DuckDBPyConnection,
+                  restore: str | None) -> None:
+    second.close()
+    if restore:
+        con.execute(f"SET memory_limit = '{restore}'")
 
 
 def key_stability_sql(con: duckdb.DuckDBPyConnection, previous: str | None) -> dict[str, float]:

@@ -373,3 +373,109 @@ def load_settings(path: Path, link_type: str) -> dict[str, Any]:
         {"blocking_rule": r.get_blocking_rule(D).blocking_rule_sql if not isinstance(r, str) else r,
          "sql_dialect": D} for r in blocking_rules()]
     return settings
+
+
+# --- fitting a saved model to the delivered registers ----------------------------------------
+# A level's weight (log2 m/u) of the saved model and of one re-estimated on this delivery are
+# compared over the levels that carry most matches (m >= FIT_MIN_M in the saved model: exact
+# names and dates, the document and place levels — not the rare variant levels, whose m EM may
+# rightly move far on registers without that variant): the largest difference in bits is the
+# drift.
+FIT_MIN_M = 0.05
+FIT_BITS = 1.0      # u drift above this: the saved model does not fit the delivery -> EM
+MIN_IDENTITIES_TO_REFIT = 20_000  # auto: smaller deliveries keep the saved model (too few to learn from)
+DRIFT_GUARD_BITS = 4.0  # an m re-estimated by EM further than this from the saved: keep the saved
+
+
+def level_weights(model: dict[str, Any]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(comparison, level label) -> (m, u) of every non-null level."""
+    out = {}
+    for comp in model["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            if lv.get("is_null_level"):
+                continue
+            label = lv.get("label_for_charts", lv["sql_condition"])
+            out[(comp["output_column_name"], label)] = (lv.get("m_probability"), lv.get("u_probability"))
+    return out
+
+
+def weight_drift(saved: dict[str, Any], new: dict[str, Any], of: str = "weight") -> tuple[float, str]:
+    """Largest change in bits over the levels that carry most matches, and where: of the
+    weight |log2(m/u) new - saved| (of="weight"), or of m alone |log2(m new / m saved)|
+    (of="m": what EM estimated, u being counted from the data)."""
+    import math
+
+    a, b = level_weights(saved), level_weights(new)
+    worst, where = 0.0, ""
+    for key, (m0, u0) in a.items():
+        if key not in b or not m0 or not u0 or m0 < FIT_MIN_M:
+            continue
+        m1, u1 = b[key]
+        if not m1 or not u1:
+            continue
+        d = (abs(math.log2(m1 / m0)) if of == "m"
+             else abs(math.log2(m1 / u1) - math.log2(m0 / u0)))
+        if d > worst:
+            worst, where = d, f"{key[0]}: {key[1]}"
+    return worst, where
+
+
+def fit_to_delivery(linker: Linker, saved: dict[str, Any], *, mode: str = "auto", seed: int = 42,
+                    max_pairs: float = 2e6, em_max_pairs: float = 5e6,
+                    present: set[str] | None = None, identities: int | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Re-estimate the saved model's parameters on the delivered identities, without labels.
+
+    `linker` holds the delivery's identities with the saved model's settings. u is re-estimated
+    by random sampling (cheap); with `mode` "auto" the saved model is kept when no weight of a
+    level that carries matches moved by more than FIT_BITS (it fits the delivery). Otherwise m
+    is re-estimated by Splink's EM starting from the saved m (mode "always": whatever the u
+    drift). Guard: an m that EM moves more than DRIFT_GUARD_BITS (x16) from the saved one, or
+    an EM that fails, keeps the saved model (u is counted from the data and not guarded). Returns (model, decision) — decision says which
+    model was used and why (the quality report shows it)."""
+    decision: dict[str, Any] = {"model": "saved", "mode": mode, "u_drift_bits": None,
+                                "m_drift_bits": None, "reason": ""}
+    if mode == "never":
+        decision["reason"] = "re-estimation switched off (linkage.refit: never)"
+        return saved, decision
+    if mode == "auto" and identities is not None and identities < MIN_IDENTITIES_TO_REFIT:
+        decision["reason"] = (f"delivery too small to re-estimate from ({identities:,} identities < "
+                              f"{MIN_IDENTITIES_TO_REFIT:,}): saved model kept")
+        return saved, decision
+    tr = linker.training
+    try:
+        tr.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    except Exception as exc:  # noqa: BLE001 — a delivery too small to sample from
+        decision["reason"] = f"u could not be re-estimated ({exc}); saved model kept"
+        return saved, decision
+    after_u = linker.misc.save_model_to_json()
+    u_drift, u_where = weight_drift(saved, after_u)
+    decision["u_drift_bits"] = round(u_drift, 3)
+    if mode == "auto" and u_drift <= FIT_BITS:
+        decision["reason"] = (f"the saved model fits this delivery: re-estimated u moves no weight "
+                              f"by more than {u_drift:.2f} bits (limit {FIT_BITS})")
+        return saved, decision
+    # the sessions of training: on the document and the date of birth, or on the names where
+    # the delivery has no documents (each session estimates the comparisons it does not block on)
+    sessions = [c for c in (("document_number_std",), ("dob_text",), ("surname_std", "given_first"))
+                if present is None or all(x in present for x in c)]
+    try:
+        for cols in sessions[:2]:
+            tr.estimate_parameters_using_expectation_maximisation(block_on(*cols), max_pairs=em_max_pairs)
+    except Exception as exc:  # noqa: BLE001
+        decision["reason"] = f"EM on the delivery failed ({exc}); saved model kept"
+        return saved, decision
+    new = apply_m_floors(linker.misc.save_model_to_json())
+    m_drift, m_where = weight_drift(saved, new, of="m")
+    decision["m_drift_bits"] = round(m_drift, 3)
+    if m_drift > DRIFT_GUARD_BITS:
+        decision["reason"] = (f"EM moved m by {m_drift:.1f} bits from the saved model at "
+                              f"'{m_where}' (guard {DRIFT_GUARD_BITS}): saved model kept")
+        return saved, decision
+    decision["model"] = "re-estimated"
+    decision["reason"] = ((f"saved model did not fit: re-estimated u moved '{u_where}' by "
+                           f"{u_drift:.2f} bits (limit {FIT_BITS}); " if mode == "auto" else
+                           "re-estimation on every delivery (linkage.refit: always); ")
+                          + f"EM from the saved m moved m by at most {m_drift:.2f} bits "
+                          f"(guard {DRIFT_GUARD_BITS})")
+    return new, decision

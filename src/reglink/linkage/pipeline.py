@@ -5,7 +5,8 @@ registers), links them, and writes:
 - warehouse `person_links` (one row per input record, every border crossing included),
   `linkage_key_map` (the persisted record -> person_key map that keeps keys stable), and the
   `quality_linkage_*` tables — person_key only, no identifiers;
-- restricted `linkage_review` (borderline pairs with names for clerical review) and the working
+- restricted `linkage_review` (borderline pairs with names for clerical review), `linkage_splits`
+  (clusters split by evidence against a match: reason, records, person_keys) and the working
   tables `linkage_pairs`, `linkage_nodes`, `linkage_record_node`.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from reglink import store
 from reglink.config import PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.linkage.link import DEFAULT_MEMORY_LIMIT, LinkageResult, link_relations, linkage_connection
-from reglink.linkage.prepare import LINK_FIELDS
+from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS
 from reglink.linkage.quality import quality_tables, review_sample
 from reglink.schemas import SOURCES
 
@@ -75,7 +76,7 @@ def std_relations(con, restricted: Path) -> dict[str, tuple[str, list[str]]]:
             "AND table_name = ?", [f"std_{s}"]).fetchall()]
         n = con.execute(f'SELECT count(*) FROM rs."std_{s}"').fetchall()[0][0]
         if n:
-            out[s] = (f'rs."std_{s}"', [c for c in ("record_id", *LINK_FIELDS) if c in cols])
+            out[s] = (f'rs."std_{s}"', [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in cols])
     if not tables & {f"std_{s}" for s in SOURCES}:
         raise ReglinkError(f"{restricted}: no std_<register> tables to link; run ingest first")
     if not out:
@@ -143,6 +144,8 @@ def link_persons(cfg: PipelineConfig, spark: Any = None) -> LinkageResult:
         model_path=model_path, retrain=retrain, previous=previous,
         seed=int(settings.get("seed", 42)), u_max_pairs=float(settings.get("u_max_pairs", 2e6)),
         predict_min_weight=float(settings.get("predict_min_weight", -10)),
+        cannot_link=bool(settings.get("cannot_link", True)),
+        refit=str(settings.get("refit", "auto")),
         spark=spark, spark_work=spark_work,
     )
     if spark_work is not None and not cfg.spark.get("keep_work"):
@@ -184,6 +187,9 @@ def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: str | None)
     try:
         if res.review is not None:
             store.write_table(rs, "linkage_review", res.review.to_arrow())
+        # every split by a cannot-link constraint: the reason, the two records (nodes) and
+        # the person_keys they went to (restricted: the reason names dates and documents)
+        store.write_table(rs, "linkage_splits", res.splits.to_arrow())
         store.write_table(rs, "linkage_pairs", res.pairs.to_arrow())
         store.write_table(rs, "linkage_nodes", res.nodes.to_arrow())
         store.write_table(rs, "linkage_record_node", stream(

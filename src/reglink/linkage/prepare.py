@@ -36,6 +36,10 @@ LINK_FIELDS: tuple[str, ...] = (
     "postcode_std", "address_std", "locality_std",
 )
 _INT_FIELDS = {"dob_year", "dob_month", "dob_day"}
+# The day a record was made, where a register has one per record (a border crossing's date):
+# not compared, but it dates the use of a document, so that two passports of one state used
+# in the same months cannot end in one person (linkage/constraints.py).
+SEEN_FIELDS: tuple[str, ...] = ("crossing_date",)
 
 # Fields that define one identity inside a register: the traveller (name, DOB, sex, document)
 # plus the other person fields, so two identities never differ only in something we compare.
@@ -69,6 +73,34 @@ def _phonetic(values: pl.Series) -> pl.Series:
     )
 
 
+SURNAME_VARIANTS = Path(__file__).resolve().parents[3] / "config" / "linkage" / "surname_variants.yaml"
+
+
+@lru_cache(maxsize=1)
+def surname_variants() -> dict[str, str]:
+    """Surname form -> its group's romanisation key (config/linkage/surname_variants.yaml): the
+    key of the group's first form, or that form itself where it has no consonant key (HU)."""
+    if not SURNAME_VARIANTS.exists():
+        return {}
+    groups = yaml.safe_load(SURNAME_VARIANTS.read_text(encoding="utf-8")) or []
+    heads = [str(g[0]).upper() for g in groups if g]
+    keys = pl.select(romanisation_key(pl.Series(heads, dtype=pl.String))).to_series().to_list()
+    out: dict[str, str] = {}
+    for g, head, key in zip([g for g in groups if g], heads, keys):
+        for form in g:
+            out.setdefault(str(form).upper(), key or f"={head}")
+    return out
+
+
+def surname_key(name: pl.Expr) -> pl.Expr:
+    """The romanisation key of a surname, through the known variant groups first."""
+    var = surname_variants()
+    if not var:
+        return romanisation_key(name)
+    return pl.coalesce(name.replace_strict(list(var), list(var.values()), default=None),
+                       romanisation_key(name))
+
+
 def romanisation_key(name: pl.Expr) -> pl.Expr:
     """A coarse consonant key that survives the usual romanisation variants of Chinese,
     Korean and similar names (Pinyin / Wade-Giles / Cantonese: ZHOU-CHOU-CHOW, QIANG-CHIANG,
@@ -77,6 +109,9 @@ def romanisation_key(name: pl.Expr) -> pl.Expr:
     M reads as N, repeats collapse. Far too coarse to link on alone; it is one level among
     the name comparisons, weighed by the model like any other."""
     k = (name.str.replace_all(" ", "")
+         # W between vowels or final after a vowel is a V (German / Polish spellings of Slavic
+         # names: IWANOW / IVANOV, SAIZEW / ZAITSEV, KOWALSKI)
+         .str.replace_all("([AEIOU])W([AEIOU]|$)", "${1}V${2}")
          .str.replace_all("TS|TZ|ZH|CH|SH|HS|Q|X|J|Z|S|C", "C")
          .str.replace_all("K", "G").str.replace_all("P", "B").str.replace_all("T", "D")
          .str.replace_all("[AEIOUHWY]", "")
@@ -93,7 +128,7 @@ def add_derived(records: pl.DataFrame) -> pl.DataFrame:
         pl.col("given_names_std").str.replace_all(" ", "").alias("given_nospace"),
         pl.col("surname_std").str.replace_all(" ", "").alias("surname_nospace"),
         romanisation_key(pl.col("given_names_std")).alias("given_rom"),
-        romanisation_key(pl.col("surname_std")).alias("surname_rom"),
+        surname_key(pl.col("surname_std")).alias("surname_rom"),
         pl.when(pl.col("dob_year").is_not_null() & pl.col("dob_month").is_not_null()
                 & pl.col("dob_day").is_not_null())
         .then(pl.format("{}-{}-{}", pl.col("dob_year"),
@@ -159,6 +194,8 @@ def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
                 sel.append(f"TRY_CAST({f} AS INTEGER) AS {f}")
             else:
                 sel.append(f"NULLIF(trim(CAST({f} AS VARCHAR)), '') AS {f}")
+        sel.append("TRY_CAST(crossing_date AS DATE) AS seen_on" if "crossing_date" in cols
+                   else "CAST(NULL AS DATE) AS seen_on")
         parts.append(f"SELECT {', '.join(sel)} FROM {rel}")
     return "\nUNION ALL\n".join(parts)
 
@@ -179,13 +216,15 @@ def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> p
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE linkage_identities AS
         SELECT {ik()} AS _ik, source, {fields}, count(*) AS n_records,
-               source || ':' || min(record_id) AS identity_id
+               source || ':' || min(record_id) AS identity_id,
+               min(seen_on) AS first_seen, max(seen_on) AS last_seen
         FROM linkage_records GROUP BY source, {fields}""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE record_identity AS
         SELECT r.source, r.record_id, i.identity_id
         FROM linkage_records r JOIN linkage_identities i ON {ik('r.')} = i._ik""")
-    ident = con.sql(f"SELECT source, {fields}, n_records, identity_id FROM linkage_identities "
+    ident = con.sql(f"SELECT source, {fields}, n_records, identity_id, first_seen, last_seen "
+                    "FROM linkage_identities "
                     "ORDER BY identity_id").pl()
     con.execute("DROP TABLE linkage_identities")
     return ident.with_columns(pl.col("n_records").cast(pl.UInt32))

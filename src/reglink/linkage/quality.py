@@ -53,7 +53,18 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
          "model estimate: sum(1-p) over accepted pairs / accepted pairs"),
         ("expected_missed_match_rate", exp_missed / exp_true if exp_true else 0.0,
          "model estimate: sum(p) over rejected candidates / sum(p) over all candidates"),
+        ("expected_exact_share", s.get("expected_exact_share", 1.0),
+         "model estimate of persons exactly recovered: mean over persons of the product of "
+         "their nodes' match probabilities"),
+        ("clusters_split", s.get("clusters_split", 0),
+         "clusters split by evidence against a match (contradicting dates of birth, or two "
+         "documents of one state in use at once)"),
+        ("split_parts", s.get("split_parts", 0), "persons those clusters were split into"),
+        ("split_contradictions", s.get("split_contradictions", 0),
+         "contradictions logged between the parts (restricted table linkage_splits)"),
         ("model_trained_this_run", float(res.trained), "1 = trained now, 0 = saved model reused"),
+        ("model_reestimated_this_run", float(s.get("model_used") == "re-estimated"),
+         "1 = the saved model re-estimated on this delivery (see quality_linkage_model)"),
         ("keys_kept_share", s.get("key_kept_share", 1.0), "previous records keeping their person_key"),
     ]
     summary_df = pl.DataFrame({"metric": [r[0] for r in summary],
@@ -65,7 +76,25 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         "kept_share": [float(s.get("key_kept_share", 1.0))],
         "persons": [int(s["persons"])],
     })
+    model = pl.DataFrame({
+        "model_used": [str(s.get("model_used", "trained" if res.trained else "saved"))],
+        "refit_mode": [str(s.get("model_refit_mode", ""))],
+        "reason": [str(s.get("model_reason", ""))],
+        "u_drift_bits": [s.get("model_u_drift_bits")],
+        "m_drift_bits": [s.get("model_m_drift_bits")],
+        "model_file": [res.model_path.name if res.model_path else None],
+    }, schema_overrides={"u_drift_bits": pl.Float64, "m_drift_bits": pl.Float64})
+    splits = res.splits if res.splits is not None and res.splits.height else None
+    split_kinds = (splits.with_columns(pl.col("reason").str.extract(r"^(date of birth|documents)")
+                                       .alias("kind"))
+                   .group_by("kind").agg(pl.len().alias("contradictions"),
+                                         pl.col("cluster_id").n_unique().alias("clusters"))
+                   .sort("kind") if splits is not None else
+                   pl.DataFrame(schema={"kind": pl.String, "contradictions": pl.UInt32,
+                                        "clusters": pl.UInt32}))
     return {
+        "quality_linkage_model": model,
+        "quality_linkage_splits": split_kinds,
         "quality_linkage_match_weights": weights,
         "quality_linkage_parameters": res.parameters,
         "quality_linkage_clusters": sizes,

@@ -18,6 +18,7 @@ import yaml
 
 from reglink.schemas import SOURCES, TRAVEL_REASON
 from reglink.synth import registers as regs
+from reglink.synth.hard_cases import apply_hard_cases
 from reglink.synth.identity import addresses, passport_plan, true_names
 from reglink.synth.movements import KIND, make_crossings
 from reglink.synth.names import load_names
@@ -30,6 +31,7 @@ from reglink.synth import noise as nz
 
 PREFIX = {"border_crossings": "BC", "permits": "PM", "population_register": "PR", "asylum_register": "AS"}
 INVALID_STREAM = 7  # tags the random streams of the invalid-record noise (noise.invalid_records)
+HARD_STREAM = 8  # tags the random streams of the hard cases (namesakes, twins, juniors)
 SORT_BY = {"border_crossings": "crossing_date", "permits": "issue_date",
            "population_register": "registration_date", "asylum_register": "application_date"}
 
@@ -38,7 +40,7 @@ PERSONS_SCHEMA = {
     "country_of_birth": pl.Utf8, "citizenship": pl.Utf8, "naturalisation_date": pl.Date,
     "birth_date": pl.Date, "death_date": pl.Date, "parent_id": pl.Int64,
     "resident_at_start": pl.Boolean, "given_names": pl.Utf8, "surname": pl.Utf8,
-    "name_group": pl.Utf8,
+    "name_group": pl.Utf8, "hard_case": pl.Utf8,
 }
 RECORD_SCHEMA = {"source": pl.Utf8, "record_id": pl.Utf8, "person_id": pl.Int64,
                  "duplicate": pl.Boolean, "noise": pl.Utf8}
@@ -89,6 +91,8 @@ def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
         n = min(chunk, persons - first)
         rng = np.random.default_rng([int(seed), ci])
         a = make_persons(rng, scen, period, n, pools)
+        # a stream of its own: the rates change nothing but the persons they touch
+        apply_hard_cases(np.random.default_rng([int(seed), ci, HARD_STREAM]), a, scen, period, pools)
         profile_totals += np.bincount(a["profile"], minlength=len(PROFILES))
         pid = np.arange(first, first + n, dtype=np.int64) + 1
         passport_plan(rng, a, scen, period)
@@ -225,4 +229,5 @@ def _persons_frame(a: dict[str, np.ndarray], pid: np.ndarray, pools, period: Per
         "given_names": g.astype(str),
         "surname": s.astype(str),
         "name_group": np.array(pools.groups)[a["name_group"]],
+        "hard_case": a["hard_case"],
     }).with_columns(parent_id=pl.when(pl.col("parent_id") >= 0).then(pl.col("parent_id")))

@@ -1,0 +1,243 @@
+"""Clustering that respects evidence against a match (cannot-link constraints).
+
+Splink's scores add evidence for and against a match pair by pair; connected components then
+chain pairs into persons, so two people who never scored as a match can still end in one
+cluster through a third record that matches both (two JOHN SMITHs born in 1946, each linked to
+a crossing that has only the birth year). A cluster may therefore not hold two records whose
+strong identifiers contradict:
+
+- two different complete dates of birth, unless one is a typo of the other (one character
+  differs, or two adjacent characters are swapped, in YYYYMMDD) or day and month are swapped.
+  1 January counts as incomplete (the usual placeholder for an unknown date);
+- two document numbers of one issuing state used in overlapping periods (the first to the last
+  border crossing on each): a renewal replaces a passport, a twin or a namesake carries their
+  own at the same time. Numbers within two characters of each other are typos, not two
+  documents.
+
+A register number alone is evidence, not a veto (registers hold their own duplicates), and so
+is a different document number seen in another period (a renewal); both are left to the model.
+
+A cluster holding a contradiction is rebuilt from its own edges, strongest first, never joining
+two parts that hold contradicting records: set-based rounds in which every part proposes its
+strongest remaining edge to a part it does not contradict, and parts whose proposals are mutual
+merge (the strongest edge of the cluster is always mutual, so each round merges at least one
+pair). The edges left out are the weakest links between the contradicting records. Every
+contradiction left between two parts of a former cluster is logged as a split.
+
+Only clusters with a contradiction are touched; their nodes and edges are a small share of all,
+handled as polars frames (no loop over rows: each round is a few joins).
+"""
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 500
+
+
+def _dob_key() -> pl.Expr:
+    """YYYYMMDD of a complete date of birth (not 1 January), else null."""
+    y, m, d = pl.col("dob_year"), pl.col("dob_month"), pl.col("dob_day")
+    complete = y.is_not_null() & m.is_not_null() & d.is_not_null() & ~((m == 1) & (d == 1))
+    return (pl.when(complete)
+            .then(pl.format("{}{}{}", y.cast(pl.String).str.zfill(4), m.cast(pl.String).str.zfill(2),
+                            d.cast(pl.String).str.zfill(2)))
+            .otherwise(None))
+
+
+def dob_contradicts(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Two complete dates of birth (YYYYMMDD text) that cannot be one person's: different, not
+    one typo apart (one character, or two adjacent ones swapped), not day/month swapped."""
+    ch = [(a.str.slice(i, 1), b.str.slice(i, 1)) for i in range(8)]
+    mism = pl.sum_horizontal([(x != y).cast(pl.Int32) for x, y in ch])
+    transposed = pl.any_horizontal([(ch[i][0] == ch[i + 1][1]) & (ch[i + 1][0] == ch[i][1])
+                                    & (ch[i][0] != ch[i][1]) for i in range(7)])
+    swapped = ((a.str.slice(0, 4) == b.str.slice(0, 4)) & (a.str.slice(4, 2) == b.str.slice(6, 2))
+               & (a.str.slice(6, 2) == b.str.slice(4, 2)))
+    return (mism > 1) & ~((mism == 2) & transposed) & ~swapped
+
+
+# A wholly different date of birth vetoes a match only where the model says one person's dates
+# rarely differ wholly: the m probability of the date comparison's "else" level (the share of
+# true matches whose dates are neither equal, partial, swapped nor a typo apart) below this.
+# Our registers: 0.002 (the floor); FEBRL, whose corruptor replaces whole dates: 0.04.
+DOB_VETO_MAX_M = 0.01
+
+
+def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
+    """Whether contradicting dates of birth may veto a match under `model` (Splink settings
+    dict with trained m): (applies, m of the birth_date "else" level)."""
+    for comp in model.get("comparisons", []):
+        if comp.get("output_column_name") == "birth_date":
+            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+            m = levels[-1].get("m_probability") if levels else None
+            return (m is None or m < DOB_VETO_MAX_M), m
+    return True, None
+
+
+EVIDENCE_FIELDS = ("unique_id", "dob_year", "dob_month", "dob_day", "document_number_std",
+                   "document_country", "first_seen", "last_seen")
+
+
+def documents_contradict(a: str, b: str) -> pl.Expr:
+    """Two documents of one issuing state used in overlapping periods, their numbers more than
+    two characters apart. Columns `{a|b}_doc`, `_country`, `_first`, `_last` (use period)."""
+    da, db = pl.col(f"{a}_doc"), pl.col(f"{b}_doc")
+    same_len = da.str.len_chars() == db.str.len_chars()
+    width = 12
+    ham = pl.sum_horizontal([(da.str.slice(i, 1) != db.str.slice(i, 1)).cast(pl.Int32)
+                             for i in range(width)])
+    apart = (same_len & (ham > 2)) | ((da.str.len_chars() - db.str.len_chars()).abs() > 2)
+    overlap = ((pl.col(f"{a}_first") <= pl.col(f"{b}_last"))
+               & (pl.col(f"{b}_first") <= pl.col(f"{a}_last")))
+    return (pl.col(f"{a}_country") == pl.col(f"{b}_country")) & (da != db) & apart & overlap
+
+
+def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame) -> pl.DataFrame:
+    """Part pairs (a, b) of `pe` holding contradicting records: (a, b, reason, node_a, node_b)."""
+    out = []
+    x = pe.select("a", "b").unique()
+    if x.height:
+        d = (x.join(dobs.rename({"part": "a", "dob": "dob_a", "node": "node_a"}), on="a")
+             .join(dobs.rename({"part": "b", "dob": "dob_b", "node": "node_b"}), on="b")
+             .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b")))
+             .select("a", "b", pl.format("date of birth {} vs {}", "dob_a", "dob_b").alias("reason"),
+                     "node_a", "node_b"))
+        out.append(d)
+        ren = lambda side: {c: f"{side}_{c}" for c in ("doc", "country", "first", "last", "node")}  # noqa: E731
+        k = (x.join(docs.rename({"part": "a", **ren("a")}), on="a")
+             .join(docs.rename({"part": "b", **ren("b")}), on="b")
+             .filter(documents_contradict("a", "b"))
+             .select("a", "b", pl.format("documents {} and {} of {} in use at the same time",
+                                         "a_doc", "b_doc", "a_country").alias("reason"),
+                     pl.col("a_node").alias("node_a"), pl.col("b_node").alias("node_b")))
+        out.append(k)
+    if not out:
+        return pl.DataFrame(schema={"a": pl.String, "b": pl.String, "reason": pl.String,
+                                    "node_a": pl.String, "node_b": pl.String})
+    return (pl.concat(out).sort("a", "b", "reason", "node_a", "node_b")
+            .group_by("a", "b", maintain_order=True).first())
+
+
+def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.DataFrame,
+                         threshold: float, *, dates_of_birth: bool = True
+                         ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split clusters holding contradicting records at their weakest links.
+
+    nodes: EVIDENCE_FIELDS (dates of birth; document, issuing state, first and last day seen in
+    use); pairs: (node_l, node_r, match_weight,
+    match_probability); clusters: (node_id, cluster_id) from connected components at
+    `threshold`. Returns the clusters, with the parts of a split cluster as new cluster ids
+    (`<cluster_id>~<n>`), and the split log (cluster_id, node_a, node_b, cluster_a, cluster_b,
+    reason, weight_between) — one row per contradiction left between two parts.
+    `dates_of_birth`: False leaves contradicting dates of birth to the model (registers where
+    one person's date is often wholly wrong, see `dob_veto_applies`).
+    """
+    empty_log = pl.DataFrame(schema={"cluster_id": pl.String, "node_a": pl.String, "node_b": pl.String,
+                                     "cluster_a": pl.String, "cluster_b": pl.String,
+                                     "reason": pl.String, "weight_between": pl.Float64})
+    dob = (nodes.select(pl.col("unique_id").alias("node_id"), _dob_key().alias("dob"))
+           .drop_nulls("dob").join(clusters, on="node_id"))
+    if not dates_of_birth:
+        dob = dob.head(0)
+    doc = (nodes.select(pl.col("unique_id").alias("node_id"), pl.col("document_number_std").alias("doc"),
+                        pl.col("document_country").alias("country"),
+                        pl.col("first_seen").alias("first"), pl.col("last_seen").alias("last"))
+           .drop_nulls().join(clusters, on="node_id"))
+    # clusters holding a contradiction: candidates are clusters with more than one complete
+    # date of birth, or more than one document of one state; their pairs are then checked
+    multi = dob.group_by("cluster_id").agg(pl.col("dob").n_unique().alias("k")).filter(pl.col("k") > 1)
+    multi_doc = (doc.group_by("cluster_id", "country").agg(pl.col("doc").n_unique().alias("k"))
+                 .filter(pl.col("k") > 1).select("cluster_id").unique())
+    cand = pl.concat([multi.select("cluster_id"), multi_doc]).unique()
+    cl_dobs = dob.join(cand, on="cluster_id", how="semi").select(
+        pl.col("cluster_id").alias("part"), "dob", pl.col("node_id").alias("node"))
+    cl_docs = doc.join(cand, on="cluster_id", how="semi").select(
+        pl.col("cluster_id").alias("part"), "doc", "country", "first", "last", pl.col("node_id").alias("node"))
+    bad = _conflicting(cand.select(pl.col("cluster_id").alias("a"), pl.col("cluster_id").alias("b")),
+                       cl_dobs, cl_docs).select(pl.col("a").alias("cluster_id")).unique()
+    if bad.height == 0:
+        return clusters, empty_log
+    vnodes = clusters.join(bad, on="cluster_id", how="semi")
+    log.info("cannot-link: %d clusters (%d nodes) hold contradicting records", bad.height, vnodes.height)
+    vset = vnodes.select("node_id")
+    edges = (pairs.filter(pl.col("match_probability") >= threshold)
+             .select(pl.col("node_l").alias("a"), pl.col("node_r").alias("b"), pl.col("match_weight").alias("w"))
+             .join(vset.rename({"node_id": "a"}), on="a", how="semi")
+             .join(vset.rename({"node_id": "b"}), on="b", how="semi"))
+    part = vnodes.select("node_id", pl.col("node_id").alias("part"))           # node -> part
+    dobs = dob.join(vset, on="node_id", how="semi").select(
+        pl.col("node_id").alias("part"), "dob", pl.col("node_id").alias("node"))
+    docs = doc.join(vset, on="node_id", how="semi").select(
+        pl.col("node_id").alias("part"), "doc", "country", "first", "last", pl.col("node_id").alias("node"))
+    forbidden = pl.DataFrame(schema={"a": pl.String, "b": pl.String})        # part pairs that contradict
+    rnd = 0
+    for rnd in range(MAX_ROUNDS):
+        pe = (edges.join(part.rename({"node_id": "a", "part": "pa"}), on="a")
+              .join(part.rename({"node_id": "b", "part": "pb"}), on="b")
+              .filter(pl.col("pa") != pl.col("pb"))
+              .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"), "w")
+              .group_by("a", "b").agg(pl.col("w").max()))
+        pe = pe.join(forbidden, on=["a", "b"], how="anti")
+        new_bad = _conflicting(pe, dobs, docs).select("a", "b")
+        if new_bad.height:
+            forbidden = pl.concat([forbidden, new_bad])
+            pe = pe.join(new_bad, on=["a", "b"], how="anti")
+        if pe.height == 0:
+            break
+        # every part's strongest edge (ties: the smaller partner id); mutual choices merge
+        both = pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
+                          pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
+        best = (both.sort(["p", "w", "q"], descending=[False, True, False])
+                .group_by("p", maintain_order=True).first())
+        mutual = (best.join(best.select(pl.col("p").alias("q"), pl.col("q").alias("p_back")), on="q")
+                  .filter((pl.col("p_back") == pl.col("p")) & (pl.col("p") < pl.col("q")))
+                  .select(pl.col("q").alias("old"), pl.col("p").alias("new")))
+        if mutual.height == 0:  # cannot happen with a total order on edges; a guard
+            break
+
+        def relabel(f: pl.DataFrame, col: str = "part") -> pl.DataFrame:
+            return (f.join(mutual.rename({"old": col}), on=col, how="left")
+                    .with_columns(pl.coalesce("new", col).alias(col)).drop("new"))
+
+        part, dobs, docs = relabel(part), relabel(dobs), relabel(docs)
+        forbidden = (relabel(relabel(forbidden, "a"), "b")
+                     .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+                     .unique())
+    else:
+        log.warning("cannot-link: stopped after %d rounds; the parts so far are kept", MAX_ROUNDS)
+    # new cluster ids: the former cluster id and the part's rank inside it
+    parts = (vnodes.join(part, on="node_id")
+             .with_columns(pl.col("part").rank("dense").over("cluster_id").cast(pl.Int64).alias("_n")))
+    n_parts = parts.group_by("cluster_id").agg(pl.col("_n").max().alias("parts"))
+    parts = (parts.join(n_parts, on="cluster_id")
+             .with_columns(pl.when(pl.col("parts") > 1)
+                           .then(pl.format("{}~{}", pl.col("cluster_id"), pl.col("_n")))
+                           .otherwise(pl.col("cluster_id")).alias("new_cluster")))
+    out = (clusters.join(parts.select("node_id", "new_cluster"), on="node_id", how="left")
+           .select("node_id", pl.coalesce("new_cluster", "cluster_id").alias("cluster_id")))
+    # the log: for each two parts of one former cluster that contradict, one contradiction
+    # (its reason and two records) and the strongest edge between the parts (null if none)
+    pc = parts.select("node_id", "cluster_id", "new_cluster")
+    final_dobs = dobs.drop("part").join(pc.rename({"node_id": "node", "new_cluster": "part"}), on="node")
+    final_docs = docs.drop("part").join(pc.rename({"node_id": "node", "new_cluster": "part"}), on="node")
+    pp = (pc.select("cluster_id", "new_cluster").unique()
+          .join(pc.select("cluster_id", pl.col("new_cluster").alias("nb")).unique(), on="cluster_id")
+          .filter(pl.col("new_cluster") < pl.col("nb"))
+          .select(pl.col("new_cluster").alias("a"), pl.col("nb").alias("b"), "cluster_id"))
+    contra = _conflicting(pp, final_dobs.drop("cluster_id"), final_docs.drop("cluster_id"))
+    between = (edges.join(parts.select(pl.col("node_id").alias("a"), pl.col("new_cluster").alias("ca")), on="a")
+               .join(parts.select(pl.col("node_id").alias("b"), pl.col("new_cluster").alias("cb")), on="b")
+               .filter(pl.col("ca") != pl.col("cb"))
+               .select(pl.min_horizontal("ca", "cb").alias("a"), pl.max_horizontal("ca", "cb").alias("b"), "w")
+               .group_by("a", "b").agg(pl.col("w").max().alias("weight_between")))
+    split_log = (contra.join(pp, on=["a", "b"]).join(between, on=["a", "b"], how="left")
+                 .select("cluster_id", "node_a", "node_b", pl.col("a").alias("cluster_a"),
+                         pl.col("b").alias("cluster_b"), "reason", pl.col("weight_between").cast(pl.Float64))
+                 .sort("cluster_id", "cluster_a", "cluster_b"))
+    log.info("cannot-link: %d clusters split into %d parts (%d rounds)", bad.height,
+             parts.select("new_cluster").n_unique(), rnd + 1)
+    return out, split_log
