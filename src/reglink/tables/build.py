@@ -66,19 +66,23 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     step("migration_events", lambda: counts.__setitem__(
         "migration_events", register_flows.build_register_events(con, settings, restricted)
         if from_registers else events.build_events(con, settings, restricted, run("events"))))
-    step("flows", lambda: counts.__setitem__("flows", flows.build_flows(con, settings.flow_periods, run("flows"))))
+    step("flows", lambda: counts.__setitem__(
+        "flows", flows.build_flows(con, settings.flow_periods, run("flows"))))
     if from_registers:
         counts["register_stays"] = con.execute("SELECT count(*) FROM register_stays").fetchall()[0][0]
     step("provisional estimates", lambda: counts.update(
         provisional.build_provisional(con, settings, restricted, provisional.settings_of(settings),
                                       model=not from_registers)))
     counts["flows"] = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
-    step("stocks", lambda: counts.__setitem__("stocks", stocks.build_stocks(con, settings, run("stocks"))))
+    step("stocks", lambda: counts.__setitem__(
+        "stocks", stocks.build_stocks(con, settings, run("stocks"))))
     counts["residence_spells"] = con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]
-    step("temporary_mobility", lambda: counts.update(mobility.build_mobility(con, settings, run("mobility"))))
+    step("temporary_mobility", lambda: counts.update(
+        mobility.build_mobility(con, settings, run("mobility"))))
     step("asylum_flows", lambda: counts.__setitem__(
         "asylum_flows", mobility.build_asylum_flows(con, settings, restricted, run("asylum"))))
-    step("accounting", lambda: counts.__setitem__("accounting", accounting.build_accounting(con, settings, run("accounting"))))
+    step("accounting", lambda: counts.__setitem__(
+        "accounting", accounting.build_accounting(con, settings, run("accounting"))))
     step("births and deaths", lambda: counts.update(vital.build_vital(con, settings.home_country, restricted)))
     step("toolkit", lambda: counts.update(toolkit.build_toolkit_tables(con, settings)))
     step("birth dates coarsened", lambda: coarsen.coarsen_birth_dates(con))
