@@ -5,8 +5,9 @@ table of this step) or `table` (a warehouse table). `DuckDBRunner` executes them
 warehouse connection, as the pipeline always did. `SparkRunner` executes them as Spark SQL:
 
 - the DuckDB tables a statement reads (found by parsing it, CTE names aside) are written once
-  as Parquet and registered on the session (a qualified name `restricted.x` as a table of a
-  Spark database of that name), so Spark sees what DuckDB holds at that moment;
+  as Parquet and registered on the session as temporary views, so Spark sees what DuckDB holds
+  at that moment (a qualified name such as `restricted.std_x` becomes the view
+  `restricted__std_x` in the statement: nothing is created in the cluster's catalog);
 - a `temp` is materialised as Parquet and read back (a builder reads its working tables many
   times: one GROUP BY per breakdown set), `shared=True` also loads it into a DuckDB TEMP table
   for the DuckDB steps after it;
@@ -18,6 +19,7 @@ step in between may have changed them.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -84,6 +86,7 @@ class SparkRunner:
     def __init__(self, con: duckdb.DuckDBPyConnection, spark: "SparkSession", work: Path) -> None:
         self.con, self.spark, self.work = con, spark, work
         self.on_spark: set[str] = set()
+        self.views: dict[str, str] = {}  # qualified DuckDB name -> its view on the session
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True, mode=0o700)
@@ -92,14 +95,17 @@ class SparkRunner:
         return self.work / kind / name.replace(".", "__")
 
     def _register(self, name: str, path: Path) -> None:
-        if "." in name:
-            db, table = name.split(".", 1)
-            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {db} LOCATION '{self.work / 'db' / db}'")
-            self.spark.sql(f"DROP TABLE IF EXISTS {db}.{table}")
-            self.spark.sql(f"CREATE TABLE {db}.{table} USING parquet LOCATION '{path}'")
-        else:
-            self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        view = name.replace(".", "__")
+        if view != name:
+            self.views[name] = view
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(view)
         self.on_spark.add(name)
+
+    def _spark_sql(self, sql: str) -> str:
+        """`sql` with each qualified DuckDB name replaced by its view on the session."""
+        for name, view in self.views.items():
+            sql = re.sub(rf"(?<![\w.]){re.escape(name)}(?!\w)", view, sql)
+        return sql
 
     def _inputs(self, sql: str) -> None:
         """Export the DuckDB tables `sql` reads that this runner has not given Spark yet."""
@@ -118,7 +124,7 @@ class SparkRunner:
     def _write(self, kind: str, name: str, sql: str) -> Path:
         self._inputs(sql)
         path = self._path(kind, name)
-        self.spark.sql(sql).write.mode("overwrite").parquet(str(path))
+        self.spark.sql(self._spark_sql(sql)).write.mode("overwrite").parquet(str(path))
         self._register(name, path)
         return path
 
