@@ -8,7 +8,8 @@ subprocesses -- `--engine duckdb` then `--engine spark` (never at once: peak mem
 -- sampling the resident memory of each whole process tree (the JVM and Python workers
 included). Reports wall time, peak RSS, their ratios, each stage's time as the run prints it,
 and whether the two warehouses agree (pairwise agreement of the persons, events per year and
-type, flows, stocks). Appends one JSON line to bench/results/bench_spark.jsonl.
+type, flows, stocks, and every table Spark SQL computes). Appends one JSON line to
+bench/results/bench_spark.jsonl.
 """
 from __future__ import annotations
 
@@ -99,10 +100,13 @@ def main() -> int:
             "pairwise_agreement": agree["pairwise_agreement"],
             "events_equal": agree["events_equal"], "flows_equal": agree["flows_equal"],
             "stocks_equal": agree["stocks_equal"], "records": agree["records"],
+            # every table Spark SQL computed: the same rows and column types as DuckDB's
+            "sql_tables_equal": {t: v["equal"] and v["same_types"] for t, v in agree["tables"].items()},
         }
         print(f" ratio: time {result['time_ratio']}x, memory {result['memory_ratio']}x; "
               f"persons agree {agree['pairwise_agreement']:.6f}, events equal {agree['events_equal']}, "
-              f"flows equal {agree['flows_equal']}, stocks equal {agree['stocks_equal']}")
+              f"flows equal {agree['flows_equal']}, stocks equal {agree['stocks_equal']}; Spark SQL "
+              f"tables equal: {all(result['sql_tables_equal'].values())} {result['sql_tables_equal']}")
         out = HERE / "results" / "bench_spark.jsonl"
         out.parent.mkdir(exist_ok=True)
         with out.open("a", encoding="utf-8") as f:

@@ -130,6 +130,13 @@ def test_spark_engine_gives_the_duckdb_warehouse(tmp_path):
     work = runs["spark"].budget.temp_directory / "spark"
     assert list((work / "linkage" / "pairs").glob("*.parquet"))
     assert list((work / "tables" / "pass4").glob("*.parquet"))
+    # the aggregate tables were computed by Spark SQL (tables/runner.py), each in its step
+    from reglink.engines.compare import SQL_TABLES
+
+    for t in SQL_TABLES:
+        step = {"migration_events": "events", "residence_spells": "stocks", "temporary_stays": "mobility",
+                "temporary_mobility": "mobility", "asylum_flows": "asylum"}.get(t, t)
+        assert list((work / "tables" / "sql" / step / "out" / t).glob("*.parquet")), t
     assert not (runs["duckdb"].budget.temp_directory / "spark").exists()
     # without keep_work the restricted working Parquet goes with the stage
     from reglink.config import config_from_mapping
@@ -146,6 +153,9 @@ def test_spark_engine_gives_the_duckdb_warehouse(tmp_path):
     assert r["events_equal"] and r["events_a"], (r["events_a"], r["events_b"])
     assert r["flows_equal"] and r["flows_rows"] > 0
     assert r["stocks_equal"] and r["stocks_rows"] > 0
+    # every table Spark SQL computed from the builders: DuckDB's rows and column types
+    for t, same in r["tables"].items():
+        assert same["equal"] and same["same_types"] and same["rows"] > 0, (t, same)
     # the Parquet exports statisticians read hold the same events on both engines
     with duckdb.connect() as con:
         n = {e: con.execute(f"SELECT count(*) FROM read_parquet('{c.parquet_path / 'migration_events.parquet'}')"

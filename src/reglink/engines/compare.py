@@ -2,7 +2,9 @@
 
 Person keys are labels, so two runs are compared on the partition of records into persons
 (pairwise agreement: the share of record pairs both runs put together, or both apart), and on
-the published figures: `migration_events` per year and type, `flows` and `stocks` cell by cell.
+the published figures: `migration_events` per year and type, `flows` and `stocks` cell by cell,
+and every table the Spark engine computes with Spark SQL (`SQL_TABLES`): the same rows (person
+keys aside) and the same column types.
 """
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+
+# the tables `engine: spark` computes with Spark SQL from the same builders (tables/runner.py)
+SQL_TABLES = ("migration_events", "flows", "residence_spells", "stocks", "temporary_stays",
+              "temporary_mobility", "asylum_flows", "accounting")
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
@@ -56,6 +63,16 @@ def compare(a: Path, b: Path) -> dict[str, Any]:
         for t in ("flows", "stocks"):
             out[f"{t}_equal"] = _rows(con, f"SELECT * FROM a.{t}") == _rows(con, f"SELECT * FROM b.{t}")
             out[f"{t}_rows"] = con.execute(f"SELECT count(*) FROM a.{t}").fetchall()[0][0]
+        out["tables"] = {}
+        for t in SQL_TABLES:
+            types = [[tuple(r[:2]) for r in con.execute(f"DESCRIBE {w}.{t}").fetchall()] for w in "ab"]
+            # person keys are labels: the rows are compared without them
+            cols = "* EXCLUDE (person_key)" if ("person_key", "VARCHAR") in types[0] else "*"
+            keyless = f"SELECT {cols} FROM {{}}.{t}"
+            out["tables"][t] = {
+                "rows": con.execute(f"SELECT count(*) FROM a.{t}").fetchall()[0][0],
+                "same_types": types[0] == types[1],
+                "equal": _rows(con, keyless.format("a")) == _rows(con, keyless.format("b"))}
         return out
     finally:
         con.close()

@@ -16,7 +16,8 @@ import duckdb
 
 from reglink.tables.persons import citizen_at, subpopulation
 from reglink.tables.settings import TableSettings
-from reglink.tables.sql import add_days
+from reglink.tables.runner import DuckDBRunner, Runner
+from reglink.tables.sql import DUCKDB, Dialect
 
 TERMS = ("stock_start", "immigration", "emigration", "births", "deaths", "citizenship_acquired",
          "citizenship_lost", "stock_end")
@@ -28,7 +29,7 @@ def covers(spell: str, d: str) -> str:
             f"AND ({spell}.spell_end IS NULL OR {spell}.spell_end > {d})")
 
 
-def accounting_sql(settings: TableSettings, years: list[int]) -> str:
+def accounting_sql(settings: TableSettings, years: list[int], dialect: Dialect = DUCKDB) -> str:
     """Joins only (no correlated subqueries), so Spark SQL runs it as DuckDB does."""
     home = settings.home_country
 
@@ -38,9 +39,9 @@ def accounting_sql(settings: TableSettings, years: list[int]) -> str:
     born = "(b.birth_date IS NULL OR b.birth_date <= {d})"
     alive = "(p.death_date IS NULL OR p.death_date > {d})"
     year_values = ", ".join(f"({y})" for y in years) or "(NULL)"
-    end = "make_date(y.year, 12, 31)"
-    start = "make_date(y.year - 1, 12, 31)"
-    nat_before = add_days("p.naturalisation_date", -1)
+    end = dialect.make_date("y.year", "12", "31")
+    start = dialect.make_date("y.year - 1", "12", "31")
+    nat_before = dialect.add_days("p.naturalisation_date", -1)
     return f"""
       WITH y AS (SELECT * FROM (VALUES {year_values}) AS v(year) WHERE year IS NOT NULL),
       stock AS (
@@ -110,9 +111,9 @@ def accounting_years(con: duckdb.DuckDBPyConnection, settings: TableSettings) ->
     return list(range(row[0].year, last.year + 1))
 
 
-def build_accounting(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> int:
+def build_accounting(con: duckdb.DuckDBPyConnection, settings: TableSettings,
+                     run: Runner | None = None) -> int:
     """Write `accounting` (needs residence_spells, migration_events, persons, _person_birth)."""
+    run = run or DuckDBRunner(con)
     years = accounting_years(con, settings)
-    con.execute("CREATE OR REPLACE TABLE accounting AS SELECT * FROM ("
-                + accounting_sql(settings, years) + ") a ORDER BY year, subpopulation")
-    return con.execute("SELECT count(*) FROM accounting").fetchall()[0][0]
+    return run.table("accounting", accounting_sql(settings, years, run.dialect), "year, subpopulation")

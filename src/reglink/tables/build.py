@@ -18,6 +18,7 @@ from reglink.config import Budget, PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.tables import (accounting, coarsen, crossings, events, export, flows, mobility, persons,
                             protect, provisional, register_flows, stocks, toolkit, vital)
+from reglink.tables.runner import DuckDBRunner, Runner, SparkRunner
 from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
 
@@ -34,11 +35,18 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
               spark_work: Path | None = None) -> dict[str, int]:
     """Build every table in `con` (restricted store attached as `restricted`); table -> rows.
     `budget`: the run's memory budget, which sets the partitions of the per-person work.
-    `spark`: a Spark session to run the per-person passes on (Parquet exchanged in
-    `spark_work`); the set-based tables are DuckDB SQL over their results either way."""
+    `spark`: a Spark session to run the per-person passes and the aggregate tables on (Parquet
+    exchanged in `spark_work`); the results land in `con` either way."""
     if not columns(con, "person_links"):
         raise ReglinkError("warehouse: table person_links is missing: run the linkage stage first")
     counts: dict[str, int] = {}
+
+    def run(step: str) -> Runner:
+        """Where a step's SQL runs: DuckDB, or Spark (a fresh runner: DuckDB steps in between
+        change the tables Spark must read)."""
+        if spark is None:
+            return DuckDBRunner(con)
+        return SparkRunner(con, spark, (spark_work or Path("spark-work")) / "sql" / step)
 
     def step(name: str, fn: Callable[[], object]) -> None:
         t0 = time.perf_counter()
@@ -61,20 +69,24 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
             "(no border register, or tables.flows_source: registers)")
     step("migration_events", lambda: counts.__setitem__(
         "migration_events", register_flows.build_register_events(con, settings, restricted)
-        if from_registers else events.build_events(con, settings, restricted)))
-    step("flows", lambda: counts.__setitem__("flows", flows.build_flows(con, settings.flow_periods)))
+        if from_registers else events.build_events(con, settings, restricted, run("events"))))
+    step("flows", lambda: counts.__setitem__(
+        "flows", flows.build_flows(con, settings.flow_periods, run("flows"))))
     if from_registers:
         counts["register_stays"] = con.execute("SELECT count(*) FROM register_stays").fetchall()[0][0]
     step("provisional estimates", lambda: counts.update(
         provisional.build_provisional(con, settings, restricted, provisional.settings_of(settings),
                                       model=not from_registers)))
     counts["flows"] = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
-    step("stocks", lambda: counts.__setitem__("stocks", stocks.build_stocks(con, settings)))
+    step("stocks", lambda: counts.__setitem__(
+        "stocks", stocks.build_stocks(con, settings, run("stocks"))))
     counts["residence_spells"] = con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]
-    step("temporary_mobility", lambda: counts.update(mobility.build_mobility(con, settings)))
+    step("temporary_mobility", lambda: counts.update(
+        mobility.build_mobility(con, settings, run("mobility"))))
     step("asylum_flows", lambda: counts.__setitem__(
-        "asylum_flows", mobility.build_asylum_flows(con, settings, restricted)))
-    step("accounting", lambda: counts.__setitem__("accounting", accounting.build_accounting(con, settings)))
+        "asylum_flows", mobility.build_asylum_flows(con, settings, restricted, run("asylum"))))
+    step("accounting", lambda: counts.__setitem__(
+        "accounting", accounting.build_accounting(con, settings, run("accounting"))))
     step("births and deaths", lambda: counts.update(vital.build_vital(con, settings.home_country, restricted)))
     step("toolkit", lambda: counts.update(toolkit.build_toolkit_tables(con, settings)))
     step("birth dates coarsened", lambda: coarsen.coarsen_birth_dates(con))

@@ -14,7 +14,8 @@ import polars as pl
 
 from reglink.tables.persons import citizen_at, citizenship_at, subpopulation
 from reglink.tables.settings import TableSettings
-from reglink.tables.sql import add_days, columns, days_between, full_years
+from reglink.tables.runner import DuckDBRunner, Runner
+from reglink.tables.sql import DUCKDB, Dialect, columns
 
 CARRIED = ("crossing_record_id", "travel_reason", "country_of_residence", "origin_destination")
 EVENT_COLUMNS = [
@@ -26,19 +27,21 @@ EVENT_COLUMNS = [
 ]
 
 
-def enrich_sql(settings: TableSettings, permits: bool, carry: tuple[str, ...] = ()) -> str:
+def enrich_sql(settings: TableSettings, permits: bool, carry: tuple[str, ...] = (),
+               dialect: Dialect = DUCKDB) -> str:
     """SELECT adding attributes at the event date to the raw events in `_events_raw`; `carry`:
     further columns of `_events_raw` passed through (the provisional model's probabilities)."""
     home = settings.home_country
     d = "e.event_date"
-    age_full = full_years("b.birth_date", d)
+    days_between, add_days, text = dialect.days_between, dialect.add_days, dialect.text
+    age_full = dialect.full_years("b.birth_date", d)
     age_part = (f"(EXTRACT(YEAR FROM {d}) - b.birth_year - CASE WHEN EXTRACT(MONTH FROM {d}) * 100 + "
                 f"EXTRACT(DAY FROM {d}) < COALESCE(b.birth_month, 7) * 100 + CASE WHEN b.birth_month "
                 f"IS NULL THEN 1 ELSE 15 END THEN 1 ELSE 0 END)")
     age = (f"CAST(CASE WHEN b.birth_date IS NOT NULL THEN {age_full} "
            f"WHEN b.birth_year IS NOT NULL THEN {age_part} END AS INTEGER)")
     permit_join = ""
-    permit_reason = "CAST(NULL AS VARCHAR)"
+    permit_reason = text("NULL")
     if permits:
         la = settings.permit_reason_lookahead_days
         permit_join = f"""
@@ -56,8 +59,8 @@ def enrich_sql(settings: TableSettings, permits: bool, carry: tuple[str, ...] = 
     return f"""
       WITH ev AS (
         SELECT e.person_key, e.event_type, CAST(e.event_date AS DATE) AS event_date,
-               CAST(e.provisional AS BOOLEAN) AS provisional, CAST(e.rule AS VARCHAR) AS rule,
-               CAST(e.crossing_record_id AS VARCHAR) AS crossing_record_id,
+               CAST(e.provisional AS BOOLEAN) AS provisional, {text('e.rule')} AS rule,
+               {text('e.crossing_record_id')} AS crossing_record_id,
                COALESCE(p.sex, 'UNKNOWN') AS sex, {age} AS age_at_event,
                {citizenship_at('p', d)} AS citizenship, COALESCE(p.country_of_birth, 'UNKNOWN') AS country_of_birth,
                {cit} AS is_citizen, {native} AS is_native_born,
@@ -93,8 +96,11 @@ def enrich_sql(settings: TableSettings, permits: bool, carry: tuple[str, ...] = 
 
 
 def enrich_events(con: duckdb.DuckDBPyConnection, raw_events: pl.DataFrame, settings: TableSettings,
-                  permits: pl.DataFrame | None = None, carry: tuple[str, ...] = ()) -> int:
-    """Write `migration_events` from the engine's events plus `persons`, `crossings`, permits."""
+                  permits: pl.DataFrame | None = None, carry: tuple[str, ...] = (),
+                  run: Runner | None = None) -> int:
+    """Write `migration_events` from the engine's events plus `persons`, `crossings`, permits.
+    `run`: the engine the enrichment SQL runs on (DuckDB)."""
+    run = run or DuckDBRunner(con)
     raw = raw_events.with_row_index("ev_key")
     if "person_id" in raw.columns and "person_key" not in raw.columns:
         raw = raw.rename({"person_id": "person_key"})
@@ -107,10 +113,8 @@ def enrich_events(con: duckdb.DuckDBPyConnection, raw_events: pl.DataFrame, sett
         con.register("_pm_in", permits)
         con.execute("CREATE OR REPLACE TEMP TABLE _permits AS SELECT * FROM _pm_in")
         con.unregister("_pm_in")
-    sql = enrich_sql(settings, has_permits, carry)
-    con.execute("CREATE OR REPLACE TABLE migration_events AS " + sql
-                + " ORDER BY person_key, event_date, event_type")
-    return con.execute("SELECT count(*) FROM migration_events").fetchall()[0][0]
+    sql = enrich_sql(settings, has_permits, carry, run.dialect)
+    return run.table("migration_events", sql, "person_key, event_date, event_type")
 
 
 def all_permits_sql(con: duckdb.DuckDBPyConnection, restricted: str,
@@ -139,7 +143,7 @@ def all_permits(con: duckdb.DuckDBPyConnection, restricted: str,
 
 
 def build_events(con: duckdb.DuckDBPyConnection, settings: TableSettings,
-                 restricted: str = "restricted") -> int:
+                 restricted: str = "restricted", run: Runner | None = None) -> int:
     """`migration_events` = the classified crossings that are migrations, with attributes."""
     cols = columns(con, "crossings")
     if "is_migration" in cols:
@@ -151,4 +155,4 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: TableSettings,
         raw = pl.DataFrame(schema={"person_key": pl.String, "event_type": pl.String,
                                    "event_date": pl.Date, "provisional": pl.Boolean,
                                    "rule": pl.String})
-    return enrich_events(con, raw, settings, all_permits(con, restricted))
+    return enrich_events(con, raw, settings, all_permits(con, restricted), run=run)

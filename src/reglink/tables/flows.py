@@ -12,6 +12,8 @@ from __future__ import annotations
 import duckdb
 
 from reglink.tables.aggregate import breakdown_sql
+from reglink.tables.runner import DuckDBRunner, Runner
+from reglink.tables.sql import DUCKDB, Dialect
 
 FLOW_DIMS = ["sex", "age_group", "citizenship", "country_of_birth", "subpopulation", "country",
              "reason"]
@@ -21,30 +23,30 @@ FLOW_SETS: list[list[str]] = [
 ]
 
 
-def period_sql(period_type: str) -> tuple[str, str, str]:
+def period_sql(period_type: str, dialect: Dialect = DUCKDB) -> tuple[str, str, str]:
     """(period label, period start, period end) expressions over events `e` for a period type."""
-    y = "CAST(e.event_year AS VARCHAR)"
+    d = dialect
+    y = d.text("e.event_year")
     if period_type == "year":
-        return y, "make_date(e.event_year, 1, 1)", "make_date(e.event_year, 12, 31)"
+        return y, d.make_date("e.event_year", "1", "1"), d.make_date("e.event_year", "12", "31")
     if period_type == "quarter":
-        start = "make_date(e.event_year, (e.event_quarter - 1) * 3 + 1, 1)"
-        end = ("CAST(make_date(e.event_year + CASE WHEN e.event_quarter = 4 THEN 1 ELSE 0 END, "
-               "CASE WHEN e.event_quarter = 4 THEN 1 ELSE e.event_quarter * 3 + 1 END, 1) - 1 AS DATE)")
-        return f"{y} || '-Q' || CAST(e.event_quarter AS VARCHAR)", start, end
+        start = d.make_date("e.event_year", "(e.event_quarter - 1) * 3 + 1", "1")
+        end = d.month_end("e.event_year", "e.event_quarter * 3")
+        return f"{y} || '-Q' || {d.text('e.event_quarter')}", start, end
     if period_type == "month":
-        start = "make_date(e.event_year, e.event_month, 1)"
-        end = ("CAST(make_date(e.event_year + CASE WHEN e.event_month = 12 THEN 1 ELSE 0 END, "
-               "CASE WHEN e.event_month = 12 THEN 1 ELSE e.event_month + 1 END, 1) - 1 AS DATE)")
-        return f"{y} || '-' || lpad(CAST(e.event_month AS VARCHAR), 2, '0')", start, end
+        start = d.make_date("e.event_year", "e.event_month", "1")
+        end = d.month_end("e.event_year", "e.event_month")
+        return f"{y} || '-' || lpad({d.text('e.event_month')}, 2, '0')", start, end
     raise ValueError(f"tables.flow_periods: unknown period {period_type!r} (month, quarter, year)")
 
 
-def flow_members_sql(periods: list[str], source: str = "migration_events", extra: str = "") -> str:
+def flow_members_sql(periods: list[str], source: str = "migration_events", extra: str = "",
+                     dialect: Dialect = DUCKDB) -> str:
     """One row per (period, flow type, event): immigrations, emigrations, returning subsets.
     `source`: a table with migration_events' columns; `extra`: more select items over it (`e`)."""
     parts = []
     for pt in periods:
-        label, start, end = period_sql(pt)
+        label, start, end = period_sql(pt, dialect)
         base = (f"SELECT '{pt}' AS period_type, {label} AS period, {start} AS period_start, "
                 f"{end} AS period_end, e.person_key, e.provisional, e.sex, e.age_group, e.citizenship, "
                 f"e.country_of_birth, e.subpopulation, COALESCE(e.reason, 'UNKNOWN') AS reason, "
@@ -58,15 +60,15 @@ def flow_members_sql(periods: list[str], source: str = "migration_events", extra
     return "\nUNION ALL\n".join(parts)
 
 
-def build_flows(con: duckdb.DuckDBPyConnection, periods: list[str] | None = None) -> int:
-    """Write `flows` from `migration_events`; its row count."""
+def build_flows(con: duckdb.DuckDBPyConnection, periods: list[str] | None = None,
+                run: Runner | None = None) -> int:
+    """Write `flows` from `migration_events`; its row count. `run`: the engine (DuckDB)."""
+    run = run or DuckDBRunner(con)
     periods = periods or ["month", "quarter", "year"]
-    con.execute("CREATE OR REPLACE TEMP TABLE _flow_members AS " + flow_members_sql(periods))
+    run.temp("_flow_members", flow_members_sql(periods, dialect=run.dialect))
     measures = ("count(DISTINCT person_key) AS persons, count(*) AS events, "
                 "CAST(sum(CASE WHEN provisional THEN 1 ELSE 0 END) AS BIGINT) AS provisional_events")
     sql = breakdown_sql("_flow_members",
                         ["period_type", "period", "period_start", "period_end", "event_type"],
                         FLOW_DIMS, FLOW_SETS, measures)
-    con.execute(f"CREATE OR REPLACE TABLE flows AS SELECT * FROM ({sql}) f "
-                f"ORDER BY period_type, period, event_type, breakdown")
-    return con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
+    return run.table("flows", sql, "period_type, period, event_type, breakdown")

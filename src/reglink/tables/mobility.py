@@ -22,7 +22,8 @@ import duckdb
 from reglink.tables.aggregate import breakdown_sql
 from reglink.tables.persons import citizen_at, citizenship_at, subpopulation
 from reglink.tables.settings import TableSettings
-from reglink.tables.sql import add_days, columns, days_between
+from reglink.tables.runner import DuckDBRunner, Runner
+from reglink.tables.sql import DUCKDB, Dialect, columns
 
 MOBILITY_DIMS = ["duration_band", "purpose", "sex", "citizenship", "country_of_birth", "subpopulation"]
 MOBILITY_SETS: list[list[str]] = [
@@ -38,8 +39,9 @@ def _quoted(values: list[str]) -> str:
     return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) or "''"
 
 
-def stays_sql(settings: TableSettings) -> str:
+def stays_sql(settings: TableSettings, dialect: Dialect = DUCKDB) -> str:
     """One row per non-resident stay or resident trip abroad, with its length and attributes."""
+    days_between, add_days = dialect.days_between, dialect.add_days
     home = settings.home_country
     until = (f"DATE '{settings.observed_until.isoformat()}'" if settings.observed_until
              else "(SELECT max(crossing_date) FROM crossings)")
@@ -53,7 +55,8 @@ def stays_sql(settings: TableSettings) -> str:
         SELECT person_key,
                CASE WHEN direction = 'ENTRY' THEN 'NON_RESIDENT_STAY' ELSE 'RESIDENT_TRIP_ABROAD' END AS mobility_type,
                crossing_date AS start_date, next_date IS NULL AS is_open,
-               {days_between('crossing_date', f"COALESCE(next_date, {add_days(until, 1)})")} AS stay_days,
+               CAST({days_between('crossing_date', f"COALESCE(next_date, {add_days(until, 1)})")} AS BIGINT)
+                 AS stay_days,
                COALESCE(travel_reason, 'UNKNOWN') AS purpose
         FROM seq
         WHERE NOT is_migration AND ((direction = 'ENTRY' AND status_before = 'NON_RESIDENT')
@@ -67,8 +70,9 @@ def stays_sql(settings: TableSettings) -> str:
       FROM s LEFT JOIN persons p ON p.person_key = s.person_key"""
 
 
-def categories_sql(settings: TableSettings) -> str:
+def categories_sql(settings: TableSettings, dialect: Dialect = DUCKDB) -> str:
     """Person-year categories over `_stays` (NON_RESIDENT_STAY only)."""
+    days_between, add_days = dialect.days_between, dialect.add_days
     cb = settings.cross_border_worker
     se = settings.seasonal_worker
     months_days = int(round(float(se.get("max_season_months", 9)) * 30.44))
@@ -86,14 +90,15 @@ def categories_sql(settings: TableSettings) -> str:
       FROM _stays WHERE mobility_type = 'NON_RESIDENT_STAY' GROUP BY person_key, year"""
 
 
-def build_mobility(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> dict[str, int]:
+def build_mobility(con: duckdb.DuckDBPyConnection, settings: TableSettings,
+                   run: Runner | None = None) -> dict[str, int]:
     """Write `temporary_stays` (one row per stay, no identifiers) and `temporary_mobility`."""
-    con.execute("CREATE OR REPLACE TABLE temporary_stays AS " + stays_sql(settings)
-                + " ORDER BY person_key, start_date")
-    con.execute("CREATE OR REPLACE TEMP TABLE _stays AS SELECT * FROM temporary_stays")
-    con.execute("CREATE OR REPLACE TEMP TABLE _stay_categories AS " + categories_sql(settings))
-    con.execute("""
-      CREATE OR REPLACE TEMP TABLE _mobility_members AS
+    run = run or DuckDBRunner(con)
+    out = {"temporary_stays": run.table("temporary_stays", stays_sql(settings, run.dialect),
+                                        "person_key, start_date")}
+    run.temp("_stays", "SELECT * FROM temporary_stays")
+    run.temp("_stay_categories", categories_sql(settings, run.dialect))
+    run.temp("_mobility_members", """
       SELECT s.*, 'ALL' AS category FROM _stays s
       UNION ALL SELECT s.*, 'CROSS_BORDER_WORKER' FROM _stays s JOIN _stay_categories c
         ON c.person_key = s.person_key AND c.year = s.year WHERE c.cross_border_worker
@@ -105,23 +110,23 @@ def build_mobility(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> d
                 "CAST(sum(CASE WHEN is_open THEN 1 ELSE 0 END) AS BIGINT) AS open_stays")
     sql = breakdown_sql("_mobility_members", ["year", "mobility_type", "category"], MOBILITY_DIMS,
                         MOBILITY_SETS, measures)
-    con.execute(f"CREATE OR REPLACE TABLE temporary_mobility AS SELECT * FROM ({sql}) m "
-                "ORDER BY year, mobility_type, category, breakdown")
-    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-            for t in ("temporary_stays", "temporary_mobility")}
+    out["temporary_mobility"] = run.table("temporary_mobility", sql,
+                                          "year, mobility_type, category, breakdown")
+    return out
 
 
-def asylum_members_sql(restricted: str, cols: list[str]) -> str:
+def asylum_members_sql(restricted: str, cols: list[str], dialect: Dialect = DUCKDB) -> str:
     """Asylum seekers arriving (applications, entries declaring ASYLUM) and departing (exits of
     persons with an application on or before the exit), per year."""
-    decision = "a.decision" if "decision" in cols else "CAST(NULL AS VARCHAR)"
+    text = dialect.text
+    decision = "a.decision" if "decision" in cols else text("NULL")
     ddate = "a.decision_date" if "decision_date" in cols else "CAST(NULL AS DATE)"
     return f"""
       WITH apps AS (
         SELECT l.person_key, CAST(a.application_date AS DATE) AS application_date,
-               CAST({decision} AS VARCHAR) AS decision, CAST({ddate} AS DATE) AS decision_date
+               {text(decision)} AS decision, CAST({ddate} AS DATE) AS decision_date
         FROM {restricted}.std_asylum_register a JOIN person_links l
-          ON l.source = 'asylum_register' AND CAST(l.record_id AS VARCHAR) = CAST(a.record_id AS VARCHAR)),
+          ON l.source = 'asylum_register' AND {text('l.record_id')} = {text('a.record_id')}),
       m AS (
         SELECT person_key, 'APPLICATION' AS flow, application_date AS flow_date,
                COALESCE(decision, 'PENDING') AS decision FROM apps
@@ -147,13 +152,14 @@ def asylum_members_sql(restricted: str, cols: list[str]) -> str:
 
 
 def build_asylum_flows(con: duckdb.DuckDBPyConnection, settings: TableSettings,
-                       restricted: str = "restricted") -> int:
+                       restricted: str = "restricted", run: Runner | None = None) -> int:
     """Write `asylum_flows` (empty, with its columns, when there is no asylum register)."""
+    run = run or DuckDBRunner(con)
     cols = columns(con, f"{restricted}.std_asylum_register")
     if cols:
-        con.execute("CREATE OR REPLACE TEMP TABLE _asylum_members AS " + asylum_members_sql(restricted, cols))
+        run.temp("_asylum_members", asylum_members_sql(restricted, cols, run.dialect))
     else:
-        con.execute("""CREATE OR REPLACE TEMP TABLE _asylum_members AS
+        run.temp("_asylum_members", """
           SELECT person_key, 'ENTRY_DECLARING_ASYLUM' AS flow,
                  CAST(EXTRACT(YEAR FROM c.crossing_date) AS INTEGER) AS year, 'ALL' AS decision,
                  COALESCE(p.citizenship, 'UNKNOWN') AS citizenship, COALESCE(p.sex, 'UNKNOWN') AS sex
@@ -161,6 +167,4 @@ def build_asylum_flows(con: duckdb.DuckDBPyConnection, settings: TableSettings,
           WHERE c.direction = 'ENTRY' AND c.travel_reason = 'ASYLUM'""")
     sql = breakdown_sql("_asylum_members", ["year", "flow"], ASYLUM_DIMS, ASYLUM_SETS,
                         "count(DISTINCT person_key) AS persons, count(*) AS events")
-    con.execute(f"CREATE OR REPLACE TABLE asylum_flows AS SELECT * FROM ({sql}) a "
-                "ORDER BY year, flow, breakdown")
-    return con.execute("SELECT count(*) FROM asylum_flows").fetchall()[0][0]
+    return run.table("asylum_flows", sql, "year, flow, breakdown")

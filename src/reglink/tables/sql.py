@@ -1,40 +1,71 @@
-"""The few SQL expressions that differ between engines, in one place.
+"""The few SQL expressions that differ between engines, in one place: a `Dialect` object.
 
-Table builders write standard SQL (window functions, CASE, GROUPING SETS, EXTRACT); only date
-arithmetic is spelled differently in DuckDB and Spark SQL, so it goes through these helpers.
-Set `DIALECT = "spark"` to emit the Spark spelling.
+Table builders write standard SQL (window functions, CASE, UNION ALL of GROUP BYs, EXTRACT);
+only date arithmetic and the string type are spelled differently in DuckDB and Spark SQL. A
+builder that runs on both engines takes a `dialect` argument (`DUCKDB` or `SPARK`) and spells
+those through it; `reglink.tables.engine` runs the rendered SQL on the matching engine. The
+module-level helpers are the DuckDB spelling, for the builders that run on DuckDB only.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
-DIALECT = "duckdb"
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one engine spells the expressions the table builders need.
+
+    `name`: `duckdb` or `spark` (sqlglot's dialect names too); `string`: the type of text in a
+    CAST (Spark's VARCHAR needs a length)."""
+
+    name: str
+    string: str
+
+    def days_between(self, start: str, end: str) -> str:
+        """Whole days from `start` to `end` (end - start)."""
+        if self.name == "spark":
+            return f"datediff({end}, {start})"
+        return f"date_diff('day', {start}, {end})"
+
+    def add_days(self, date: str, days: str | int) -> str:
+        """`date` plus `days` (an integer expression; negative goes back), a DATE."""
+        if self.name == "spark":
+            return f"date_add({date}, CAST({days} AS INT))"
+        return f"CAST({date} + CAST({days} AS INTEGER) AS DATE)"
+
+    def make_date(self, year: str, month: str, day: str) -> str:
+        return f"make_date({year}, {month}, {day})"
+
+    def month_end(self, year: str, month: str) -> str:
+        """The last day of month `month` of `year` (both integer expressions)."""
+        nxt = self.make_date(f"{year} + CASE WHEN {month} = 12 THEN 1 ELSE 0 END",
+                             f"CASE WHEN {month} = 12 THEN 1 ELSE {month} + 1 END", "1")
+        return self.add_days(nxt, -1)
+
+    def text(self, expr: str) -> str:
+        """`expr` cast to the engine's string type."""
+        return f"CAST({expr} AS {self.string})"
+
+    def full_years(self, birth: str, at: str) -> str:
+        """Age in completed years at date `at` for a birth date `birth` (both DATE)."""
+        return (
+            f"(EXTRACT(YEAR FROM {at}) - EXTRACT(YEAR FROM {birth}) - CASE WHEN "
+            f"EXTRACT(MONTH FROM {at}) * 100 + EXTRACT(DAY FROM {at}) < "
+            f"EXTRACT(MONTH FROM {birth}) * 100 + EXTRACT(DAY FROM {birth}) THEN 1 ELSE 0 END)"
+        )
 
 
-def days_between(start: str, end: str) -> str:
-    """Whole days from `start` to `end` (end - start)."""
-    if DIALECT == "spark":
-        return f"datediff({end}, {start})"
-    return f"date_diff('day', {start}, {end})"
+DUCKDB = Dialect("duckdb", "VARCHAR")
+SPARK = Dialect("spark", "STRING")
+DIALECTS = {d.name: d for d in (DUCKDB, SPARK)}
 
-
-def add_days(date: str, days: str | int) -> str:
-    if DIALECT == "spark":
-        return f"date_add({date}, {days})"
-    return f"CAST({date} + CAST({days} AS INTEGER) AS DATE)"
-
-
-def make_date(year: str, month: str, day: str) -> str:
-    return f"make_date({year}, {month}, {day})"
-
-
-def full_years(birth: str, at: str) -> str:
-    """Age in completed years at date `at` for a birth date `birth` (both DATE)."""
-    return (
-        f"(EXTRACT(YEAR FROM {at}) - EXTRACT(YEAR FROM {birth}) - CASE WHEN "
-        f"EXTRACT(MONTH FROM {at}) * 100 + EXTRACT(DAY FROM {at}) < "
-        f"EXTRACT(MONTH FROM {birth}) * 100 + EXTRACT(DAY FROM {birth}) THEN 1 ELSE 0 END)"
-    )
+# the DuckDB spelling, for the builders that run on DuckDB only
+days_between = DUCKDB.days_between
+add_days = DUCKDB.add_days
+make_date = DUCKDB.make_date
+full_years = DUCKDB.full_years
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

@@ -34,7 +34,8 @@ import duckdb
 from reglink.tables.aggregate import breakdown_sql
 from reglink.tables.persons import citizen_at, citizenship_at, subpopulation
 from reglink.tables.settings import TableSettings
-from reglink.tables.sql import columns, full_years
+from reglink.tables.runner import DuckDBRunner, Runner
+from reglink.tables.sql import DUCKDB, Dialect, columns
 
 STOCK_DIMS = ["sex", "age_group", "citizenship", "country_of_birth", "subpopulation", "country"]
 STOCK_SETS: list[list[str]] = [
@@ -45,10 +46,9 @@ POPULATIONS = ("RESIDENT", "IMMIGRANT_POPULATION", "EMIGRANT_POPULATION", "RETUR
                "TEMPORARY_POPULATION", "PRESENT_POPULATION")
 
 
-def build_residence_spells(con: duckdb.DuckDBPyConnection) -> int:
-    """Write `residence_spells` from initial_status, migration_events and persons."""
-    con.execute("""
-      CREATE OR REPLACE TABLE residence_spells AS
+def residence_spells_sql() -> str:
+    """`residence_spells` from initial_status, migration_events and persons (portable SQL)."""
+    return """
       WITH ev AS (
         SELECT person_key, event_type, event_date,
                lead(event_date) OVER (PARTITION BY person_key ORDER BY event_date, event_type) AS next_date,
@@ -82,10 +82,13 @@ def build_residence_spells(con: duckdb.DuckDBPyConnection) -> int:
              CASE WHEN p.death_date IS NOT NULL AND (r.spell_end IS NULL OR p.death_date <= r.spell_end)
                   THEN 'DEATH' END AS ended_by
       FROM raw r LEFT JOIN persons p ON p.person_key = r.person_key
-      WHERE p.death_date IS NULL OR r.spell_start IS NULL OR r.spell_start < p.death_date
-      ORDER BY r.person_key, r.spell_start NULLS FIRST
-    """)
-    return con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]
+      WHERE p.death_date IS NULL OR r.spell_start IS NULL OR r.spell_start < p.death_date"""
+
+
+def build_residence_spells(con: duckdb.DuckDBPyConnection, run: Runner | None = None) -> int:
+    """Write `residence_spells` from initial_status, migration_events and persons."""
+    run = run or DuckDBRunner(con)
+    return run.table("residence_spells", residence_spells_sql(), "person_key, spell_start NULLS FIRST")
 
 
 def default_reference_dates(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> list[dt.date]:
@@ -102,13 +105,13 @@ def default_reference_dates(con: duckdb.DuckDBPyConnection, settings: TableSetti
     return dates
 
 
-def _age_at(d: str) -> str:
-    return (f"CAST(CASE WHEN b.birth_date IS NOT NULL THEN {full_years('b.birth_date', d)} "
+def _age_at(d: str, dialect: Dialect) -> str:
+    return (f"CAST(CASE WHEN b.birth_date IS NOT NULL THEN {dialect.full_years('b.birth_date', d)} "
             f"WHEN b.birth_year IS NOT NULL THEN EXTRACT(YEAR FROM {d}) - b.birth_year "
             f"- CASE WHEN EXTRACT(MONTH FROM {d}) < COALESCE(b.birth_month, 7) THEN 1 ELSE 0 END END AS INTEGER)")
 
 
-def stock_members_sql(settings: TableSettings) -> str:
+def stock_members_sql(settings: TableSettings, dialect: Dialect = DUCKDB) -> str:
     """One row per (reference date, population, person) with attributes on that date."""
     home = settings.home_country
     d = "r.reference_date"
@@ -116,7 +119,7 @@ def stock_members_sql(settings: TableSettings) -> str:
     alive = f"(p.death_date IS NULL OR p.death_date > {d})"
     born = f"(b.birth_date IS NULL OR b.birth_date <= {d})"
     in_spell = f"(s.spell_start IS NULL OR s.spell_start <= {d}) AND (s.spell_end IS NULL OR s.spell_end > {d})"
-    attrs = (f"COALESCE(p.sex, 'UNKNOWN') AS sex, {settings.age_group_sql(_age_at(d))} AS age_group, "
+    attrs = (f"COALESCE(p.sex, 'UNKNOWN') AS sex, {settings.age_group_sql(_age_at(d, dialect))} AS age_group, "
              f"{citizenship_at('p', d)} AS citizenship, COALESCE(p.country_of_birth, 'UNKNOWN') AS country_of_birth, "
              f"{subpopulation('p.is_native_born', cit)} AS subpopulation")
     # presence on day d: the last crossing on or before d (in repaired order) is an ENTRY
@@ -191,29 +194,33 @@ def stock_members_sql(settings: TableSettings) -> str:
              OR p.is_native_born = TRUE OR ({cit}) = TRUE)"""
 
 
-def build_crossing_order(con: duckdb.DuckDBPyConnection) -> None:
-    """TEMP `_crossing_order`: crossings with their order within the person's day."""
-    cols = columns(con, "crossings")
+def crossing_order_sql(cols: list[str]) -> str:
+    """Crossings with their order within the person's day (`cols`: the crossings' columns)."""
     # the engine's crossing_order is the repaired, same-day-resolved order
     tie = next((c for c in ("crossing_order", "crossing_seq", "crossing_time", "sequence") if c in cols), None)
     order = tie if tie else "CASE WHEN direction = 'EXIT' THEN 0 ELSE 1 END"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _crossing_order AS
-      SELECT person_key, crossing_date, direction,
+    return f"""SELECT person_key, crossing_date, direction,
              row_number() OVER (PARTITION BY person_key ORDER BY crossing_date, {order}) AS _order
-      FROM crossings""")
+      FROM crossings"""
 
 
-def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> int:
+def build_crossing_order(con: duckdb.DuckDBPyConnection, run: Runner | None = None) -> None:
+    """TEMP `_crossing_order` (in DuckDB too: the toolkit tables read it)."""
+    (run or DuckDBRunner(con)).temp("_crossing_order", crossing_order_sql(columns(con, "crossings")),
+                                    shared=True)
+
+
+def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings,
+                 run: Runner | None = None) -> int:
     """Write `residence_spells`, then `stocks` at the configured (or default) reference dates."""
-    build_residence_spells(con)
-    build_crossing_order(con)
+    run = run or DuckDBRunner(con)
+    build_residence_spells(con, run)
+    build_crossing_order(con, run)
     dates = settings.reference_dates or default_reference_dates(con, settings)
     values = ", ".join(f"(DATE '{d.isoformat()}')" for d in dates) or "(CAST(NULL AS DATE))"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _ref_dates AS SELECT * FROM (VALUES {values}) AS v(reference_date) "
-                "WHERE reference_date IS NOT NULL")
-    con.execute("CREATE OR REPLACE TEMP TABLE _stock_members AS " + stock_members_sql(settings))
+    run.temp("_ref_dates", f"SELECT * FROM (VALUES {values}) AS v(reference_date) "
+             "WHERE reference_date IS NOT NULL")
+    run.temp("_stock_members", stock_members_sql(settings, run.dialect))
     sql = breakdown_sql("_stock_members", ["reference_date", "population"], STOCK_DIMS, STOCK_SETS,
                         "count(DISTINCT person_key) AS persons")
-    con.execute(f"CREATE OR REPLACE TABLE stocks AS SELECT * FROM ({sql}) s "
-                "ORDER BY reference_date, population, breakdown")
-    return con.execute("SELECT count(*) FROM stocks").fetchall()[0][0]
+    return run.table("stocks", sql, "reference_date, population, breakdown")
