@@ -111,3 +111,50 @@ def test_piped_output_does_not_wrap_mid_path(tmp_path, width):
     r = CliRunner().invoke(app, ["validate", "border_crossings", str(csv), "--mapping", str(mp),
                                  "--home-country", "DEU"], terminal_width=width)
     assert f"border_crossings {csv} — has errors" in r.stdout
+
+
+def _validation_results(rep: Path) -> list[dict]:
+    store = rep / "gx" / "uncommitted" / "validations"
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(store.rglob("*.json"))]
+
+
+def test_data_docs_verdict_is_reglinks_and_reads_offline(tmp_path):
+    """An extract reglink holds rows of is 'Failed' in the Data Docs, with reglink's counts per
+    column and value; a clean one 'Succeeded'; no page fetches anything from the network."""
+    from reglink.ingest.datadocs import remote_references
+
+    csv, mp = _extract(tmp_path)
+    rep = tmp_path / "rep"
+    r = CliRunner().invoke(app, ["validate", "border_crossings", str(csv), "--mapping", str(mp),
+                                 "--report", str(rep), "--home-country", "DEU"])
+    assert r.exit_code == 1
+    (res,) = _validation_results(rep)
+    assert res["success"] is False
+    by_col = {x["expectation_config"]["kwargs"]["column"]: x for x in res["results"]
+              if "column" in x["expectation_config"]["kwargs"]}
+    cit = by_col["citizenship (reglink checks)"]
+    assert cit["success"] is False and cit["result"]["unexpected_count"] == 30
+    counts = {c["value"]: c["count"] for c in cit["result"]["partial_unexpected_counts"]}
+    assert counts == {"unknown_country: Österreich": 20, "unknown_country: Schweiz": 10}
+    # every other column of reglink's checks passed, as reglink says
+    assert all(x["success"] for c, x in by_col.items()
+               if c.endswith("(reglink checks)") and c != "citizenship (reglink checks)")
+    site = rep / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert remote_references(site) == []
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "reglink-failed'>Failed<" in index and "validations/border_crossings/" in index
+    page = next(site.glob("validations/**/*.html")).read_text(encoding="utf-8")
+    assert "unknown_country: Österreich" in page and "<style>" in page
+
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(x for x in csv.read_text(encoding="utf-8").splitlines()
+                               if "Österreich" not in x and "Schweiz" not in x) + "\n",
+                     encoding="utf-8")
+    rep2 = tmp_path / "rep2"
+    r = CliRunner().invoke(app, ["validate", "border_crossings", str(clean), "--mapping",
+                                 str(mp), "--report", str(rep2), "--home-country", "DEU"])
+    assert r.exit_code == 0, r.output
+    (res,) = _validation_results(rep2)
+    assert res["success"] is True
+    assert "reglink-succeeded'>Succeeded<" in (rep2 / "gx" / "uncommitted" / "data_docs" /
+                                               "local_site" / "index.html").read_text("utf-8")

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from reglink.errors import Problem, ReglinkError, UsageError
+from reglink.ingest.datadocs import make_offline
 from reglink.ingest.ingest import ingest_extract
 from reglink.ingest.mapping import Mapping, load_mapping
 from reglink.ingest.preflight import check_encoding
@@ -70,6 +71,8 @@ def validate_command(source: str, file: Path, report_dir: Path | None, mapping: 
     index = None
     if report_dir is not None:
         docs_index = _docs_index(docs_dir)
+        if docs_index is not None:  # CDN stylesheets and scripts out, a plain index in
+            make_offline(docs_index.parent)
         index = write_report(res, sch, mp, report_dir, docs_index)
     for line in problem_lines(res, sch, mp):
         print(f"reglink: {line}", file=sys.stderr)

@@ -414,6 +414,8 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
         raise ReglinkError(Problem(str(path), f"row accounting failed: {quarantine.height} "
                                    f"quarantine rows kept but {n_quarantined} counted"))
     summary.failing_values = _sum_values(value_parts)
+    if runner is not None:  # reglink's verdicts beside GX's (and the Data Docs, when asked)
+        suite_step(runner.final, summary.failing_values)
     data_rows = max(rows_seen, 1)
     summary.completeness = {c: nonnull[c] / data_rows for c in sch.names}
     if runner is not None:
