@@ -142,11 +142,11 @@ def m_u_levels(params: pl.DataFrame, title: str, desc: str) -> str | None:
     w = params["match_weight"].fill_null(0).to_list()[::-1]
     ys = list(range(len(labels)))
     with plt.rc_context(RC):
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 0.22 * len(labels) + 1.2), sharey=True,
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 0.15 * len(labels) + 1.2), sharey=True,
                                      layout="constrained", gridspec_kw={"width_ratios": [1.2, 1]})
         a1.barh([y + 0.2 for y in ys], m, height=0.4, color=PALETTE[0], label="m (true matches)")
         a1.barh([y - 0.2 for y in ys], u, height=0.4, color=PALETTE[1], label="u (non-matches)")
-        a1.set_yticks(ys, labels, fontsize=7)
+        a1.set_yticks(ys, labels, fontsize=6)
         a1.set_xlim(0, 1)
         a1.set_xlabel("probability of the level")
         a1.legend(frameon=False, fontsize=8, loc="lower right")
