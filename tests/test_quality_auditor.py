@@ -164,3 +164,38 @@ def test_tables_fold_and_provisional_years_are_marked(report):
     acc = acc[:acc.index('<p class="method">')]
     assert "2021 (provisional)" in acc and "2020 (provisional)" not in acc
     assert re.search(r'<td class="[^"]*provisional">2021 \(provisional\)</td>', acc)
+
+
+def test_extra_extract_columns_are_kept_and_reported_as_annex2_topic_p(tmp_path):
+    """Columns outside the schema survive ingest (std and quarantine) and fill topic P."""
+    import json
+
+    from reglink.ingest import ingest_extract
+
+    csv = tmp_path / "c.csv"
+    csv.write_text("record_id,direction,crossing_date,Visa_category,Remarks\n"
+                   "R1,ENTRY,2024-01-02,B2,\n"
+                   "R2,EXIT,2024-01-03,,late flight\n"
+                   "R3,ENTRY,2024-01-04,,\n"
+                   "R4,SIDEWAYS,2024-01-05,W1,x\n", encoding="utf-8")
+    res = ingest_extract("border_crossings", csv, suite=False)
+    assert res.summary.ignored_columns == ["Visa_category", "Remarks"]
+    kept = dict(zip(res.clean["record_id"], res.clean["other_columns"]))
+    assert json.loads(kept["R1"]) == {"Visa_category": "B2", "Remarks": None}
+    assert json.loads(kept["R2"]) == {"Visa_category": None, "Remarks": "late flight"}
+    assert kept["R3"] is None
+    q = res.quarantine.row(0, named=True)
+    assert q["record_id"] == "R4" and json.loads(q["raw_other_columns"])["Visa_category"] == "W1"
+
+    cfg = make_run(tmp_path / "run", registers=("border_crossings",), stages=False)
+    with duckdb.connect(str(cfg.restricted_path)) as rs:
+        rs.execute("ALTER TABLE std_border_crossings ADD COLUMN other_columns VARCHAR")
+        rs.execute("""UPDATE std_border_crossings SET other_columns = '{"Visa_category": "B2"}'
+                      WHERE rowid % 2 = 0""")
+        n = rs.execute("SELECT count(*), count(other_columns) FROM std_border_crossings").fetchone()
+    build_report(cfg, strict=True)
+    a2 = pl.read_parquet(cfg.reports / "figures" / "border_crossings_annex2.parquet")
+    p = a2.filter(pl.col("topic") == "P").row(0, named=True)
+    assert p["included"] == "Y" and p["columns"] == "Visa_category"
+    assert p["share_filled"] == pytest.approx(n[1] / n[0])
+    assert a2["topic"].to_list() == list("ABCDEFGHIJKLMNOP")

@@ -134,13 +134,15 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
     a2 = None
     if source == "border_crossings" and fq is not None:
         a = Section("annex2", "Annex 2: topics of the border control register",
-                    "Topics A–O of the toolkit's Annex 2: whether the register includes the "
-                    "topic and the share of crossings where it is filled.")
-        a2 = fields.annex2_table(fq)
-        a.figures.append(Figure("border_crossings_annex2", "Annex 2 topics A–O",
+                    "Topics A–P of the toolkit's Annex 2: whether the register includes the "
+                    "topic and the share of crossings where it is filled (P, other: the "
+                    "extract's own extra columns, kept at ingest).")
+        a2 = _with_topic_p(fields.annex2_table(fq), guard(a, other_columns, st, source))
+        a.figures.append(Figure("border_crossings_annex2", "Annex 2 topics A–P",
                                 "topic included = a column for it is delivered and filled in "
                                 "at least one record; share filled = lowest completeness of its "
-                                "columns", a2, "Annex 2", source))
+                                "columns (P: records with any extra column filled)", a2,
+                                "Annex 2", source))
         shared["annex2"] = a2
 
     c = Section("coverage", "Coverage: sub-populations and registration behaviour",
@@ -254,6 +256,34 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
     page.annex1 = _annex1_row(cfg, source, fq, cov, tim, qr, shared_links, ref,
                               shared.get("quarantined_rows"))
     return page
+
+
+TOPIC_P = "Other (columns of the extract outside the schema, kept as delivered)"
+
+
+def other_columns(st: Stores, source: str) -> tuple[list[str], float] | None:
+    """Annex 2 topic P: the extract's columns outside the schema that ingest kept (in the
+    restricted std table's `other_columns`, JSON per record) and the share of records with
+    any of them filled; None when the extract had none."""
+    table = f"std_{source}"
+    if "other_columns" not in st.columns("restricted", table):
+        return None
+    df = st.sql("restricted", f"""
+        SELECT count(*) FILTER (WHERE other_columns IS NOT NULL) AS filled, count(*) AS n,
+               list_sort(list_distinct(flatten(list(json_keys(other_columns))
+                   FILTER (WHERE other_columns IS NOT NULL)))) AS names
+        FROM {table}""")
+    n, filled = int(df["n"][0]), int(df["filled"][0])
+    names = df["names"].to_list()[0] or []
+    return list(names), (filled / n if n else 0.0)
+
+
+def _with_topic_p(a2: pl.DataFrame, other: tuple[list[str], float] | None) -> pl.DataFrame:
+    names, share = other if other is not None else ([], 0.0)
+    return pl.concat([a2, pl.DataFrame([{
+        "topic": "P", "description": TOPIC_P, "columns": ", ".join(names) or "none delivered",
+        "included": "Y" if names and share > 0 else "N", "share_filled": share}])],
+        how="vertical_relaxed")
 
 
 def _pct(x: float | None) -> str:
