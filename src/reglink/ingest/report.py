@@ -238,7 +238,8 @@ def write_report(res: IngestResult, sch: SourceSchema, mapping: Mapping, folder:
     docs = ""
     if docs_index is not None:
         rel = os.path.relpath(docs_index, folder)
-        docs = f"<p>Great Expectations Data Docs (every chunk's validation): <a href='{e(rel)}'>{e(rel)}</a></p>"
+        docs = (f"<p>Great Expectations Data Docs (the suite's verdict, reglink's own checks "
+                f"included; readable offline): <a href='{e(rel)}'>{e(rel)}</a></p>")
     verdict = "valid" if s.rows_quarantined == 0 else "has errors"
     page = f"""<!doctype html><html lang=en><meta charset=utf-8>
 <title>reglink validate: {e(s.source)}</title>
