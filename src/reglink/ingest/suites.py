@@ -11,6 +11,10 @@ edited by the NSO: the files are what runs. Each expectation's `meta` says what 
   the whole-extract row checks that quarantine are done by `checks.py` and ingest.
 - `severity: soft` — completeness of a field (share non-empty) below `min_value`: counted and
   reported over the whole extract, never quarantined.
+- `severity: reglink` — reglink's own row checks (checks.py, duplicate ids, ragged rows), one
+  `expect_column_values_to_be_null` per column on `<column> (reglink checks)`, which holds a
+  `reason: value` per quarantined value: judged at the end on what reglink held back, so the
+  Data Docs verdict is reglink's verdict; they never quarantine anything themselves.
 
 GX 1.x validates pandas frames. It judges the rows that passed parsing (checks on typed values,
 not the parse errors again), but not row by row: `SuiteRunner` summarises them chunk by chunk
@@ -46,7 +50,7 @@ LOW_COMPLETENESS = "low_completeness"
 REGLINK_SEVERITY = "reglink"
 CHECKS_SUFFIX = " (reglink checks)"
 ROW_CHECKS = "row"  # ragged rows: no column of their own
-DOCS_ROWS_CAP = 50_000  # quarantined rows shown one by one in the Data Docs batch; beyond, per value
+DOCS_ROWS_CAP = 50_000  # quarantined rows one by one in the Data Docs batch; beyond, per value
 
 
 def checks_column(column: str | None) -> str:
@@ -285,6 +289,9 @@ class SuiteRunner:
         self._uniques: dict[int, list[pl.DataFrame]] = {}
         self._suspects: dict[int, pl.DataFrame | None] = {}  # expectation -> failing values
         self._recheck_suite: Any = None
+        # the compact batch's columns, pad rule, expectations and renames (`finish`, `final`)
+        self._compact: tuple[dict[str, pl.Series], set[str], list[int], dict[int, Any]] = (
+            {}, set(), [], {})
         if docs_dir is not None:
             docs_dir.mkdir(parents=True, exist_ok=True)
             ctx = gx.get_context(mode="file", project_root_dir=str(docs_dir))
@@ -603,7 +610,7 @@ class SuiteRunner:
         mine = [(i, e) for i, e, k in self.plan if k == REGLINK_SEVERITY]
         if not mine:
             return
-        reps, pad_null, compact, renamed = getattr(self, "_compact", ({}, set(), [], {}))
+        reps, pad_null, compact, renamed = self._compact
         reps, pad_null = dict(reps), set(pad_null)
         repeat = int(own["rows"].sum() or 0) <= DOCS_ROWS_CAP
         known = {checks_column(c) for c in self.sch.names}
