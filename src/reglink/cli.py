@@ -88,10 +88,7 @@ def validate(
         None, "--config", help="Pipeline YAML: its home_country (and the register's mapping "
         "when --mapping is not given)."),
 ) -> None:
-    """Validate one register extract: summary on the terminal, HTML report with --report.
-
-    Exit codes: 0 every row accepted; 1 rows held back, or the file unreadable; 2 wrong usage.
-    """
+    """Validate one register extract: summary on the terminal, HTML report with --report."""
     from reglink.ingest.commands import validate_command
 
     code = validate_command(source=source, file=file, report_dir=report, mapping=mapping,
