@@ -21,7 +21,8 @@ EXTRACT = ROOT / "config" / "examples" / "passages_frontiere.csv"
 
 @pytest.fixture(scope="module")
 def example():
-    return ingest_extract("border_crossings", EXTRACT, mapping=MAPPING, suite=False)
+    return ingest_extract("border_crossings", EXTRACT, mapping=MAPPING, suite=False,
+                          home_country="NZL")
 
 
 def test_every_row_accepted_and_books_balance(example):

@@ -101,3 +101,45 @@ def test_pages_render_with_javascript_disabled(tmp_path):
             assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # not a blank page
     finally:
         b.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_demo_report_in_a_browser_short_folded_and_offline(tmp_path):
+    """After a demo run: the overview page with JavaScript off is a few screens, not 16,000
+    px (tables folded in <details>), the linkage verdict is on it, the charts render, and a
+    full-page screenshot is kept beside the report for a reader to look at."""
+    from reglink.orchestration import run_demo
+
+    run_demo(persons=600, seed=3, directory=tmp_path / "demo", years=4)
+    reports = tmp_path / "demo" / "reports"
+    index = reports / "index.html"
+    b = Browser()
+    try:
+        target = b.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        s = b.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        b.call("Page.enable", session=s)
+        b.call("Emulation.setScriptExecutionDisabled", {"value": True}, session=s)
+        b.call("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 1000,
+               "deviceScaleFactor": 1, "mobile": False}, session=s)
+        heights = {}
+        for page in (index, reports / "register-border_crossings.html"):
+            b.call("Page.navigate", {"url": page.as_uri()}, session=s, event="Page.loadEventFired")
+            size = b.call("Page.getLayoutMetrics", session=s)["cssContentSize"]
+            heights[page.name] = size["height"]
+            doc = b.call("DOM.getDocument", session=s)["root"]["nodeId"]
+            folded = b.call("DOM.querySelectorAll", {"nodeId": doc, "selector": "details:not([open])"},
+                            session=s)["nodeIds"]
+            assert len(folded) >= 3, page.name
+            png = base64.b64decode(b.call("Page.captureScreenshot", {
+                "format": "png", "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": 1280, "height": min(size["height"], 12000),
+                         "scale": 1}}, session=s)["data"])
+            assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
+            (reports / f"screenshot-{page.stem}.png").write_bytes(png)
+        assert heights["index.html"] < 9000, heights
+        text = index.read_text(encoding="utf-8")
+        assert "In short" in text and "False matches (two different people joined)" in text
+        assert "<script" not in text and "https://" not in text.split("<body", 1)[1].split("References")[0]
+    finally:
+        b.close()

@@ -65,25 +65,34 @@ def synth(
     synth_command(persons=persons, years=years, seed=seed, out=out, scenario=scenario, fmt=fmt)
 
 
-@app.command()
+@app.command(epilog=(
+    "Exit codes: 0 every row accepted (warnings do not fail an extract); 1 rows held back, "
+    "or the file unreadable; 2 wrong usage (unknown SOURCE; a mapping file that is missing, "
+    "is for another register or names a column outside the register's schema).\n\n"
+    "Mapping file keys (all optional): source, delimiter, encoding, columns (your column: "
+    "canonical column), codes (canonical column: {your code: canonical code}), date_format, "
+    "dates (canonical column: format), countries (your spelling: alpha-3).\n\n"
+    "Columns and codes of each register, and the mapping keys in full: "
+    "docs/reference.md#register-extracts and docs/reference.md#mapping-files."))
 @_guarded
 def validate(
     source: str = typer.Argument(..., help="border_crossings, permits, population_register or asylum_register"),
     file: Path = typer.Argument(..., help="The extract: CSV (UTF-8, header row) or Parquet."),
     report: Optional[Path] = typer.Option(None, "--report", help="Folder for the HTML report."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", help="Source mapping YAML (config/)."),
-    home_country: str = typer.Option("NZL", "--home-country", help="Country of measurement (ISO 3166-1 alpha-3); the pipeline takes it from home_country."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="Source mapping YAML (config/mappings/)."),
+    home_country: Optional[str] = typer.Option(
+        None, "--home-country", help="Country of measurement (ISO 3166-1 alpha-3). Default: "
+        "home_country of --config; without either, the checks that need it are skipped "
+        "(the summary says so)."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="Pipeline YAML: its home_country (and the register's mapping "
+        "when --mapping is not given)."),
 ) -> None:
-    """Validate one register extract: summary on the terminal, HTML report with --report.
-
-    Exit codes: 0 every row accepted; 1 rows held back, or the file unreadable; 2 wrong usage.
-
-    Columns and codes of each register, and the keys of a mapping file: docs/reference.md.
-    """
+    """Validate one register extract: summary on the terminal, HTML report with --report."""
     from reglink.ingest.commands import validate_command
 
     code = validate_command(source=source, file=file, report_dir=report, mapping=mapping,
-                            home_country=home_country)
+                            home_country=home_country, config=config)
     raise typer.Exit(code)
 
 

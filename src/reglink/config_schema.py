@@ -62,6 +62,16 @@ LINKAGE_KEYS = {
     "blocking_rules_to_generate_predictions": Spec("any"), "link_type": Spec("str"),
 }
 
+ANNEX1_KEYS = {
+    "agency": Spec("str"),  # name of the agency collecting the data
+    "digital_form": Spec("bool"),  # data available in digital form (default: yes, an extract)
+    "shared_anonymised": Spec("bool"),  # data shared anonymised
+    "disseminated_data": Spec("str"),  # type of disseminated data
+    "published": Spec("str", choices=("microdata", "aggregated", "both", "none")),
+    "release_frequency": Spec("str"),  # frequency of public release
+    "nso_microdata_access": Spec("bool"),  # NSO has access to micro data (default: yes)
+}
+
 SCHEMA: dict[str, Spec] = {
     # the contract's keys
     "home_country": Spec("str", pattern=r"[A-Za-z]{3}"),
@@ -97,6 +107,8 @@ SCHEMA: dict[str, Spec] = {
         "linkage_bands": Spec("dict", values=Spec("list", values=SHARE, length=2),
                               key_choices=SOURCES)}),
     "quality": Spec("map", keys={"rule_presets": Spec("list", values=Spec("str"))}),
+    # what the toolkit's Annex 1 asks about each register that no data can tell
+    "annex1": Spec("dict", key_choices=SOURCES, values=Spec("map", keys=ANNEX1_KEYS)),
 }
 
 

@@ -187,6 +187,8 @@ def _typed_frame(df: pl.DataFrame, sch: SourceSchema, date_cols: list[str]) -> p
                 exprs.append(pl.lit(None, pl.Date).alias(c.name))
         else:
             exprs.append(pl.col(c.name).cast(pl.String))
+    if "other_columns" in df.columns:  # columns outside the schema, kept as delivered (topic P)
+        exprs.append(pl.col("other_columns"))
     out = df.select(exprs)
     names = set(sch.names)
     std: list[pl.Series] = []

@@ -59,6 +59,11 @@ class IngestSummary:
     present_columns: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     expectations: list[dict[str, Any]] = field(default_factory=list)  # suite results
+    # distinct failing values: reason, column, value, rows (what a mapping needs to add)
+    failing_values: pl.DataFrame | None = None
+    home_country: str | None = None  # None: not given, the checks that need it were skipped
+    home_country_from: str = ""  # where validate took it from (--home-country, a config)
+    time_zone: str | None = None  # zone-aware timestamps were dated in it (None: their own)
     status: str = "ingested"  # ingested | unchanged
     details_truncated: bool = False  # validate kept the details of the first DETAIL_CAP rows only
     ingested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
@@ -193,7 +198,7 @@ def _quarantine_rows(failures: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
 
 
 def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Path | None = None,
-                   home_country: str = "NZL", keep_rows: bool = True, suite: bool = True,
+                   home_country: str | None = None, keep_rows: bool = True, suite: bool = True,
                    progress: bool = False, docs_dir: Path | None = None,
                    suite_dir: Path | None = None, budget: Budget | None = None,
                    time_zone: str | None = None,
@@ -202,7 +207,8 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     keeps only counts and the quarantine, never the accepted rows; otherwise they are written
     to a Parquet file as they are checked (in `budget`'s temp directory; chunks sized to it).
     `time_zone` dates tz-aware timestamps (default: the home country's principal zone);
-    `observed_until` is the last day the data cover: a crossing after it is quarantined."""
+    `observed_until` is the last day the data cover: a crossing after it is quarantined.
+    Without `home_country` the check that needs it is skipped (the summary records it)."""
     try:
         sch = schema(source)
     except ValueError as exc:
@@ -215,11 +221,12 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     else:
         mp = load_mapping(mapping, source)
     batch = chunk_bytes(budget)
-    zone = time_zone or home_zone(home_country)
+    zone = time_zone or (home_zone(home_country) if home_country else None)
     reader = ExtractReader(path, sch, mp, batch_bytes=batch, time_zone=zone)
     summary = IngestSummary(source=source, file=str(path), sha256=file_sha256(path),
                             present_columns=list(reader.columns),
-                            ignored_columns=list(reader.ignored))
+                            ignored_columns=list(reader.ignored), home_country=home_country,
+                            time_zone=zone)
     runner = None
     if suite:
         from reglink.ingest.suites import SuiteRunner, suite_path
@@ -252,10 +259,16 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     detail_rows = 0
     extra = [pl.lit(source).alias("source"), pl.lit(summary.extract_id).alias("extract_id")]
 
+    value_parts: list[pl.DataFrame] = []
+
     def count(failures: pl.DataFrame) -> int:
-        """Add a failure frame to the per-reason counts; the number of distinct rows in it."""
-        per = (failures.unique(["row_number", "reason", "column"])
-               .group_by("reason", "column").len())
+        """Add a failure frame to the per-reason counts and the distinct failing values; the
+        number of distinct rows in it."""
+        once = failures.unique(["row_number", "reason", "column"])
+        value_parts.append(once.group_by("reason", "column", "value").len("rows"))
+        if len(value_parts) > 64:  # keep the running tally small: one frame of distinct values
+            value_parts[:] = [_sum_values(value_parts)]
+        per = once.group_by("reason", "column").len()
         for reason, column, n in per.iter_rows():
             summary.by_reason[(reason, column)] = summary.by_reason.get((reason, column), 0) + int(n)
         return failures.get_column("row_number").n_unique()
@@ -400,6 +413,9 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     if not summary.details_truncated and quarantine.height != n_quarantined:
         raise ReglinkError(Problem(str(path), f"row accounting failed: {quarantine.height} "
                                    f"quarantine rows kept but {n_quarantined} counted"))
+    summary.failing_values = _sum_values(value_parts)
+    if runner is not None:  # reglink's verdicts beside GX's (and the Data Docs, when asked)
+        suite_step(runner.final, summary.failing_values)
     data_rows = max(rows_seen, 1)
     summary.completeness = {c: nonnull[c] / data_rows for c in sch.names}
     if runner is not None:
@@ -423,6 +439,20 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
     result.failures = (pl.concat(fail_parts).unique(maintain_order=True).sort("row_number")
                        if fail_parts else pl.DataFrame(schema=FAILURE_SCHEMA))
     return result
+
+
+VALUES_SCHEMA = {"reason": pl.String, "column": pl.String, "value": pl.String, "rows": pl.Int64}
+
+
+def _sum_values(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Distinct failing values with their row counts, most frequent first per reason and
+    column (exact whatever detail the quarantine keeps)."""
+    if not parts:
+        return pl.DataFrame(schema=VALUES_SCHEMA)
+    return (pl.concat([p.cast(VALUES_SCHEMA) for p in parts])
+            .group_by("reason", "column", "value").agg(pl.col("rows").sum())
+            .sort(["reason", "column", "rows", "value"], descending=[False, False, True, False],
+                  nulls_last=True))
 
 
 def _add_reason(q: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:

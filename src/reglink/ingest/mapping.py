@@ -36,6 +36,21 @@ class Mapping:
     def date_format_for(self, column: str) -> str:
         return self.dates.get(column, self.date_format)
 
+    def source_name(self, canonical: str | None) -> str | None:
+        """The extract's own name of a canonical column (`Staatsangehoerigkeit` for
+        `citizenship`), else the canonical name: messages speak the owner's language."""
+        if canonical is None:
+            return None
+        for theirs, ours in self.columns.items():
+            if ours == canonical:
+                return theirs.strip()
+        return canonical
+
+    def label(self, canonical: str | None) -> str | None:
+        """`Staatsangehoerigkeit (citizenship)` where the mapping renames, else `citizenship`."""
+        theirs = self.source_name(canonical)
+        return theirs if theirs == canonical else f"{theirs} ({canonical})"
+
     def canonical_name(self, raw: str) -> str:
         """The canonical name of a header cell (renamed, else trimmed and lower-cased)."""
         if raw in self.columns:

@@ -42,6 +42,9 @@ class RaggedRow:
     text: str
 
 
+OTHER_COLUMNS = "other_columns"  # the extract's columns outside the schema, as JSON
+
+
 def file_format(path: Path) -> str:
     """'parquet' or 'csv', by extension or, failing that, by the Parquet magic bytes."""
     suffix = path.suffix.lower()
@@ -191,10 +194,18 @@ class ExtractReader:
 
     # -- rows ---------------------------------------------------------------------------------
     def batches(self) -> Iterator[pl.DataFrame]:
-        """Chunks with canonical String columns (empty → null) and `row_number` (Int64)."""
+        """Chunks with canonical String columns (empty → null) and `row_number` (Int64); the
+        extract's columns outside the schema, if any, kept together in `other_columns` (a JSON
+        object of their non-empty values: Annex 2 topic P, "other", is not dropped)."""
         it = self._parquet_batches() if self.fmt == "parquet" else self._csv_batches()
         for df in it:
             keep = []
+            if self.ignored:
+                vals = [pl.col(raw).cast(pl.String).str.strip_chars().replace("", None).alias(raw)
+                        for raw in self.ignored]
+                keep.append(pl.when(pl.any_horizontal([v.is_not_null() for v in vals]))
+                            .then(pl.struct(vals).struct.json_encode())
+                            .otherwise(None).alias(OTHER_COLUMNS))
             for raw in self.raw_header:
                 canon = self.mapping.canonical_name(raw)
                 if canon not in self.columns:

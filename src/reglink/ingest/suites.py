@@ -11,6 +11,10 @@ edited by the NSO: the files are what runs. Each expectation's `meta` says what 
   the whole-extract row checks that quarantine are done by `checks.py` and ingest.
 - `severity: soft` — completeness of a field (share non-empty) below `min_value`: counted and
   reported over the whole extract, never quarantined.
+- `severity: reglink` — reglink's own row checks (checks.py, duplicate ids, ragged rows), one
+  `expect_column_values_to_be_null` per column on `<column> (reglink checks)`, which holds a
+  `reason: value` per quarantined value: judged at the end on what reglink held back, so the
+  Data Docs verdict is reglink's verdict; they never quarantine anything themselves.
 
 GX 1.x validates pandas frames. It judges the rows that passed parsing (checks on typed values,
 not the parse errors again), but not row by row: `SuiteRunner` summarises them chunk by chunk
@@ -29,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from reglink.ingest.checks import (DATE_ORDER, FAILURE_SCHEMA, ISCO_RE, MAX_DATE, MIN_DATE,
-                                   MISSING_REQUIRED, SUITE_FAILURE, UNKNOWN_CODE, UNKNOWN_COUNTRY)
+from reglink.ingest.checks import (DATE_ORDER, FAILURE_SCHEMA, HARD_REASONS, ISCO_RE, MAX_DATE,
+                                   MIN_DATE, MISSING_REQUIRED, RAGGED_ROW, SUITE_FAILURE,
+                                   UNKNOWN_CODE, UNKNOWN_COUNTRY)
 from reglink.errors import Problem, ReglinkError
 from reglink.schemas import SCHEMAS, SourceSchema
 
@@ -40,6 +45,17 @@ if TYPE_CHECKING:
 SUITE_DIR = Path(os.environ.get("REGLINK_EXPECTATIONS",
                                 Path(__file__).resolve().parents[3] / "expectations"))
 LOW_COMPLETENESS = "low_completeness"
+# reglink's own row checks (checks.py, duplicates, ragged rows) as expectations: GX judges a
+# column of 'reason: value' per quarantined value, so the Data Docs verdict is reglink's verdict
+REGLINK_SEVERITY = "reglink"
+CHECKS_SUFFIX = " (reglink checks)"
+ROW_CHECKS = "row"  # ragged rows: no column of their own
+DOCS_ROWS_CAP = 50_000  # quarantined rows one by one in the Data Docs batch; beyond, per value
+
+
+def checks_column(column: str | None) -> str:
+    """The Data Docs column holding reglink's verdicts on `column` (None: whole rows)."""
+    return f"{column or ROW_CHECKS}{CHECKS_SUFFIX}"
 
 # Minimum share of rows with a value, per column, below which the extract gets a soft warning.
 # Border register: toolkit Annex 2 topics (UN toolkit 2021); the core linkage fields of the others.
@@ -104,6 +120,14 @@ def build_suite(sch: SourceSchema) -> dict[str, Any]:
         annex = sch.column(col).annex2
         if annex:
             e["meta"]["annex2_topic"] = annex
+        ex.append(e)
+    for col in [*sch.names, None]:  # reglink's own row checks, one per column (+ whole rows)
+        e = _exp("expect_column_values_to_be_null", REGLINK_SEVERITY,
+                 column=checks_column(col))
+        e["meta"]["checks"] = "reglink.ingest.checks: " + ", ".join(
+            r for r in HARD_REASONS if r != RAGGED_ROW or col is None)
+        e["meta"]["notes"] = ("the values reglink holds back in this column, as 'reason: value'; "
+                              "a failure here is a quarantined row")
         ex.append(e)
     return {"name": sch.name, "expectations": ex,
             "meta": {"generated_by": "reglink.ingest.suites", "contract": "docs/reference.md#register-extracts",
@@ -188,6 +212,8 @@ def _plan_kind(e: dict[str, Any]) -> str:
     severity = (e.get("meta") or {}).get("severity", "hard")
     if severity == "soft":
         return "soft"
+    if severity == REGLINK_SEVERITY:  # judged on reglink's own failures at the end (`final`)
+        return REGLINK_SEVERITY
     if kw.get("mostly") not in (None, 1, 1.0):  # a share of rows: needs the rows
         return "rows"
     if t in NULLNESS and "column" in kw:
@@ -208,6 +234,23 @@ def _plan_kind(e: dict[str, Any]) -> str:
 def _merge_counts(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
     """Sum the `n` of value-count frames (one per chunk) per distinct key."""
     return pl.concat(parts).group_by(keys).agg(pl.col("n").sum())
+
+
+def _pad(reps: dict[str, pl.Series], pad_null: set[str]) -> pl.DataFrame:
+    """The compact batch: every representative column padded to one height (by repeating its
+    first value, which adds no new value and so changes no verdict, or with nulls)."""
+    height = max([len(s) for s in reps.values()] + [1])
+    idx = np.arange(height)
+    cols: dict[str, pl.Series] = {"row_number": pl.Series("row_number", idx, dtype=pl.Int64)}
+    for name, s in reps.items():
+        n = len(s)
+        if n == height:
+            cols[name] = s.alias(name)
+        elif name in pad_null or n == 0:
+            cols[name] = s.extend_constant(None, height - n).alias(name)
+        else:
+            cols[name] = s.gather(np.where(idx < n, idx, 0)).alias(name)
+    return pl.DataFrame(cols)
 
 
 class SuiteRunner:
@@ -246,6 +289,9 @@ class SuiteRunner:
         self._uniques: dict[int, list[pl.DataFrame]] = {}
         self._suspects: dict[int, pl.DataFrame | None] = {}  # expectation -> failing values
         self._recheck_suite: Any = None
+        # the compact batch's columns, pad rule, expectations and renames (`finish`, `final`)
+        self._compact: tuple[dict[str, pl.Series], set[str], list[int], dict[int, Any]] = (
+            {}, set(), [], {})
         if docs_dir is not None:
             docs_dir.mkdir(parents=True, exist_ok=True)
             ctx = gx.get_context(mode="file", project_root_dir=str(docs_dir))
@@ -310,6 +356,8 @@ class SuiteRunner:
         return suite
 
     def _run(self, suite: Any, pdf, docs: bool = False):
+        """Validate a pandas batch; with `docs`, through the Checkpoint that updates the Data
+        Docs (summary format there: value counts, not the compact batch's row indexes)."""
         if docs and self.docs_dir is not None:
             gx = self._gx
             for name, store in ((f"{self.source}_checkpoint", self.ctx.checkpoints),
@@ -323,7 +371,8 @@ class SuiteRunner:
             self.checkpoint = self.ctx.checkpoints.add(gx.Checkpoint(
                 name=f"{self.source}_checkpoint", validation_definitions=[vd],
                 actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-                result_format=self.result_format))
+                result_format={"result_format": "SUMMARY",
+                               "partial_unexpected_count": DOCS_ROWS_CAP}))
             cp = self.checkpoint.run(batch_parameters={"dataframe": pdf})
             return next(iter(cp.run_results.values()))
         batch = self.batch_def.get_batch(batch_parameters={"dataframe": pdf})
@@ -479,23 +528,14 @@ class SuiteRunner:
                 n = dup.get_column("n").cast(pl.Int64)
                 counts[i] = pl.concat([n, pl.zeros(dup.height, pl.Int64, eager=True)])
                 compact.append(i)
-        height = max([len(s) for s in reps.values()] + [1])
-        idx = np.arange(height)
-        cols: dict[str, pl.Series] = {"row_number": pl.Series("row_number", idx, dtype=pl.Int64)}
-        for name, s in reps.items():
-            n = len(s)
-            if n == height:
-                cols[name] = s.alias(name)
-            elif name in pad_null or n == 0:
-                cols[name] = s.extend_constant(None, height - n).alias(name)
-            else:  # repeating a representative adds no new value: no verdict changes
-                cols[name] = s.gather(np.where(idx < n, idx, 0)).alias(name)
-        batch = pl.DataFrame(cols)
+        batch = _pad(reps, pad_null)
+        # kept for the Data Docs run at the end (`final`), with reglink's verdicts beside them
+        self._compact = (reps, pad_null, compact, renamed)
         suite = self._add_suite(self.source, compact, renamed)
         if suite is None:
             return False
         pdf = batch.to_pandas(use_pyarrow_extension_array=False)
-        result = self._run(suite, pdf, docs=True)
+        result = self._run(suite, pdf)
         declared = self.suite_dict["expectations"]
         recheck = False
         for r in result.results:
@@ -557,6 +597,44 @@ class SuiteRunner:
                     if vals.null_count():
                         hit = hit | pl.col(c).is_null()
         return self._validate_rows(suite, typed.filter(hit), evaluated=False)
+
+    # -- the verdict: reglink's own checks beside GX's, in the Data Docs --------------------
+    def final(self, failing_values: pl.DataFrame) -> None:
+        """Judge the `reglink` expectations on the extract's quarantined values (reason,
+        column, value, rows: every own check, duplicates and ragged rows included) and, with
+        `docs_dir`, validate the compact batch with them through the Checkpoint that writes the
+        Data Docs: an extract reglink holds rows of is never 'Succeeded' there. Each value
+        stands for its rows (one batch row per row up to DOCS_ROWS_CAP, so GX's counts are
+        reglink's), nulls pad the rest."""
+        own = failing_values.filter(pl.col("reason").is_in(list(HARD_REASONS)))
+        mine = [(i, e) for i, e, k in self.plan if k == REGLINK_SEVERITY]
+        if not mine:
+            return
+        reps, pad_null, compact, renamed = self._compact
+        reps, pad_null = dict(reps), set(pad_null)
+        repeat = int(own["rows"].sum() or 0) <= DOCS_ROWS_CAP
+        known = {checks_column(c) for c in self.sch.names}
+        for i, e in mine:
+            col = e.get("kwargs", {}).get("column", "")
+            canonical = col[:-len(CHECKS_SUFFIX)] if col.endswith(CHECKS_SUFFIX) else col
+            part = own.filter(pl.col("column").is_null() if col not in known
+                              else pl.col("column") == canonical)
+            label = pl.when(pl.col("value").is_null()).then(pl.col("reason")).otherwise(
+                pl.format("{}: {}", pl.col("reason"), pl.col("value")))
+            vals = part.select(label.alias(col), "rows")
+            if repeat and vals.height:
+                vals = vals.select(pl.col(col).repeat_by("rows").explode())
+            reps[col] = vals.get_column(col).cast(pl.String)
+            pad_null.add(col)
+            st = self._stat(i, e["type"], col)
+            st.update(success=part.is_empty(), unexpected_rows=int(part["rows"].sum() or 0),
+                      evaluated_rows=self.rows_seen)
+        if self.docs_dir is None:
+            return
+        idx = compact + [i for i, _ in mine]
+        suite = self._add_suite(f"{self.source}", idx, renamed)
+        self._run(suite, _pad(reps, pad_null).to_pandas(use_pyarrow_extension_array=False),
+                  docs=True)
 
     def results(self, summary: IngestSummary) -> list[dict[str, Any]]:
         """Per-expectation outcome over the whole extract (soft ones judged on the totals)."""

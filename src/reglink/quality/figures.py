@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 PERCENT_HINTS = ("share", "completeness", "validity", "rate")
+PROVISIONAL_MARK = "(provisional)"
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Figure:
     extra: dict = field(default_factory=dict)
     hidden: bool = False  # written to figures/ only (e.g. the long form of a shown table)
     hide_columns: tuple[str, ...] = ()  # kept in the data, left out of the page
+    provisional: frozenset[str] = frozenset()  # years still provisional: marked where shown
 
     @property
     def available(self) -> bool:
@@ -62,7 +64,14 @@ class Figure:
             return []
         t = t if limit is None else t.head(limit)
         cols = t.columns
-        return [[fmt(v, c) for v, c in zip(r, cols)] for r in t.iter_rows()]
+        return [[self._mark(fmt(v, c), c) for v, c in zip(r, cols)] for r in t.iter_rows()]
+
+    def _mark(self, text: str, column: str) -> str:
+        """A year (or a period within it) whose figures are still provisional says so."""
+        if self.provisional and column in ("year", "period", "reference_year", "event_year") \
+                and text[:4] in self.provisional:
+            return f"{text} {PROVISIONAL_MARK}"
+        return text
 
 
 def fmt(v, column: str = "") -> str:

@@ -83,3 +83,122 @@ def linkage_quality_tables(st: Stores, max_rows: int = 40) -> dict[str, pl.DataF
                 out[t] = st.sql("warehouse", f"SELECT {', '.join(q(c) for c in cols)} "
                                 f"FROM {q(t)} LIMIT {int(max_rows)}")
     return out
+
+
+# ---------------------------------------------------------------- the summary for non-specialists
+
+def summary_metrics(st: Stores) -> dict[str, float]:
+    """The linkage stage's `quality_linkage_summary` as metric -> value (empty without it)."""
+    if not st.has("warehouse", "quality_linkage_summary"):
+        return {}
+    df = st.sql("warehouse", "SELECT metric, value FROM quality_linkage_summary")
+    return {m: float(v) for m, v in zip(df["metric"], df["value"]) if v is not None}
+
+
+def weight_of(p: float) -> float:
+    """A match probability as a match weight, log2 of the odds (what the charts' x axis is)."""
+    import math
+
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log2(p / (1 - p))
+
+
+def _share_words(x: float) -> str:
+    """A rate in words a non-specialist reads: '1 in 1,800 (0.06 %)'."""
+    if x <= 0:
+        return "none (0 %)"
+    return f"about 1 in {round(1 / x):,} ({x * 100:.2g} %)"
+
+
+def verdict(m: dict[str, float]) -> list[str]:
+    """The linkage in plain words: what was decided, how often it is likely wrong either way,
+    and what that means for the published figures. Built only from the stage's own metrics;
+    paragraphs other checks (split or model-choice counts) can be appended to."""
+    if not m:
+        return ["The linkage stage left no summary in the warehouse (linkage not run)."]
+    out = []
+    thr = m.get("threshold")
+    recs, persons = m.get("records"), m.get("persons")
+    if recs and persons:
+        out.append(f"{recs:,.0f} records of all registers were linked into {persons:,.0f} "
+                   f"persons: on average {recs / persons:.1f} records per person.")
+    if thr is not None:
+        out.append(f"Two records are taken to be the same person when the model gives a match "
+                   f"probability of at least {thr:.2f} (a match weight of "
+                   f"{weight_of(thr):.1f}; the dashed line on the histogram below).")
+    fm, mm = m.get("expected_false_match_rate"), m.get("expected_missed_match_rate")
+    if fm is not None:
+        out.append(f"False matches (two different people joined): {_share_words(fm)} of the "
+                   "accepted pairs, by the model's own estimate. A false match merges two "
+                   "people's travel histories, so a migration can be missed or invented; at "
+                   "this rate the effect on flows and stocks is "
+                   f"{'negligible' if fm < 0.005 else 'small' if fm < 0.02 else 'material: review the threshold'}.")
+    if mm is not None:
+        out.append(f"Missed matches (one person left as two): {_share_words(mm)} of the true "
+                   "pairs among the candidates. A missed match splits one person's history, "
+                   "so one stay can look like an emigration and a new immigration: it "
+                   "inflates both flows, and the effect is "
+                   f"{'negligible' if mm < 0.005 else 'small' if mm < 0.05 else 'material: review the threshold'}.")
+    if m.get("model_trained_this_run") is not None:
+        out.append("The model was " + ("trained on this run's data." if m["model_trained_this_run"]
+                                       else "a saved model, reused (not re-trained)."))
+    return out
+
+
+def pair_weights(st: Stores) -> pl.DataFrame | None:
+    """Candidate pairs per whole-number match weight, accepted or not (the linkage stage's
+    `quality_linkage_match_weights`)."""
+    if not st.has("warehouse", "quality_linkage_match_weights"):
+        return None
+    return st.sql("warehouse", "SELECT weight_bin, pairs, accepted_pairs FROM "
+                               "quality_linkage_match_weights ORDER BY weight_bin").with_columns(
+        pl.col("weight_bin").cast(pl.Int64), pl.col("pairs").cast(pl.Int64),
+        pl.col("accepted_pairs").cast(pl.Int64))
+
+
+def parameters(st: Stores) -> pl.DataFrame | None:
+    """m and u probabilities and the match weight of every comparison level of the model."""
+    if not st.has("warehouse", "quality_linkage_parameters"):
+        return None
+    return st.sql("warehouse", "SELECT comparison, level_order, level, m_probability, "
+                               "u_probability, match_weight FROM quality_linkage_parameters "
+                               "ORDER BY comparison, level_order")
+
+
+def example_pairs(params: pl.DataFrame, prior_weight: float) -> pl.DataFrame:
+    """Three illustrative pairs built from the model's own levels, for the waterfall: every
+    field agreeing exactly; names and date of birth agreeing with no document or address in
+    common (a traveller against a register record); a near-miss (names alike, date of birth
+    off by a year). Rows: pair, step, weight; the first step is the prior."""
+    firsts = params.group_by("comparison", maintain_order=True).agg(
+        pl.col("match_weight").first().alias("best"), pl.col("match_weight").last().alias("other"),
+        pl.col("level").first().alias("best_level"), pl.col("level").last().alias("other_level"),
+        pl.col("level"), pl.col("match_weight"))
+    core = {"given_names", "surname", "birth_date", "sex", "citizenship", "country_of_birth"}
+
+    def pick(row: dict, want: str) -> tuple[str, float]:
+        if want == "best":
+            return row["best_level"], row["best"]
+        if want == "other":
+            return row["other_level"], row["other"]
+        for lv, w in zip(row["level"], row["match_weight"]):  # a named partial level
+            if want.lower() in lv.lower():
+                return lv, w
+        return row["best_level"], row["best"]
+
+    plans = {
+        "A: every field agrees": lambda c: "best",
+        "B: same name and birth date, no document or address in common":
+            lambda c: "best" if c in core else "other",
+        "C: names alike, birth year off by one":
+            lambda c: ("Jaro-Winkler" if c in ("given_names", "surname") else "year within one"
+                       if c == "birth_date" else "best" if c in core else "other"),
+    }
+    rows = []
+    for pair, plan in plans.items():
+        rows.append({"pair": pair, "step": "prior (two random records)", "level": "",
+                     "weight": prior_weight})
+        for r in firsts.iter_rows(named=True):
+            lv, w = pick(r, plan(r["comparison"]))
+            rows.append({"pair": pair, "step": r["comparison"], "level": lv, "weight": float(w)})
+    return pl.DataFrame(rows)

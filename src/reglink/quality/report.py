@@ -47,6 +47,8 @@ class Section:
     intro: str = ""
     figures: list[Figure] = field(default_factory=list)
     error: str | None = None
+    summary: list[str] = field(default_factory=list)  # plain-language paragraphs, shown first
+    detail: list[Figure] = field(default_factory=list)  # folded below (<details>, no script)
 
 
 @dataclass
@@ -132,13 +134,15 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
     a2 = None
     if source == "border_crossings" and fq is not None:
         a = Section("annex2", "Annex 2: topics of the border control register",
-                    "Topics A–O of the toolkit's Annex 2: whether the register includes the "
-                    "topic and the share of crossings where it is filled.")
-        a2 = fields.annex2_table(fq)
-        a.figures.append(Figure("border_crossings_annex2", "Annex 2 topics A–O",
+                    "Topics A–P of the toolkit's Annex 2: whether the register includes the "
+                    "topic and the share of crossings where it is filled (P, other: the "
+                    "extract's own extra columns, kept at ingest).")
+        a2 = _with_topic_p(fields.annex2_table(fq), guard(a, other_columns, st, source))
+        a.figures.append(Figure("border_crossings_annex2", "Annex 2 topics A–P",
                                 "topic included = a column for it is delivered and filled in "
                                 "at least one record; share filled = lowest completeness of its "
-                                "columns", a2, "Annex 2", source))
+                                "columns (P: records with any extra column filled)", a2,
+                                "Annex 2", source))
         shared["annex2"] = a2
 
     c = Section("coverage", "Coverage: sub-populations and registration behaviour",
@@ -254,18 +258,78 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
     return page
 
 
+TOPIC_P = "Other (columns of the extract outside the schema, kept as delivered)"
+
+
+def other_columns(st: Stores, source: str) -> tuple[list[str], float] | None:
+    """Annex 2 topic P: the extract's columns outside the schema that ingest kept (in the
+    restricted std table's `other_columns`, JSON per record) and the share of records with
+    any of them filled; None when the extract had none."""
+    table = f"std_{source}"
+    if "other_columns" not in st.columns("restricted", table):
+        return None
+    df = st.sql("restricted", f"""
+        SELECT count(*) FILTER (WHERE other_columns IS NOT NULL) AS filled, count(*) AS n,
+               list_sort(list_distinct(flatten(list(json_keys(other_columns))
+                   FILTER (WHERE other_columns IS NOT NULL)))) AS names
+        FROM {table}""")
+    n, filled = int(df["n"][0]), int(df["filled"][0])
+    names = df["names"].to_list()[0] or []
+    return list(names), (filled / n if n else 0.0)
+
+
+def _with_topic_p(a2: pl.DataFrame, other: tuple[list[str], float] | None) -> pl.DataFrame:
+    names, share = other if other is not None else ([], 0.0)
+    return pl.concat([a2, pl.DataFrame([{
+        "topic": "P", "description": TOPIC_P, "columns": ", ".join(names) or "none delivered",
+        "included": "Y" if names and share > 0 else "N", "share_filled": share}])],
+        how="vertical_relaxed")
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x * 100:.1f} %"
 
 
+ANNEX1_NOT_STATED = "not stated: set annex1.{source}.{key} in the configuration"
+
+
+def _yn(v) -> str:
+    return "Y" if v is True else "N" if v is False else str(v)
+
+
+def annex1_metadata(cfg, source: str) -> dict:
+    """The register's `annex1:` entry of the configuration: what the toolkit's Annex 1 asks
+    that the data cannot tell (agency, dissemination, publication, release, sharing)."""
+    raw = (getattr(cfg, "raw", None) or {}).get("annex1") or {}
+    return raw.get(source) or {}
+
+
 def _annex1_row(cfg, source, fq, cov, tim, qr, links, ref,
                 counted: dict[str, int] | None = None) -> list[tuple[str, str]]:
-    """Toolkit Annex 1, the register's row, in words built from the figures."""
+    """Toolkit Annex 1, the register's row, its columns in the form's order: built from the
+    figures where the data tell, from the configuration's `annex1:` entry where they cannot."""
+    meta = annex1_metadata(cfg, source)
+
+    def stated(key: str, default: str | None = None) -> str:
+        v = meta.get(key)
+        if v is None or v == "":
+            return default if default is not None else ANNEX1_NOT_STATED.format(source=source, key=key)
+        return _yn(v)
+
+    published = {"microdata": "microdata", "aggregated": "aggregated data", "both":
+                 "microdata and aggregated data", "none": "neither (internal use only)"}
     row = [("Annex 1 row", f"{ANNEX1_ROW[source]} — {TITLES[source]}")]
     if fq is not None:
         kinds = fields.data_types(fq).filter(pl.col("collected"))["data_type"].to_list()
         row.append(("Data type collected", "; ".join(kinds) or "none"))
-    row.append(("Data available in digital form", "Y — delivered as an electronic extract"))
+    row.append(("Data available in digital form (Y/N)",
+                stated("digital_form", "Y — delivered as an electronic extract")))
+    row.append(("Data shared anonymised (Y/N)", stated("shared_anonymised")))
+    row.append(("Type of disseminated data", stated("disseminated_data")))
+    pub = meta.get("published")
+    row.append(("Are microdata or aggregated data published?",
+                published.get(pub, pub) if pub else stated("published")))
+    row.append(("Frequency of public release", stated("release_frequency")))
     if cov is not None and cov.height:
         n = int(fq["records"][0]) if fq is not None else None
         inc = cov.filter(pl.col("dimension").is_in(["citizenship", "birthplace"]))
@@ -307,12 +371,113 @@ def _annex1_row(cfg, source, fq, cov, tim, qr, links, ref,
                 "validity against the canonical code lists (docs/reference.md#register-extracts), Great "
                 "Expectations validation at ingest, probabilistic record linkage across "
                 "registers, cross-source coherence checks; see each figure's method"))
-    row.append(("NSO has access to micro data", "Y — standardised records in the restricted "
-                                                   "store"))
+    row.append(("NSO has access to micro data (Y/N)",
+                stated("nso_microdata_access", "Y — standardised records in the restricted store")))
+    row.append(("Name of agency collecting data", stated("agency")))
     return row
 
 
 # ---------------------------------------------------------------------------- overview
+
+def _prior_weight(cfg: PipelineConfig, m: dict[str, float]) -> float | None:
+    """The model's prior (two random records being one person) as a match weight: from the
+    linkage summary when it records it, else from the saved model the run used."""
+    import json
+
+    p = m.get("probability_two_random_records_match")
+    if p is None:
+        path = cfg.linkage_model or Path(__file__).resolve().parents[3] / "config" / "linkage" / "model-v1.json"
+        try:
+            p = json.loads(Path(path).read_text(encoding="utf-8")).get("probability_two_random_records_match")
+        except (OSError, ValueError):
+            return None
+    return linkage.weight_of(float(p)) if p else None
+
+
+def linkage_section(cfg: PipelineConfig, st: Stores, guard: _Guard, shared: dict) -> Section:
+    """The linkage section: a verdict a non-specialist reads in a minute (threshold, expected
+    false- and missed-match rates, what they mean for the figures), Splink's usual views as
+    static charts, the tables folded below. Other linkage checks add their paragraphs to
+    `summary` and their figures to `figures` or `detail`."""
+    lk = Section("linkage", "Linkage across registers",
+                 "How records of the registers, which share no identifier, were joined into "
+                 "persons, and how far the joins can be trusted.")
+    metrics = guard(lk, linkage.summary_metrics, st) or {}
+    lk.summary = linkage.verdict(metrics)
+    thr = metrics.get("threshold", cfg.match_threshold)
+    thr_w = linkage.weight_of(thr) if thr is not None else None
+    pw = guard(lk, linkage.pair_weights, st)
+    if pw is not None and pw.height:
+        lk.figures.append(Figure(
+            "linkage_pair_weights", "Candidate pairs by match weight, with the threshold",
+            "the linkage stage's quality_linkage_match_weights: candidate pairs scored by the "
+            "model per whole-number match weight, linked (at or above the threshold) or not",
+            pw, "Bangkok workshop conclusions (2019), para 10 (b)", None,
+            charts.weight_histogram(pw, thr_w, "Candidate pairs by match weight",
+                                    "Stacked bars: candidate pairs per match weight, linked "
+                                    "pairs in blue, others in orange; a dashed line marks the "
+                                    "threshold. The table has the same counts.")))
+    params = guard(lk, linkage.parameters, st)
+    if params is not None and params.height:
+        lk.figures.append(Figure(
+            "linkage_m_u", "What each comparison contributes (m and u per level)",
+            "the model's parameters (quality_linkage_parameters): m = share of true matches at "
+            "the level, u = share of non-matches, match weight = log2(m / u); a level far more "
+            "common among matches pushes a pair towards a link", params,
+            "Bangkok workshop conclusions (2019), para 10 (b)", None,
+            charts.m_u_levels(params, "m and u probabilities and match weight per comparison level",
+                              "Left: paired bars of m and u per comparison level; right: the "
+                              "level's match weight. The table has the same numbers.")))
+        prior = _prior_weight(cfg, metrics)
+        if prior is not None:
+            ex = linkage.example_pairs(params, prior)
+            lk.figures.append(Figure(
+                "linkage_waterfall", "How a pair's match weight adds up (three example pairs)",
+                "illustrative pairs built from the model's own levels (no real person): the "
+                "prior weight of two random records, plus each comparison's weight at the "
+                "stated level; a total above the dashed threshold line is a link", ex,
+                "Bangkok workshop conclusions (2019), para 10 (b)", None,
+                charts.waterfall(ex, thr_w, "Match weight waterfall for three example pairs",
+                                 "Three waterfall panels: bars step from the prior through each "
+                                 "comparison's weight to the total; a dashed line marks the "
+                                 "threshold. The table lists each step.")))
+    shared["links"] = guard(lk, linkage.cross_register_links, st)
+    shared["duplicates"] = guard(lk, linkage.within_register_duplicates, st)
+    shared["weights"] = guard(lk, linkage.match_weight_histogram, st)
+    if shared["links"] is None:
+        lk.figures.append(_absent("linkage_cross_register", "Records linked across registers",
+                                  "person_links", "person_links is not in the warehouse "
+                                  "(linkage not run)"))
+        return lk
+    lk.detail.append(Figure("linkage_cross_register", "Records linked to persons in other registers",
+                            "share = records of the register whose person_key also "
+                            "appears in the other register / records of the register",
+                            shared["links"], "toolkit 6.20-6.21; Bangkok workshop conclusions (2019), para 10 (b)"))
+    lk.detail.append(Figure("linkage_within_register", "Records per person within each register",
+                            "persons = distinct person_key per register; records beyond "
+                            "one per person = duplicates (repeat trips for crossings, "
+                            "renewals for permits)",
+                            shared["duplicates"], "Bangkok workshop conclusions (2019), para 10 (b)"))
+    mw = shared["weights"]
+    if mw is not None:
+        scored = mw.filter(pl.col("weight_bin").is_not_null())
+        chart = charts.histogram(scored, "weight_bin", "records", "source",
+                                 "Match-weight distribution by register",
+                                 "Stacked bar chart: records per whole-number match "
+                                 "weight, one colour per register.", "match weight (log2 odds)",
+                                 "records") if scored.height else None
+        lk.detail.append(Figure("linkage_match_weights", "Records by the match weight of their link",
+                                "weight = log2(p / (1 - p)) of match_probability, clipped "
+                                "to [-10, 30], floored to whole numbers; null = unscored",
+                                mw, "Bangkok workshop conclusions (2019), para 10 (b)", None, chart))
+    for t, df in (guard(lk, linkage.linkage_quality_tables, st) or {}).items():
+        if t in ("quality_linkage_match_weights", "quality_linkage_parameters"):
+            continue  # shown above with their charts
+        lk.detail.append(Figure(t, f"Linkage stage table {t}",
+                                f"the linkage stage's warehouse table {t} (first rows)", df,
+                                "Bangkok workshop conclusions (2019), para 10 (b)"))
+    return lk
+
 
 def _checks(st: Stores, cfg: PipelineConfig, ref: dt.date) -> list[Figure]:
     figs = []
@@ -350,43 +515,7 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                 shared["quarantine"], "Annex 1, quality of the data"))
     ov.append(v)
 
-    lk = Section("linkage", "Linkage across registers",
-                 "Share of each register's records whose person also appears in each other "
-                 "register, records per person within a register, and match weights.")
-    shared["links"] = guard(lk, linkage.cross_register_links, st)
-    shared["duplicates"] = guard(lk, linkage.within_register_duplicates, st)
-    shared["weights"] = guard(lk, linkage.match_weight_histogram, st)
-    if shared["links"] is None:
-        lk.figures.append(_absent("linkage_cross_register", "Records linked across registers",
-                                  "person_links", "person_links is not in the warehouse "
-                                  "(linkage not run)"))
-    else:
-        lk.figures.append(Figure("linkage_cross_register", "Records linked to persons in other registers",
-                                 "share = records of the register whose person_key also "
-                                 "appears in the other register / records of the register",
-                                 shared["links"], "toolkit 6.20-6.21; Bangkok workshop conclusions (2019), para 10 (b)"))
-        lk.figures.append(Figure("linkage_within_register", "Records per person within each register",
-                                 "persons = distinct person_key per register; records beyond "
-                                 "one per person = duplicates (repeat trips for crossings, "
-                                 "renewals for permits)",
-                                 shared["duplicates"], "Bangkok workshop conclusions (2019), para 10 (b)"))
-        mw = shared["weights"]
-        if mw is not None:
-            scored = mw.filter(pl.col("weight_bin").is_not_null())
-            chart = charts.histogram(scored, "weight_bin", "records", "source",
-                                     "Match-weight distribution by register",
-                                     "Stacked bar chart: records per whole-number match "
-                                     "weight, one colour per register.", "match weight (log2 odds)",
-                                     "records") if scored.height else None
-            lk.figures.append(Figure("linkage_match_weights", "Match-weight distribution",
-                                     "weight = log2(p / (1 - p)) of match_probability, clipped "
-                                     "to [-10, 30], floored to whole numbers; null = unscored",
-                                     mw, "Bangkok workshop conclusions (2019), para 10 (b)", None, chart))
-        for t, df in (guard(lk, linkage.linkage_quality_tables, st) or {}).items():
-            lk.figures.append(Figure(t, f"Linkage stage table {t}",
-                                     f"first rows of the linkage stage's warehouse table {t}", df,
-                                     "Bangkok workshop conclusions (2019), para 10 (b)"))
-    ov.append(lk)
+    ov.append(linkage_section(cfg, st, guard, shared))
 
     co = Section("coherence", "Cross-source coherence",
                  "Do the registers agree about the same persons? Counts, the records each check "
@@ -500,10 +629,19 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
 
 # ---------------------------------------------------------------------------- output
 
+def _provisional_years(figs: list[Figure]) -> frozenset[str]:
+    """The years the flows table calls provisional (from the provisional-periods figure)."""
+    for f in figs:
+        if f.key == "provisional_periods" and f.table is not None and "status" in f.table.columns:
+            return frozenset(str(y)[:4] for y in f.table.filter(
+                pl.col("status") == "provisional")["year"].to_list())
+    return frozenset()
+
+
 def _all_figures(ctx: dict) -> list[Figure]:
-    figs = [f for s in ctx["overview"] for f in s.figures]
+    figs = [f for s in ctx["overview"] for f in [*s.figures, *s.detail]]
     for p in ctx["pages"].values():
-        figs += [f for s in p.sections for f in s.figures if f not in figs]
+        figs += [f for s in p.sections for f in [*s.figures, *s.detail] if f not in figs]
     seen, out = set(), []
     for f in figs:
         if f.key not in seen:
@@ -571,6 +709,9 @@ def build_report(cfg: PipelineConfig, *, strict: bool = False) -> Path:
     try:
         ctx = collect(cfg, st, strict=strict)
         figs = _all_figures(ctx)
+        provisional = _provisional_years(figs)
+        for f in figs:  # every table shown marks the years still provisional
+            f.provisional = provisional
         if figdir.exists():  # last run's figures: a figure not produced now must not linger
             for old in [*figdir.glob("*.json"), *figdir.glob("*.parquet")]:
                 old.unlink()
