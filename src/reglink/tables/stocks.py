@@ -41,6 +41,11 @@ STOCK_SETS: list[list[str]] = [
     [], ["sex"], ["age_group"], ["sex", "age_group"], ["citizenship"], ["country_of_birth"],
     ["subpopulation"], ["subpopulation", "sex"], ["country"],
 ]
+# the four subpopulations (UN Secretary-General report 2020 para 32): every one is a row of the
+# `subpopulation` and `subpopulation+sex` breakdowns, 0 when nobody is in it, so a filter for
+# the four returns four (a missing row would read as "not measured", not as zero)
+SUBPOPULATIONS = ("NATIVE_BORN_CITIZEN", "NATIVE_BORN_FOREIGN_CITIZEN", "FOREIGN_BORN_CITIZEN",
+                  "FOREIGN_BORN_FOREIGN_CITIZEN")
 POPULATIONS = ("RESIDENT", "IMMIGRANT_POPULATION", "EMIGRANT_POPULATION", "RETURNED_MIGRANTS",
                "TEMPORARY_POPULATION", "PRESENT_POPULATION")
 
@@ -203,6 +208,28 @@ def build_crossing_order(con: duckdb.DuckDBPyConnection) -> None:
       FROM crossings""")
 
 
+def zero_cells_sql(cells: str) -> str:
+    """The rows of the `subpopulation` and `subpopulation+sex` breakdowns that `cells` lacks,
+    with persons = 0: each of the four subpopulations at every reference date and population
+    (crossed with the sexes of that date and population's `sex` breakdown)."""
+    codes = ", ".join(f"('{c}')" for c in SUBPOPULATIONS)
+    other = [d for d in STOCK_DIMS if d not in ("sex", "subpopulation")]
+    return f"""
+      SELECT g.reference_date, g.population, g.breakdown, g.sex, g.subpopulation,
+             {", ".join(f"'ALL' AS {d}" for d in other)}, CAST(0 AS BIGINT) AS persons
+      FROM (SELECT k.reference_date, k.population, 'subpopulation' AS breakdown, 'ALL' AS sex,
+                   sp.code AS subpopulation
+            FROM (SELECT DISTINCT reference_date, population FROM {cells}) k
+            CROSS JOIN (VALUES {codes}) sp(code)
+            UNION ALL
+            SELECT k.reference_date, k.population, 'subpopulation+sex', k.sex, sp.code
+            FROM (SELECT DISTINCT reference_date, population, sex FROM {cells}
+                  WHERE breakdown = 'sex') k
+            CROSS JOIN (VALUES {codes}) sp(code)) g
+      ANTI JOIN {cells} c ON c.reference_date = g.reference_date AND c.population = g.population
+        AND c.breakdown = g.breakdown AND c.sex = g.sex AND c.subpopulation = g.subpopulation"""
+
+
 def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> int:
     """Write `residence_spells`, then `stocks` at the configured (or default) reference dates."""
     build_residence_spells(con)
@@ -214,6 +241,8 @@ def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> int
     con.execute("CREATE OR REPLACE TEMP TABLE _stock_members AS " + stock_members_sql(settings))
     sql = breakdown_sql("_stock_members", ["reference_date", "population"], STOCK_DIMS, STOCK_SETS,
                         "count(DISTINCT person_key) AS persons")
-    con.execute(f"CREATE OR REPLACE TABLE stocks AS SELECT * FROM ({sql}) s "
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stock_cells AS {sql}")
+    con.execute("CREATE OR REPLACE TABLE stocks AS SELECT * FROM (SELECT * FROM _stock_cells "
+                f"UNION ALL BY NAME {zero_cells_sql('_stock_cells')}) s "
                 "ORDER BY reference_date, population, breakdown")
     return con.execute("SELECT count(*) FROM stocks").fetchall()[0][0]
