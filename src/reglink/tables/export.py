@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -26,15 +27,19 @@ def export_parquet(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[st
     return written
 
 
-def export_parquet_swap(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str]) -> list[Path]:
+def export_parquet_swap(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str],
+                        then: Callable[[Path], list[Path]] | None = None) -> list[Path]:
     """`export_parquet` into a folder beside `folder`, then swapped in by two renames: a reader
-    sees the old set or the new set of files, never some of each."""
+    sees the old set or the new set of files, never some of each. `then(staging)` writes more
+    files into the staging folder before the swap (the publication's CSV, SDMX, metadata)."""
     folder = Path(folder)
     staging = folder.with_name(folder.name + ".staging")
     old = folder.with_name(folder.name + ".old")
     for leftover in (staging, old):
         shutil.rmtree(leftover, ignore_errors=True)
     written = export_parquet(con, staging, tables)
+    if then is not None:
+        written += then(staging)
     if folder.exists():
         os.replace(folder, old)
     os.replace(staging, folder)
