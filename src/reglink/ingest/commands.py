@@ -10,8 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
+from reglink.console import console
 from reglink.errors import Problem, ReglinkError, UsageError
 from reglink.ingest.ingest import ingest_extract
 from reglink.ingest.mapping import Mapping, load_mapping
@@ -26,7 +25,7 @@ def validate_command(source: str, file: Path, report_dir: Path | None, mapping: 
         raise UsageError(f"unknown SOURCE {source!r}: expected one of {', '.join(SOURCES)}")
     sch = schema(source)
     mp = load_mapping(mapping, source) if mapping is not None else Mapping(source=source)
-    err = Console(stderr=True)
+    err = console(stderr=True)
     docs_dir = report_dir  # GX makes its file context in DIR/gx
     check_encoding(file, mp)  # before any reader thread starts (see preflight)
     try:
@@ -47,7 +46,7 @@ def validate_command(source: str, file: Path, report_dir: Path | None, mapping: 
         index = write_report(res, sch, mp, report_dir, docs_index)
     for line in problem_lines(res, sch, mp):
         print(f"reglink: {line}", file=sys.stderr)
-    print_summary(res, sch, Console(), report=index)
+    print_summary(res, sch, console(), report=index)
     return 1 if res.summary.rows_quarantined else 0
 
 
