@@ -19,6 +19,7 @@ def _statements() -> dict[str, str]:
         "migration_events": events.enrich_sql(s, True),
         "flows": flows.flow_members_sql(["month", "quarter", "year"]),
         "stocks": stocks.stock_members_sql(s),
+        "stocks_zero_cells": stocks.zero_cells_sql("_stock_cells"),
         "temporary_stays": mobility.stays_sql(s),
         "mobility_categories": mobility.categories_sql(s),
         "accounting": accounting.accounting_sql(s, [2022, 2023]),

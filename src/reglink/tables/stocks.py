@@ -211,23 +211,25 @@ def build_crossing_order(con: duckdb.DuckDBPyConnection) -> None:
 def zero_cells_sql(cells: str) -> str:
     """The rows of the `subpopulation` and `subpopulation+sex` breakdowns that `cells` lacks,
     with persons = 0: each of the four subpopulations at every reference date and population
-    (crossed with the sexes of that date and population's `sex` breakdown)."""
-    codes = ", ".join(f"('{c}')" for c in SUBPOPULATIONS)
-    other = [d for d in STOCK_DIMS if d not in ("sex", "subpopulation")]
+    (crossed with the sexes of that date and population's `sex` breakdown). Columns in the
+    order of `breakdown_sql`'s; standard SQL (no DuckDB-only joins), like the other builders."""
+    codes = " UNION ALL ".join(f"SELECT '{c}' AS code" for c in SUBPOPULATIONS)
+    dims = ", ".join(f"g.{d}" if d in ("sex", "subpopulation") else f"'ALL' AS {d}"
+                     for d in STOCK_DIMS)
     return f"""
-      SELECT g.reference_date, g.population, g.breakdown, g.sex, g.subpopulation,
-             {", ".join(f"'ALL' AS {d}" for d in other)}, CAST(0 AS BIGINT) AS persons
+      SELECT g.reference_date, g.population, g.breakdown, {dims}, CAST(0 AS BIGINT) AS persons
       FROM (SELECT k.reference_date, k.population, 'subpopulation' AS breakdown, 'ALL' AS sex,
                    sp.code AS subpopulation
             FROM (SELECT DISTINCT reference_date, population FROM {cells}) k
-            CROSS JOIN (VALUES {codes}) sp(code)
+            CROSS JOIN ({codes}) sp
             UNION ALL
             SELECT k.reference_date, k.population, 'subpopulation+sex', k.sex, sp.code
             FROM (SELECT DISTINCT reference_date, population, sex FROM {cells}
                   WHERE breakdown = 'sex') k
-            CROSS JOIN (VALUES {codes}) sp(code)) g
-      ANTI JOIN {cells} c ON c.reference_date = g.reference_date AND c.population = g.population
-        AND c.breakdown = g.breakdown AND c.sex = g.sex AND c.subpopulation = g.subpopulation"""
+            CROSS JOIN ({codes}) sp) g
+      LEFT JOIN {cells} c ON c.reference_date = g.reference_date AND c.population = g.population
+        AND c.breakdown = g.breakdown AND c.sex = g.sex AND c.subpopulation = g.subpopulation
+      WHERE c.breakdown IS NULL"""
 
 
 def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> int:
@@ -243,6 +245,6 @@ def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings) -> int
                         "count(DISTINCT person_key) AS persons")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stock_cells AS {sql}")
     con.execute("CREATE OR REPLACE TABLE stocks AS SELECT * FROM (SELECT * FROM _stock_cells "
-                f"UNION ALL BY NAME {zero_cells_sql('_stock_cells')}) s "
+                f"UNION ALL {zero_cells_sql('_stock_cells')}) s "
                 "ORDER BY reference_date, population, breakdown")
     return con.execute("SELECT count(*) FROM stocks").fetchall()[0][0]
