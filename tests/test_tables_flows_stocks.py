@@ -161,3 +161,57 @@ def test_accounting_counts_every_birth():
     r = con.execute("SELECT births, stock_end, residual FROM accounting "
                     "WHERE year = 2022 AND subpopulation = 'NATIVE_BORN_CITIZEN'").fetchall()
     assert r == [(2, 4, 0)]
+
+
+def test_flows_by_sex_and_citizenship(world):
+    """Men and women of each citizenship: a cell per (sex, citizenship), adding up to the
+    `sex` and the `citizenship` cells of the same period and flow."""
+    con = world
+    assert _flow(con, "2021", "IMMIGRATION", "sex+citizenship", sex="M", citizenship="GBR") == 1
+    assert _flow(con, "2023", "EMIGRATION", "sex+citizenship", sex="F", citizenship="AUS") == 1  # Dora
+    assert _flow(con, "2022", "RETURNING_CITIZEN", "sex+citizenship", sex="F", citizenship="NZL") == 1
+    assert _flow(con, "2023", "EMIGRATION", "sex+citizenship", sex="M", citizenship="AUS") == 0
+    cells = con.execute("SELECT count(*) FROM flows WHERE breakdown = 'sex+citizenship'").fetchall()[0][0]
+    assert cells > 0
+    for margin in ("sex", "citizenship"):
+        bad = con.execute(f"""
+          SELECT m.period_type, m.period, m.event_type, m.{margin}, m.persons FROM flows m
+          LEFT JOIN flows c ON c.period_type = m.period_type AND c.period = m.period
+           AND c.event_type = m.event_type
+           AND c.breakdown = 'sex+citizenship' AND c.{margin} = m.{margin}
+          WHERE m.breakdown = '{margin}'
+          GROUP BY ALL HAVING coalesce(sum(c.persons), 0) <> m.persons""").fetchall()
+        assert bad == [], margin
+
+
+def test_stocks_carry_the_four_subpopulations_with_zeros(world):
+    """A filter for the four subpopulations returns four rows, zeros included, at every
+    reference date and population; the zeros add nothing to any total."""
+    con = world
+    from reglink.tables.stocks import SUBPOPULATIONS
+
+    per = con.execute("""
+      SELECT reference_date, population, count(*) FILTER (WHERE subpopulation IN ?),
+             sum(persons) FILTER (WHERE subpopulation IN ?)
+      FROM stocks WHERE breakdown = 'subpopulation' GROUP BY ALL""",
+                      [list(SUBPOPULATIONS), list(SUBPOPULATIONS)]).fetchall()
+    totals = dict(((d, p), n) for d, p, n in con.execute(
+        "SELECT reference_date, population, persons FROM stocks WHERE breakdown = 'total'").fetchall())
+    assert per and {n for _, _, n, _ in per} == {4}
+    assert {(d, p) for d, p, _, _ in per} == set(totals)
+    unknown = dict(((d, p), n) for d, p, n in con.execute(
+        "SELECT reference_date, population, persons FROM stocks WHERE breakdown = 'subpopulation' "
+        "AND subpopulation = 'UNKNOWN'").fetchall())
+    for d, p, _, s in per:
+        assert s + unknown.get((d, p), 0) == totals[(d, p)]
+    # the immigrant population holds no native-born citizen by definition: a zero row, not none
+    assert con.execute("""SELECT persons FROM stocks WHERE reference_date = DATE '2022-12-31'
+        AND population = 'IMMIGRANT_POPULATION' AND breakdown = 'subpopulation'
+        AND subpopulation = 'NATIVE_BORN_CITIZEN'""").fetchall() == [(0,)]
+    # subpopulation × sex: the four for each sex counted at that date and population
+    grid = con.execute("""
+      SELECT s.reference_date, s.population, s.sex, count(*) FROM stocks s
+      WHERE s.breakdown = 'subpopulation+sex' AND s.subpopulation IN ? GROUP BY ALL""",
+                       [list(SUBPOPULATIONS)]).fetchall()
+    sexes = con.execute("SELECT count(*) FROM stocks WHERE breakdown = 'sex'").fetchall()[0][0]
+    assert len(grid) == sexes and {n for *_, n in grid} == {4}

@@ -25,6 +25,7 @@ def _statements() -> dict[str, str]:
         "residence_spells": stocks.residence_spells_sql(),
         "crossing_order": stocks.crossing_order_sql(["crossing_seq"]),
         "stocks": stocks.stock_members_sql(s, SPARK),
+        "stocks_zero_cells": stocks.zero_cells_sql("_stock_cells"),
         "temporary_stays": mobility.stays_sql(s, SPARK),
         "mobility_categories": mobility.categories_sql(s, SPARK),
         "asylum": mobility.asylum_members_sql("restricted", ["decision"], SPARK),

@@ -71,6 +71,19 @@ def test_suppression_in_publication_copies(tmp_path: Path):
     # zeros are not suppressed
     zero = con.execute("SELECT persons, suppressed FROM pub_toolkit_table_3_1 WHERE cell = 'F'").fetchall()
     assert zero == [(0, False)]
+    # a hidden flows row hides its provisional estimates too: persons_final of a final period
+    # is persons itself, the estimate and its interval are built from it
+    from reglink.tables.protect import WITH_ROW
+
+    hidden = con.execute("SELECT count(*) FROM pub_flows WHERE suppressed").fetchall()[0][0]
+    leaks = con.execute(f"SELECT count(*) FROM pub_flows WHERE suppressed AND "
+                        f"({' OR '.join(f'{c} IS NOT NULL' for c in WITH_ROW['flows'])})").fetchall()
+    assert hidden > 0 and leaks == [(0,)]
+    shown = con.execute("SELECT count(*) FROM pub_flows p JOIN flows f USING (period_type, period, "
+                        "event_type, breakdown, sex, age_group, citizenship, country_of_birth, "
+                        "subpopulation, country, reason) WHERE NOT p.suppressed "
+                        "AND p.persons_final = f.persons_final AND p.ci_high = f.ci_high").fetchall()
+    assert shown == con.execute("SELECT count(*) FROM pub_flows WHERE NOT suppressed").fetchall()
     con.close()
 
 
@@ -87,6 +100,8 @@ def test_round_via_config(tmp_path: Path):
     con = duckdb.connect(str(cfg.warehouse), read_only=True)
     vals = [r[0] for r in con.execute("SELECT persons FROM pub_flows").fetchall()]
     assert vals and all(v % 10 == 0 for v in vals)
+    finals = [r[0] for r in con.execute("SELECT persons_final FROM pub_flows").fetchall()]
+    assert finals and all(v % 10 == 0 for v in finals)  # rounded with the row's counts
     con.close()
 
 

@@ -157,9 +157,9 @@ def query(
     max_rows: int = typer.Option(50, "--max-rows", "--limit", min=0, help="Rows shown on the terminal."),
 ) -> None:
     """Query the statistical warehouse with plain SQL: its tables and nothing else."""
-    from rich.console import Console
     from rich.table import Table
 
+    from reglink.console import console as make_console
     from reglink.query import check_out_path, run_query, write_out
 
     if out is not None:
@@ -173,7 +173,7 @@ def query(
     for row in frame.head(shown).iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))
     # a pipe or a log file gets the whole width of wide tables, a terminal its own width
-    console = Console(width=None if sys.stdout.isatty() else 240)
+    console = make_console()
     if res.columns and shown:
         console.print(table)
     note = f"{frame.height:,} rows, {shown:,} shown"

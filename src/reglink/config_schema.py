@@ -101,6 +101,9 @@ SCHEMA: dict[str, Spec] = {
                                     "threshold": Spec("int", 1, 1000),
                                     "base": Spec("int", 1, 1000)}),
     "tables": Spec("tables"),
+    "publication": Spec("map", keys={"licence": Spec("str"), "licence_url": Spec("str"),
+                                     "agency": Spec("str", pattern=r"[A-Za-z][A-Za-z0-9_\-]*"),
+                                     "producer": Spec("str"), "contact": Spec("str")}),
     "ingest_expectations": Spec("bool"),
     "orchestration": Spec("map", keys={
         "max_quarantine_share": SHARE, "residual_tolerance": Spec("float", 0.0),

@@ -121,10 +121,26 @@ def _collect(result: Any, out: RunOutcome) -> None:
             out.skipped.append(_step_asset(ev.step_key))
 
 
-def _progress_printer(console: Any, status: Any) -> Any:
+# the longest progress label: "validated/population_register [baseline]" and a space
+LABEL_WIDTH = 42
+
+
+def progress_label(asset: str, delivery: str | None) -> str:
+    """An asset as the progress lines name it: a per-delivery asset (raw/, validated/) with
+    its delivery, so two deliveries of one register are two different lines."""
+    if delivery and asset.startswith(("raw/", "validated/")):
+        return f"{asset} [{delivery}]"
+    return asset
+
+
+def _progress_printer(console: Any, status: Any, delivery: dict[str, str] | None = None) -> Any:
+    """Progress lines; `delivery["key"]` is the delivery being run (set by the caller)."""
     started: dict[str, float] = {}
 
+    from rich.markup import escape
+
     def on(asset: str, what: str, detail: str) -> None:
+        asset = escape(progress_label(asset, (delivery or {}).get("key")))  # [..] is not markup
         if what == "start":
             started[asset] = time.perf_counter()
             status.update(f"[bold]{asset}[/] {detail}…")
@@ -135,7 +151,7 @@ def _progress_printer(console: Any, status: Any) -> Any:
             mark = {"done": "[green]✓[/]", "blocked": "[red]✗[/]"}.get(what, "[dim]=[/]")
             label = {"done": "", "blocked": " [red](blocking check failed)[/]"}.get(
                 what, " [dim](unchanged)[/]")
-            console.print(f"{mark} {asset:<32} {detail}{label} [dim]{took:.1f}s[/]")
+            console.print(f"{mark} {asset:<{LABEL_WIDTH}} {detail}{label} [dim]{took:.1f}s[/]")
 
     return on
 
@@ -144,13 +160,12 @@ def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = 
                  engine: str | None = None) -> RunOutcome:
     """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step.
     `engine` (duckdb, spark) overrides the config's `engine:` key."""
-    from rich.console import Console
-
     from reglink.config import with_engine
+    from reglink.console import console as make_console
 
     path = Path(config_path)
     cfg = with_engine(load_config(path), engine)
-    console = Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
+    console = make_console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
     from reglink.measure import Meter
 
     with Meter() as meter:
@@ -260,10 +275,12 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
         if new:
             instance.add_dynamic_partitions(DELIVERIES.name, new)
         with console.status("starting…") as status:
-            listener = _progress_printer(console, status)
+            current: dict[str, str] = {}
+            listener = _progress_printer(console, status, current)
             progress.add(listener)
             try:
                 for i, key in enumerate(order):
+                    current["key"] = key
                     selection = delivery_keys(sorted(by_key[key]))
                     if i == len(order) - 1:
                         selection += derived_keys()
@@ -294,6 +311,35 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
                 progress.remove(listener)
 
 
+@dataclass
+class DeliveryCount:
+    """Records of one delivery of one register as its latest validation left them."""
+
+    delivery: str
+    register: str
+    read: int
+    accepted: int
+    quarantined: int
+    status: str  # ok, or blocked (a blocking check failed: nothing of it is used)
+
+
+def delivery_counts(con: Any) -> list[DeliveryCount]:
+    """Every delivery the warehouse holds, per register: records read, accepted and
+    quarantined (pipeline_state, what the restricted store holds now; ingest_log keeps every
+    attempt, so a re-read extract would count twice there)."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "pipeline_state" not in have:
+        return []
+    rows = con.execute("""
+        SELECT partition, substr(asset, length('validated/') + 1), status,
+               CAST(json_extract(summary, '$.rows_in') AS BIGINT),
+               CAST(json_extract(summary, '$.rows_accepted') AS BIGINT),
+               CAST(json_extract(summary, '$.rows_quarantined') AS BIGINT)
+        FROM pipeline_state WHERE asset LIKE 'validated/%'
+        ORDER BY partition <> 'baseline', partition, 2""").fetchall()
+    return [DeliveryCount(d, r, n or 0, a or 0, q or 0, st or "ok") for d, r, st, n, a, q in rows]
+
+
 def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
     """A few figures for the end of `reglink run` / `reglink demo` (from the warehouse)."""
     from reglink import store
@@ -304,13 +350,20 @@ def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
     con = store.connect(cfg.warehouse, read_only=True)
     try:
         have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if "ingest_log" in have:
+        counts = delivery_counts(con)
+        if counts:
+            nums["deliveries"] = counts
+            used = [c for c in counts if c.status != "blocked"]
+            nums["records read"] = sum(c.read for c in used)
+            nums["records accepted"] = sum(c.accepted for c in used)
+            nums["records quarantined"] = sum(c.quarantined for c in used)
+        elif "ingest_log" in have:
             r = con.execute("SELECT sum(rows_in), sum(rows_quarantined) FROM (SELECT DISTINCT "
                             "sha256, rows_in, rows_quarantined FROM ingest_log)").fetchall()[0]
             nums["records read"], nums["records quarantined"] = r
         if "person_links" in have:
-            nums["persons linked"] = con.execute(
-                "SELECT count(DISTINCT person_key) FROM person_links").fetchall()[0][0]
+            nums["records linked"], nums["persons linked"] = con.execute(
+                "SELECT count(*), count(DISTINCT person_key) FROM person_links").fetchall()[0]
         if "migration_events" in have:
             for t, n in con.execute("SELECT event_type, count(*) FROM migration_events "
                                     "GROUP BY 1 ORDER BY 1").fetchall():
@@ -318,6 +371,23 @@ def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
     finally:
         con.close()
     return nums
+
+
+def delivery_lines(counts: list[DeliveryCount]) -> list[str]:
+    """One line per delivery: its registers, records read = accepted + quarantined."""
+    by: dict[str, list[DeliveryCount]] = {}
+    for c in counts:
+        by.setdefault(c.delivery, []).append(c)
+    width = max(len(d) for d in by)
+    lines = []
+    for d, cs in by.items():
+        regs = ", ".join(f"{c.register} {c.read:,}" + (" (blocked)" if c.status == "blocked" else "")
+                         for c in cs)
+        used = [c for c in cs if c.status != "blocked"]
+        lines.append(f"{d:<{width}}  {sum(c.read for c in used):,} read = "
+                     f"{sum(c.accepted for c in used):,} accepted + "
+                     f"{sum(c.quarantined for c in used):,} quarantined ({regs})")
+    return lines
 
 
 def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
@@ -328,7 +398,20 @@ def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
                   "budget)")
     for register, n in out.removed.items():
         console.print(f"  {register}: removed from extracts, {n:,} records taken out of every table")
-    for k, v in headline_numbers(cfg).items():
+    nums = headline_numbers(cfg)
+    deliveries = nums.pop("deliveries", [])
+    if deliveries:
+        console.print("  deliveries (records read = accepted + quarantined):")
+        for line in delivery_lines(deliveries):
+            console.print(f"    {line}")
+    if "records accepted" in nums:  # the totals over every delivery, in one line
+        console.print(f"  records read: {nums.pop('records read'):,} = "
+                      f"{nums.pop('records accepted'):,} accepted + "
+                      f"{nums.pop('records quarantined'):,} quarantined")
+    if "records linked" in nums:  # every accepted record is linked to a person
+        console.print(f"  persons linked: {nums.pop('persons linked'):,} "
+                      f"from {nums.pop('records linked'):,} records")
+    for k, v in nums.items():
         console.print(f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}")
     console.print(f"  warehouse: {cfg.warehouse}")
     report = cfg.reports / "index.html"
@@ -341,10 +424,10 @@ def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
 
 def run_demo(persons: int, seed: int, directory: str | Path, years: int) -> RunOutcome:
     """Synthetic registers into DIR (with DIR/reglink.yaml), then the whole pipeline on them."""
-    from rich.console import Console
+    from reglink.console import console as make_console
 
     directory = Path(directory)
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console(stderr=True, highlight=False, soft_wrap=True)
     try:
         from reglink.synth import generate
     except ImportError as exc:

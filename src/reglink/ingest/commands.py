@@ -10,8 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
+from reglink.console import console
 from reglink.errors import Problem, ReglinkError, UsageError
 from reglink.ingest.datadocs import make_offline
 from reglink.ingest.ingest import ingest_extract
@@ -52,7 +51,7 @@ def validate_command(source: str, file: Path, report_dir: Path | None, mapping: 
     sch = schema(source)
     home_country, home_from, mapping = resolve_home_country(home_country, config, mapping, source)
     mp = load_mapping(mapping, source) if mapping is not None else Mapping(source=source)
-    err = Console(stderr=True)
+    err = console(stderr=True)
     docs_dir = report_dir  # GX makes its file context in DIR/gx
     check_encoding(file, mp)  # before any reader thread starts (see preflight)
     try:
@@ -77,8 +76,7 @@ def validate_command(source: str, file: Path, report_dir: Path | None, mapping: 
     for line in problem_lines(res, sch, mp):
         print(f"reglink: {line}", file=sys.stderr)
     # a pipe or a log file gets whole lines (no wrapping mid-path), a terminal its own width
-    print_summary(res, sch, Console(width=None if sys.stdout.isatty() else 200), report=index,
-                  mapping=mp)
+    print_summary(res, sch, console(), report=index, mapping=mp)
     return 1 if res.summary.rows_quarantined else 0
 
 

@@ -718,6 +718,10 @@ def build_report(cfg: PipelineConfig, *, strict: bool = False) -> Path:
         for f in figs:
             write_figure(f, figdir)
         ctx["warehouse_tables"] = _write_warehouse(cfg, st, figs)
+        if st.warehouse is not None:  # Parquet copies beside the tables' (parquet/quality/)
+            from reglink.tables.export import export_quality
+
+            export_quality(st.warehouse, cfg.parquet_path)
     finally:
         st.close()
     docs = validation.find_data_docs(out, Path(cfg.warehouse).parent)

@@ -179,7 +179,11 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None,
                 import shutil
 
                 shutil.rmtree(spark_work, ignore_errors=True)
-        export.export_parquet_swap(con, cfg.parquet_path, list(counts))
+        from reglink.publish import write_publication
+
+        export.export_parquet_swap(
+            con, cfg.parquet_path, list(counts),
+            then=lambda staging: write_publication(con, staging / "publication", cfg, settings))
     finally:
         con.close()
     return counts

@@ -20,6 +20,9 @@ FLOW_DIMS = ["sex", "age_group", "citizenship", "country_of_birth", "subpopulati
 FLOW_SETS: list[list[str]] = [
     [], ["sex"], ["age_group"], ["sex", "age_group"], ["citizenship"], ["country_of_birth"],
     ["citizenship", "country_of_birth"], ["subpopulation"], ["country"], ["reason"],
+    # last, so the breakdowns before it keep their order: men and women of each citizenship
+    # (UN Secretary-General report 2020 annex I asks for flows by sex and by citizenship)
+    ["sex", "citizenship"],
 ]
 
 

@@ -45,6 +45,16 @@ PROTECTED: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# columns that describe the same cell as a row's counts without being counted in its additive
+# relations: hidden with the row (suppress) or rounded with it (round). flows' provisional
+# estimates carry the persons of the cell (persons_final equals persons in a final period), so
+# a suppressed row that kept them would publish the very count it hides.
+WITH_ROW: dict[str, tuple[str, ...]] = {
+    "flows": ("persons_final", "persons_expected", "persons_provisional_estimate",
+              "ci_low", "ci_high"),
+}
+
+
 def protect_sql(table: str, cols: list[str], key: str, counts: tuple[str, ...], method: str,
                 threshold: int, base: int) -> str:
     """SELECT producing the protected copy of `table`."""
@@ -75,14 +85,20 @@ def protect_sql(table: str, cols: list[str], key: str, counts: tuple[str, ...], 
 def suppress_frame(table: str, frame: pl.DataFrame, key: str, counts: tuple[str, ...],
                    threshold: int) -> pl.DataFrame:
     """The `suppress` copy of `frame`: primary cells (1..threshold-1 persons) and their
-    complements hidden (NULL), `suppressed` true on every row that lost a value."""
+    complements hidden (NULL), `suppressed` true on every row that lost a value; the row's
+    WITH_ROW columns hidden with it."""
     counts = tuple(c for c in counts if c in frame.columns)
+    with_row = tuple(c for c in WITH_ROW.get(table, ()) if c in frame.columns)
     # the complements chosen must not depend on the order the rows were built in (partitions
     # of persons, threads): chosen on the rows in the order of their labels, returned in the
     # order given
     order = frame.with_row_index("_pos").sort(
         [c for c in frame.columns if c not in counts], nulls_last=True, maintain_order=True)["_pos"]
-    return _suppress_ordered(table, frame[order], key, counts, threshold)[order.arg_sort()]
+    out = _suppress_ordered(table, frame[order], key, counts, threshold)[order.arg_sort()]
+    if with_row:
+        out = out.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
+                               for c in with_row)
+    return out
 
 
 def _suppress_ordered(table: str, frame: pl.DataFrame, key: str, counts: tuple[str, ...],
@@ -130,7 +146,8 @@ def build_publication_tables(con: duckdb.DuckDBPyConnection, small_cell: dict[st
             finally:
                 con.unregister("_pub_frame")
         else:
+            rounded = counts + tuple(c for c in WITH_ROW.get(table, ()) if method == "round")
             con.execute(f"CREATE OR REPLACE TABLE pub_{table} AS "
-                        + protect_sql(table, cols, key, counts, method, threshold, base))
+                        + protect_sql(table, cols, key, rounded, method, threshold, base))
         out[f"pub_{table}"] = con.execute(f"SELECT count(*) FROM pub_{table}").fetchall()[0][0]
     return out

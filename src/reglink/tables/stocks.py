@@ -42,6 +42,11 @@ STOCK_SETS: list[list[str]] = [
     [], ["sex"], ["age_group"], ["sex", "age_group"], ["citizenship"], ["country_of_birth"],
     ["subpopulation"], ["subpopulation", "sex"], ["country"],
 ]
+# the four subpopulations (UN Secretary-General report 2020 para 32): every one is a row of the
+# `subpopulation` and `subpopulation+sex` breakdowns, 0 when nobody is in it, so a filter for
+# the four returns four (a missing row would read as "not measured", not as zero)
+SUBPOPULATIONS = ("NATIVE_BORN_CITIZEN", "NATIVE_BORN_FOREIGN_CITIZEN", "FOREIGN_BORN_CITIZEN",
+                  "FOREIGN_BORN_FOREIGN_CITIZEN")
 POPULATIONS = ("RESIDENT", "IMMIGRANT_POPULATION", "EMIGRANT_POPULATION", "RETURNED_MIGRANTS",
                "TEMPORARY_POPULATION", "PRESENT_POPULATION")
 
@@ -210,6 +215,30 @@ def build_crossing_order(con: duckdb.DuckDBPyConnection, run: Runner | None = No
                                     shared=True)
 
 
+def zero_cells_sql(cells: str) -> str:
+    """The rows of the `subpopulation` and `subpopulation+sex` breakdowns that `cells` lacks,
+    with persons = 0: each of the four subpopulations at every reference date and population
+    (crossed with the sexes of that date and population's `sex` breakdown). Columns in the
+    order of `breakdown_sql`'s; standard SQL (no DuckDB-only joins), like the other builders."""
+    codes = " UNION ALL ".join(f"SELECT '{c}' AS code" for c in SUBPOPULATIONS)
+    dims = ", ".join(f"g.{d}" if d in ("sex", "subpopulation") else f"'ALL' AS {d}"
+                     for d in STOCK_DIMS)
+    return f"""
+      SELECT g.reference_date, g.population, g.breakdown, {dims}, CAST(0 AS BIGINT) AS persons
+      FROM (SELECT k.reference_date, k.population, 'subpopulation' AS breakdown, 'ALL' AS sex,
+                   sp.code AS subpopulation
+            FROM (SELECT DISTINCT reference_date, population FROM {cells}) k
+            CROSS JOIN ({codes}) sp
+            UNION ALL
+            SELECT k.reference_date, k.population, 'subpopulation+sex', k.sex, sp.code
+            FROM (SELECT DISTINCT reference_date, population, sex FROM {cells}
+                  WHERE breakdown = 'sex') k
+            CROSS JOIN ({codes}) sp) g
+      LEFT JOIN {cells} c ON c.reference_date = g.reference_date AND c.population = g.population
+        AND c.breakdown = g.breakdown AND c.sex = g.sex AND c.subpopulation = g.subpopulation
+      WHERE c.breakdown IS NULL"""
+
+
 def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings,
                  run: Runner | None = None) -> int:
     """Write `residence_spells`, then `stocks` at the configured (or default) reference dates."""
@@ -223,4 +252,6 @@ def build_stocks(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     run.temp("_stock_members", stock_members_sql(settings, run.dialect))
     sql = breakdown_sql("_stock_members", ["reference_date", "population"], STOCK_DIMS, STOCK_SETS,
                         "count(DISTINCT person_key) AS persons")
-    return run.table("stocks", sql, "reference_date, population, breakdown")
+    run.temp("_stock_cells", sql)
+    return run.table("stocks", "SELECT * FROM (SELECT * FROM _stock_cells UNION ALL "
+                     f"{zero_cells_sql('_stock_cells')}) s", "reference_date, population, breakdown")
