@@ -7,7 +7,7 @@ import dagster as dg
 from reglink import store
 from reglink.config import PipelineConfig
 from reglink.measure import Meter, release_memory
-from reglink.schemas import SOURCES
+from reglink.schemas import REGISTERS, SOURCES
 
 from pipelines import progress, stages, state
 from pipelines.defs.extracts import forced, validated_key
@@ -16,19 +16,12 @@ from pipelines.resources import ReglinkConfig, SparkEngine, Warehouse, run_confi
 
 LINKS_KEY = dg.AssetKey(["linkage", "person_links"])
 REPORT_KEY = dg.AssetKey(["quality", "report"])
-# Minimum share of a register's records whose person is also found in another register
-# (orchestration.linkage_bands overrides, per register: [min, max]). Calibrated on the synthetic
-# world (docs/operations.md); a linkage that silently stops linking falls below these. What a
-# register can link to depends on the registers delivered: most permits and register records
-# link through the border register (every permit holder crosses it), far fewer to each other
-# (visitor visas, natives), so each pair has its own minimum and a register's band is set by
-# its best partner among those delivered (linkage_bands()).
-PAIR_MINIMUMS: dict[str, dict[str, float]] = {
-    "border_crossings": {"permits": 0.02, "population_register": 0.02, "asylum_register": 0.0},
-    "permits": {"border_crossings": 0.30, "population_register": 0.05, "asylum_register": 0.0},
-    "population_register": {"border_crossings": 0.30, "permits": 0.02, "asylum_register": 0.0},
-    "asylum_register": {"border_crossings": 0.10, "population_register": 0.05, "permits": 0.05},
-}
+# Minimum share of a register's records whose person is also found in another register, per
+# pair (each register's `link_minimums` in reglink.schemas; orchestration.linkage_bands
+# overrides, per register: [min, max]). What a register can link to depends on the registers
+# delivered, so a register's band is set by its best partner among those delivered
+# (linkage_bands()).
+PAIR_MINIMUMS: dict[str, dict[str, float]] = {n: dict(r.link_minimums) for n, r in REGISTERS.items()}
 
 
 def linkage_bands(delivered: set[str] | list[str],
