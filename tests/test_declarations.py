@@ -1,6 +1,9 @@
-"""A register is one declaration: a fifth register, written as one spec file and one mapping,
+"""The two declarations: registers (reglink.schemas) and warehouse tables (reglink.tables.catalog).
+
+A register is one declaration: a fifth register, written as one spec file and one mapping,
 goes through the whole pipeline (ingest, linkage, tables, quality report) with no other file
-of the project touched.
+of the project touched. Every table the pipeline builds is as declared, and a table that
+differs from its declaration is reported.
 
 The fake register is a school-enrolment register in its own layout (German column names,
 its own sex codes, DD.MM.YYYY dates): the enrolments of some people of the population register,
@@ -157,3 +160,60 @@ def test_fifth_register_is_in_the_quality_report(fifth: Path) -> None:
     assert "Z — School enrolment register" in page
     assert "enrolment_date" in page  # timeliness of its event date
     assert "register-school_enrolments.html" in (reports / "index.html").read_text()
+
+
+# -- the warehouse tables: declared once (reglink.tables.catalog) -----------------------------
+
+def test_every_built_table_is_as_declared(fifth: Path) -> None:
+    """The pipeline's warehouse holds the tables of every stage exactly as declared: names,
+    column order and types."""
+    from reglink.tables import catalog
+
+    con = duckdb.connect(str(fifth / "reglink.duckdb"), read_only=True)
+    try:
+        assert catalog.differences(con) == []
+        built = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                           "WHERE table_schema = 'main'").fetchall()}
+    finally:
+        con.close()
+    # the stages the declaration names all wrote their tables (register_stays only without a
+    # border register; births_parents only with parents' numbers)
+    for stage in ("ingest", "linkage", "tables", "quality"):
+        assert set(catalog.tables(stage)) & built, stage
+    assert {"persons", "flows", "stocks", "accounting", "pub_flows"} <= built
+
+
+def test_a_table_that_differs_from_its_declaration_fails(fifth: Path, tmp_path: Path) -> None:
+    """A column added, dropped or retyped, or a table nobody declared, is reported by name."""
+    from reglink.tables import catalog
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        con.execute(f"ATTACH '{fifth / 'reglink.duckdb'}' AS built (READ_ONLY)")
+        for t in ("accounting", "stocks", "persons"):
+            con.execute(f"CREATE TABLE {t} AS SELECT * FROM built.{t}")
+        assert catalog.differences(con) == []
+        con.execute("ALTER TABLE accounting ADD COLUMN end_stock BIGINT")
+        con.execute("ALTER TABLE stocks DROP COLUMN persons")
+        con.execute("ALTER TABLE persons ALTER birth_year TYPE BIGINT")
+        con.execute("CREATE TABLE flows_by_guess AS SELECT 1 AS x")
+        got = catalog.differences(con)
+    finally:
+        con.close()
+    assert sorted(g.split(":")[0] for g in got) == ["accounting", "flows_by_guess", "persons",
+                                                    "stocks"]
+    assert "end_stock BIGINT" in next(g for g in got if g.startswith("accounting"))
+
+
+def test_dagster_table_assets_come_from_the_declaration() -> None:
+    """Each table of the tables stage belongs to the one Dagster asset its declaration names,
+    and the assets' specs are the declared steps (no table-name prefixes guessed)."""
+    from pipelines.defs.derived import TABLE_ASSETS
+    from reglink.tables import catalog
+
+    assert [k for k, *_ in TABLE_ASSETS] == [s.key for s in catalog.STEPS]
+    owned = [t for _, _, tables, _ in TABLE_ASSETS for t in tables]
+    assert len(owned) == len(set(owned))
+    assert set(owned) == {t for t in catalog.tables("tables") if catalog.asset_of(t)}
+    assert catalog.asset_of("register_stays") == ("events", "migration_events")
+    assert catalog.asset_of("pub_toolkit_table_3_5_grid") == ("tables", "publication")
