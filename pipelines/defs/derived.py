@@ -8,6 +8,7 @@ from reglink import store
 from reglink.config import PipelineConfig
 from reglink.measure import Meter, release_memory
 from reglink.schemas import REGISTERS, SOURCES
+from reglink.tables import catalog
 
 from pipelines import progress, stages, state
 from pipelines.defs.extracts import forced, validated_key
@@ -38,46 +39,14 @@ def linkage_bands(delivered: set[str] | list[str],
 DEFAULT_LINKAGE_BANDS = linkage_bands(PAIR_MINIMUMS)
 DEFAULT_RESIDUAL_TOLERANCE = 0.02
 
-# warehouse tables written by reglink.tables.build_tables, grouped into assets by stage:
-# (asset key, description, table names or prefixes, upstream assets inside the build)
+# the Dagster assets of the tables stage and their tables: generated from the declaration
+# (reglink.tables.catalog), as (asset key, description, tables, upstream assets in the build)
 TABLE_ASSETS: list[tuple[tuple[str, str], str, tuple[str, ...], tuple[tuple[str, str], ...]]] = [
-    (("persons", "persons"), "persons: one row per linked person, attributes from the registers",
-     ("persons",), ()),
-    (("persons", "crossings"), "each person's border crossings, repaired, classified by the rule",
-     ("crossings", "crossing_repairs", "initial_status"), (("persons", "persons"),)),
-    (("events", "residence_status"), "residence spells: each person's status over time",
-     ("residence_spells",), (("persons", "crossings"),)),
-    (("events", "migration_events"), "immigrations and emigrations under the configured rule",
-     ("migration_events", "register_stays"), (("persons", "crossings"),)),
-    (("tables", "flows"), "immigration and emigration by period and breakdown, with provisional "
-     "estimates and their revisions", ("flows", "expected_migrations", "provisional_model", "revisions"),
-     (("events", "migration_events"),)),
-    (("tables", "stocks"), "resident, immigrant, emigrant and temporary populations at "
-     "reference dates", ("stocks",), (("events", "residence_status"),)),
-    (("tables", "temporary_mobility"), "non-resident stays, person-days, cross-border and "
-     "seasonal workers, asylum flows", ("temporary_", "mobility", "person_days", "asylum_",
-                                        "cross_border", "seasonal", "circular"),
-     (("persons", "crossings"),)),
-    (("tables", "accounting"), "stock at start + flows = stock at end, residual shown",
-     ("accounting",), (("tables", "flows"), ("tables", "stocks"))),
-    (("tables", "toolkit"), "the toolkit's tables 3.1-3.3", ("toolkit",),
-     (("tables", "flows"), ("tables", "stocks"))),
-    (("tables", "publication"), "publication copies with small-cell protection",
-     ("pub_", "publication", "protected"),
-     (("tables", "flows"), ("tables", "stocks"), ("tables", "temporary_mobility"),
-      ("tables", "accounting"), ("tables", "toolkit"))),
-]
+    (step.key, step.description, tuple(catalog.tables(asset=step.key)), step.depends_on)
+    for step in catalog.STEPS]
 
 
 REPORT_INPUTS = (("tables", "publication"), ("tables", "accounting"), ("events", "migration_events"))
-
-
-def _asset_for_table(table: str) -> tuple[str, str] | None:
-    for key, _, prefixes, _ in TABLE_ASSETS:
-        if any(table == p or (p.endswith("_") or len(p) > 6) and table.startswith(p)
-               for p in prefixes):
-            return key
-    return None
 
 
 def blocked_deliveries(st: state.Session) -> list[str]:
@@ -125,8 +94,7 @@ def _linkage_rates(con) -> dict[str, dict[str, float]]:
 def _std_counts(cfg: PipelineConfig) -> dict[str, int]:
     con = store.connect(cfg.restricted_path, private=True)
     try:
-        have = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables").fetchall()}
+        have = set(store.tables(con))
         return {s: con.execute(f'SELECT count(*) FROM "std_{s}"').fetchall()[0][0]
                 for s in SOURCES if f"std_{s}" in have}
     finally:
@@ -227,23 +195,14 @@ def make_linkage_asset() -> dg.AssetsDefinition:
 def _accounting_check(cfg: PipelineConfig, con) -> tuple[bool, str, dict]:
     tol = float((cfg.raw.get("orchestration") or {}).get("residual_tolerance",
                                                          DEFAULT_RESIDUAL_TOLERANCE))
-    cols = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounting'"
-    ).fetchall()]
-    if "residual" not in cols:
-        return False, "the accounting table has no residual column", {}
-    start = next((c for c in ("stock_start", "stock_at_start", "start_stock") if c in cols), None)
-    if start is None:
-        return False, f"the accounting table has no stock-at-start column ({', '.join(cols)})", {}
-    year = "year" if "year" in cols else "1"
     # per year: the sum of |residual| over the subpopulations, as a share of the stock at
-    # the start of the year (small cells alone would make any share look large)
+    # the start of the year (small cells alone would make any share look large); the columns
+    # are those reglink.tables.catalog declares for `accounting`
     worst = con.execute(
-        f"SELECT max(r), sum(n), count(*) FROM (SELECT {year} AS y, "
-        f"sum(abs(residual)) / greatest(sum({start}), 1) AS r, sum(abs(residual)) AS n "
-        f"FROM accounting WHERE {start} IS NOT NULL "
-        + ("AND subpopulation <> 'TOTAL' " if "subpopulation" in cols else "")
-        + "GROUP BY 1)").fetchall()[0]
+        "SELECT max(r), sum(n), count(*) FROM (SELECT year AS y, "
+        "sum(abs(residual)) / greatest(sum(stock_start), 1) AS r, sum(abs(residual)) AS n "
+        "FROM accounting WHERE stock_start IS NOT NULL AND subpopulation <> 'TOTAL' "
+        "GROUP BY 1)").fetchall()[0]
     share = float(worst[0] or 0.0)
     ok = share <= tol
     return ok, (f"worst year: |residuals| sum to {share:.2%} of the stock at its start "
@@ -292,7 +251,7 @@ def make_tables_asset() -> dg.AssetsDefinition:
                         + (f" (peak {resources['peak_rss_gb']:.1f} GB)" if resources else ""))
         by_asset: dict[tuple[str, str], dict[str, int]] = {}
         for t, n in counts.items():
-            key = _asset_for_table(t)
+            key = catalog.asset_of(t)
             if key is not None:
                 by_asset.setdefault(key, {})[t] = n
         with state.Session(warehouse.path()) as st:
