@@ -88,7 +88,7 @@ def assert_no_identifiers(con: duckdb.DuckDBPyConnection, allowed: set[str] | No
     allowed = allowed or set()
     rows = con.execute(
         "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_catalog = current_database()"
+        "WHERE table_schema = current_schema() AND table_catalog = current_database()"
     ).fetchall()
     bad = [f"{t}.{c}" for t, c in rows if is_identifier_column(c) and f"{t}.{c}" not in allowed]
     if bad:

@@ -22,6 +22,10 @@ from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
 
 RESTRICTED = "restricted"
+BUILD_SCHEMA = "_build"
+# tables the build appends to rather than replaces (the history of published figures): carried
+# into the build schema first, so a failed build leaves them as they were
+CARRIED = ("revisions",)
 
 
 def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
@@ -78,6 +82,57 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     return counts
 
 
+def _build_staged(con: duckdb.DuckDBPyConnection, settings: TableSettings,
+                  log: Callable[[str], None] | None, budget: Budget, spark: Any,
+                  spark_work: Path | None) -> dict[str, int]:
+    """All tables or none, in memory the budget sets: every table is built in the schema
+    `_build` (first on the search path, so the builders' plain names land there while inputs
+    such as person_links resolve to `main`), each step committed as it ends so DuckDB can spill
+    and free what it wrote; only when every step and the identifier check have passed are the
+    tables moved to `main` in one short transaction. A failure or a kill mid-build leaves
+    `main` as it was (the next build drops the leftover schema)."""
+    con.execute(f"DROP SCHEMA IF EXISTS {BUILD_SCHEMA} CASCADE")
+    con.execute(f"CREATE SCHEMA {BUILD_SCHEMA}")
+    for t in CARRIED:
+        if columns(con, f"main.{t}"):
+            con.execute(f"CREATE TABLE {BUILD_SCHEMA}.{t} AS FROM main.{t}")
+    con.execute(f"SET search_path = '{BUILD_SCHEMA},main'")
+    try:
+        counts = build_all(con, settings, RESTRICTED, log, budget, spark, spark_work)
+        store.assert_no_identifiers(con)  # on the build schema: nothing unchecked reaches main
+    except BaseException:
+        con.execute("RESET search_path")
+        con.execute(f"DROP SCHEMA IF EXISTS {BUILD_SCHEMA} CASCADE")
+        raise
+    con.execute("RESET search_path")
+    t0 = time.perf_counter()
+    moved = publish_build(con)
+    if log:
+        log(f"tables: {len(moved)} tables moved from the build schema in {time.perf_counter() - t0:.1f}s")
+    return counts
+
+
+def publish_build(con: duckdb.DuckDBPyConnection, schema: str = BUILD_SCHEMA) -> list[str]:
+    """Replace `main`'s copy of every table built in `schema` in one transaction (DuckDB cannot
+    move a table between schemas, so each is copied; large copies are written straight to the
+    file, not held in memory), then drop `schema`; the tables moved."""
+    built = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name", [schema]).fetchall()]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for t in built:
+            con.execute(f'DROP TABLE IF EXISTS main."{t}"')
+            con.execute(f'CREATE TABLE main."{t}" AS FROM {schema}."{t}"')
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute(f"DROP SCHEMA {schema} CASCADE")
+    con.execute("CHECKPOINT")
+    return built
+
+
 def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None,
                  spark: Any = None) -> dict[str, int]:
     """Build the statistical tables of the warehouse from the restricted store and person_links,
@@ -103,16 +158,8 @@ def build_tables(cfg: PipelineConfig, log: Callable[[str], None] | None = None,
         spill = secure.private_dir(budget.temp_directory)
         con.execute("SET temp_directory = ?", [str(spill)])
         con.execute(f"ATTACH '{cfg.restricted_path}' AS {RESTRICTED} (READ_ONLY)")
-        # all tables or none: one transaction, so a failure or a kill mid-build leaves the
-        # previous tables whole (DuckDB rolls an uncommitted transaction back)
-        con.execute("BEGIN TRANSACTION")
         try:
-            counts = build_all(con, settings, RESTRICTED, log, budget, spark, spark_work)
-            store.assert_no_identifiers(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            counts = _build_staged(con, settings, log, budget, spark, spark_work)
         finally:
             con.execute(f"DETACH {RESTRICTED}")
             if spark_work is not None and not cfg.spark.get("keep_work"):

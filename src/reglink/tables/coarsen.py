@@ -31,7 +31,7 @@ def person_date_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]
     return [tuple(r) for r in con.execute("""
         SELECT c.table_name, c.column_name FROM information_schema.columns c
         JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
-        WHERE c.table_catalog = current_database() AND c.table_schema = 'main'
+        WHERE c.table_catalog = current_database() AND c.table_schema = current_schema()
           AND t.table_type = 'BASE TABLE' AND c.data_type = 'DATE'
           AND EXISTS (SELECT 1 FROM information_schema.columns k
                       WHERE k.table_catalog = c.table_catalog AND k.table_schema = c.table_schema

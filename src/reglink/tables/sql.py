@@ -38,17 +38,14 @@ def full_years(birth: str, at: str) -> str:
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """Column names of `catalog.table` or `table`; empty when the table does not exist."""
-    catalog, _, name = table.rpartition(".")
-    q = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
-    params: list[str] = [name]
-    if catalog:
-        q += " AND table_catalog = ?"
-        params.append(catalog)
-    else:
-        q += " AND table_catalog = current_database()"
-    q += " ORDER BY ordinal_position"
-    return [r[0] for r in con.execute(q, params).fetchall()]
+    """Column names of `catalog.table` or `table` as a query would resolve it (the connection's
+    search path: the build schema before `main` while the tables are built); empty when the
+    table does not exist."""
+    try:
+        cur = con.execute(f"SELECT * FROM {table} LIMIT 0")
+    except duckdb.CatalogException:
+        return []
+    return [d[0] for d in cur.description]
 
 
 def exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
