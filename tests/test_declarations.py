@@ -217,3 +217,21 @@ def test_dagster_table_assets_come_from_the_declaration() -> None:
     assert set(owned) == {t for t in catalog.tables("tables") if catalog.asset_of(t)}
     assert catalog.asset_of("register_stays") == ("events", "migration_events")
     assert catalog.asset_of("pub_toolkit_table_3_5_grid") == ("tables", "publication")
+
+
+def test_the_build_runs_the_declared_steps_in_dependency_order() -> None:
+    """The in-process build is the declared graph: every step's function exists, every
+    Dagster asset of the tables stage is written by some step, and no step runs before a step
+    writing an asset it depends on (one step may write an asset and the asset built from it:
+    the crossings pass writes the residence spells)."""
+    from reglink.tables import catalog, steps
+
+    assert all(callable(getattr(steps, s.function, None)) for s in catalog.BUILD)
+    first = {}
+    for i, s in enumerate(catalog.BUILD):
+        for a in s.assets:
+            first.setdefault(a, i)
+    assert set(first) == {s.key for s in catalog.STEPS}
+    for step in catalog.STEPS:
+        for dep in step.depends_on:
+            assert first[dep] <= first[step.key], (step.key, dep)

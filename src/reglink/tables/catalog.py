@@ -59,6 +59,34 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class BuildStep:
+    """One step of the in-process build, in the order they run: `function` names its build
+    function in reglink.tables.steps; `assets` the Dagster assets whose tables it writes."""
+
+    name: str
+    function: str
+    assets: tuple[tuple[str, str], ...] = ()
+
+
+BUILD: tuple[BuildStep, ...] = (
+    BuildStep("persons", "build_persons", (("persons", "persons"),)),
+    BuildStep("crossings", "build_crossings", (("persons", "crossings"),
+                                               ("events", "residence_status"))),
+    BuildStep("migration_events", "build_migration_events", (("events", "migration_events"),)),
+    BuildStep("flows", "build_flows", (("tables", "flows"),)),
+    BuildStep("provisional estimates", "build_provisional", (("tables", "flows"),)),
+    BuildStep("stocks", "build_stocks", (("tables", "stocks"),)),
+    BuildStep("temporary_mobility", "build_temporary_mobility", (("tables", "temporary_mobility"),)),
+    BuildStep("asylum_flows", "build_asylum_flows", (("tables", "temporary_mobility"),)),
+    BuildStep("accounting", "build_accounting", (("tables", "accounting"),)),
+    BuildStep("births and deaths", "build_births_deaths"),
+    BuildStep("toolkit", "build_toolkit", (("tables", "toolkit"),)),
+    BuildStep("birth dates coarsened", "coarsen_birth_dates"),
+    BuildStep("publication", "build_publication", (("tables", "publication"),)),
+)
+
+
 def _declare(stage: str, asset: tuple[str, str] | None, tables: dict[str, str]) -> list[Table]:
     """Tables from "name TYPE, name TYPE" strings (the form DuckDB prints; names are lower
     case, types upper case, so a comma inside DECIMAL(2,1) does not split)."""
