@@ -4,7 +4,7 @@ syntax creeping into the set-based steps."""
 import pytest
 
 from reglink.tables import accounting, crossings, events, flows, mobility, persons, sql, stocks, vital
-from reglink.tables.example import example_settings
+from example_world import example_settings
 
 sqlglot = pytest.importorskip("sqlglot")
 
