@@ -4,10 +4,12 @@ from all deliveries, and skipped (reported "unchanged") when none of its inputs 
 
 import dagster as dg
 
-from reglink import store
-from reglink.config import PipelineConfig
+from reglink import checks
+# the linkage bands, as the tests and docs know them from here
+from reglink.checks import (DEFAULT_LINKAGE_BANDS, DEFAULT_RESIDUAL_TOLERANCE,  # noqa: F401
+                            PAIR_MINIMUMS, linkage_bands)
 from reglink.measure import Meter, release_memory
-from reglink.schemas import REGISTERS, SOURCES
+from reglink.schemas import SOURCES
 from reglink.tables import catalog
 
 from pipelines import progress, stages, state
@@ -17,27 +19,6 @@ from pipelines.resources import ReglinkConfig, SparkEngine, Warehouse, run_confi
 
 LINKS_KEY = dg.AssetKey(["linkage", "person_links"])
 REPORT_KEY = dg.AssetKey(["quality", "report"])
-# Minimum share of a register's records whose person is also found in another register, per
-# pair (each register's `link_minimums` in reglink.schemas; orchestration.linkage_bands
-# overrides, per register: [min, max]). What a register can link to depends on the registers
-# delivered, so a register's band is set by its best partner among those delivered
-# (linkage_bands()).
-PAIR_MINIMUMS: dict[str, dict[str, float]] = {n: dict(r.link_minimums) for n, r in REGISTERS.items()}
-
-
-def linkage_bands(delivered: set[str] | list[str],
-                  overrides: dict | None = None) -> dict[str, tuple[float, float]]:
-    """[min, max] share of each delivered register's records linked to another register: the
-    largest pair minimum over the other registers delivered; `overrides` (config) win."""
-    got = set(delivered)
-    bands = {r: (max((m for p, m in PAIR_MINIMUMS.get(r, {}).items() if p in got), default=0.0), 1.0)
-             for r in got}
-    bands.update({k: tuple(v) for k, v in (overrides or {}).items()})
-    return bands
-
-
-DEFAULT_LINKAGE_BANDS = linkage_bands(PAIR_MINIMUMS)
-DEFAULT_RESIDUAL_TOLERANCE = 0.02
 
 # the Dagster assets of the tables stage and their tables: generated from the declaration
 # (reglink.tables.catalog), as (asset key, description, tables, upstream assets in the build)
@@ -80,27 +61,6 @@ def _unchanged(context, st: state.Session, name: str, fp: str,
 
 # -- linkage ---------------------------------------------------------------------------------
 
-def _linkage_rates(con) -> dict[str, dict[str, float]]:
-    rows = con.execute("""
-        WITH src AS (SELECT person_key, count(DISTINCT source) AS n_src
-                     FROM person_links GROUP BY person_key)
-        SELECT l.source, count(*) AS records, count(DISTINCT l.person_key) AS persons,
-               avg(CASE WHEN s.n_src > 1 THEN 1.0 ELSE 0.0 END) AS cross_rate
-        FROM person_links l JOIN src s USING (person_key)
-        GROUP BY l.source ORDER BY l.source""").fetchall()
-    return {s: {"records": r, "persons": p, "cross_register_rate": float(c)} for s, r, p, c in rows}
-
-
-def _std_counts(cfg: PipelineConfig) -> dict[str, int]:
-    con = store.connect(cfg.restricted_path, private=True)
-    try:
-        have = set(store.tables(con))
-        return {s: con.execute(f'SELECT count(*) FROM "std_{s}"').fetchall()[0][0]
-                for s in SOURCES if f"std_{s}" in have}
-    finally:
-        con.close()
-
-
 def make_linkage_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key=LINKS_KEY, group_name="linkage", deps=[validated_key(r) for r in SOURCES],
@@ -136,10 +96,10 @@ def make_linkage_asset() -> dg.AssetsDefinition:
                 del res
                 release_memory()
             resources = meter.metadata()
-        std = _std_counts(cfg)
+        std = checks.accepted_records(cfg.restricted_path)
         with state.Session(warehouse.path()) as st:
             con = st.con
-            rates = _linkage_rates(con)
+            rates = checks.linkage_rates(con)
             summary = {"rates": rates, "std": std,
                        "stats": stats or (prev.summary.get("stats") if prev else {})}
             st.put(state.Record(name, state.NO_PARTITION, fp, summary=summary))
@@ -152,24 +112,9 @@ def make_linkage_asset() -> dg.AssetsDefinition:
         progress.notify(name, "unchanged" if prev else "done",
                         f"{records} records -> {persons} persons"
                         + (f" (peak {resources['peak_rss_gb']:.1f} GB)" if resources else ""))
-        # checks
-        missing = {s: (n, rates.get(s, {}).get("records", 0)) for s, n in std.items()
-                   if rates.get(s, {}).get("records", 0) != n}
-        linked_ok = not missing and records == sum(std.values())
-        linked_desc = ("every accepted record has one person_key" if linked_ok else
-                       "; ".join(f"{s}: {n} accepted records, {got} in person_links"
-                                 for s, (n, got) in missing.items())
-                       or f"{records} links for {sum(std.values())} records")
-        bands = linkage_bands(set(rates), (cfg.raw.get("orchestration") or {}).get("linkage_bands"))
-        out_of_band = []
-        if len(rates) > 1:  # a single register cannot link to another one
-            for s, r in rates.items():
-                lo, hi = bands.get(s, (0.0, 1.0))
-                if not lo <= r["cross_register_rate"] <= hi:
-                    out_of_band.append(f"{s}: {r['cross_register_rate']:.1%} of records linked to "
-                                       f"another register, expected {lo:.0%}-{hi:.0%}")
-        rate_desc = "; ".join(out_of_band) or ", ".join(
-            f"{s} {r['cross_register_rate']:.1%}" for s, r in rates.items())
+        linked = checks.every_record_linked(std, rates, records)
+        in_band = checks.rates_within_bands(
+            rates, (cfg.raw.get("orchestration") or {}).get("linkage_bands"))
         yield dg.MaterializeResult(
             metadata={"records": records, "persons": persons, "dagster/row_count": records,
                       "unchanged": prev is not None, **resources,
@@ -180,35 +125,15 @@ def make_linkage_asset() -> dg.AssetsDefinition:
                       "linkage_stats": counts_md("linkage statistics", summary["stats"] or {}),
                       "preview": dg.MetadataValue.md(prev_md)},
             data_version=dg.DataVersion(fp))
-        yield dg.AssetCheckResult(check_name="every_record_linked", passed=linked_ok,
-                                  description=linked_desc)
-        yield dg.AssetCheckResult(check_name="linkage_rates", passed=not out_of_band,
-                                  description=rate_desc,
-                                  metadata={s: round(r["cross_register_rate"], 4)
-                                            for s, r in rates.items()})
+        for name_, outcome in (("every_record_linked", linked), ("linkage_rates", in_band)):
+            yield dg.AssetCheckResult(check_name=name_, passed=outcome.passed,
+                                      description=outcome.description,
+                                      **({"metadata": outcome.metadata} if outcome.metadata else {}))
 
     return person_links
 
 
 # -- statistical tables -----------------------------------------------------------------------
-
-def _accounting_check(cfg: PipelineConfig, con) -> tuple[bool, str, dict]:
-    tol = float((cfg.raw.get("orchestration") or {}).get("residual_tolerance",
-                                                         DEFAULT_RESIDUAL_TOLERANCE))
-    # per year: the sum of |residual| over the subpopulations, as a share of the stock at
-    # the start of the year (small cells alone would make any share look large); the columns
-    # are those reglink.tables.catalog declares for `accounting`
-    worst = con.execute(
-        "SELECT max(r), sum(n), count(*) FROM (SELECT year AS y, "
-        "sum(abs(residual)) / greatest(sum(stock_start), 1) AS r, sum(abs(residual)) AS n "
-        "FROM accounting WHERE stock_start IS NOT NULL AND subpopulation <> 'TOTAL' "
-        "GROUP BY 1)").fetchall()[0]
-    share = float(worst[0] or 0.0)
-    ok = share <= tol
-    return ok, (f"worst year: |residuals| sum to {share:.2%} of the stock at its start "
-                f"(tolerance {tol:.0%}); {worst[1] or 0} persons unaccounted over {worst[2]} "
-                "years"), {"max_residual_share": round(share, 5), "tolerance": tol}
-
 
 def make_tables_asset() -> dg.AssetsDefinition:
     specs = [dg.AssetSpec(key, group_name=key[0], description=desc,
@@ -276,12 +201,14 @@ def make_tables_asset() -> dg.AssetsDefinition:
                                if "provisional" not in k})
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(list(key)), metadata=md,
                                            data_version=dg.DataVersion(fp))
-            acc = _accounting_check(cfg, con) if ("tables", "accounting") in by_asset else None
+            tol = float((cfg.raw.get("orchestration") or {}).get(
+                "residual_tolerance", checks.DEFAULT_RESIDUAL_TOLERANCE))
+            acc = (checks.residual_within_tolerance(con, tol)
+                   if ("tables", "accounting") in by_asset else None)
         if acc is not None:
-            ok, desc, meta = acc
             yield dg.AssetCheckResult(asset_key=acc_key, check_name="residual_within_tolerance",
-                                      passed=ok, description=desc, metadata=meta,
-                                      severity=dg.AssetCheckSeverity.WARN)
+                                      passed=acc.passed, description=acc.description,
+                                      metadata=acc.metadata, severity=dg.AssetCheckSeverity.WARN)
 
     return statistical_tables
 
