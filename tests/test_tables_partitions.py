@@ -99,3 +99,31 @@ def test_pooled_median_is_exact_over_parts():
     odd = pooled.combine([pooled.tally("y", pl.DataFrame({"v": [5, 1, 3]}), "v")])
     assert pooled.median(odd, "y") == 3.0
     assert pooled.median(odd, "missing") is None
+
+
+def test_a_failing_step_leaves_the_tables_as_they_were(linked, tmp_path, monkeypatch):
+    """Steps commit as they go (so DuckDB can spill them), into the build schema: a failure after
+    several steps have committed leaves `main` exactly as the previous build left it, with no
+    build schema behind, and revisions (appended to, never replaced) unchanged."""
+    from reglink.tables import build, stocks
+
+    cfg, _ = _build(linked, tmp_path / "w", 20 * 10**9)
+    before = _checksums(cfg.warehouse)
+
+    def broken(con, settings):
+        # flows, events and the crossings are committed in the build schema by now
+        assert con.execute("SELECT count(*) FROM _build.flows").fetchall()[0][0] > 0
+        raise RuntimeError("stocks failed")
+
+    monkeypatch.setattr(stocks, "build_stocks", broken)
+    with pytest.raises(RuntimeError, match="stocks failed"):
+        build.build_tables(cfg)
+    assert _checksums(cfg.warehouse) == before
+    with duckdb.connect(str(cfg.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM information_schema.schemata "
+                           "WHERE schema_name = '_build'").fetchall() == [(0,)]
+    monkeypatch.undo()
+    build.build_tables(cfg)  # and the next build completes, with one more run in revisions
+    after = _checksums(cfg.warehouse)
+    assert set(after) == set(before)
+    assert after["revisions"][0] == 2 * before["revisions"][0]
