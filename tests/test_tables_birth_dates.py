@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from reglink.tables.coarsen import person_date_columns
-from reglink.tables.example import border_rows, build_example, register_rows
+from example_world import border_rows, build_example, register_rows
 
 
 def _world() -> dict:
@@ -60,7 +60,7 @@ def test_no_person_date_equals_a_date_of_birth():
 def test_aggregates_are_counted_from_the_exact_dates():
     """Coarsening comes after every table is built: flows and stocks do not move."""
     from reglink.tables.build import build_all
-    from reglink.tables.example import example_connection, example_settings, write_world
+    from example_world import example_connection, example_settings, write_world
 
     con, _ = build_example(**_world())
     plain = example_connection()

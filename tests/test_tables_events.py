@@ -1,9 +1,9 @@
-"""migration_events and crossings on the hand-worked example world (reglink.tables.example)."""
+"""migration_events and crossings on the hand-worked example world (tests/example_world.py)."""
 import datetime as dt
 
 import pytest
 
-from reglink.tables.example import _person_cols, border_rows, build_example
+from example_world import _person_cols, border_rows, build_example
 
 D = dt.date
 
@@ -138,7 +138,7 @@ def test_events_are_what_derive_events_gives(world):
     import polars as pl
 
     from reglink.rules.engine import derive_events
-    from reglink.tables.example import example_settings
+    from example_world import example_settings
 
     con, _ = world
     s = example_settings()
@@ -155,7 +155,7 @@ def test_events_are_what_derive_events_gives(world):
     assert got == want
 
 
-# --- register-evidence repair (tables/evidence_repair.py) and the returning-resident status ---
+# --- register-evidence repair (rules/evidence_repair.py) and the returning-resident status ---
 
 def _b(rid, key, direction, day, reason, cor, person):
     return {"record_id": rid, "_key": key, "direction": direction, "crossing_date": day,
@@ -175,7 +175,7 @@ def _tourist(last_entry=D(2022, 5, 1)):
 
 
 def test_visitor_whose_last_exit_was_lost_is_not_an_immigrant():
-    from reglink.tables.example import example_settings
+    from example_world import example_settings
 
     con, _ = build_example(border=_tourist())
     rep = con.sql("SELECT kind, crossing_date, imputed_date, reason FROM crossing_repairs "
@@ -193,7 +193,7 @@ def test_visitor_whose_last_exit_was_lost_is_not_an_immigrant():
 
 
 def test_a_work_permit_or_a_registration_keeps_the_last_entry_open():
-    from reglink.tables.example import permit_rows, register_rows
+    from example_world import permit_rows, register_rows
 
     def permit(valid_to):
         return {"record_id": "MK", "_key": "P11", "permit_number": "PMK", "permit_kind": "WORK",
@@ -244,7 +244,7 @@ def _place(rows, permits=None, persons=None):
     import polars as pl
 
     from reglink.rules.repair import repair_crossings
-    from reglink.tables.evidence_repair import place_with_evidence
+    from reglink.rules.evidence_repair import place_with_evidence
 
     df = pl.DataFrame(rows, schema={"person_key": pl.String, "direction": pl.String, "crossing_date": pl.Date,
                                     "country_of_residence": pl.String, "travel_reason": pl.String},
@@ -283,7 +283,7 @@ def test_an_unregistered_resident_returning_from_a_trip_starts_resident():
     """Lena is not in the population register; her first crossing is a return from holiday
     declaring NZL residence: RESIDENT before it, no immigration. If she registers after that
     entry (an arrival to live), the declaration is not taken as a return from a trip."""
-    from reglink.tables.example import register_rows
+    from example_world import register_rows
 
     lena = _person_cols("Lena", "Hart", "F", D(1975, 4, 4), "GBR", "GBR")
     rows = border_rows() + [_b("L1", "P12", "ENTRY", D(2021, 3, 1), "HOLIDAY", "NZL", lena)]
@@ -354,7 +354,7 @@ def test_resident_whose_return_from_a_trip_was_lost_is_not_an_emigrant():
     """A last exit declaring NZL residence and a holiday, no deregistration, no permit: the lost
     return is imputed after his own typical trip (14 days) and he is no emigrant; switched off
     (`resident_trip_repair: false`) the old reading makes him one."""
-    from reglink.tables.example import example_settings
+    from example_world import example_settings
 
     con, _ = build_example(border=_trip())
     rep = con.sql("SELECT kind, crossing_date, imputed_date, direction, reason FROM crossing_repairs "
@@ -453,7 +453,7 @@ def test_evidence_placement_keeps_sequences_ordered_and_alternating():
     from hypothesis import strategies as st
 
     from reglink.rules.repair import repair_crossings
-    from reglink.tables.evidence_repair import place_with_evidence
+    from reglink.rules.evidence_repair import place_with_evidence
 
     row = st.tuples(st.sampled_from(["p", "q"]), st.sampled_from(["ENTRY", "EXIT"]),
                     st.integers(0, 1500), st.sampled_from(["NZL", "AUS", None]),
@@ -586,7 +586,7 @@ def test_a_registered_person_returning_home_after_a_year_away_starts_non_residen
     start (2020-03-01): she was abroad at least that long, so NON_RESIDENT before it and her
     return is an immigration. On a holiday's return, or within N days of the start, the
     register's RESIDENT stands."""
-    from reglink.tables.example import register_rows
+    from example_world import register_rows
 
     ivy = _person_cols("Ivy", "Ngata", "F", D(1988, 8, 8), "NZL", "NZL")
     reg = {"record_id": "RI", "_key": "P14", "person_number": "PNRI", "registration_date": D(1988, 8, 8),

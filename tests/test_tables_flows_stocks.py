@@ -3,7 +3,7 @@ import datetime as dt
 
 import pytest
 
-from reglink.tables.example import _person_cols, build_example, register_rows
+from example_world import _person_cols, build_example, register_rows
 
 D = dt.date
 
@@ -130,7 +130,7 @@ def test_toolkit_tables_3_1_to_3_3(world):
 
 
 def test_toolkit_reference_year_from_config():
-    from reglink.tables.example import example_settings
+    from example_world import example_settings
 
     con, _ = build_example(settings=example_settings(reference_year=2023))
     t31 = dict(con.execute("SELECT cell, persons FROM toolkit_table_3_1").fetchall())

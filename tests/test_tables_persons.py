@@ -4,7 +4,7 @@ import datetime as dt
 import polars as pl
 
 from reglink.tables import persons
-from reglink.tables.example import _person_cols, example_connection, permit_rows, register_rows, write_world
+from example_world import _person_cols, example_connection, permit_rows, register_rows, write_world
 
 D = dt.date
 

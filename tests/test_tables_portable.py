@@ -8,7 +8,7 @@ import pytest
 from reglink.tables import accounting, crossings, events, flows, mobility, persons, stocks, vital
 from reglink.tables.runner import read_tables
 from reglink.tables.sql import DUCKDB, SPARK
-from reglink.tables.example import example_settings
+from example_world import example_settings
 
 sqlglot = pytest.importorskip("sqlglot")
 

@@ -10,7 +10,7 @@ import pytest
 from reglink.config import ConfigError
 from reglink.rules.rule import load_rule
 from reglink.tables import provisional as pv
-from reglink.tables.example import build_example, example_settings
+from example_world import build_example, example_settings
 from reglink.tables.settings import load_settings
 
 D = dt.date

@@ -10,7 +10,7 @@ from reglink.config import ConfigError, config_from_mapping
 from reglink.errors import ReglinkError
 from reglink.store import assert_no_identifiers, is_identifier_column
 from reglink.tables import build_tables
-from reglink.tables.example import build_example, write_world
+from example_world import build_example, write_world
 from reglink.tables.protect import protect_sql
 from reglink.tables.settings import TableSettings, load_settings, settings_from_config
 

@@ -1,12 +1,12 @@
 """Every SQL query of docs/queries.md runs against a built warehouse and answers correctly on the
-hand-worked example world (reglink.tables.example, plus an asylum seeker and a seasonal worker)."""
+hand-worked example world (tests/example_world.py, plus an asylum seeker and a seasonal worker)."""
 import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 
-from reglink.tables.example import asylum_example, build_example
+from example_world import asylum_example, build_example
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "queries.md"
 

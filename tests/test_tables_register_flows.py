@@ -17,7 +17,7 @@ its border register withheld, plus two persons added here. Worked by hand (12-16
 """
 import datetime as dt
 
-from reglink.tables.example import (_person_cols, build_example, example_settings, permit_rows,
+from example_world import (_person_cols, build_example, example_settings, permit_rows,
                                     register_rows)
 
 D = dt.date

@@ -1,12 +1,12 @@
 """Toolkit tables 3.4 (births by the parents' country of birth and citizenship) and 3.5 (deaths),
-and the present (de facto) population, on the hand-worked example world (tables/example.py)
+and the present (de facto) population, on the hand-worked example world (tests/example_world.py)
 extended with births and deaths whose cells are counted by hand."""
 import datetime as dt
 
 import pytest
 
 from reglink import store
-from reglink.tables.example import _person_cols, build_example, example_settings, register_rows
+from example_world import _person_cols, build_example, example_settings, register_rows
 
 D = dt.date
 
@@ -125,7 +125,7 @@ def test_register_without_parent_columns_says_so():
 
 
 def test_present_population_hand_counted():
-    """Physically in the country on the day (example world, see tables/example.py):
+    """Physically in the country on the day (example world, see tests/example_world.py):
     2022-03-10: Ben (in since 2021), Chen (a tourist, in 2022-03-01..14), Dora (first crossing an
     EXIT in 2023: in until then), Eli (never crossed, registered) — not Ana (abroad 2020-03 to
     2022-06), Fay (not born), Gus (first crossing an ENTRY in 2024) → 4;

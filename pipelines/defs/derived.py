@@ -4,10 +4,13 @@ from all deliveries, and skipped (reported "unchanged") when none of its inputs 
 
 import dagster as dg
 
-from reglink import store
-from reglink.config import PipelineConfig
+from reglink import checks
+# the linkage bands, as the tests and docs know them from here
+from reglink.checks import (DEFAULT_LINKAGE_BANDS, DEFAULT_RESIDUAL_TOLERANCE,  # noqa: F401
+                            PAIR_MINIMUMS, linkage_bands)
 from reglink.measure import Meter, release_memory
 from reglink.schemas import SOURCES
+from reglink.tables import catalog
 
 from pipelines import progress, stages, state
 from pipelines.defs.extracts import forced, validated_key
@@ -16,75 +19,15 @@ from pipelines.resources import ReglinkConfig, SparkEngine, Warehouse, run_confi
 
 LINKS_KEY = dg.AssetKey(["linkage", "person_links"])
 REPORT_KEY = dg.AssetKey(["quality", "report"])
-# Minimum share of a register's records whose person is also found in another register
-# (orchestration.linkage_bands overrides, per register: [min, max]). Calibrated on the synthetic
-# world (docs/operations.md); a linkage that silently stops linking falls below these. What a
-# register can link to depends on the registers delivered: most permits and register records
-# link through the border register (every permit holder crosses it), far fewer to each other
-# (visitor visas, natives), so each pair has its own minimum and a register's band is set by
-# its best partner among those delivered (linkage_bands()).
-PAIR_MINIMUMS: dict[str, dict[str, float]] = {
-    "border_crossings": {"permits": 0.02, "population_register": 0.02, "asylum_register": 0.0},
-    "permits": {"border_crossings": 0.30, "population_register": 0.05, "asylum_register": 0.0},
-    "population_register": {"border_crossings": 0.30, "permits": 0.02, "asylum_register": 0.0},
-    "asylum_register": {"border_crossings": 0.10, "population_register": 0.05, "permits": 0.05},
-}
 
-
-def linkage_bands(delivered: set[str] | list[str],
-                  overrides: dict | None = None) -> dict[str, tuple[float, float]]:
-    """[min, max] share of each delivered register's records linked to another register: the
-    largest pair minimum over the other registers delivered; `overrides` (config) win."""
-    got = set(delivered)
-    bands = {r: (max((m for p, m in PAIR_MINIMUMS.get(r, {}).items() if p in got), default=0.0), 1.0)
-             for r in got}
-    bands.update({k: tuple(v) for k, v in (overrides or {}).items()})
-    return bands
-
-
-DEFAULT_LINKAGE_BANDS = linkage_bands(PAIR_MINIMUMS)
-DEFAULT_RESIDUAL_TOLERANCE = 0.02
-
-# warehouse tables written by reglink.tables.build_tables, grouped into assets by stage:
-# (asset key, description, table names or prefixes, upstream assets inside the build)
+# the Dagster assets of the tables stage and their tables: generated from the declaration
+# (reglink.tables.catalog), as (asset key, description, tables, upstream assets in the build)
 TABLE_ASSETS: list[tuple[tuple[str, str], str, tuple[str, ...], tuple[tuple[str, str], ...]]] = [
-    (("persons", "persons"), "persons: one row per linked person, attributes from the registers",
-     ("persons",), ()),
-    (("persons", "crossings"), "each person's border crossings, repaired, classified by the rule",
-     ("crossings", "crossing_repairs", "initial_status"), (("persons", "persons"),)),
-    (("events", "residence_status"), "residence spells: each person's status over time",
-     ("residence_spells",), (("persons", "crossings"),)),
-    (("events", "migration_events"), "immigrations and emigrations under the configured rule",
-     ("migration_events", "register_stays"), (("persons", "crossings"),)),
-    (("tables", "flows"), "immigration and emigration by period and breakdown, with provisional "
-     "estimates and their revisions", ("flows", "expected_migrations", "provisional_model", "revisions"),
-     (("events", "migration_events"),)),
-    (("tables", "stocks"), "resident, immigrant, emigrant and temporary populations at "
-     "reference dates", ("stocks",), (("events", "residence_status"),)),
-    (("tables", "temporary_mobility"), "non-resident stays, person-days, cross-border and "
-     "seasonal workers, asylum flows", ("temporary_", "mobility", "person_days", "asylum_",
-                                        "cross_border", "seasonal", "circular"),
-     (("persons", "crossings"),)),
-    (("tables", "accounting"), "stock at start + flows = stock at end, residual shown",
-     ("accounting",), (("tables", "flows"), ("tables", "stocks"))),
-    (("tables", "toolkit"), "the toolkit's tables 3.1-3.3", ("toolkit",),
-     (("tables", "flows"), ("tables", "stocks"))),
-    (("tables", "publication"), "publication copies with small-cell protection",
-     ("pub_", "publication", "protected"),
-     (("tables", "flows"), ("tables", "stocks"), ("tables", "temporary_mobility"),
-      ("tables", "accounting"), ("tables", "toolkit"))),
-]
+    (step.key, step.description, tuple(catalog.tables(asset=step.key)), step.depends_on)
+    for step in catalog.STEPS]
 
 
 REPORT_INPUTS = (("tables", "publication"), ("tables", "accounting"), ("events", "migration_events"))
-
-
-def _asset_for_table(table: str) -> tuple[str, str] | None:
-    for key, _, prefixes, _ in TABLE_ASSETS:
-        if any(table == p or (p.endswith("_") or len(p) > 6) and table.startswith(p)
-               for p in prefixes):
-            return key
-    return None
 
 
 def blocked_deliveries(st: state.Session) -> list[str]:
@@ -117,28 +60,6 @@ def _unchanged(context, st: state.Session, name: str, fp: str,
 
 
 # -- linkage ---------------------------------------------------------------------------------
-
-def _linkage_rates(con) -> dict[str, dict[str, float]]:
-    rows = con.execute("""
-        WITH src AS (SELECT person_key, count(DISTINCT source) AS n_src
-                     FROM person_links GROUP BY person_key)
-        SELECT l.source, count(*) AS records, count(DISTINCT l.person_key) AS persons,
-               avg(CASE WHEN s.n_src > 1 THEN 1.0 ELSE 0.0 END) AS cross_rate
-        FROM person_links l JOIN src s USING (person_key)
-        GROUP BY l.source ORDER BY l.source""").fetchall()
-    return {s: {"records": r, "persons": p, "cross_register_rate": float(c)} for s, r, p, c in rows}
-
-
-def _std_counts(cfg: PipelineConfig) -> dict[str, int]:
-    con = store.connect(cfg.restricted_path, private=True)
-    try:
-        have = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables").fetchall()}
-        return {s: con.execute(f'SELECT count(*) FROM "std_{s}"').fetchall()[0][0]
-                for s in SOURCES if f"std_{s}" in have}
-    finally:
-        con.close()
-
 
 def make_linkage_asset() -> dg.AssetsDefinition:
     @dg.asset(
@@ -175,10 +96,10 @@ def make_linkage_asset() -> dg.AssetsDefinition:
                 del res
                 release_memory()
             resources = meter.metadata()
-        std = _std_counts(cfg)
+        std = checks.accepted_records(cfg.restricted_path)
         with state.Session(warehouse.path()) as st:
             con = st.con
-            rates = _linkage_rates(con)
+            rates = checks.linkage_rates(con)
             summary = {"rates": rates, "std": std,
                        "stats": stats or (prev.summary.get("stats") if prev else {})}
             st.put(state.Record(name, state.NO_PARTITION, fp, summary=summary))
@@ -191,24 +112,9 @@ def make_linkage_asset() -> dg.AssetsDefinition:
         progress.notify(name, "unchanged" if prev else "done",
                         f"{records} records -> {persons} persons"
                         + (f" (peak {resources['peak_rss_gb']:.1f} GB)" if resources else ""))
-        # checks
-        missing = {s: (n, rates.get(s, {}).get("records", 0)) for s, n in std.items()
-                   if rates.get(s, {}).get("records", 0) != n}
-        linked_ok = not missing and records == sum(std.values())
-        linked_desc = ("every accepted record has one person_key" if linked_ok else
-                       "; ".join(f"{s}: {n} accepted records, {got} in person_links"
-                                 for s, (n, got) in missing.items())
-                       or f"{records} links for {sum(std.values())} records")
-        bands = linkage_bands(set(rates), (cfg.raw.get("orchestration") or {}).get("linkage_bands"))
-        out_of_band = []
-        if len(rates) > 1:  # a single register cannot link to another one
-            for s, r in rates.items():
-                lo, hi = bands.get(s, (0.0, 1.0))
-                if not lo <= r["cross_register_rate"] <= hi:
-                    out_of_band.append(f"{s}: {r['cross_register_rate']:.1%} of records linked to "
-                                       f"another register, expected {lo:.0%}-{hi:.0%}")
-        rate_desc = "; ".join(out_of_band) or ", ".join(
-            f"{s} {r['cross_register_rate']:.1%}" for s, r in rates.items())
+        linked = checks.every_record_linked(std, rates, records)
+        in_band = checks.rates_within_bands(
+            rates, (cfg.raw.get("orchestration") or {}).get("linkage_bands"))
         yield dg.MaterializeResult(
             metadata={"records": records, "persons": persons, "dagster/row_count": records,
                       "unchanged": prev is not None, **resources,
@@ -219,44 +125,15 @@ def make_linkage_asset() -> dg.AssetsDefinition:
                       "linkage_stats": counts_md("linkage statistics", summary["stats"] or {}),
                       "preview": dg.MetadataValue.md(prev_md)},
             data_version=dg.DataVersion(fp))
-        yield dg.AssetCheckResult(check_name="every_record_linked", passed=linked_ok,
-                                  description=linked_desc)
-        yield dg.AssetCheckResult(check_name="linkage_rates", passed=not out_of_band,
-                                  description=rate_desc,
-                                  metadata={s: round(r["cross_register_rate"], 4)
-                                            for s, r in rates.items()})
+        for name_, outcome in (("every_record_linked", linked), ("linkage_rates", in_band)):
+            yield dg.AssetCheckResult(check_name=name_, passed=outcome.passed,
+                                      description=outcome.description,
+                                      **({"metadata": outcome.metadata} if outcome.metadata else {}))
 
     return person_links
 
 
 # -- statistical tables -----------------------------------------------------------------------
-
-def _accounting_check(cfg: PipelineConfig, con) -> tuple[bool, str, dict]:
-    tol = float((cfg.raw.get("orchestration") or {}).get("residual_tolerance",
-                                                         DEFAULT_RESIDUAL_TOLERANCE))
-    cols = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounting'"
-    ).fetchall()]
-    if "residual" not in cols:
-        return False, "the accounting table has no residual column", {}
-    start = next((c for c in ("stock_start", "stock_at_start", "start_stock") if c in cols), None)
-    if start is None:
-        return False, f"the accounting table has no stock-at-start column ({', '.join(cols)})", {}
-    year = "year" if "year" in cols else "1"
-    # per year: the sum of |residual| over the subpopulations, as a share of the stock at
-    # the start of the year (small cells alone would make any share look large)
-    worst = con.execute(
-        f"SELECT max(r), sum(n), count(*) FROM (SELECT {year} AS y, "
-        f"sum(abs(residual)) / greatest(sum({start}), 1) AS r, sum(abs(residual)) AS n "
-        f"FROM accounting WHERE {start} IS NOT NULL "
-        + ("AND subpopulation <> 'TOTAL' " if "subpopulation" in cols else "")
-        + "GROUP BY 1)").fetchall()[0]
-    share = float(worst[0] or 0.0)
-    ok = share <= tol
-    return ok, (f"worst year: |residuals| sum to {share:.2%} of the stock at its start "
-                f"(tolerance {tol:.0%}); {worst[1] or 0} persons unaccounted over {worst[2]} "
-                "years"), {"max_residual_share": round(share, 5), "tolerance": tol}
-
 
 def make_tables_asset() -> dg.AssetsDefinition:
     specs = [dg.AssetSpec(key, group_name=key[0], description=desc,
@@ -299,7 +176,7 @@ def make_tables_asset() -> dg.AssetsDefinition:
                         + (f" (peak {resources['peak_rss_gb']:.1f} GB)" if resources else ""))
         by_asset: dict[tuple[str, str], dict[str, int]] = {}
         for t, n in counts.items():
-            key = _asset_for_table(t)
+            key = catalog.asset_of(t)
             if key is not None:
                 by_asset.setdefault(key, {})[t] = n
         with state.Session(warehouse.path()) as st:
@@ -324,12 +201,14 @@ def make_tables_asset() -> dg.AssetsDefinition:
                                if "provisional" not in k})
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(list(key)), metadata=md,
                                            data_version=dg.DataVersion(fp))
-            acc = _accounting_check(cfg, con) if ("tables", "accounting") in by_asset else None
+            tol = float((cfg.raw.get("orchestration") or {}).get(
+                "residual_tolerance", checks.DEFAULT_RESIDUAL_TOLERANCE))
+            acc = (checks.residual_within_tolerance(con, tol)
+                   if ("tables", "accounting") in by_asset else None)
         if acc is not None:
-            ok, desc, meta = acc
             yield dg.AssetCheckResult(asset_key=acc_key, check_name="residual_within_tolerance",
-                                      passed=ok, description=desc, metadata=meta,
-                                      severity=dg.AssetCheckSeverity.WARN)
+                                      passed=acc.passed, description=acc.description,
+                                      metadata=acc.metadata, severity=dg.AssetCheckSeverity.WARN)
 
     return statistical_tables
 

@@ -15,6 +15,7 @@ import typer
 
 from reglink.config import ConfigError
 from reglink.errors import ReglinkError, UsageError
+from reglink.schemas import SOURCES
 
 app = typer.Typer(
     name="reglink",
@@ -76,7 +77,7 @@ def synth(
     "docs/reference.md#register-extracts and docs/reference.md#mapping-files."))
 @_guarded
 def validate(
-    source: str = typer.Argument(..., help="border_crossings, permits, population_register or asylum_register"),
+    source: str = typer.Argument(..., help=" or ".join((", ".join(SOURCES[:-1]), SOURCES[-1]))),
     file: Path = typer.Argument(..., help="The extract: CSV (UTF-8, header row) or Parquet."),
     report: Optional[Path] = typer.Option(None, "--report", help="Folder for the HTML report."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="Source mapping YAML (config/mappings/)."),

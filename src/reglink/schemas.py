@@ -1,16 +1,27 @@
-"""Canonical extract schemas (docs/reference.md#register-extracts) — the one place they are defined.
+"""The registers reglink knows (docs/reference.md#register-extracts) — the one place they are declared.
 
-Every other module (ingest, validation suites, synthetic generator, linkage, reports) reads
-column names, required flags, code lists and the restricted-identifier set from here, so a
-change to the contract is a change to this file only.
+Each register is one `Register`: its canonical columns (`SourceSchema`), its title and Annex 1
+row in the quality report, the dates its events carry, the code lists that describe its
+coverage, its rank when registers disagree on a person's attributes, its completeness floors,
+the share of its records expected to link to each other register, and how the synthesiser
+names and orders its records. Every stage (ingest, validation suites, linkage, tables, quality
+report, Dagster assets, command-line help, synthetic generator) reads them from here, so adding
+a register is one declaration plus the mapping of its extract's columns.
+
+A register outside the four built in is declared in a Python file that defines `REGISTER`
+(a `Register`); `REGLINK_REGISTERS` names such files (separated like PATH) and they are loaded
+when this module is first imported, before any stage reads the list.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 SourceName = Literal["border_crossings", "permits", "population_register", "asylum_register"]
-SOURCES: tuple[str, ...] = ("border_crossings", "permits", "population_register", "asylum_register")
 
 Kind = Literal["text", "date", "code", "country", "isco"]
 
@@ -169,15 +180,147 @@ ASYLUM_REGISTER = SourceSchema(
     date_order=(("application_date", "decision_date"), ("date_of_birth", "application_date")),
 )
 
-SCHEMAS: dict[str, SourceSchema] = {
-    s.name: s for s in (BORDER_CROSSINGS, PERMITS, POPULATION_REGISTER, ASYLUM_REGISTER)
-}
+
+
+@dataclass(frozen=True, eq=False)
+class Register:
+    """Everything the stages need to know about one register, declared once."""
+
+    schema: SourceSchema
+    title: str  # heading of its page in the quality report
+    annex1_row: str  # its row in the toolkit's Annex 1 (register inventory)
+    # the dates its events carry (timeliness, the latest event date of a run)
+    event_dates: tuple[str, ...] = ()
+    # code columns that describe who it covers, beyond the citizenship / birthplace split
+    coverage_codes: tuple[str, ...] = ()
+    # rank when registers disagree on a person's sex, birth or citizenship (1 = trusted most)
+    precedence: int = 99
+    record_date: str | None = None  # the date that makes one of a person's records "recent"
+    # minimum share of rows with a value, per column, below which an extract gets a warning
+    completeness: Mapping[str, float] = field(default_factory=dict)
+    # fields that apply to some records only: column -> (SQL predicate, who they apply to)
+    applicable_when: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # expected linkage: minimum share of its records whose person is also in that register
+    link_minimums: Mapping[str, float] = field(default_factory=dict)
+    # synthetic generator: record-id prefix and the column its records are ordered by
+    synth_prefix: str | None = None
+    synth_sort: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+
+# Minimum shares of completeness: for the border register the toolkit's Annex 2 topics (UN
+# toolkit 2021), for the others the core linkage fields. Linkage minimums are calibrated on the
+# synthetic world (docs/operations.md); a linkage that silently stops linking falls below them.
+# Most permits and register records link through the border register (every permit holder
+# crosses it), far fewer to each other (visitor visas, natives). Attribute precedence: the
+# population register is the best maintained source of personal data for residents (UN toolkit
+# 2021, 6.17 B), permits are checked by an office at issue, asylum files next, and border
+# records are self-declared at a counter.
+BUILT_IN: tuple[Register, ...] = (
+    Register(
+        BORDER_CROSSINGS, "Border control register", "A",
+        event_dates=("crossing_date",),
+        coverage_codes=("direction", "travel_reason", "transport_mode"),
+        precedence=4, record_date="crossing_date",
+        completeness={
+            "sex": 0.95, "date_of_birth": 0.95, "country_of_birth": 0.5, "given_names": 0.95,
+            "surname": 0.95, "citizenship": 0.95, "country_of_residence": 0.5,
+            "document_type": 0.8, "document_number": 0.9, "document_country": 0.8,
+            "origin_destination": 0.5, "travel_reason": 0.3, "occupation": 0.1,
+            "transport_mode": 0.5, "border_point": 0.5,
+        },
+        link_minimums={"permits": 0.02, "population_register": 0.02, "asylum_register": 0.0},
+        synth_prefix="BC", synth_sort="crossing_date",
+    ),
+    Register(
+        PERMITS, "Residence and work permits", "F / H / I",
+        event_dates=("issue_date", "valid_from"),
+        coverage_codes=("permit_kind", "purpose"),
+        precedence=2, record_date="valid_from",
+        completeness={"sex": 0.95, "date_of_birth": 0.95, "given_names": 0.95, "surname": 0.95,
+                      "citizenship": 0.95, "country_of_birth": 0.5, "valid_to": 0.5,
+                      "document_number": 0.5},
+        link_minimums={"border_crossings": 0.30, "population_register": 0.05,
+                       "asylum_register": 0.0},
+        synth_prefix="PM", synth_sort="issue_date",
+    ),
+    Register(
+        POPULATION_REGISTER, "Population register", "B",
+        event_dates=("registration_date", "deregistration_date"),
+        coverage_codes=("registration_reason", "deregistration_reason"),
+        precedence=1, record_date="registration_date",
+        completeness={"sex": 0.98, "date_of_birth": 0.98, "given_names": 0.98,
+                      "surname": 0.98, "country_of_birth": 0.9, "citizenship": 0.9,
+                      "registration_date": 0.9},
+        applicable_when={
+            "previous_country": ("registration_reason = 'IMMIGRATION'",
+                                 "registered as immigrants"),
+            "deregistration_date": ("deregistration_reason IS NOT NULL",
+                                    "with a de-registration reason"),
+            "deregistration_reason": ("deregistration_date IS NOT NULL",
+                                      "with a de-registration date"),
+            "next_country": ("deregistration_reason = 'EMIGRATION'", "de-registered as emigrants"),
+            "naturalisation_date": ("citizenship = '{home}' AND country_of_birth <> '{home}'",
+                                    "foreign-born citizens"),
+        },
+        link_minimums={"border_crossings": 0.30, "permits": 0.02, "asylum_register": 0.0},
+        synth_prefix="PR", synth_sort="registration_date",
+    ),
+    Register(
+        ASYLUM_REGISTER, "Asylum register", "D",
+        event_dates=("application_date", "decision_date"),
+        coverage_codes=("decision",),
+        precedence=3, record_date="application_date",
+        completeness={"sex": 0.95, "date_of_birth": 0.8, "given_names": 0.95,
+                      "surname": 0.95, "citizenship": 0.9, "decision": 0.5},
+        applicable_when={"decision_date": ("decision IS NOT NULL AND decision <> 'PENDING'",
+                                           "with a decision")},
+        link_minimums={"border_crossings": 0.10, "population_register": 0.05, "permits": 0.05},
+        synth_prefix="AS", synth_sort="application_date",
+    ),
+)
+
+
+def _declared_elsewhere() -> list[Register]:
+    """The registers declared in the files named by REGLINK_REGISTERS (each defines REGISTER)."""
+    out = []
+    for i, entry in enumerate(p for p in os.environ.get("REGLINK_REGISTERS", "").split(os.pathsep)
+                              if p.strip()):
+        path = Path(entry).expanduser()
+        spec = importlib.util.spec_from_file_location(f"reglink_register_{i}_{path.stem}", path)
+        if spec is None or spec.loader is None or not path.is_file():
+            raise ValueError(f"REGLINK_REGISTERS: {path}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        reg = getattr(module, "REGISTER", None)
+        if not isinstance(reg, Register):
+            raise ValueError(f"REGLINK_REGISTERS: {path}: defines no REGISTER (a schemas.Register)")
+        out.append(reg)
+    return out
+
+
+REGISTERS: dict[str, Register] = {r.name: r for r in (*BUILT_IN, *_declared_elsewhere())}
+SOURCES: tuple[str, ...] = tuple(REGISTERS)
+SCHEMAS: dict[str, SourceSchema] = {n: r.schema for n, r in REGISTERS.items()}
 
 # Every column name that is a direct identifier in any register. No warehouse table may carry
 # one of these (tests scan for them); they live only in the restricted store.
 DIRECT_IDENTIFIERS: frozenset[str] = frozenset(
     c.name for s in SCHEMAS.values() for c in s.columns if c.identifier
 )
+
+
+def register(source: str) -> Register:
+    """The declaration of a register, or a ValueError naming the valid ones."""
+    try:
+        return REGISTERS[source]
+    except KeyError:
+        raise ValueError(
+            f"unknown source {source!r}: expected one of {', '.join(SOURCES)}"
+        ) from None
 
 
 def schema(source: str) -> SourceSchema:

@@ -47,6 +47,31 @@ def connect(path: str | Path, read_only: bool = False,
     return con
 
 
+def tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> list[str]:
+    """The tables present in a store's main schema (of the connection's own database, or of
+    the attached database `catalog`)."""
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_catalog = coalesce(?, current_database()) ORDER BY table_name",
+        [catalog]).fetchall()]
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:
+    """The columns of a table as built, in order ([] when the table is absent)."""
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_catalog = coalesce(?, current_database()) AND table_name = ? "
+        "ORDER BY ordinal_position", [catalog, table]).fetchall()]
+
+
+def declared_columns(table: str) -> list[str]:
+    """The columns a warehouse table is declared with (reglink.tables.catalog): what a stage
+    reading another stage's table may rely on."""
+    from reglink.tables.catalog import columns as declared
+
+    return declared(table)
+
+
 def write_table(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> int:
     """Replace table `name` with `data` (polars / pandas / Arrow / duckdb relation); row count."""
     con.register("_reglink_tmp", data)

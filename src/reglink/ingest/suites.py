@@ -37,7 +37,7 @@ from reglink.ingest.checks import (DATE_ORDER, FAILURE_SCHEMA, HARD_REASONS, ISC
                                    MIN_DATE, MISSING_REQUIRED, RAGGED_ROW, SUITE_FAILURE,
                                    UNKNOWN_CODE, UNKNOWN_COUNTRY)
 from reglink.errors import Problem, ReglinkError
-from reglink.schemas import SCHEMAS, SourceSchema
+from reglink.schemas import REGISTERS, SCHEMAS, SourceSchema
 
 if TYPE_CHECKING:
     from reglink.ingest.ingest import IngestSummary
@@ -56,27 +56,6 @@ DOCS_ROWS_CAP = 50_000  # quarantined rows one by one in the Data Docs batch; be
 def checks_column(column: str | None) -> str:
     """The Data Docs column holding reglink's verdicts on `column` (None: whole rows)."""
     return f"{column or ROW_CHECKS}{CHECKS_SUFFIX}"
-
-# Minimum share of rows with a value, per column, below which the extract gets a soft warning.
-# Border register: toolkit Annex 2 topics (UN toolkit 2021); the core linkage fields of the others.
-COMPLETENESS: dict[str, dict[str, float]] = {
-    "border_crossings": {
-        "sex": 0.95, "date_of_birth": 0.95, "country_of_birth": 0.5, "given_names": 0.95,
-        "surname": 0.95, "citizenship": 0.95, "country_of_residence": 0.5,
-        "document_type": 0.8, "document_number": 0.9, "document_country": 0.8,
-        "origin_destination": 0.5, "travel_reason": 0.3, "occupation": 0.1,
-        "transport_mode": 0.5, "border_point": 0.5,
-    },
-    "permits": {"sex": 0.95, "date_of_birth": 0.95, "given_names": 0.95, "surname": 0.95,
-                "citizenship": 0.95, "country_of_birth": 0.5, "valid_to": 0.5,
-                "document_number": 0.5},
-    "population_register": {"sex": 0.98, "date_of_birth": 0.98, "given_names": 0.98,
-                            "surname": 0.98, "country_of_birth": 0.9, "citizenship": 0.9,
-                            "registration_date": 0.9},
-    "asylum_register": {"sex": 0.95, "date_of_birth": 0.8, "given_names": 0.95,
-                        "surname": 0.95, "citizenship": 0.9, "decision": 0.5},
-}
-
 
 def _exp(type_: str, severity: str, reason: str | None = None, **kwargs: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"severity": severity}
@@ -114,7 +93,8 @@ def build_suite(sch: SourceSchema) -> dict[str, Any]:
                        column_A=later, column_B=earlier, or_equal=True,
                        ignore_row_if="either_value_is_missing"))
     ex.append(_exp("expect_column_values_to_be_unique", "report", column="record_id"))
-    for col, share in COMPLETENESS.get(sch.name, {}).items():
+    floors = REGISTERS[sch.name].completeness if sch.name in REGISTERS else {}
+    for col, share in floors.items():
         e = _exp("expect_column_proportion_of_non_null_values_to_be_between", "soft",
                  LOW_COMPLETENESS, column=col, min_value=share)
         annex = sch.column(col).annex2

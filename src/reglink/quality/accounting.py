@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import polars as pl
 
-from reglink.quality.stores import Stores, pick, q
+from reglink.quality.stores import Stores
 
 
 def accounting_residuals(st: Stores) -> pl.DataFrame | None:
-    """subpopulation, year, residual, and the residual relative to the stock at end when the
-    table carries one. Column names are matched loosely (year/period, subpopulation/group)."""
-    cols = st.columns("warehouse", "accounting")
-    if not cols:
+    """subpopulation, year, residual, and the residual relative to the stock at end (the
+    columns the tables stage declares for `accounting`)."""
+    if not st.has("warehouse", "accounting"):
         return None
-    year = pick(cols, "year", "period", "reference_year")
-    sub = pick(cols, "subpopulation", "population_group", "group", "subgroup")
-    res = pick(cols, "residual")
-    if year is None or res is None:
-        return None
-    end = pick(cols, "stock_end", "end_stock", "stock_at_end", "closing_stock")
-    sub_expr = f"CAST({q(sub)} AS VARCHAR)" if sub else "'all'"
-    end_expr = f"sum({q(end)})" if end else "NULL"
-    df = st.sql("warehouse", f"""SELECT {sub_expr} AS subpopulation,
-        CAST({q(year)} AS VARCHAR) AS year, sum({q(res)}) AS residual,
-        {end_expr} AS stock_end FROM accounting GROUP BY ALL ORDER BY 1, 2""")
+    df = st.sql("warehouse", """SELECT CAST(subpopulation AS VARCHAR) AS subpopulation,
+        CAST(year AS VARCHAR) AS year, sum(residual) AS residual,
+        sum(stock_end) AS stock_end FROM accounting GROUP BY ALL ORDER BY 1, 2""")
     return df.with_columns(
         pl.col("residual").cast(pl.Float64), pl.col("stock_end").cast(pl.Float64)).with_columns(
         pl.when(pl.col("stock_end") > 0).then(pl.col("residual") / pl.col("stock_end"))

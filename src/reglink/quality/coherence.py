@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from reglink.quality.stores import Stores, pick, q
+from reglink.quality.stores import Stores, q
 
 ARRIVAL_BEFORE_DAYS = 365  # an arrival up to a year before registration explains it
 ARRIVAL_AFTER_DAYS = 30  # ... or shortly after (pre-registration)
@@ -76,7 +76,7 @@ def _crossings_view(st: Stores) -> bool:
     cols = st.columns("warehouse", "crossings")
     if not cols or st.warehouse is None:
         return False
-    pk = pick(cols, "person_key", "person_id")
+    pk = "person_key"
     st.warehouse.execute(f"""CREATE OR REPLACE TEMP VIEW _q_cross AS
         SELECT {q(pk)} AS person_key, CAST(direction AS VARCHAR) AS direction,
                CAST(crossing_date AS DATE) AS crossing_date FROM crossings""")

@@ -10,26 +10,10 @@ import datetime as dt
 import polars as pl
 
 from reglink.quality.stores import Stores, q
+from reglink.schemas import REGISTERS
 
 # Below this share of records a sub-population is reported as excluded (or nearly so).
 INCLUDED_MIN_SHARE = 0.01
-
-# Code columns that describe a register's own coverage, beyond the citizenship/birthplace split.
-COVERAGE_CODES: dict[str, tuple[str, ...]] = {
-    "border_crossings": ("direction", "travel_reason", "transport_mode"),
-    "permits": ("permit_kind", "purpose"),
-    "population_register": ("registration_reason", "deregistration_reason"),
-    "asylum_register": ("decision",),
-}
-
-# The event dates each register records, for timeliness.
-EVENT_DATES: dict[str, tuple[str, ...]] = {
-    "border_crossings": ("crossing_date",),
-    "permits": ("issue_date", "valid_from"),
-    "population_register": ("registration_date", "deregistration_date"),
-    "asylum_register": ("application_date", "decision_date"),
-}
-
 
 def coverage(st: Stores, source: str, home_country: str) -> pl.DataFrame:
     """Records by sub-population: citizens/foreigners, native/foreign-born, sex, and the
@@ -52,7 +36,7 @@ def coverage(st: Stores, source: str, home_country: str) -> pl.DataFrame:
                      f"THEN 'citizen' ELSE 'foreign citizen' END) END"))
     if "sex" in cols:
         dims.append(("sex", "coalesce(CAST(sex AS VARCHAR), 'unknown')"))
-    for c in COVERAGE_CODES.get(source, ()):
+    for c in REGISTERS[source].coverage_codes:
         if c in cols:
             label = "not recorded" if c.startswith("deregistration") else "unknown"
             dims.append((c, f"coalesce(CAST({q(c)} AS VARCHAR), '{label}')"))
@@ -81,7 +65,7 @@ def reference_date(st: Stores, observed_until: dt.date | None) -> dt.date:
     if observed_until is not None:
         return observed_until
     latest: list[dt.date] = []
-    for source, dates in EVENT_DATES.items():
+    for source, dates in ((n, r.event_dates) for n, r in REGISTERS.items()):
         cols = set(st.columns("restricted", f"std_{source}"))
         for d in dates:
             if d in cols:
@@ -113,7 +97,7 @@ def timeliness(st: Stores, source: str, ref: dt.date) -> pl.DataFrame:
     cols = set(st.columns("restricted", table))
     start = study_start(st, ref)
     rows = []
-    for d in EVENT_DATES.get(source, ()):
+    for d in REGISTERS[source].event_dates:
         if d not in cols:
             continue
         r = st.sql("restricted", f"""
@@ -149,7 +133,7 @@ def monthly_counts(st: Stores, source: str, ref: dt.date | None = None) -> pl.Da
     are zero): the time series behind the timeliness chart."""
     table = f"std_{source}"
     cols = set(st.columns("restricted", table))
-    dates = [d for d in EVENT_DATES.get(source, ()) if d in cols]
+    dates = [d for d in REGISTERS[source].event_dates if d in cols]
     empty = pl.DataFrame(schema={"event_date": pl.String, "month": pl.String, "records": pl.Int64})
     if not dates:
         return empty

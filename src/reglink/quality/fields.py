@@ -13,7 +13,7 @@ import polars as pl
 import pycountry
 
 from reglink.quality.stores import Stores, q
-from reglink.schemas import Column, schema
+from reglink.schemas import Column, register, schema
 
 EARLIEST_DATE = dt.date(1900, 1, 1)
 
@@ -57,24 +57,6 @@ ANNEX2_TOPICS: dict[str, str] = {
 }
 
 
-# Fields that only apply to some records: completeness is also given over those records
-# (SQL predicate on the std table; {home} is the home country).
-APPLICABLE_WHEN: dict[tuple[str, str], tuple[str, str]] = {
-    ("population_register", "previous_country"):
-        ("registration_reason = 'IMMIGRATION'", "registered as immigrants"),
-    ("population_register", "deregistration_date"):
-        ("deregistration_reason IS NOT NULL", "with a de-registration reason"),
-    ("population_register", "deregistration_reason"):
-        ("deregistration_date IS NOT NULL", "with a de-registration date"),
-    ("population_register", "next_country"):
-        ("deregistration_reason = 'EMIGRATION'", "de-registered as emigrants"),
-    ("population_register", "naturalisation_date"):
-        ("citizenship = '{home}' AND country_of_birth <> '{home}'", "foreign-born citizens"),
-    ("asylum_register", "decision_date"):
-        ("decision IS NOT NULL AND decision <> 'PENDING'", "with a decision"),
-}
-
-
 @lru_cache(maxsize=1)
 def alpha3_codes() -> tuple[str, ...]:
     """ISO 3166-1 alpha-3 codes plus the ICAO codes for stateless/refugee travellers."""
@@ -115,13 +97,14 @@ def field_quality(st: Stores, source: str, observed_until: dt.date,
     Completeness = filled / records. Validity = valid / filled. A date column whose raw text is
     kept beside it (`<col>_raw`) counts as filled when the text is present, and as valid only
     when it parsed to a complete date in range (partial dates of birth are filled, not valid).
-    For fields that apply to some records only (APPLICABLE_WHEN), completeness_applicable is
+    For fields that apply to some records only (the register's `applicable_when`), completeness_applicable is
     filled / applicable records; for the others it equals completeness.
     """
     home = home_country.replace("'", "''")
     table = f"std_{source}"
     cols = set(st.columns("restricted", table))
     sch = schema(source)
+    reg = register(source)
     parts, meta = [], []
     for c in sch.columns:
         if c.name not in cols:
@@ -132,7 +115,7 @@ def field_quality(st: Stores, source: str, observed_until: dt.date,
         filled = _filled_expr(c.name, raw)
         valid = f"({filled} AND {q(c.name)} IS NOT NULL AND {pred})" if c.kind != "text" else filled
         i = len(parts)
-        cond = APPLICABLE_WHEN.get((source, c.name))
+        cond = reg.applicable_when.get(c.name)
         needed = set(re.findall(r"[a-z_]+(?= (?:=|<>|IS))", cond[0])) if cond else set()
         app = cond[0].format(home=home) if cond and needed <= cols else "TRUE"
         parts.append(f"count(*) FILTER (WHERE {filled}) AS f{i}, "

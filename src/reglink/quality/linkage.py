@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from reglink.quality.stores import Stores, pick, q
+from reglink.quality.stores import Stores, q
 from reglink.store import is_identifier_column
 
 WEIGHT_MIN, WEIGHT_MAX = -10, 30  # match weights are clipped to this range for the histogram
@@ -54,10 +54,7 @@ def match_weight_histogram(st: Stores) -> pl.DataFrame | None:
     record's match_probability (clipped to [-10, 30]); records without one are 'unscored'."""
     if not st.has("warehouse", "person_links"):
         return None
-    cols = st.columns("warehouse", "person_links")
-    p = pick(cols, "match_probability")
-    if p is None:
-        return None
+    p = "match_probability"
     return st.sql("warehouse", f"""
         WITH w AS (
             SELECT source,

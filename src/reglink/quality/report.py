@@ -23,14 +23,11 @@ from reglink.quality import (accounting, charts, coherence, coverage, fields, li
                              sensitivity, validation, vital)
 from reglink.quality.figures import Figure, write_figure
 from reglink.quality.stores import Stores
-from reglink.schemas import SOURCES
+from reglink.schemas import REGISTERS, SOURCES
 
 log = logging.getLogger(__name__)
 
-TITLES = {"border_crossings": "Border control register", "permits": "Residence and work permits",
-          "population_register": "Population register", "asylum_register": "Asylum register"}
-ANNEX1_ROW = {"border_crossings": "A", "population_register": "B",
-              "asylum_register": "D", "permits": "F / H / I"}
+TITLES = {name: r.title for name, r in REGISTERS.items()}
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -318,7 +315,7 @@ def _annex1_row(cfg, source, fq, cov, tim, qr, links, ref,
 
     published = {"microdata": "microdata", "aggregated": "aggregated data", "both":
                  "microdata and aggregated data", "none": "neither (internal use only)"}
-    row = [("Annex 1 row", f"{ANNEX1_ROW[source]} — {TITLES[source]}")]
+    row = [("Annex 1 row", f"{REGISTERS[source].annex1_row} — {TITLES[source]}")]
     if fq is not None:
         kinds = fields.data_types(fq).filter(pl.col("collected"))["data_type"].to_list()
         row.append(("Data type collected", "; ".join(kinds) or "none"))

@@ -16,7 +16,7 @@ import datetime as dt
 import polars as pl
 
 from reglink.config import Budget
-from reglink.quality.stores import Stores, pick, q
+from reglink.quality.stores import Stores, q
 from reglink.rules import PRESETS, Rule
 from reglink.tables.partitions import Partitions
 
@@ -38,7 +38,7 @@ def load_crossings(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
     """The warehouse crossings with a person_key, in the stored order, engine inputs only, of
     the persons `where` selects."""
     cols = st.columns("warehouse", "crossings")
-    if not cols or pick(cols, "person_key") is None:
+    if not cols or "person_key" not in cols:
         return None
     keep = [c for c in ENGINE_INPUT if c in cols]
     order = " ORDER BY person_key, crossing_order" if "crossing_order" in cols else ""
@@ -51,8 +51,8 @@ def load_initial_status(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
     rows whose source is not `rule_default`), or `persons.initial_status`; None if neither."""
     for table in ("initial_status", "persons"):
         cols = st.columns("warehouse", table)
-        col = pick(cols, "initial_status")
-        if col is None or pick(cols, "person_key") is None:
+        col = "initial_status" if "initial_status" in cols else None
+        if col is None or "person_key" not in cols:
             continue
         # as the tables stage: every seeded status; the rule's own default needs no input
         seeded = (" AND initial_status_source <> 'rule_default'"
@@ -122,7 +122,7 @@ def rule_sensitivity(st: Stores, observed_until: dt.date | None,
     from reglink.rules.engine import derive_events
 
     cols = st.columns("warehouse", "crossings")
-    if not cols or pick(cols, "person_key") is None:
+    if not cols or "person_key" not in cols:
         return None
     rows, last = st.sql("warehouse", "SELECT count(*) AS n, max(crossing_date) AS last "
                         "FROM crossings WHERE person_key IS NOT NULL").row(0)

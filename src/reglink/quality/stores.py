@@ -86,12 +86,3 @@ class Stores:
 def q(name: str) -> str:
     """Quote an identifier for DuckDB."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def pick(columns: list[str], *candidates: str) -> str | None:
-    """The first candidate column name present (tables from other stages may vary slightly)."""
-    lower = {c.lower(): c for c in columns}
-    for cand in candidates:
-        if cand.lower() in lower:
-            return lower[cand.lower()]
-    return None

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
-from reglink.quality.stores import Stores, pick, q
+from reglink.quality.stores import Stores, q
 from reglink.schemas import SOURCES
 from reglink.store import is_identifier_column
 
-COUNT_COLUMNS = ("rows", "n", "count", "records", "rows_quarantined", "n_rows")
 
 
 def ingest_log(st: Stores) -> pl.DataFrame | None:
@@ -30,30 +29,20 @@ def quarantine_by_reason(st: Stores) -> pl.DataFrame:
     else counted from the restricted `quarantine_<source>` tables."""
     out_schema = {"source": pl.String, "reason": pl.String, "column": pl.String, "rows": pl.Int64}
     if st.has("warehouse", "quality_quarantine"):
-        cols = st.columns("warehouse", "quality_quarantine")
-        reason = pick(cols, "reason", "check", "expectation")
-        column = pick(cols, "column", "column_name", "field")
-        n = pick(cols, *COUNT_COLUMNS)
-        src = pick(cols, "source", "register")
-        if src and reason:
-            col_expr = f"CAST({q(column)} AS VARCHAR)" if column else "NULL"
-            n_expr = f"sum({q(n)})" if n else "count(*)"
-            df = st.sql("warehouse", f"""SELECT CAST({q(src)} AS VARCHAR) AS source,
-                CAST({q(reason)} AS VARCHAR) AS reason, {col_expr} AS "column",
-                CAST({n_expr} AS BIGINT) AS rows FROM quality_quarantine GROUP BY ALL""")
-            return df.cast(out_schema).sort(["source", "rows"], descending=[False, True])
+        df = st.sql("warehouse", """SELECT CAST(source AS VARCHAR) AS source,
+            CAST(reason AS VARCHAR) AS reason, CAST("column" AS VARCHAR) AS "column",
+            CAST(sum(rows) AS BIGINT) AS rows FROM quality_quarantine GROUP BY ALL""")
+        return df.cast(out_schema).sort(["source", "rows"], descending=[False, True])
     frames = []
     for source in SOURCES:
         table = f"quarantine_{source}"
         cols = st.columns("restricted", table)
         if not cols:
             continue
-        reason = pick(cols, "reason")
-        column = pick(cols, "column")
-        col_expr = f"CAST({q(column)} AS VARCHAR)" if column else "NULL"
+        # the columns ingest writes to every quarantine table (reglink.ingest.checks)
         frames.append(st.sql("restricted", f"""SELECT '{source}' AS source,
-            CAST({q(reason) if reason else "'unspecified'"} AS VARCHAR) AS reason,
-            {col_expr} AS "column", count(*) AS rows FROM {q(table)} GROUP BY ALL"""))
+            CAST(reason AS VARCHAR) AS reason, CAST("column" AS VARCHAR) AS "column",
+            count(*) AS rows FROM {q(table)} GROUP BY ALL"""))
     if not frames:
         return pl.DataFrame(schema=out_schema)
     return pl.concat([f.cast(out_schema) for f in frames]).sort(

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from reglink.schemas import SOURCES, TRAVEL_REASON
+from reglink.schemas import REGISTERS, SOURCES, TRAVEL_REASON
 from reglink.synth import registers as regs
 from reglink.synth.hard_cases import apply_hard_cases
 from reglink.synth.identity import addresses, passport_plan, true_names
@@ -29,11 +29,12 @@ from reglink.synth.truth_events import TruthEvents
 from reglink.synth.writer import Sink, register_schema
 from reglink.synth import noise as nz
 
-PREFIX = {"border_crossings": "BC", "permits": "PM", "population_register": "PR", "asylum_register": "AS"}
+# the registers the synthesiser writes (those declared with a record-id prefix), in the
+# declared order, and the column each one's records are ordered by
+PREFIX = {n: r.synth_prefix for n, r in REGISTERS.items() if r.synth_prefix}
+SORT_BY = {n: r.synth_sort for n, r in REGISTERS.items() if r.synth_prefix}
 INVALID_STREAM = 7  # tags the random streams of the invalid-record noise (noise.invalid_records)
 HARD_STREAM = 8  # tags the random streams of the hard cases (namesakes, twins, juniors)
-SORT_BY = {"border_crossings": "crossing_date", "permits": "issue_date",
-           "population_register": "registration_date", "asylum_register": "application_date"}
 
 PERSONS_SCHEMA = {
     "person_id": pl.Int64, "profile": pl.Utf8, "sex": pl.Utf8, "date_of_birth": pl.Date,

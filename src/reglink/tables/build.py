@@ -1,4 +1,5 @@
-"""`build_tables(cfg)`: every statistical table of the warehouse, in dependency order.
+"""`build_tables(cfg)`: every statistical table of the warehouse, in the order the table
+declaration gives (`reglink.tables.catalog.BUILD`, functions in `reglink.tables.steps`).
 
 The restricted store is ATTACHed read-only for the duration of the build (dates of birth are
 needed for ages; they stay in TEMP tables that die with the connection) and DETACHed before the
@@ -16,9 +17,7 @@ import duckdb
 from reglink import secure, store
 from reglink.config import Budget, PipelineConfig
 from reglink.errors import ReglinkError
-from reglink.tables import (accounting, coarsen, crossings, events, export, flows, mobility, persons,
-                            protect, provisional, register_flows, stocks, toolkit, vital)
-from reglink.tables.runner import DuckDBRunner, Runner, SparkRunner
+from reglink.tables import catalog, export, steps
 from reglink.tables.settings import TableSettings, settings_from_config
 from reglink.tables.sql import columns
 
@@ -39,59 +38,13 @@ def build_all(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     exchanged in `spark_work`); the results land in `con` either way."""
     if not columns(con, "person_links"):
         raise ReglinkError("warehouse: table person_links is missing: run the linkage stage first")
-    counts: dict[str, int] = {}
-
-    def run(step: str) -> Runner:
-        """Where a step's SQL runs: DuckDB, or Spark (a fresh runner: DuckDB steps in between
-        change the tables Spark must read)."""
-        if spark is None:
-            return DuckDBRunner(con)
-        return SparkRunner(con, spark, (spark_work or Path("spark-work")) / "sql" / step)
-
-    def step(name: str, fn: Callable[[], object]) -> None:
+    b = steps.Build(con, settings, restricted, log, budget, spark, spark_work)
+    for s in catalog.BUILD:
         t0 = time.perf_counter()
-        fn()
+        getattr(steps, s.function)(b)
         if log:
-            log(f"tables: {name} built in {time.perf_counter() - t0:.1f}s")
-
-    step("persons", lambda: counts.__setitem__("persons", persons.build_persons(con, settings.home_country, restricted)))
-
-    if spark is None:
-        step("crossings", lambda: counts.update(crossings.build_crossings(con, settings, restricted, budget, log)))
-    else:
-        from reglink.engines.spark_passes import build_crossings_spark
-
-        step("crossings", lambda: counts.update(build_crossings_spark(
-            con, settings, spark, spark_work or Path("spark-work"), restricted, budget, log)))
-    from_registers = register_flows.use_registers(con, settings, restricted)
-    if from_registers and log:
-        log("tables: immigration and emigration from the population register's spells "
-            "(no border register, or tables.flows_source: registers)")
-    step("migration_events", lambda: counts.__setitem__(
-        "migration_events", register_flows.build_register_events(con, settings, restricted)
-        if from_registers else events.build_events(con, settings, restricted, run("events"))))
-    step("flows", lambda: counts.__setitem__(
-        "flows", flows.build_flows(con, settings.flow_periods, run("flows"))))
-    if from_registers:
-        counts["register_stays"] = con.execute("SELECT count(*) FROM register_stays").fetchall()[0][0]
-    step("provisional estimates", lambda: counts.update(
-        provisional.build_provisional(con, settings, restricted, provisional.settings_of(settings),
-                                      model=not from_registers)))
-    counts["flows"] = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
-    step("stocks", lambda: counts.__setitem__(
-        "stocks", stocks.build_stocks(con, settings, run("stocks"))))
-    counts["residence_spells"] = con.execute("SELECT count(*) FROM residence_spells").fetchall()[0][0]
-    step("temporary_mobility", lambda: counts.update(
-        mobility.build_mobility(con, settings, run("mobility"))))
-    step("asylum_flows", lambda: counts.__setitem__(
-        "asylum_flows", mobility.build_asylum_flows(con, settings, restricted, run("asylum"))))
-    step("accounting", lambda: counts.__setitem__(
-        "accounting", accounting.build_accounting(con, settings, run("accounting"))))
-    step("births and deaths", lambda: counts.update(vital.build_vital(con, settings.home_country, restricted)))
-    step("toolkit", lambda: counts.update(toolkit.build_toolkit_tables(con, settings)))
-    step("birth dates coarsened", lambda: coarsen.coarsen_birth_dates(con))
-    step("publication", lambda: counts.update(protect.build_publication_tables(con, settings.small_cell)))
-    return counts
+            log(f"tables: {s.name} built in {time.perf_counter() - t0:.1f}s")
+    return b.counts
 
 
 def _build_staged(con: duckdb.DuckDBPyConnection, settings: TableSettings,

@@ -266,7 +266,7 @@ def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, settings: TableS
                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
     """Pass 2: (repaired crossings, repair log, evidence tally) of one partition, imputing with
     the pooled `tally`; the evidence tally is None without evidence inputs."""
-    from reglink.tables.evidence_repair import evidence_tally
+    from reglink.rules.evidence_repair import evidence_tally
 
     home = settings.home_country if settings.evidence_repair else None
     raw = _sorted(raw, "_grow")
@@ -468,8 +468,8 @@ def repair_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, settings: Ta
                          tally: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Move imputed crossings, and impute visitors' lost last exits and residents' lost last
     returns, from the linked permits, population register and asylum register
-    (`evidence_repair.py`); `start` and `tally` pool over every partition."""
-    from reglink.tables.evidence_repair import place_with_evidence
+    (`reglink.rules.evidence_repair`); `start` and `tally` pool over every partition."""
+    from reglink.rules.evidence_repair import place_with_evidence
 
     return place_with_evidence(repaired, log, home=settings.home_country, until=settings.observed_until,
                                visitor_max_stay_days=settings.visitor_max_stay_days,

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import duckdb
 
+from reglink.schemas import REGISTERS
 from reglink.tables.sql import col_or_null, columns
 
-PRECEDENCE = {"population_register": 1, "permits": 2, "asylum_register": 3, "border_crossings": 4}
-RECORD_DATE = {
-    "population_register": "registration_date",
-    "permits": "valid_from",
-    "asylum_register": "application_date",
-    "border_crossings": "crossing_date",
-}
+# each register's rank (1 = trusted most) and the date that makes its records recent
+PRECEDENCE = {n: r.precedence for n, r in sorted(REGISTERS.items(), key=lambda kv: kv[1].precedence)}
+RECORD_DATE = {n: r.record_date for n, r in REGISTERS.items()}
 
 
 def available_sources(con: duckdb.DuckDBPyConnection, restricted: str) -> list[str]:

@@ -40,7 +40,7 @@ class TableSettings:
     permit_evidence_min_days: int | None = None
     permit_reason_lookahead_days: int = 90
     # place imputed crossings with permit / population-register / asylum evidence
-    # (tables/evidence_repair.py); false keeps the rule engine's crossings-only imputation
+    # (rules/evidence_repair.py); false keeps the rule engine's crossings-only imputation
     evidence_repair: bool = True
     visitor_max_stay_days: int = 90
     # a resident's last EXIT declaring home residence and a trip's reason, with no deregistration

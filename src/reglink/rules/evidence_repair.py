@@ -293,11 +293,35 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         return repaired, log
     df = _prepared(repaired)
     u = _ordinal(until or df["crossing_date"].max())
-    cor, reason = pl.col("country_of_residence"), pl.col("travel_reason")
-    p = "person_key"
     start = _ordinal(start) if start is not None else int(df["_day"].min())
     if tally is None:
         tally = _tally(df, home, permits, persons, start)
+    spans = _spans_to_judge(df, home=home, u=u, start=start,
+                            resident_trip_repair=resident_trip_repair,
+                            resident_max_trip_days=resident_max_trip_days)
+    if spans.height == 0:
+        return repaired, log
+    spans = _judged(spans, df, home=home, tally=tally, permits=permits, persons=persons,
+                    asylum=asylum, visitor_max_stay_days=visitor_max_stay_days,
+                    resident_max_trip_days=resident_max_trip_days)
+    tail = pl.col("_kind").is_in(list(TAIL_KINDS))
+    head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
+    added = tail | head
+    spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
+    moved = spans.filter(~added & (pl.col("_new") != pl.col("_old")))
+    added_spans = spans.filter(added)
+
+    return (_placed_crossings(repaired, df, moved, added_spans),
+            _placed_log(log, df, moved, added_spans, start=start, u=u))
+
+
+def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
+                    resident_trip_repair: bool, resident_max_trip_days: int) -> pl.DataFrame:
+    """The spans whose lost crossing register evidence may place: each imputed crossing between
+    two recorded ones, and the lost crossing before a person's first or after their last
+    recorded crossing (`_a`, `_c`: the span's first and last day as day numbers)."""
+    cor, reason = pl.col("country_of_residence"), pl.col("travel_reason")
+    p = "person_key"
     # spans to judge: imputed MISSING_EXIT/ENTRY rows (a = previous, c = next crossing), and the
     # first and last recorded crossings below (`edge_spans`)
     gap_rows = df.filter(pl.col("imputed") & pl.col("repair").is_in(["MISSING_EXIT", "MISSING_ENTRY"])
@@ -332,8 +356,17 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     head_exits = edge_spans(first & exit_ & (pl.col("_day") > start), "MISSING_FIRST_ENTRY",
                             pl.lit(start), pl.col("_day"))
     spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="vertical_relaxed")
-    if spans.height == 0:
-        return repaired, log
+    return spans
+
+
+def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataFrame,
+            permits: pl.DataFrame | None, persons: pl.DataFrame | None,
+            asylum: pl.DataFrame | None, visitor_max_stay_days: int,
+            resident_max_trip_days: int) -> pl.DataFrame:
+    """The spans with the evidence case that decides each (`_case`, first match in the module
+    docstring's table), the date it places the lost crossing on (`_new`, null: no case) and
+    the evidence in words (`_why`)."""
+    p = "person_key"
     # a person's only crossing can open both a head and a tail span: flags are keyed per span
     spans = spans.with_row_index("_sid")
     flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons, asylum)
@@ -426,6 +459,16 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         case = pl.when(cond).then(pl.lit(name)).otherwise(case)
         date = pl.when(cond).then(when).otherwise(date)
     spans = spans.with_columns(case.alias("_case"), date.alias("_new"))
+    return _with_evidence_text(spans, tally)
+
+
+
+def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFrame:
+    """The judged spans with the evidence of each placement in words (`_why`), as the repair
+    log gives it: the case, and whose typical length or delay dated the crossing."""
+    delay = _typical_lag(tally, "reporting_delay")
+    lead = _typical_lag(tally, "expiry_lead")
+    permit_lag, reg_lag = _typical_lag(tally, "permit_lag"), _typical_lag(tally, "registration_lag")
     own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving",
                                               "visitor_leaving_at_c"]))
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
@@ -469,11 +512,13 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
         text = pl.when(pl.col("_case") == name).then(
             pl.format(template, own_len.fill_null(""))).otherwise(text)
     spans = spans.with_columns(text.alias("_why"))
-    added = tail | head
-    spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
-    moved = spans.filter(~added & (pl.col("_new") != pl.col("_old")))
-    added_spans = spans.filter(added)
+    return spans
 
+def _placed_crossings(repaired: pl.DataFrame, df: pl.DataFrame, moved: pl.DataFrame,
+                      added_spans: pl.DataFrame) -> pl.DataFrame:
+    """The crossings with the moved imputations on their new dates and the lost first and last
+    crossings added, renumbered per person."""
+    p = "person_key"
     # move the imputed rows
     out = df.join(moved.select("_r", "_new"), on="_r", how="left").with_columns(
         pl.when(pl.col("_new").is_not_null())
@@ -496,7 +541,17 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                          new_rows.select([c for c in keep if c in new_rows.columns])],
                         how="diagonal_relaxed").select(keep).sort(p, "crossing_seq")
               .with_columns((pl.int_range(pl.len()).over(p)).cast(seq_type).alias("crossing_seq")))
+    return result
 
+
+def _placed_log(log: pl.DataFrame, df: pl.DataFrame, moved: pl.DataFrame,
+                added_spans: pl.DataFrame, *, start: int, u: int) -> pl.DataFrame:
+    """The repair log: moved imputations with their new date and evidence; the added lost
+    first and last crossings as rows of their own."""
+    p = "person_key"
+    head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
+    tail_ex = pl.col("_kind") == "MISSING_LAST_EXIT"
+    new_dir = pl.col("_kind").replace_strict(ADDED_KINDS, return_dtype=pl.String)
     # the log: moved imputations get the new date and the evidence; lost last crossings are added
     upd = moved.select(p, pl.col("_kind").alias("kind"), pl.col("_cdate").alias("crossing_date"),
                        pl.col("_old").cast(pl.Int32).cast(pl.Date).alias("imputed_date"),
@@ -525,4 +580,4 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                   pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=u)), new_dir, pl.col("_why")))
         .alias("reason"))
     log_out = pl.concat([lg, tail_log.cast(dict(log.schema))]).sort(p, "crossing_date", "kind")
-    return result, log_out
+    return log_out
