@@ -132,6 +132,11 @@ _TABLES: list[Table] = [
             "comparison VARCHAR, level_order INTEGER, level VARCHAR, m_probability DOUBLE, "
             "u_probability DOUBLE, match_weight DOUBLE, tf_adjusted BOOLEAN"
         ),
+        "quality_linkage_model": (
+            "model_used VARCHAR, refit_mode VARCHAR, reason VARCHAR, u_drift_bits DOUBLE, "
+            "m_drift_bits DOUBLE, model_file VARCHAR"
+        ),
+        "quality_linkage_splits": "kind VARCHAR, contradictions UINTEGER, clusters UINTEGER",
         "quality_linkage_summary": "metric VARCHAR, value DOUBLE, meaning VARCHAR",
         "quality_linkage_unlinked": (
             "source VARCHAR, records BIGINT, persons BIGINT, records_in_no_other_register BIGINT, "
