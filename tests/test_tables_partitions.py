@@ -110,7 +110,7 @@ def test_a_failing_step_leaves_the_tables_as_they_were(linked, tmp_path, monkeyp
     cfg, _ = _build(linked, tmp_path / "w", 20 * 10**9)
     before = _checksums(cfg.warehouse)
 
-    def broken(con, settings):
+    def broken(con, settings, *args, **kwargs):
         # flows, events and the crossings are committed in the build schema by now
         assert con.execute("SELECT count(*) FROM _build.flows").fetchall()[0][0] > 0
         raise RuntimeError("stocks failed")
