@@ -30,7 +30,7 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
-                                         dob_veto_applies)
+                                         dob_veto_applies, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS, add_derived, collapse_identities_sql
@@ -318,8 +318,9 @@ def link_relations(
         if not dob_veto:
             log.info("cannot-link: dates of birth left to the model (m of a wholly different "
                      "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
+        travel = travel_evidence(con, groups, cc, nodes)
         cc, split_log = constrained_clusters(nodes.select(EVIDENCE_FIELDS), pairs, cc, threshold,
-                                             dates_of_birth=dob_veto)
+                                             dates_of_birth=dob_veto, travel=travel)
     else:
         split_log = constrained_clusters(nodes.head(0).select(EVIDENCE_FIELDS),
                                          pairs.head(0), cc.head(0), threshold)[1]

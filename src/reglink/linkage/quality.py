@@ -85,7 +85,7 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         "model_file": [res.model_path.name if res.model_path else None],
     }, schema_overrides={"u_drift_bits": pl.Float64, "m_drift_bits": pl.Float64})
     splits = res.splits if res.splits is not None and res.splits.height else None
-    split_kinds = (splits.with_columns(pl.col("reason").str.extract(r"^(date of birth|documents)")
+    split_kinds = (splits.with_columns(pl.col("reason").str.extract(r"^(date of birth|documents|travel)")
                                        .alias("kind"))
                    .group_by("kind").agg(pl.len().alias("contradictions"),
                                          pl.col("cluster_id").n_unique().alias("clusters"))
