@@ -12,7 +12,8 @@ from reglink.linkage import link_frames
 from reglink.linkage.evaluate import person_status
 from reglink.linkage.inputs import extracts_in, std_frames_from_extracts
 from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS
-from reglink.linkage.constraints import constrained_clusters, dob_contradicts, travel_contradictions
+from reglink.linkage.constraints import (constrained_clusters, dob_contradicts, dob_typos_tolerated,
+                                         travel_contradictions)
 from reglink.linkage.pipeline import CONFIG_DIR
 
 MODEL = CONFIG_DIR / "model-v1.json"
@@ -131,6 +132,34 @@ def test_dates_of_birth_that_contradict():
     assert got == [True, False, False, False, False, False]
     swap = pl.DataFrame({"a": ["19460611"], "b": ["19461106"]})
     assert swap.select(dob_contradicts(pl.col("a"), pl.col("b"))).item() is False
+
+
+def test_dates_one_digit_apart_contradict_where_the_model_saw_no_typos():
+    import json
+
+    pairs = pl.DataFrame({"a": ["19860520", "19860520", "19860520", "19460611"],
+                          "b": ["19860525", "19860502", "19860520", "19461106"]})
+    strict = pairs.select(dob_contradicts(pl.col("a"), pl.col("b"), typos=False)).to_series()
+    # one digit; two adjacent digits swapped; the same date; day and month swapped
+    assert strict.to_list() == [True, True, False, False]
+    # the saved model: EM found no digit typos among one person's dates (m at its floor)
+    saved = json.loads(MODEL.read_text())
+    tolerated, m = dob_typos_tolerated(saved)
+    assert not tolerated and m < 0.00021
+    for comp in saved["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            if lv.get("label_for_charts") == "same year, day or month differs":
+                lv["m_probability"] = 0.02   # registers where dates are mistyped
+    assert dob_typos_tolerated(saved) == (True, 0.02)
+    # a cluster of two MISAKI TAKAHASHIs born 1986-05-20 and 1986-05-25 chained by a record
+    # with the birth year only: split where typos are not tolerated, kept otherwise
+    nodes = _nodes([("a", 1986, 5, 20), ("b", 1986, None, None), ("c", 1986, 5, 25)])
+    edges = _pairs([("a", "b", 12.0, 0.9998), ("b", "c", 6.0, 0.985)])
+    cc = pl.DataFrame({"node_id": list("abc"), "cluster_id": ["a"] * 3})
+    out, log = constrained_clusters(nodes, edges, cc, 0.9, dob_typos=False)
+    k = dict(out.iter_rows())
+    assert k["a"] == k["b"] != k["c"] and log["reason"].to_list() == ["date of birth 19860520 vs 19860525"]
+    assert constrained_clusters(nodes, edges, cc, 0.9)[0]["cluster_id"].n_unique() == 1
 
 
 def _nodes(rows):

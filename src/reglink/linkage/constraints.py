@@ -54,15 +54,19 @@ def _dob_key() -> pl.Expr:
             .otherwise(None))
 
 
-def dob_contradicts(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+def dob_contradicts(a: pl.Expr, b: pl.Expr, typos: bool = True) -> pl.Expr:
     """Two complete dates of birth (YYYYMMDD text) that cannot be one person's: different, not
-    one typo apart (one character, or two adjacent ones swapped), not day/month swapped."""
+    one typo apart (one character, or two adjacent ones swapped), not day/month swapped.
+    `typos`: False where the model says one person's dates are not mistyped digit by digit
+    (`dob_typos_tolerated`): then only a day/month swap is one person's."""
     ch = [(a.str.slice(i, 1), b.str.slice(i, 1)) for i in range(8)]
     mism = pl.sum_horizontal([(x != y).cast(pl.Int32) for x, y in ch])
     transposed = pl.any_horizontal([(ch[i][0] == ch[i + 1][1]) & (ch[i + 1][0] == ch[i][1])
                                     & (ch[i][0] != ch[i][1]) for i in range(7)])
     swapped = ((a.str.slice(0, 4) == b.str.slice(0, 4)) & (a.str.slice(4, 2) == b.str.slice(6, 2))
                & (a.str.slice(6, 2) == b.str.slice(4, 2)))
+    if not typos:
+        return (mism > 0) & ~swapped
     return (mism > 1) & ~((mism == 2) & transposed) & ~swapped
 
 
@@ -81,6 +85,31 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
             levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
             m = levels[-1].get("m_probability") if levels else None
             return (m is None or m < DOB_VETO_MAX_M), m
+    return True, None
+
+
+# Dates one digit apart are a typo of one date only where the model has seen such typos among
+# one person's records: the m probability of the date comparison's "same year, day or month
+# differs" or "one digit of the year differs" level at or above this. Where both stay at the m
+# floor (0.0002: EM found no such pair among matches; our registers' date errors are partial
+# dates, placeholders and day/month swaps), two dates one digit apart are two people's -- at
+# 50,000 persons every such pair in one cluster was two namesakes (six clusters), and no true
+# person had two complete dates one digit apart.
+DOB_TYPO_MIN_M = 0.001
+_TYPO_LEVELS = ("same year, day or month differs", "same day and month, one digit of the year differs")
+
+
+def dob_typos_tolerated(model: dict) -> tuple[bool, float | None]:
+    """Whether two complete dates one digit apart may be one person's under `model`:
+    (tolerated, the larger m of the two typo levels)."""
+    for comp in model.get("comparisons", []):
+        if comp.get("output_column_name") == "birth_date":
+            ms = [lv.get("m_probability") for lv in comp["comparison_levels"]
+                  if lv.get("label_for_charts") in _TYPO_LEVELS]
+            ms = [m for m in ms if m is not None]
+            if not ms:
+                return True, None
+            return max(ms) >= DOB_TYPO_MIN_M, max(ms)
     return True, None
 
 
@@ -196,8 +225,8 @@ def travel_evidence(con, groups: pl.DataFrame, clusters: pl.DataFrame,
 
 
 def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
-                 travel: pl.DataFrame | None = None, part: pl.DataFrame | None = None
-                 ) -> pl.DataFrame:
+                 travel: pl.DataFrame | None = None, part: pl.DataFrame | None = None,
+                 typos: bool = True) -> pl.DataFrame:
     """Part pairs (a, b) of `pe` holding contradicting records: (a, b, reason, node_a, node_b).
     `travel`: contradicting node pairs (node_a, node_b, reason); `part`: (node_id, part)."""
     out = []
@@ -213,7 +242,7 @@ def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
     if x.height:
         d = (x.join(dobs.rename({"part": "a", "dob": "dob_a", "node": "node_a"}), on="a")
              .join(dobs.rename({"part": "b", "dob": "dob_b", "node": "node_b"}), on="b")
-             .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b")))
+             .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b"), typos))
              .select("a", "b", pl.format("date of birth {} vs {}", "dob_a", "dob_b").alias("reason"),
                      "node_a", "node_b"))
         out.append(d)
@@ -234,7 +263,7 @@ def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
 
 def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.DataFrame,
                          threshold: float, *, dates_of_birth: bool = True,
-                         travel: pl.DataFrame | None = None
+                         dob_typos: bool = True, travel: pl.DataFrame | None = None
                          ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split clusters holding contradicting records at their weakest links.
 
@@ -245,7 +274,8 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
     (`<cluster_id>~<n>`), and the split log (cluster_id, node_a, node_b, cluster_a, cluster_b,
     reason, weight_between) — one row per contradiction left between two parts.
     `dates_of_birth`: False leaves contradicting dates of birth to the model (registers where
-    one person's date is often wholly wrong, see `dob_veto_applies`). `travel`: node pairs
+    one person's date is often wholly wrong, see `dob_veto_applies`); `dob_typos`: False
+    makes dates one digit apart contradict too (`dob_typos_tolerated`). `travel`: node pairs
     whose crossings cannot be one traveller's (node_a, node_b, reason; `travel_contradictions`).
     """
     travel = pl.DataFrame(schema=TRAVEL_SCHEMA) if travel is None else travel.select(*TRAVEL_SCHEMA)
@@ -274,7 +304,7 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
     cl_docs = doc.join(cand, on="cluster_id", how="semi").select(
         pl.col("cluster_id").alias("part"), "doc", "country", "first", "last", pl.col("node_id").alias("node"))
     bad = _conflicting(cand.select(pl.col("cluster_id").alias("a"), pl.col("cluster_id").alias("b")),
-                       cl_dobs, cl_docs, travel, node_cluster).select(pl.col("a").alias("cluster_id")).unique()
+                       cl_dobs, cl_docs, travel, node_cluster, dob_typos).select(pl.col("a").alias("cluster_id")).unique()
     if bad.height == 0:
         return clusters, empty_log
     vnodes = clusters.join(bad, on="cluster_id", how="semi")
@@ -299,7 +329,7 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
               .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"), "w")
               .group_by("a", "b").agg(pl.col("w").max()))
         pe = pe.join(forbidden, on=["a", "b"], how="anti")
-        new_bad = _conflicting(pe, dobs, docs, travel_v, part).select("a", "b")
+        new_bad = _conflicting(pe, dobs, docs, travel_v, part, dob_typos).select("a", "b")
         if new_bad.height:
             forbidden = pl.concat([forbidden, new_bad])
             pe = pe.join(new_bad, on=["a", "b"], how="anti")
@@ -346,7 +376,7 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
           .filter(pl.col("new_cluster") < pl.col("nb"))
           .select(pl.col("new_cluster").alias("a"), pl.col("nb").alias("b"), "cluster_id"))
     contra = _conflicting(pp, final_dobs.drop("cluster_id"), final_docs.drop("cluster_id"),
-                          travel_v, pc.select("node_id", pl.col("new_cluster").alias("part")))
+                          travel_v, pc.select("node_id", pl.col("new_cluster").alias("part")), dob_typos)
     between = (edges.join(parts.select(pl.col("node_id").alias("a"), pl.col("new_cluster").alias("ca")), on="a")
                .join(parts.select(pl.col("node_id").alias("b"), pl.col("new_cluster").alias("cb")), on="b")
                .filter(pl.col("ca") != pl.col("cb"))

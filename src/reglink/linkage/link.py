@@ -30,7 +30,7 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
-                                         dob_veto_applies, travel_evidence)
+                                         dob_typos_tolerated, dob_veto_applies, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS, add_derived, collapse_identities_sql
@@ -313,14 +313,18 @@ def link_relations(
     log.info("clustered")
     # evidence against a match: clusters holding contradicting records are split at their
     # weakest links (cannot-link constraints, linkage/constraints.py)
-    dob_veto, dob_else_m = dob_veto_applies(linker.misc.save_model_to_json())
+    used_model = linker.misc.save_model_to_json()
+    dob_veto, dob_else_m = dob_veto_applies(used_model)
+    dob_typos, dob_typo_m = dob_typos_tolerated(used_model)
+    del used_model
     if cannot_link:
         if not dob_veto:
             log.info("cannot-link: dates of birth left to the model (m of a wholly different "
                      "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
         travel = travel_evidence(con, groups, cc, nodes)
         cc, split_log = constrained_clusters(nodes.select(EVIDENCE_FIELDS), pairs, cc, threshold,
-                                             dates_of_birth=dob_veto, travel=travel)
+                                             dates_of_birth=dob_veto, dob_typos=dob_typos,
+                                             travel=travel)
     else:
         split_log = constrained_clusters(nodes.head(0).select(EVIDENCE_FIELDS),
                                          pairs.head(0), cc.head(0), threshold)[1]
@@ -381,6 +385,7 @@ def link_relations(
         "persons": cluster_key.height,
         "expected_exact_share": expected_exact,
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
+        "cannot_link_dob_typos_tolerated": dob_typos, "dob_typo_m": dob_typo_m,
         "clusters_split": split_log["cluster_id"].n_unique(),
         "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
         "split_contradictions": split_log.height,
