@@ -193,22 +193,24 @@ def travel_contradictions(con, crossings: str) -> pl.DataFrame:
     return rows.cast(TRAVEL_SCHEMA) if rows.height else pl.DataFrame(schema=TRAVEL_SCHEMA)
 
 
-def travel_evidence(con, groups: pl.DataFrame, clusters: pl.DataFrame,
-                    nodes: pl.DataFrame) -> pl.DataFrame:
+def travel_evidence(con, clusters: pl.DataFrame, *, groups: str, nodes: str) -> pl.DataFrame:
     """`travel_contradictions` of the clusters holding more than one node with crossings.
 
-    groups: (node = identity_id, label = node_id); clusters: (node_id, cluster_id); nodes:
-    unique_id, first_seen. The crossings come from `con`'s record-level relations
-    (`linkage_records`, `record_identity`) for those clusters' identities only."""
-    crossing = (nodes.filter(pl.col("first_seen").is_not_null())
-                .select(pl.col("unique_id").alias("node_id")).join(clusters, on="node_id"))
-    multi = crossing.group_by("cluster_id").len().filter(pl.col("len") > 1).select("cluster_id")
-    ident = (groups.select(pl.col("node").alias("identity_id"), pl.col("label").alias("node_id"))
-             .join(crossing.join(multi, on="cluster_id", how="semi"), on="node_id"))
-    if ident.height == 0:
-        return pl.DataFrame(schema=TRAVEL_SCHEMA)
-    con.register("_travel_ident", ident.to_arrow())
+    clusters: (node_id, cluster_id); `groups`: a relation in `con` (node = identity_id,
+    label = node_id); `nodes`: one with unique_id and first_seen (null: no crossings). The
+    crossings come from `con`'s record-level relations (`linkage_records`, `record_identity`)
+    for those clusters' identities only, in SQL."""
+    con.register("_travel_cc", clusters.select("node_id", "cluster_id").to_arrow())
     try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _travel_ident AS
+            WITH crossing AS (
+                SELECT n.unique_id AS node_id, c.cluster_id
+                FROM {nodes} n JOIN _travel_cc c ON c.node_id = n.unique_id
+                WHERE n.first_seen IS NOT NULL),
+            multi AS (SELECT cluster_id FROM crossing GROUP BY cluster_id HAVING count(*) > 1)
+            SELECT g.node AS identity_id, x.node_id, x.cluster_id
+            FROM {groups} g JOIN crossing x ON g.label = x.node_id
+            WHERE x.cluster_id IN (SELECT cluster_id FROM multi)""")
         con.execute("""CREATE OR REPLACE TEMP TABLE _travel_x AS
             SELECT t.cluster_id, t.node_id, r.seen_on AS day, r.direction,
                    r.document_number_std AS doc
@@ -218,8 +220,8 @@ def travel_evidence(con, groups: pl.DataFrame, clusters: pl.DataFrame,
             WHERE r.seen_on IS NOT NULL""")
         out = travel_contradictions(con, "_travel_x")
     finally:
-        con.unregister("_travel_ident")
-        con.execute("DROP TABLE IF EXISTS _travel_x")
+        con.unregister("_travel_cc")
+        con.execute("DROP TABLE IF EXISTS _travel_x; DROP TABLE IF EXISTS _travel_ident")
     log.info("cannot-link: %d node pairs with impossible travel sequences", out.height)
     return out
 
