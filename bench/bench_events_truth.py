@@ -21,6 +21,9 @@ Scored (the rule the warehouse was built with; truth events of the same rule):
   precision/recall) and event precision/recall for the persons linked whole and alone
   (`events_of_persons_exact`) apart from those split or merged (`events_of_persons_wrong`);
 - event precision/recall on (person, event_type, event_date), exact date; also within +-1 day;
+- on the fully observed years only (`fully_observed`): event precision and recall, each missed
+  or spurious event put down to linkage (its person split or merged) or to the rule and repair
+  (its person linked right), and the censored years' events counted apart;
 - per year and type: predicted vs true totals and relative error, and whether the year's windows
   are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those;
   also whether the year is left-censored (it starts less than N days after the registers do: an
@@ -158,6 +161,9 @@ def score(world: Path, warehouse: Path) -> dict:
             "true_events": tp.height, "predicted_events": pp.height,
             "recall": round(tp.join(p, on=keys, how="semi").height / tp.height, 4) if tp.height else None,
             "precision": round(pp.join(truth, on=keys, how="semi").height / pp.height, 4) if pp.height else None}
+    out["fully_observed"] = fully_observed(p, truth, st, keys, window, until,
+                                           dt.date.fromisoformat(truth_world["start"])
+                                           if "start" in truth_world else None, r.threshold_days)
     if purity < 0.5 or (links.height and joined.height / links.height < 0.5):
         print(f"warning: the warehouse's person_links do not match {world} (purity {purity:.2f}); "
               "was it built from this world?", file=sys.stderr)
@@ -177,6 +183,53 @@ def score(world: Path, warehouse: Path) -> dict:
         out["years"].append({**row, "relative_error": None if err is None else round(err, 4),
                              "fully_observed": full, "left_censored": left})
     return out
+
+
+def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, keys: list[str],
+                   window: int, until: dt.date, start: dt.date | None, threshold_days: int) -> dict:
+    """Per-person event precision and recall on the fully observed years only, and what the
+    remaining errors come from.
+
+    A year is fully observed when its events' windows close before the registers end (31
+    December + window - 1 <= observed_until) and it is not left-censored (it starts at least
+    the rule's threshold after the registers do). Events of the other years are censoring
+    (provisional and last years, window truncation, the registers' start): counted apart.
+    Inside the fully observed years a missed or spurious event is put down to linkage when its
+    person is split or merged, else to the rule and its repair of lost crossings (the person
+    linked whole and alone)."""
+    def full(y: int) -> bool:
+        right = dt.date(y, 12, 31) + dt.timedelta(days=window - 1) <= until
+        left = start is not None and dt.date(y, 1, 1) < start + dt.timedelta(days=threshold_days)
+        return right and not left
+
+    years = sorted({d.year for d in truth["event_date"].to_list()} | {d.year for d in p["event_date"].to_list()})
+    keep = [y for y in years if full(y)]
+    yr = pl.col("event_date").dt.year()
+    tf, pf = truth.filter(yr.is_in(keep)), p.filter(yr.is_in(keep))
+    exact = status.filter(pl.col("exact")).select("person_id")
+    hit_p = pf.join(tf, on=keys, how="semi")
+    hit_t = tf.join(pf, on=keys, how="semi")
+    missed = tf.join(pf, on=keys, how="anti")
+    spurious = pf.join(tf, on=keys, how="anti")
+
+    def cause(f: pl.DataFrame) -> dict:
+        linked_right = f.join(exact, on="person_id", how="semi").height
+        return {"linkage": f.height - linked_right, "rule_and_repair": linked_right}
+
+    te, pe = tf.join(exact, on="person_id", how="semi"), pf.join(exact, on="person_id", how="semi")
+    cens_t = truth.filter(~yr.is_in(keep))
+    return {
+        "years": keep, "true_events": tf.height, "predicted_events": pf.height,
+        "precision": round(hit_p.height / pf.height, 4) if pf.height else None,
+        "recall": round(hit_t.height / tf.height, 4) if tf.height else None,
+        "missed": cause(missed), "spurious": cause(spurious),
+        # the same for the persons linked whole and alone: what the rule and repair reach
+        "precision_persons_exact": round(pe.join(te, on=keys, how="semi").height / pe.height, 4) if pe.height else None,
+        "recall_persons_exact": round(te.join(pe, on=keys, how="semi").height / te.height, 4) if te.height else None,
+        # censored years (not fully observed): their true events and the share found
+        "censored_years": [y for y in years if y not in keep], "censored_true_events": cens_t.height,
+        "censored_recall": round(cens_t.join(p, on=keys, how="semi").height / cens_t.height, 4) if cens_t.height else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,6 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         e = res[f"events_of_{label}"]
         print(f"events of {label.replace('_', ' ')}: {e['true_events']} true, precision "
               f"{e['precision']}, recall {e['recall']}")
+    fo = res["fully_observed"]
+    print(f"fully observed years {fo['years']}: {fo['true_events']} true events, precision "
+          f"{fo['precision']}, recall {fo['recall']}; missed: {fo['missed']['linkage']} linkage, "
+          f"{fo['missed']['rule_and_repair']} rule/repair; spurious: {fo['spurious']['linkage']} "
+          f"linkage, {fo['spurious']['rule_and_repair']} rule/repair; persons linked right: precision "
+          f"{fo['precision_persons_exact']}, recall {fo['recall_persons_exact']}; censored years "
+          f"{fo['censored_years']}: {fo['censored_true_events']} true events, recall {fo['censored_recall']}")
     print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed  "
           "left-censored")
     for y in res["years"]:

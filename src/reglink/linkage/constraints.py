@@ -14,6 +14,12 @@ strong identifiers contradict:
   own at the same time. Numbers within two characters of each other are typos, not two
   documents.
 
+- travel that is impossible for one person: two crossings in the same direction on one day
+  on two different documents (two entries, or two exits, at once), or two documents used in
+  overlapping periods whose crossings, put together, give two entries (or two exits) in a row
+  with nothing in between — the second document entering a country the first had not left.
+  A renewal (the old document's last crossing before the new one's first) never interleaves.
+
 A register number alone is evidence, not a veto (registers hold their own duplicates), and so
 is a different document number seen in another period (a renewal); both are left to the model.
 
@@ -48,15 +54,19 @@ def _dob_key() -> pl.Expr:
             .otherwise(None))
 
 
-def dob_contradicts(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+def dob_contradicts(a: pl.Expr, b: pl.Expr, typos: bool = True) -> pl.Expr:
     """Two complete dates of birth (YYYYMMDD text) that cannot be one person's: different, not
-    one typo apart (one character, or two adjacent ones swapped), not day/month swapped."""
+    one typo apart (one character, or two adjacent ones swapped), not day/month swapped.
+    `typos`: False where the model says one person's dates are not mistyped digit by digit
+    (`dob_typos_tolerated`): then only a day/month swap is one person's."""
     ch = [(a.str.slice(i, 1), b.str.slice(i, 1)) for i in range(8)]
     mism = pl.sum_horizontal([(x != y).cast(pl.Int32) for x, y in ch])
     transposed = pl.any_horizontal([(ch[i][0] == ch[i + 1][1]) & (ch[i + 1][0] == ch[i][1])
                                     & (ch[i][0] != ch[i][1]) for i in range(7)])
     swapped = ((a.str.slice(0, 4) == b.str.slice(0, 4)) & (a.str.slice(4, 2) == b.str.slice(6, 2))
                & (a.str.slice(6, 2) == b.str.slice(4, 2)))
+    if not typos:
+        return (mism > 0) & ~swapped
     return (mism > 1) & ~((mism == 2) & transposed) & ~swapped
 
 
@@ -78,6 +88,31 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
     return True, None
 
 
+# Dates one digit apart are a typo of one date only where the model has seen such typos among
+# one person's records: the m probability of the date comparison's "same year, day or month
+# differs" or "one digit of the year differs" level at or above this. Where both stay at the m
+# floor (0.0002: EM found no such pair among matches; our registers' date errors are partial
+# dates, placeholders and day/month swaps), two dates one digit apart are two people's -- at
+# 50,000 persons every such pair in one cluster was two namesakes (six clusters), and no true
+# person had two complete dates one digit apart.
+DOB_TYPO_MIN_M = 0.001
+_TYPO_LEVELS = ("same year, day or month differs", "same day and month, one digit of the year differs")
+
+
+def dob_typos_tolerated(model: dict) -> tuple[bool, float | None]:
+    """Whether two complete dates one digit apart may be one person's under `model`:
+    (tolerated, the larger m of the two typo levels)."""
+    for comp in model.get("comparisons", []):
+        if comp.get("output_column_name") == "birth_date":
+            ms = [lv.get("m_probability") for lv in comp["comparison_levels"]
+                  if lv.get("label_for_charts") in _TYPO_LEVELS]
+            ms = [m for m in ms if m is not None]
+            if not ms:
+                return True, None
+            return max(ms) >= DOB_TYPO_MIN_M, max(ms)
+    return True, None
+
+
 EVIDENCE_FIELDS = ("unique_id", "dob_year", "dob_month", "dob_day", "document_number_std",
                    "document_country", "first_seen", "last_seen")
 
@@ -96,14 +131,120 @@ def documents_contradict(a: str, b: str) -> pl.Expr:
     return (pl.col(f"{a}_country") == pl.col(f"{b}_country")) & (da != db) & apart & overlap
 
 
-def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame) -> pl.DataFrame:
-    """Part pairs (a, b) of `pe` holding contradicting records: (a, b, reason, node_a, node_b)."""
+TRAVEL_SCHEMA = {"node_a": pl.String, "node_b": pl.String, "reason": pl.String}
+
+
+def travel_contradictions(con, crossings: str) -> pl.DataFrame:
+    """Node pairs whose border crossings cannot be one traveller's (DuckDB SQL, set-based).
+
+    `crossings`: a relation in `con` with (cluster_id, node_id, day, direction, doc) — one row
+    per crossing of a node in a cluster that holds more than one node with crossings. Two nodes
+    of one cluster with different documents contradict when
+    - they crossed in the same direction on the same day (an entry on each document, or an
+      exit: one person cannot be in two places at once), or
+    - their documents were in use over overlapping periods and, their crossings put together
+      in date order, one's crossing follows the other's in the same direction (two entries
+      with no exit between) — a traveller who renewed a passport never interleaves the two.
+    Returns (node_a, node_b, reason) with node_a < node_b, one reason per pair.
+    """
+    rows = con.sql(f"""
+        WITH x AS (SELECT cluster_id, node_id, day, direction, doc FROM {crossings}
+                   WHERE day IS NOT NULL AND direction IN ('ENTRY', 'EXIT')),
+        span AS (SELECT node_id, min(day) AS first, max(day) AS last FROM x GROUP BY node_id),
+        same_day AS (
+            SELECT a.node_id AS node_a, b.node_id AS node_b,
+                   min(a.direction || ' on ' || strftime(a.day, '%Y-%m-%d') || ' on documents '
+                       || coalesce(a.doc, '?') || ' and ' || coalesce(b.doc, '?')) AS reason
+            FROM x a JOIN x b ON a.cluster_id = b.cluster_id AND a.day = b.day
+                 AND a.direction = b.direction AND a.node_id < b.node_id
+                 AND a.doc IS DISTINCT FROM b.doc
+            GROUP BY ALL),
+        -- pairs of nodes with different documents in use over overlapping periods
+        pairs AS (
+            SELECT DISTINCT a.node_id AS node_a, b.node_id AS node_b
+            FROM (SELECT DISTINCT cluster_id, node_id, doc FROM x) a
+            JOIN (SELECT DISTINCT cluster_id, node_id, doc FROM x) b
+              ON a.cluster_id = b.cluster_id AND a.node_id < b.node_id
+                 AND a.doc IS DISTINCT FROM b.doc
+            JOIN span sa ON sa.node_id = a.node_id JOIN span sb ON sb.node_id = b.node_id
+            WHERE sa.first <= sb.last AND sb.first <= sa.last),
+        seq AS (
+            SELECT p.node_a, p.node_b, x.node_id, x.day, x.direction
+            FROM pairs p JOIN x ON x.node_id = p.node_a
+            UNION ALL
+            SELECT p.node_a, p.node_b, x.node_id, x.day, x.direction
+            FROM pairs p JOIN x ON x.node_id = p.node_b),
+        lagged AS (
+            SELECT *, lag(node_id) OVER w AS prev_node, lag(direction) OVER w AS prev_dir,
+                   lag(day) OVER w AS prev_day
+            FROM seq WINDOW w AS (PARTITION BY node_a, node_b ORDER BY day, direction, node_id)),
+        in_a_row AS (
+            SELECT node_a, node_b,
+                   min('two ' || direction || ' crossings in a row on two documents: '
+                       || strftime(prev_day, '%Y-%m-%d') || ' and ' || strftime(day, '%Y-%m-%d'))
+                   AS reason
+            FROM lagged
+            WHERE prev_node IS NOT NULL AND prev_node <> node_id AND prev_dir = direction
+                  AND prev_day < day
+            GROUP BY ALL)
+        SELECT node_a, node_b, min(reason) AS reason
+        FROM (SELECT * FROM same_day UNION ALL SELECT * FROM in_a_row)
+        GROUP BY ALL ORDER BY node_a, node_b""").pl()
+    return rows.cast(TRAVEL_SCHEMA) if rows.height else pl.DataFrame(schema=TRAVEL_SCHEMA)
+
+
+def travel_evidence(con, clusters: pl.DataFrame, *, groups: str, nodes: str) -> pl.DataFrame:
+    """`travel_contradictions` of the clusters holding more than one node with crossings.
+
+    clusters: (node_id, cluster_id); `groups`: a relation in `con` (node = identity_id,
+    label = node_id); `nodes`: one with unique_id and first_seen (null: no crossings). The
+    crossings come from `con`'s record-level relations (`linkage_records`, `record_identity`)
+    for those clusters' identities only, in SQL."""
+    con.register("_travel_cc", clusters.select("node_id", "cluster_id").to_arrow())
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _travel_ident AS
+            WITH crossing AS (
+                SELECT n.unique_id AS node_id, c.cluster_id
+                FROM {nodes} n JOIN _travel_cc c ON c.node_id = n.unique_id
+                WHERE n.first_seen IS NOT NULL),
+            multi AS (SELECT cluster_id FROM crossing GROUP BY cluster_id HAVING count(*) > 1)
+            SELECT g.node AS identity_id, x.node_id, x.cluster_id
+            FROM {groups} g JOIN crossing x ON g.label = x.node_id
+            WHERE x.cluster_id IN (SELECT cluster_id FROM multi)""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _travel_x AS
+            SELECT t.cluster_id, t.node_id, r.seen_on AS day, r.direction,
+                   r.document_number_std AS doc
+            FROM (SELECT ri.source, ri.record_id, t.cluster_id, t.node_id
+                  FROM record_identity ri JOIN _travel_ident t USING (identity_id)) t
+            JOIN linkage_records r USING (source, record_id)
+            WHERE r.seen_on IS NOT NULL""")
+        out = travel_contradictions(con, "_travel_x")
+    finally:
+        con.unregister("_travel_cc")
+        con.execute("DROP TABLE IF EXISTS _travel_x; DROP TABLE IF EXISTS _travel_ident")
+    log.info("cannot-link: %d node pairs with impossible travel sequences", out.height)
+    return out
+
+
+def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
+                 travel: pl.DataFrame | None = None, part: pl.DataFrame | None = None,
+                 typos: bool = True) -> pl.DataFrame:
+    """Part pairs (a, b) of `pe` holding contradicting records: (a, b, reason, node_a, node_b).
+    `travel`: contradicting node pairs (node_a, node_b, reason); `part`: (node_id, part)."""
     out = []
     x = pe.select("a", "b").unique()
+    if x.height and travel is not None and travel.height and part is not None:
+        t = (travel.join(part.rename({"node_id": "node_a", "part": "pa"}), on="node_a")
+             .join(part.rename({"node_id": "node_b", "part": "pb"}), on="node_b")
+             .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"),
+                     pl.concat_str(pl.lit("travel: "), "reason").alias("reason"),
+                     pl.when(pl.col("pa") < pl.col("pb")).then("node_a").otherwise("node_b").alias("node_a"),
+                     pl.when(pl.col("pa") < pl.col("pb")).then("node_b").otherwise("node_a").alias("node_b")))
+        out.append(x.join(t, on=["a", "b"]).select("a", "b", "reason", "node_a", "node_b"))
     if x.height:
         d = (x.join(dobs.rename({"part": "a", "dob": "dob_a", "node": "node_a"}), on="a")
              .join(dobs.rename({"part": "b", "dob": "dob_b", "node": "node_b"}), on="b")
-             .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b")))
+             .filter(dob_contradicts(pl.col("dob_a"), pl.col("dob_b"), typos))
              .select("a", "b", pl.format("date of birth {} vs {}", "dob_a", "dob_b").alias("reason"),
                      "node_a", "node_b"))
         out.append(d)
@@ -123,7 +264,8 @@ def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame) -> pl
 
 
 def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.DataFrame,
-                         threshold: float, *, dates_of_birth: bool = True
+                         threshold: float, *, dates_of_birth: bool = True,
+                         dob_typos: bool = True, travel: pl.DataFrame | None = None
                          ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split clusters holding contradicting records at their weakest links.
 
@@ -134,8 +276,11 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
     (`<cluster_id>~<n>`), and the split log (cluster_id, node_a, node_b, cluster_a, cluster_b,
     reason, weight_between) — one row per contradiction left between two parts.
     `dates_of_birth`: False leaves contradicting dates of birth to the model (registers where
-    one person's date is often wholly wrong, see `dob_veto_applies`).
+    one person's date is often wholly wrong, see `dob_veto_applies`); `dob_typos`: False
+    makes dates one digit apart contradict too (`dob_typos_tolerated`). `travel`: node pairs
+    whose crossings cannot be one traveller's (node_a, node_b, reason; `travel_contradictions`).
     """
+    travel = pl.DataFrame(schema=TRAVEL_SCHEMA) if travel is None else travel.select(*TRAVEL_SCHEMA)
     empty_log = pl.DataFrame(schema={"cluster_id": pl.String, "node_a": pl.String, "node_b": pl.String,
                                      "cluster_a": pl.String, "cluster_b": pl.String,
                                      "reason": pl.String, "weight_between": pl.Float64})
@@ -152,13 +297,16 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
     multi = dob.group_by("cluster_id").agg(pl.col("dob").n_unique().alias("k")).filter(pl.col("k") > 1)
     multi_doc = (doc.group_by("cluster_id", "country").agg(pl.col("doc").n_unique().alias("k"))
                  .filter(pl.col("k") > 1).select("cluster_id").unique())
-    cand = pl.concat([multi.select("cluster_id"), multi_doc]).unique()
+    node_cluster = clusters.select("node_id", pl.col("cluster_id").alias("part"))
+    multi_travel = (travel.join(node_cluster.rename({"node_id": "node_a"}), on="node_a")
+                    .select(pl.col("part").alias("cluster_id")))
+    cand = pl.concat([multi.select("cluster_id"), multi_doc, multi_travel]).unique()
     cl_dobs = dob.join(cand, on="cluster_id", how="semi").select(
         pl.col("cluster_id").alias("part"), "dob", pl.col("node_id").alias("node"))
     cl_docs = doc.join(cand, on="cluster_id", how="semi").select(
         pl.col("cluster_id").alias("part"), "doc", "country", "first", "last", pl.col("node_id").alias("node"))
     bad = _conflicting(cand.select(pl.col("cluster_id").alias("a"), pl.col("cluster_id").alias("b")),
-                       cl_dobs, cl_docs).select(pl.col("a").alias("cluster_id")).unique()
+                       cl_dobs, cl_docs, travel, node_cluster, dob_typos).select(pl.col("a").alias("cluster_id")).unique()
     if bad.height == 0:
         return clusters, empty_log
     vnodes = clusters.join(bad, on="cluster_id", how="semi")
@@ -169,6 +317,7 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
              .join(vset.rename({"node_id": "a"}), on="a", how="semi")
              .join(vset.rename({"node_id": "b"}), on="b", how="semi"))
     part = vnodes.select("node_id", pl.col("node_id").alias("part"))           # node -> part
+    travel_v = travel.join(vset.rename({"node_id": "node_a"}), on="node_a", how="semi")
     dobs = dob.join(vset, on="node_id", how="semi").select(
         pl.col("node_id").alias("part"), "dob", pl.col("node_id").alias("node"))
     docs = doc.join(vset, on="node_id", how="semi").select(
@@ -182,7 +331,7 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
               .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"), "w")
               .group_by("a", "b").agg(pl.col("w").max()))
         pe = pe.join(forbidden, on=["a", "b"], how="anti")
-        new_bad = _conflicting(pe, dobs, docs).select("a", "b")
+        new_bad = _conflicting(pe, dobs, docs, travel_v, part, dob_typos).select("a", "b")
         if new_bad.height:
             forbidden = pl.concat([forbidden, new_bad])
             pe = pe.join(new_bad, on=["a", "b"], how="anti")
@@ -228,7 +377,8 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
           .join(pc.select("cluster_id", pl.col("new_cluster").alias("nb")).unique(), on="cluster_id")
           .filter(pl.col("new_cluster") < pl.col("nb"))
           .select(pl.col("new_cluster").alias("a"), pl.col("nb").alias("b"), "cluster_id"))
-    contra = _conflicting(pp, final_dobs.drop("cluster_id"), final_docs.drop("cluster_id"))
+    contra = _conflicting(pp, final_dobs.drop("cluster_id"), final_docs.drop("cluster_id"),
+                          travel_v, pc.select("node_id", pl.col("new_cluster").alias("part")), dob_typos)
     between = (edges.join(parts.select(pl.col("node_id").alias("a"), pl.col("new_cluster").alias("ca")), on="a")
                .join(parts.select(pl.col("node_id").alias("b"), pl.col("new_cluster").alias("cb")), on="b")
                .filter(pl.col("ca") != pl.col("cb"))

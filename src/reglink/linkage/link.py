@@ -30,7 +30,7 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
-                                         dob_veto_applies)
+                                         dob_typos_tolerated, dob_veto_applies, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import IDENTITY_TABLE, LINK_FIELDS, SEEN_FIELDS, identities_table
@@ -317,14 +317,19 @@ def link_relations(
     log.info("clustered")
     # evidence against a match: clusters holding contradicting records are split at their
     # weakest links (cannot-link constraints, linkage/constraints.py)
-    dob_veto, dob_else_m = dob_veto_applies(linker.misc.save_model_to_json())
+    used_model = linker.misc.save_model_to_json()
+    dob_veto, dob_else_m = dob_veto_applies(used_model)
+    dob_typos, dob_typo_m = dob_typos_tolerated(used_model)
+    del used_model
     if cannot_link:
         if not dob_veto:
             log.info("cannot-link: dates of birth left to the model (m of a wholly different "
                      "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
         evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE}").pl()
+        travel = travel_evidence(con, cc, groups="lk_groups", nodes=NODE_TABLE)
         cc, split_log = constrained_clusters(evidence, pairs, cc, threshold,
-                                             dates_of_birth=dob_veto)
+                                             dates_of_birth=dob_veto, dob_typos=dob_typos,
+                                             travel=travel)
         del evidence
     else:
         evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE} LIMIT 0").pl()
@@ -390,6 +395,7 @@ def link_relations(
         "persons": cluster_key.height,
         "expected_exact_share": expected_exact,
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
+        "cannot_link_dob_typos_tolerated": dob_typos, "dob_typo_m": dob_typo_m,
         "clusters_split": split_log["cluster_id"].n_unique(),
         "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
         "split_contradictions": split_log.height,

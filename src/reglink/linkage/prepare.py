@@ -36,10 +36,11 @@ LINK_FIELDS: tuple[str, ...] = (
     "postcode_std", "address_std", "locality_std",
 )
 _INT_FIELDS = {"dob_year", "dob_month", "dob_day"}
-# The day a record was made, where a register has one per record (a border crossing's date):
-# not compared, but it dates the use of a document, so that two passports of one state used
-# in the same months cannot end in one person (linkage/constraints.py).
-SEEN_FIELDS: tuple[str, ...] = ("crossing_date",)
+# The day a record was made, where a register has one per record (a border crossing's date),
+# and a crossing's direction: not compared, but they date the use of a document (two passports
+# of one state used in the same months cannot end in one person) and give each traveller a
+# sequence of entries and exits that two people's merged crossings break (linkage/constraints.py).
+SEEN_FIELDS: tuple[str, ...] = ("crossing_date", "direction")
 
 # Fields that define one identity inside a register: the traveller (name, DOB, sex, document)
 # plus the other person fields, so two identities never differ only in something we compare.
@@ -196,6 +197,9 @@ def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
                 sel.append(f"NULLIF(trim(CAST({f} AS VARCHAR)), '') AS {f}")
         sel.append("TRY_CAST(crossing_date AS DATE) AS seen_on" if "crossing_date" in cols
                    else "CAST(NULL AS DATE) AS seen_on")
+        # ENTRY / EXIT of a crossing: impossible travel sequences are evidence against a match
+        sel.append("upper(trim(CAST(direction AS VARCHAR))) AS direction" if "direction" in cols
+                   else "CAST(NULL AS VARCHAR) AS direction")
         parts.append(f"SELECT {', '.join(sel)} FROM {rel}")
     return "\nUNION ALL\n".join(parts)
 

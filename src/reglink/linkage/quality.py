@@ -57,8 +57,11 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
          "model estimate of persons exactly recovered: mean over persons of the product of "
          "their nodes' match probabilities"),
         ("clusters_split", s.get("clusters_split", 0),
-         "clusters split by evidence against a match (contradicting dates of birth, or two "
-         "documents of one state in use at once)"),
+         "clusters split by evidence against a match (contradicting dates of birth, two "
+         "documents of one state in use at once, or travel impossible for one person)"),
+        ("dob_typos_tolerated", float(bool(s.get("cannot_link_dob_typos_tolerated", True))),
+         "1 = dates of birth one digit apart may be one person's (the model saw such typos), "
+         "0 = they contradict"),
         ("split_parts", s.get("split_parts", 0), "persons those clusters were split into"),
         ("split_contradictions", s.get("split_contradictions", 0),
          "contradictions logged between the parts (restricted table linkage_splits)"),
@@ -85,7 +88,7 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         "model_file": [res.model_path.name if res.model_path else None],
     }, schema_overrides={"u_drift_bits": pl.Float64, "m_drift_bits": pl.Float64})
     splits = res.splits if res.splits is not None and res.splits.height else None
-    split_kinds = (splits.with_columns(pl.col("reason").str.extract(r"^(date of birth|documents)")
+    split_kinds = (splits.with_columns(pl.col("reason").str.extract(r"^(date of birth|documents|travel)")
                                        .alias("kind"))
                    .group_by("kind").agg(pl.len().alias("contradictions"),
                                          pl.col("cluster_id").n_unique().alias("clusters"))
