@@ -2,7 +2,7 @@
 re-runs as a no-op, takes a landed delivery, and a broken extract stops everything downstream.
 
 One synthetic world (300 persons, 3 years) is run once per module through
-`reglink.orchestration.execute` — the code path of `reglink run` — and the tests look at the
+`reglink_dagster.orchestration.execute` — the code path of `reglink run` — and the tests look at the
 warehouse, the restricted store, `pipeline_state` and the Dagster instance's own records.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ import polars as pl
 import pytest
 import yaml
 
-from pipelines import stages
-from pipelines.definitions import defs
+from reglink_dagster import stages
+from reglink_dagster.definitions import defs
 from reglink import store
 from reglink.config import load_config
-from reglink.orchestration import execute
+from reglink_dagster.orchestration import execute
 
 warnings.filterwarnings("ignore", module="dagster")
 
@@ -219,7 +219,7 @@ def test_broken_extract_blocks_downstream(tmp_path):
 
 
 def test_failed_run_reexecutes_from_the_failed_asset(tmp_path):
-    from reglink.orchestration import reexecute_from_failure
+    from reglink_dagster.orchestration import reexecute_from_failure
 
     cfg_path = _world(tmp_path)
     (tmp_path / "permits_mapping.yaml").write_text("columns: [not, a, mapping\n")
@@ -285,7 +285,7 @@ def test_toolkit_births_and_deaths_filled_on_the_synthetic_world(world):
 
 
 def test_linkage_bands_follow_the_registers_delivered():
-    from pipelines.defs.derived import DEFAULT_LINKAGE_BANDS, linkage_bands
+    from reglink_dagster.defs.derived import DEFAULT_LINKAGE_BANDS, linkage_bands
 
     # all four: the calibrated defaults
     assert DEFAULT_LINKAGE_BANDS == {"border_crossings": (0.02, 1.0), "permits": (0.30, 1.0),

@@ -12,10 +12,10 @@ import dagster as dg
 from reglink.measure import Meter, release_memory
 from reglink.schemas import SOURCES
 
-from pipelines import deliveries as dl
-from pipelines import progress, stages, state
-from pipelines.metadata import counts_md, md_table
-from pipelines.resources import ReglinkConfig, RestrictedStore, Warehouse
+from reglink_dagster import deliveries as dl
+from reglink_dagster import progress, stages, state
+from reglink_dagster.metadata import counts_md, md_table
+from reglink_dagster.resources import ReglinkConfig, RestrictedStore, Warehouse
 
 DELIVERIES = dg.DynamicPartitionsDefinition(name="deliveries")
 DEFAULT_MAX_QUARANTINE_SHARE = 0.10

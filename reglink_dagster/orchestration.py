@@ -1,4 +1,4 @@
-"""`reglink run` and `reglink demo`: the Dagster asset graph of `pipelines/`, executed in-process.
+"""`reglink run` and `reglink demo`: this package's asset graph, executed in-process.
 
 One code path: the same `Definitions` that `dg dev` serves, its `reglink_all` job run once per
 delivery (the config's extracts are the `baseline` delivery; landed months are their own), the
@@ -184,8 +184,8 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
             instance: Any = None) -> RunOutcome:
     """Run `reglink_all` once per delivery (derived assets in the last run); no exception on
     a failed step, the outcome says what failed."""
-    from pipelines import deliveries as dl
-    from pipelines import stages
+    from reglink_dagster import deliveries as dl
+    from reglink_dagster import stages
 
     if console is None:
         from rich.console import Console
@@ -220,9 +220,9 @@ def _remove_unconfigured(cfg: PipelineConfig, console: Any) -> dict[str, int]:
     """A register taken out of `extracts` leaves with its records: its config delivery is
     deleted from the restricted store, its quality rows and its pipeline state from the
     (staged) warehouse, so every derived table is rebuilt without it; register -> records."""
-    from pipelines import state
-    from pipelines.deliveries import BASELINE
-    from pipelines.resources import staged
+    from reglink_dagster import state
+    from reglink_dagster.deliveries import BASELINE
+    from reglink_dagster.resources import staged
     from reglink.ingest.store_writer import drop_delivery, stored_deliveries
 
     gone = sorted(r for r, ds in stored_deliveries(cfg).items()
@@ -249,10 +249,10 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
     """One in-process run of `reglink_all` per delivery, derived assets in the last."""
     import dagster as dg
 
-    from pipelines import progress
-    from pipelines.defs.automation import delivery_keys, derived_keys
-    from pipelines.defs.extracts import DELIVERIES
-    from pipelines.resources import CONFIG_ENV, ENGINE_TAG
+    from reglink_dagster import progress
+    from reglink_dagster.defs.automation import delivery_keys, derived_keys
+    from reglink_dagster.defs.extracts import DELIVERIES
+    from reglink_dagster.resources import CONFIG_ENV, ENGINE_TAG
 
     warnings.filterwarnings("ignore", module="dagster")
     if instance is None:
@@ -261,10 +261,10 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
         if not (home / "dagster.yaml").exists():
             import shutil
 
-            import pipelines
-            shutil.copy(Path(pipelines.__file__).with_name("dagster.yaml"), home / "dagster.yaml")
+            import reglink_dagster
+            shutil.copy(Path(reglink_dagster.__file__).with_name("dagster.yaml"), home / "dagster.yaml")
         instance = dg.DagsterInstance.local_temp(tempdir=str(home))
-    from pipelines.definitions import defs
+    from reglink_dagster.definitions import defs
 
     with _env(CONFIG_ENV, str(cfg.config_path or "")), warnings.catch_warnings(), \
             _quiet_logs(console):
@@ -459,7 +459,7 @@ def _add_landing(config: Path) -> None:
 
 def reglink_all_job():
     """The `reglink_all` job, importable by name (Dagster re-executes runs from a reconstructable job)."""
-    from pipelines.definitions import defs
+    from reglink_dagster.definitions import defs
 
     return defs().resolve_job_def("reglink_all")
 
@@ -471,7 +471,7 @@ def reexecute_from_failure(config_path: str | Path, run_id: str | None = None,
     `run_id` defaults to the latest failed run of the run history beside the warehouse."""
     import dagster as dg
 
-    from pipelines.resources import CONFIG_ENV
+    from reglink_dagster.resources import CONFIG_ENV
 
     cfg = load_config(config_path)
     if instance is None:

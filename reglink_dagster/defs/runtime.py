@@ -1,7 +1,7 @@
 """Run settings for every job: resources from the pipeline YAML, steps in one process."""
 import dagster as dg
 
-from pipelines.resources import RESOURCES
+from reglink_dagster.resources import RESOURCES
 
 
 @dg.definitions

@@ -12,10 +12,10 @@ from reglink.measure import Meter, release_memory
 from reglink.schemas import SOURCES
 from reglink.tables import catalog
 
-from pipelines import progress, stages, state
-from pipelines.defs.extracts import forced, validated_key
-from pipelines.metadata import counts_md, md_table, preview
-from pipelines.resources import ReglinkConfig, SparkEngine, Warehouse, run_config
+from reglink_dagster import progress, stages, state
+from reglink_dagster.defs.extracts import forced, validated_key
+from reglink_dagster.metadata import counts_md, md_table, preview
+from reglink_dagster.resources import ReglinkConfig, SparkEngine, Warehouse, run_config
 
 LINKS_KEY = dg.AssetKey(["linkage", "person_links"])
 REPORT_KEY = dg.AssetKey(["quality", "report"])
