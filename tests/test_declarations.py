@@ -208,7 +208,7 @@ def test_a_table_that_differs_from_its_declaration_fails(fifth: Path, tmp_path: 
 def test_dagster_table_assets_come_from_the_declaration() -> None:
     """Each table of the tables stage belongs to the one Dagster asset its declaration names,
     and the assets' specs are the declared steps (no table-name prefixes guessed)."""
-    from pipelines.defs.derived import TABLE_ASSETS
+    from reglink_dagster.defs.derived import TABLE_ASSETS
     from reglink.tables import catalog
 
     assert [k for k, *_ in TABLE_ASSETS] == [s.key for s in catalog.STEPS]

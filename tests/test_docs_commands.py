@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.devserver import graphql
+from reglink_dagster.devserver import graphql
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

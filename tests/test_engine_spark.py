@@ -117,7 +117,7 @@ def test_spark_engine_gives_the_duckdb_warehouse(tmp_path):
     """A small world through `reglink run` on both engines: the same persons, events, flows
     and stocks; the Spark run really ran its passes on Spark."""
     from reglink.engines.compare import compare
-    from reglink.orchestration import run_pipeline
+    from reglink_dagster.orchestration import run_pipeline
 
     world = _world(tmp_path, persons=300)
     runs = {}

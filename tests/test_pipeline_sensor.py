@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.defs.automation import landing_sensor, monthly_derived_tables
-from pipelines.resources import ReglinkConfig
+from reglink_dagster.defs.automation import landing_sensor, monthly_derived_tables
+from reglink_dagster.resources import ReglinkConfig
 
 warnings.filterwarnings("ignore", module="dagster")
 

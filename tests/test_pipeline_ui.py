@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import devserver
+from reglink_dagster import devserver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -109,7 +109,7 @@ def test_demo_report_in_a_browser_short_folded_and_offline(tmp_path):
     """After a demo run: the overview page with JavaScript off is a few screens, not 16,000
     px (tables folded in <details>), the linkage verdict is on it, the charts render, and a
     full-page screenshot is kept beside the report for a reader to look at."""
-    from reglink.orchestration import run_demo
+    from reglink_dagster.orchestration import run_demo
 
     run_demo(persons=600, seed=3, directory=tmp_path / "demo", years=4)
     reports = tmp_path / "demo" / "reports"

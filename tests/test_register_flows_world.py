@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from reglink.orchestration import run_pipeline
+    from reglink_dagster.orchestration import run_pipeline
     from reglink.synth.generate import generate
 
     out = tmp_path_factory.mktemp("noborder")

@@ -15,7 +15,7 @@ from reglink.tables import disclosure, protect
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    from reglink.orchestration import run_demo
+    from reglink_dagster.orchestration import run_demo
 
     folder = tmp_path_factory.mktemp("demo")
     run_demo(persons=5000, seed=1, directory=folder, years=6)

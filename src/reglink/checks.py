@@ -122,3 +122,35 @@ def residual_within_tolerance(con: duckdb.DuckDBPyConnection,
                         f"(tolerance {tolerance:.0%}); {worst[1] or 0} persons unaccounted over "
                         f"{worst[2]} years",
                         {"max_residual_share": round(share, 5), "tolerance": tolerance})
+
+
+DEFAULT_MAX_QUARANTINE_SHARE = 0.10
+
+
+def row_accounting(summary: dict, stored: dict[str, int]) -> CheckOutcome:
+    """Rows in = accepted + quarantined, and the restricted store holds exactly those rows for
+    the delivery (`stored`: std and quarantine counts, reglink.ingest.store_writer)."""
+    balanced = summary["rows_in"] == summary["rows_accepted"] + summary["rows_quarantined"]
+    stored_ok = (stored.get("std") == summary["rows_accepted"]
+                 and stored.get("quarantine") == summary["rows_quarantined"])
+    return CheckOutcome(balanced and stored_ok,
+                        f"{summary['rows_in']} rows in = {summary['rows_accepted']} accepted + "
+                        f"{summary['rows_quarantined']} quarantined; stored {stored.get('std')} + "
+                        f"{stored.get('quarantine')}", {"balanced": balanced})
+
+
+def quarantine_within_limit(summary: dict, limit: float = DEFAULT_MAX_QUARANTINE_SHARE
+                            ) -> CheckOutcome:
+    """The share of a delivery's rows quarantined is within `limit` (config
+    orchestration.max_quarantine_share); an empty delivery passes and says so."""
+    n = summary["rows_in"]
+    share = summary["rows_quarantined"] / n if n else 0.0
+    top = sorted(summary["reasons"].items(), key=lambda kv: -kv[1])[:3]
+    desc = (f"{share:.1%} of {n} rows quarantined (limit {limit:.0%})"
+            + (f"; top reasons: {', '.join(f'{r} {k}' for r, k in top)}" if top else "")
+            + ("" if n else "; the extract has no data rows (an empty delivery: nothing of this "
+                            "register enters the tables from it)"))
+    return CheckOutcome(share <= limit, desc,
+                        {"quarantine_share": round(share, 4), "limit": limit,
+                         "expectations_failed": ", ".join(
+                             summary.get("expectations_failed", [])) or "none"})

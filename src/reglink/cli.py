@@ -128,7 +128,7 @@ def run(
 ) -> None:
     """Run the whole pipeline on the configured extracts (the Dagster asset graph, in-process)."""
     from reglink.config import ENGINES
-    from reglink.orchestration import run_pipeline
+    from reglink_dagster.orchestration import run_pipeline
 
     if engine is not None and engine.lower() not in ENGINES:
         raise typer.BadParameter(f"{engine!r} is not one of {', '.join(ENGINES)}", param_hint="--engine")
@@ -144,7 +144,7 @@ def demo(
     years: int = typer.Option(6, "--years", min=2),
 ) -> None:
     """Generate synthetic registers and run the whole pipeline on them (DuckDB file under DIR)."""
-    from reglink.orchestration import run_demo
+    from reglink_dagster.orchestration import run_demo
 
     run_demo(persons=persons, seed=seed, directory=directory, years=years)
 

@@ -24,8 +24,6 @@ NOT_EXPORTED: dict[str, str] = {
                     "the warehouse, where access is controlled",
     "linkage_key_map": "the same record -> person_key map, kept so a re-delivered record "
                        "keeps its key: restricted for the same reason",
-    "pipeline_state": "the pipeline's own bookkeeping (file paths, fingerprints, the last "
-                      "result of each step), not statistics",
 }
 
 

@@ -1,4 +1,4 @@
-"""`reglink run` and `reglink demo`: the Dagster asset graph of `pipelines/`, executed in-process.
+"""`reglink run` and `reglink demo`: this package's asset graph, executed in-process.
 
 One code path: the same `Definitions` that `dg dev` serves, its `reglink_all` job run once per
 delivery (the config's extracts are the `baseline` delivery; landed months are their own), the
@@ -34,8 +34,8 @@ class RunOutcome:
     unchanged: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # one line each: asset and reason
     skipped: list[str] = field(default_factory=list)
-    absent: dict[str, str] = field(default_factory=dict)  # stage -> why not in the graph
     removed: dict[str, int] = field(default_factory=dict)  # register dropped from extracts -> records
+    deliveries: list["DeliveryCount"] = field(default_factory=list)  # what the validations left
     seconds: float = 0.0
     peak_rss_gb: float = 0.0  # of the whole run (this process and its children)
 
@@ -100,25 +100,30 @@ def _root_message(err: Any) -> str:
     return " ".join(msg.split())
 
 
-def _collect(result: Any, out: RunOutcome) -> None:
-    """Failures, failed checks and skipped steps of one in-process run, as one line each."""
+def _collect(result: Any, out: RunOutcome, asset_steps: dict[str, str]) -> None:
+    """Failures, failed checks and skipped steps of one in-process run, as one line each
+    (`asset_steps`: an asset's step key -> the asset; a skipped check step is not listed)."""
     failed_checks: dict[str, list[str]] = {}
+    check_steps: dict[str, str] = {}  # an @asset_check's own step -> the asset it checks
     for ev in result.all_events:
         et = ev.event_type_value
         if et == "ASSET_CHECK_EVALUATION":
             data = ev.event_specific_data
+            asset = data.asset_key.to_user_string()
+            if ev.step_key != data.asset_key.to_python_identifier():
+                check_steps[ev.step_key] = asset
             if not data.passed and data.severity.value == "ERROR":
-                failed_checks.setdefault(data.asset_key.to_user_string(), []).append(
+                failed_checks.setdefault(asset, []).append(
                     f"check {data.check_name}: {data.description or 'failed'}")
     for ev in result.all_events:
         et = ev.event_type_value
         if et == "STEP_FAILURE":
-            asset = _step_asset(ev.step_key)
+            asset = check_steps.get(ev.step_key) or _step_asset(ev.step_key)
             checks = failed_checks.get(asset)
             reason = "; ".join(checks) if checks else _root_message(ev.step_failure_data.error)
             out.failed.append(f"step {asset} failed: {reason}")
-        elif et == "STEP_SKIPPED":
-            out.skipped.append(_step_asset(ev.step_key))
+        elif et == "STEP_SKIPPED" and ev.step_key in asset_steps:
+            out.skipped.append(asset_steps[ev.step_key])
 
 
 # the longest progress label: "validated/population_register [baseline]" and a space
@@ -133,27 +138,73 @@ def progress_label(asset: str, delivery: str | None) -> str:
     return asset
 
 
-def _progress_printer(console: Any, status: Any, delivery: dict[str, str] | None = None) -> Any:
-    """Progress lines; `delivery["key"]` is the delivery being run (set by the caller)."""
-    started: dict[str, float] = {}
+class _ProgressLines(logging.Handler):
+    """Progress lines from a run's Dagster events (the `reglink_progress` logger): a step's
+    start sets the status line, its `context.log` lines update it, and when the step ends each
+    asset it materialised gets one line (its metadata `summary`; `unchanged` marks a no-op; a
+    step that materialised and then failed a blocking check is marked blocked). A multi-asset
+    step (the statistical tables) gets one line, named by its step."""
 
-    from rich.markup import escape
+    def __init__(self, console: Any, status: Any, delivery: dict[str, str]) -> None:
+        super().__init__(logging.DEBUG)
+        from rich.markup import escape
 
-    def on(asset: str, what: str, detail: str) -> None:
-        asset = escape(progress_label(asset, (delivery or {}).get("key")))  # [..] is not markup
-        if what == "start":
-            started[asset] = time.perf_counter()
-            status.update(f"[bold]{asset}[/] {detail}…")
-        elif what == "step":
-            status.update(f"[bold]{asset}[/] {detail}")
+        self.console, self.status, self.delivery, self.escape = console, status, delivery, escape
+        self.started: dict[str, float] = {}
+        self.materialized: dict[str, list[tuple[str, Any]]] = {}
+
+    def _label(self, asset: str) -> str:
+        return self.escape(progress_label(asset, self.delivery.get("key")))  # [..] is not markup
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from reglink_dagster.progress import step_event
+
+        ev = step_event(record)
+        if ev is None:
+            return
+        asset = _step_asset(ev.step_key)
+        if ev.kind == "start":
+            self.started[ev.step_key] = time.perf_counter()
+            self.materialized[ev.step_key] = []
+            self.status.update(f"[bold]{self._label(asset)}[/] …")
+        elif ev.kind == "log":
+            self.status.update(f"[bold]{self._label(_STEP_LABELS.get(asset, asset))}[/] "
+                               f"{self.escape(ev.message)}")
+        elif ev.kind == "materialized":
+            self.materialized.setdefault(ev.step_key, []).append((ev.asset, ev.metadata))
         else:
-            took = time.perf_counter() - started.get(asset, time.perf_counter())
-            mark = {"done": "[green]✓[/]", "blocked": "[red]✗[/]"}.get(what, "[dim]=[/]")
-            label = {"done": "", "blocked": " [red](blocking check failed)[/]"}.get(
-                what, " [dim](unchanged)[/]")
-            console.print(f"{mark} {asset:<{LABEL_WIDTH}} {detail}{label} [dim]{took:.1f}s[/]")
+            done = self.materialized.pop(ev.step_key, [])
+            if len(done) > 1:  # one line for the step
+                done = [(_STEP_LABELS.get(asset, asset), done[0][1])]
+            took = time.perf_counter() - self.started.pop(ev.step_key, time.perf_counter())
+            for name, md in done:
+                unchanged = md.get("unchanged") is not None and md["unchanged"].value
+                what = "blocked" if ev.kind == "failure" else "unchanged" if unchanged else "done"
+                detail = md["summary"].value if "summary" in md else ""
+                mark = {"done": "[green]✓[/]", "blocked": "[red]✗[/]"}.get(what, "[dim]=[/]")
+                label = {"done": "", "blocked": " [red](blocking check failed)[/]"}.get(
+                    what, " [dim](unchanged)[/]")
+                self.console.print(f"{mark} {self._label(name):<{LABEL_WIDTH}} {detail}{label} "
+                                   f"[dim]{took:.1f}s[/]")
 
-    return on
+
+# a step that materialises several assets, as its progress line names it
+_STEP_LABELS = {"statistical_tables": "tables"}
+
+
+@contextlib.contextmanager
+def _progress(console: Any, status: Any, delivery: dict[str, str]) -> Iterator[dict]:
+    """Attach the progress lines to the `reglink_progress` logger; yield the run config that
+    turns that logger on (Dagster's console logger stays quiet)."""
+    from reglink_dagster.progress import LOGGER_KEY, PYTHON_LOGGER
+
+    handler = _ProgressLines(console, status, delivery)
+    logger = logging.getLogger(PYTHON_LOGGER)
+    logger.addHandler(handler)
+    try:
+        yield {"loggers": {**QUIET["loggers"], LOGGER_KEY: {}}}
+    finally:
+        logger.removeHandler(handler)
 
 
 def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = False,
@@ -184,14 +235,13 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
             instance: Any = None) -> RunOutcome:
     """Run `reglink_all` once per delivery (derived assets in the last run); no exception on
     a failed step, the outcome says what failed."""
-    from pipelines import deliveries as dl
-    from pipelines import stages
+    from reglink_dagster import deliveries as dl
 
     if console is None:
         from rich.console import Console
         console = Console(stderr=True, quiet=True)
     t0 = time.perf_counter()
-    out = RunOutcome(config=cfg, absent=stages.missing())
+    out = RunOutcome(config=cfg)
     found = dl.all_deliveries(cfg)
     if not found:
         raise ReglinkError(Problem(str(cfg.config_path or "config"),
@@ -199,8 +249,6 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
     refused = dl.problems(cfg)
     if refused:
         raise ReglinkError(*refused)
-    for stage, why in out.absent.items():
-        console.print(f"[yellow]![/] stage {stage} is not in the graph: {why}")
     by_key: dict[str, list[str]] = {}
     for d in found:
         by_key.setdefault(d.key, []).append(d.register)
@@ -210,19 +258,54 @@ def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,
 
     with run_lock(cfg.warehouse), staged_warehouse(cfg.warehouse), \
             _env(STAGING_ENV, str(cfg.warehouse)):
-        out.removed = _remove_unconfigured(cfg, console)
+        instance = instance or _instance(cfg)
+        _drop_legacy_state(cfg)
+        out.removed = _remove_unconfigured(cfg, console, instance)
         _execute_deliveries(cfg, out, by_key, order, console, force, instance)
+        out.deliveries = delivery_counts(instance)
     out.seconds = time.perf_counter() - t0
     return out
 
 
-def _remove_unconfigured(cfg: PipelineConfig, console: Any) -> dict[str, int]:
+def _instance(cfg: PipelineConfig) -> Any:
+    """The run history beside the warehouse (created with the package's dagster.yaml)."""
+    import dagster as dg
+
+    home = cfg.warehouse.parent / ".dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        import shutil
+
+        import reglink_dagster
+        shutil.copy(Path(reglink_dagster.__file__).with_name("dagster.yaml"), home / "dagster.yaml")
+    return dg.DagsterInstance.local_temp(tempdir=str(home))
+
+
+def _drop_legacy_state(cfg: PipelineConfig) -> None:
+    """Earlier versions kept their change detection in a warehouse table, `pipeline_state`
+    (file paths, fingerprints); the run history does that now. Drop it from the (staged)
+    warehouse so no export or declaration check meets it."""
+    from reglink import store
+    from reglink_dagster.resources import staged
+
+    path = staged(copy.copy(cfg)).warehouse
+    if path.exists():
+        con = store.connect(path)
+        try:
+            con.execute("DROP TABLE IF EXISTS pipeline_state")
+        finally:
+            con.close()
+
+
+def _remove_unconfigured(cfg: PipelineConfig, console: Any, instance: Any) -> dict[str, int]:
     """A register taken out of `extracts` leaves with its records: its config delivery is
-    deleted from the restricted store, its quality rows and its pipeline state from the
-    (staged) warehouse, so every derived table is rebuilt without it; register -> records."""
-    from pipelines import state
-    from pipelines.deliveries import BASELINE
-    from pipelines.resources import staged
+    deleted from the restricted store and its kept keys from the (staged) warehouse, and its
+    baseline materialisations are wiped from the run history, so every derived asset's data
+    version changes and each is rebuilt without it; register -> records."""
+    from reglink import store
+    from reglink_dagster.defs.extracts import raw_key, validated_key
+    from reglink_dagster.deliveries import BASELINE
+    from reglink_dagster.resources import staged
     from reglink.ingest.store_writer import drop_delivery, stored_deliveries
 
     gone = sorted(r for r, ds in stored_deliveries(cfg).items()
@@ -233,12 +316,15 @@ def _remove_unconfigured(cfg: PipelineConfig, console: Any) -> dict[str, int]:
     scfg = staged(copy.copy(cfg))
     for register in gone:
         removed[register] = drop_delivery(scfg, register, BASELINE)
+        for key in (raw_key(register), validated_key(register)):
+            instance.wipe_asset_partitions(key, [BASELINE])
         if scfg.warehouse.exists():
-            with state.Session(scfg.warehouse) as st:
-                st.con.execute("DELETE FROM pipeline_state WHERE asset IN (?, ?) AND partition = ?",
-                               [f"raw/{register}", f"validated/{register}", BASELINE])
-                if st.tables_exist(["linkage_key_map"]):  # the keys kept for re-delivery
-                    st.con.execute("DELETE FROM linkage_key_map WHERE source = ?", [register])
+            con = store.connect(scfg.warehouse)
+            try:
+                if "linkage_key_map" in store.tables(con):  # the keys kept for re-delivery
+                    con.execute("DELETE FROM linkage_key_map WHERE source = ?", [register])
+            finally:
+                con.close()
         console.print(f"[yellow]![/] {register} is no longer in extracts: its "
                       f"{removed[register]:,} records are removed from every table")
     return removed
@@ -249,22 +335,12 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
     """One in-process run of `reglink_all` per delivery, derived assets in the last."""
     import dagster as dg
 
-    from pipelines import progress
-    from pipelines.defs.automation import delivery_keys, derived_keys
-    from pipelines.defs.extracts import DELIVERIES
-    from pipelines.resources import CONFIG_ENV, ENGINE_TAG
+    from reglink_dagster.defs.automation import delivery_keys, derived_keys
+    from reglink_dagster.defs.extracts import DELIVERIES
+    from reglink_dagster.resources import CONFIG_ENV, ENGINE_TAG
 
     warnings.filterwarnings("ignore", module="dagster")
-    if instance is None:
-        home = cfg.warehouse.parent / ".dagster"
-        home.mkdir(parents=True, exist_ok=True)
-        if not (home / "dagster.yaml").exists():
-            import shutil
-
-            import pipelines
-            shutil.copy(Path(pipelines.__file__).with_name("dagster.yaml"), home / "dagster.yaml")
-        instance = dg.DagsterInstance.local_temp(tempdir=str(home))
-    from pipelines.definitions import defs
+    from reglink_dagster.definitions import defs
 
     with _env(CONFIG_ENV, str(cfg.config_path or "")), warnings.catch_warnings(), \
             _quiet_logs(console):
@@ -276,9 +352,7 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
             instance.add_dynamic_partitions(DELIVERIES.name, new)
         with console.status("starting…") as status:
             current: dict[str, str] = {}
-            listener = _progress_printer(console, status, current)
-            progress.add(listener)
-            try:
+            with _progress(console, status, current) as run_config:
                 for i, key in enumerate(order):
                     current["key"] = key
                     selection = delivery_keys(sorted(by_key[key]))
@@ -287,11 +361,13 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
                     status.update(f"delivery {key}: {', '.join(sorted(by_key[key]))}")
                     result = job.execute_in_process(
                         instance=instance, partition_key=key, asset_selection=selection,
-                        raise_on_error=False, run_config=QUIET,
+                        raise_on_error=False, run_config=run_config,
                         tags={"reglink/force": "true" if force else "false",
                               "reglink/delivery": key, ENGINE_TAG: cfg.engine})
                     out.run_ids.append(result.run_id)
-                    _collect(result, out)
+                    _collect(result, out, {k.to_python_identifier(): k.to_user_string()
+                                           for k in job.asset_layer.asset_graph.get_all_asset_keys()}
+                             | {"statistical_tables": "statistical_tables"})
                     done: set[str] = set()
                     for ev in result.all_events:
                         if ev.event_type_value == "ASSET_MATERIALIZATION":
@@ -307,8 +383,6 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
                                     | set(out.skipped)]
                     if out.failed:
                         break
-            finally:
-                progress.remove(listener)
 
 
 @dataclass
@@ -323,25 +397,32 @@ class DeliveryCount:
     status: str  # ok, or blocked (a blocking check failed: nothing of it is used)
 
 
-def delivery_counts(con: Any) -> list[DeliveryCount]:
-    """Every delivery the warehouse holds, per register: records read, accepted and
-    quarantined (pipeline_state, what the restricted store holds now; ingest_log keeps every
-    attempt, so a re-read extract would count twice there)."""
-    have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "pipeline_state" not in have:
-        return []
-    rows = con.execute("""
-        SELECT partition, substr(asset, length('validated/') + 1), status,
-               CAST(json_extract(summary, '$.rows_in') AS BIGINT),
-               CAST(json_extract(summary, '$.rows_accepted') AS BIGINT),
-               CAST(json_extract(summary, '$.rows_quarantined') AS BIGINT)
-        FROM pipeline_state WHERE asset LIKE 'validated/%'
-        ORDER BY partition <> 'baseline', partition, 2""").fetchall()
-    return [DeliveryCount(d, r, n or 0, a or 0, q or 0, st or "ok") for d, r, st, n, a, q in rows]
+def delivery_counts(instance: Any) -> list[DeliveryCount]:
+    """Every delivery of every register, as its latest validation in the run history left it:
+    records read, accepted and quarantined (what the restricted store holds now; ingest_log
+    keeps every attempt, so a re-read extract would count twice there)."""
+    from reglink.schemas import SOURCES
+    from reglink_dagster import versions
+    from reglink_dagster.defs.extracts import DELIVERIES, validated_key
+    from reglink_dagster.deliveries import BASELINE
+
+    out = []
+    keys = sorted(instance.get_dynamic_partitions(DELIVERIES.name),
+                  key=lambda k: (k != BASELINE, k))
+    for d in keys:
+        for r in sorted(SOURCES):
+            mat = versions.latest(instance, validated_key(r), d)
+            if mat is not None:
+                out.append(DeliveryCount(
+                    d, r, versions.value(mat, "rows_in", 0), versions.value(mat, "rows_accepted", 0),
+                    versions.value(mat, "rows_quarantined", 0), versions.value(mat, "status", "ok")))
+    return out
 
 
-def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
-    """A few figures for the end of `reglink run` / `reglink demo` (from the warehouse)."""
+def headline_numbers(cfg: PipelineConfig, counts: list[DeliveryCount] | None = None
+                     ) -> dict[str, Any]:
+    """A few figures for the end of `reglink run` / `reglink demo`: the deliveries' counts
+    (from the run history) and the warehouse's."""
     from reglink import store
 
     nums: dict[str, Any] = {}
@@ -350,7 +431,6 @@ def headline_numbers(cfg: PipelineConfig) -> dict[str, Any]:
     con = store.connect(cfg.warehouse, read_only=True)
     try:
         have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        counts = delivery_counts(con)
         if counts:
             nums["deliveries"] = counts
             used = [c for c in counts if c.status != "blocked"]
@@ -398,7 +478,7 @@ def _headline(cfg: PipelineConfig, out: RunOutcome, console: Any) -> None:
                   "budget)")
     for register, n in out.removed.items():
         console.print(f"  {register}: removed from extracts, {n:,} records taken out of every table")
-    nums = headline_numbers(cfg)
+    nums = headline_numbers(cfg, out.deliveries)
     deliveries = nums.pop("deliveries", [])
     if deliveries:
         console.print("  deliveries (records read = accepted + quarantined):")
@@ -459,7 +539,7 @@ def _add_landing(config: Path) -> None:
 
 def reglink_all_job():
     """The `reglink_all` job, importable by name (Dagster re-executes runs from a reconstructable job)."""
-    from pipelines.definitions import defs
+    from reglink_dagster.definitions import defs
 
     return defs().resolve_job_def("reglink_all")
 
@@ -471,11 +551,11 @@ def reexecute_from_failure(config_path: str | Path, run_id: str | None = None,
     `run_id` defaults to the latest failed run of the run history beside the warehouse."""
     import dagster as dg
 
-    from pipelines.resources import CONFIG_ENV
+    from reglink_dagster.resources import CONFIG_ENV
 
     cfg = load_config(config_path)
     if instance is None:
-        instance = dg.DagsterInstance.local_temp(tempdir=str(cfg.warehouse.parent / ".dagster"))
+        instance = _instance(cfg)
     if run_id is None:
         failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]),
                                    limit=1)

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import dagster as dg
 
+from reglink import checks
+from reglink.checks import DEFAULT_MAX_QUARANTINE_SHARE  # noqa: F401 - known from here
 from reglink.measure import Meter, release_memory
 from reglink.schemas import SOURCES
 
-from pipelines import deliveries as dl
-from pipelines import progress, stages, state
-from pipelines.metadata import counts_md, md_table
-from pipelines.resources import ReglinkConfig, RestrictedStore, Warehouse
+from reglink_dagster import deliveries as dl
+from reglink_dagster import versions
+from reglink_dagster.metadata import counts_md, md_table
+from reglink_dagster.resources import ReglinkConfig, RestrictedStore
 
 DELIVERIES = dg.DynamicPartitionsDefinition(name="deliveries")
-DEFAULT_MAX_QUARANTINE_SHARE = 0.10
 
 
 def forced(context) -> bool:
@@ -68,6 +69,7 @@ def _ingest(cfg, register: str, path: Path, mapping: Path | None,
 
     from reglink.errors import ReglinkError
     from reglink.ingest import ingest as ing
+    from reglink.ingest import ingest_extract
 
     from reglink.ingest.mapping import Mapping, load_mapping
     from reglink.ingest.preflight import check_encoding
@@ -76,7 +78,7 @@ def _ingest(cfg, register: str, path: Path, mapping: Path | None,
     settings = ing.settings_sha256(register, mapping, suite)
     try:
         check_encoding(path, load_mapping(mapping, register) if mapping else Mapping(register))
-        return stages.get("ingest")(register, path, mapping=mapping,
+        return ingest_extract(register, path, mapping=mapping,
                                     home_country=cfg.home_country, suite=suite,
                                     budget=cfg.budget, time_zone=cfg.zone,
                                     observed_until=cfg.observed_until), settings
@@ -101,9 +103,9 @@ def make_raw_asset(register: str) -> dg.AssetsDefinition:
                     "hashed and archived. Absent when the delivery has no such file.",
     )
     def _raw(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
-             warehouse: Warehouse, restricted: RestrictedStore):
+             restricted: RestrictedStore):
+        """Archive the delivered file; its sha256 is the data version (same bytes: unchanged)."""
         cfg = reglink.load()
-        name = "/".join(raw_key(register).path)
         d = dl.find(cfg, register, context.partition_key)
         if d is None:
             context.log.info(f"delivery {context.partition_key} has no {register} extract")
@@ -111,36 +113,41 @@ def make_raw_asset(register: str) -> dg.AssetsDefinition:
         problem = dl.extract_problem(d)
         if problem:
             raise dg.Failure(str(problem))
-        progress.notify(name, "start", d.key)
-        with state.Session(warehouse.path()) as st:
-            prev = st.get(name, d.key)
-            sig = d.signature
-            same = (prev and prev.summary.get("path") == str(d.path)
-                    and prev.summary.get("signature") == sig and not forced(context))
-            archived, sha = _archive(d.path, restricted.archive_dir(), register, d.key,
-                                     prev.fingerprint if same else None)
-            unchanged = prev is not None and prev.fingerprint == sha
-            summary = {"path": str(d.path), "signature": sig, "archived": str(archived),
-                       "bytes": d.path.stat().st_size}
-            st.put(state.Record(name, d.key, sha, summary=summary))
-        progress.notify(name, "unchanged" if unchanged else "done", f"sha256 {sha[:12]}")
+        prev = versions.latest(context.instance, raw_key(register), d.key)
+        before = versions.data_version(prev)
+        same_file = (versions.value(prev, "path") == str(d.path)
+                     and versions.value(prev, "signature") == d.signature and not forced(context))
+        archived, sha = _archive(d.path, restricted.archive_dir(), register, d.key,
+                                 before if same_file else None)
         yield dg.MaterializeResult(
             metadata={"path": dg.MetadataValue.path(str(d.path)),
                       "archived_copy": dg.MetadataValue.path(str(archived)),
-                      "sha256": sha, "bytes": summary["bytes"], "unchanged": unchanged,
-                      "delivery": d.key},
+                      "sha256": sha, "bytes": d.path.stat().st_size, "signature": d.signature,
+                      "unchanged": before == sha, "delivery": d.key,
+                      "summary": f"sha256 {sha[:12]}"},
             data_version=dg.DataVersion(sha))
 
     return _raw
 
 
+def _ingest_summary(result) -> dict:
+    """What the validated asset remembers of one ingest (its metadata, read back next run)."""
+    sm = result.summary
+    return {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
+            "rows_quarantined": sm.rows_quarantined, "extract_id": sm.extract_id,
+            "sha256": sm.sha256, "reasons": sm.reasons, "soft": dict(sm.soft),
+            "completeness": {k: round(v, 4) for k, v in sm.completeness.items()},
+            "expectations_failed": [e.get("expectation", e.get("name", str(e)))
+                                    for e in sm.expectations
+                                    if isinstance(e, dict) and e.get("success") is False]}
+
+
 def make_validated_asset(register: str) -> dg.AssetsDefinition:
     vkey = validated_key(register)
-    name = "/".join(vkey.path)
 
     @dg.asset(
         key=vkey, group_name="validated", partitions_def=DELIVERIES, deps=[raw_key(register)],
-        kinds={"duckdb", "great_expectations"},
+        kinds={"duckdb", "great_expectations"}, code_version=versions.code_version("ingest"),
         description=f"{register}: typed, standardised and checked against its expectation suite "
                     "(restricted std_ and quarantine_ tables, one set of rows per delivery).",
         check_specs=[
@@ -151,95 +158,69 @@ def make_validated_asset(register: str) -> dg.AssetsDefinition:
                                           "within orchestration.max_quarantine_share"),
         ],
     )
-    def _validated(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
-                   warehouse: Warehouse):
+    def _validated(context: dg.AssetExecutionContext, reglink: ReglinkConfig):
+        """reglink.ingest for one delivery; the checks (per partition, so in this step) are
+        reglink.checks functions on what the restricted store holds now."""
         from reglink.ingest.store_writer import store_result, stored_counts
 
         cfg = reglink.load()
         key = context.partition_key
-        with state.Session(warehouse.path()) as st:
-            raw = st.get("/".join(raw_key(register).path), key)
-            prev = st.get(name, key)
+        raw = versions.latest(context.instance, raw_key(register), key)
         if raw is None:
             raise dg.Failure(f"{register}/{key}: the raw extract has not been materialised")
-        archived = Path(raw.summary["archived"])
+        archived = Path(versions.value(raw, "archived_copy"))
         mapping = cfg.mappings.get(register)
-        mapping_sha = state.fingerprint(mapping.read_text(encoding="utf-8")) if mapping else None
-        fp = state.fingerprint(raw.fingerprint, mapping_sha, cfg.home_country,
-                               stages.code_version("ingest"))
-        progress.notify(name, "start", key)
-        stored = stored_counts(cfg, register, key) if prev else {}
-        if (prev and prev.fingerprint == fp and not forced(context)
-                and stored.get("std") == prev.summary.get("rows_accepted")):
-            s = prev.summary
-            unchanged = True
-        else:
+        mapping_sha = versions.fingerprint(mapping.read_text(encoding="utf-8")) if mapping else None
+        fp = versions.fingerprint(versions.data_version(raw), mapping_sha, cfg.home_country,
+                                  versions.code_version("ingest"))
+        prev = versions.latest(context.instance, vkey, key)
+        s = versions.value(prev, "ingest")
+        stored = stored_counts(cfg, register, key) if s else {}
+        unchanged = bool(s and versions.data_version(prev) == fp and not forced(context)
+                         and stored.get("std") == s.get("rows_accepted"))
+        if not unchanged:
             with Meter() as meter:
                 result, settings_sha = _ingest(cfg, register, archived, mapping,
-                                               delivered=Path(raw.summary.get("path", archived)))
-                sm = result.summary
+                                               delivered=Path(versions.value(raw, "path", archived)))
+                s = _ingest_summary(result)
                 stored = store_result(cfg, result, delivery=key, settings_sha=settings_sha,
-                                      delivered=raw.summary.get("path"))
+                                      delivered=versions.value(raw, "path"))
                 del result
                 release_memory()
-            s = {"rows_in": sm.rows_in, "rows_accepted": sm.rows_accepted,
-                 "rows_quarantined": sm.rows_quarantined, "extract_id": sm.extract_id,
-                 "sha256": sm.sha256, "reasons": sm.reasons, "soft": dict(sm.soft),
-                 "completeness": {k: round(v, 4) for k, v in sm.completeness.items()},
-                 "expectations_failed": [e.get("expectation", e.get("name", str(e)))
-                                         for e in sm.expectations
-                                         if isinstance(e, dict) and e.get("success") is False]}
-            unchanged = False
             s["resources"] = meter.metadata()
-
-        # checks: computed on every run from what is stored now
-        balanced = s["rows_in"] == s["rows_accepted"] + s["rows_quarantined"]
-        stored_ok = (stored.get("std") == s["rows_accepted"]
-                     and stored.get("quarantine") == s["rows_quarantined"])
-        acc_ok = balanced and stored_ok
-        acc_desc = (f"{s['rows_in']} rows in = {s['rows_accepted']} accepted + "
-                    f"{s['rows_quarantined']} quarantined; stored {stored.get('std')} + "
-                    f"{stored.get('quarantine')}")
         limit = float((cfg.raw.get("orchestration") or {}).get(
-            "max_quarantine_share", DEFAULT_MAX_QUARANTINE_SHARE))
-        share = s["rows_quarantined"] / s["rows_in"] if s["rows_in"] else 0.0
-        top = sorted(s["reasons"].items(), key=lambda kv: -kv[1])[:3]
-        val_ok = share <= limit
-        val_desc = (f"{share:.1%} of {s['rows_in']} rows quarantined (limit {limit:.0%})"
-                    + (f"; top reasons: {', '.join(f'{r} {n}' for r, n in top)}" if top else "")
-                    + ("" if s["rows_in"] else "; the extract has no data rows (an empty "
-                       "delivery: nothing of this register enters the tables from it)"))
-        failed = [d for ok, d in ((acc_ok, f"row accounting: {acc_desc}"),
-                                  (val_ok, f"validation: {val_desc}")) if not ok]
-        state.put(warehouse.path(), state.Record(
-            name, key, fp, status="blocked" if failed else "ok",
-            reason=f"{register}/{key}: " + "; ".join(failed) if failed else None, summary=s))
-        progress.notify(name, "blocked" if failed else "unchanged" if unchanged else "done",
-                        f"{s['rows_accepted']} accepted, {s['rows_quarantined']} quarantined"
-                        + ("" if unchanged else f" (peak {s['resources']['peak_rss_gb']:.1f} GB)"))
-        completeness = s.get("completeness", {})
+            "max_quarantine_share", checks.DEFAULT_MAX_QUARANTINE_SHARE))
+        acc = checks.row_accounting(s, stored)
+        val = checks.quarantine_within_limit(s, limit)
+        failed = [f"{name}: {o.description}" for name, o in
+                  (("row accounting", acc), ("validation", val)) if not o.passed]
         yield dg.MaterializeResult(
             metadata={
-                "delivery": key, "extract_sha256": s.get("sha256", raw.fingerprint),
+                "delivery": key, "extract_sha256": s.get("sha256", versions.data_version(raw)),
                 "rows_in": s["rows_in"], "rows_accepted": s["rows_accepted"],
-                "rows_quarantined": s["rows_quarantined"], "quarantine_share": round(share, 4),
+                "rows_quarantined": s["rows_quarantined"],
+                "quarantine_share": val.metadata["quarantine_share"],
                 "dagster/row_count": s["rows_accepted"], "unchanged": unchanged,
                 **(s.get("resources") or {}),
                 "quarantine_by_reason": counts_md("rows quarantined by reason", s["reasons"]),
                 "completeness": dg.MetadataValue.md(md_table(
-                    ["column", "share filled"], sorted(completeness.items()), 40)),
+                    ["column", "share filled"], sorted(s.get("completeness", {}).items()), 40)),
+                # read back by the next run (unchanged), the derived assets' gate and the headline
+                "summary": f"{s['rows_accepted']} accepted, {s['rows_quarantined']} quarantined"
+                           + ("" if unchanged else
+                              f" (peak {s['resources']['peak_rss_gb']:.1f} GB)"),
+                "ingest": dg.MetadataValue.json(s),
+                "status": "blocked" if failed else "ok",
+                "blocked_reason": f"{register}/{key}: " + "; ".join(failed) if failed else "",
             },
             data_version=dg.DataVersion(fp))
-        yield dg.AssetCheckResult(check_name="row_accounting", passed=acc_ok,
-                                  description=acc_desc, metadata={"balanced": balanced})
-        yield dg.AssetCheckResult(check_name="validation", passed=val_ok, description=val_desc,
-                                  metadata={"quarantine_share": round(share, 4),
-                                            "limit": limit,
-                                            "expectations_failed": ", ".join(
-                                                s.get("expectations_failed", [])) or "none"})
+        yield dg.AssetCheckResult(check_name="row_accounting", passed=acc.passed,
+                                  description=acc.description, metadata=acc.metadata)
+        yield dg.AssetCheckResult(check_name="validation", passed=val.passed,
+                                  description=val.description, metadata=val.metadata)
 
     return _validated
 
 
 raw_assets = [make_raw_asset(r) for r in SOURCES]
-validated_assets = [make_validated_asset(r) for r in SOURCES] if stages.available("ingest") else []
+validated_assets = [make_validated_asset(r) for r in SOURCES]

@@ -16,7 +16,7 @@ import dagster as dg
 from reglink import store
 from reglink.config import PipelineConfig, load_config
 
-from pipelines.stages import PROJECT_ROOT
+from reglink_dagster.versions import PROJECT_ROOT
 
 CONFIG_ENV = "REGLINK_CONFIG"
 DEFAULT_CONFIG = PROJECT_ROOT / "demo" / "reglink.yaml"

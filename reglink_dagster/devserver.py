@@ -1,7 +1,7 @@
 """Start `dg dev` on a free port, wait for it, screenshot a page in headless Chromium, stop it.
 
 Used by tests/test_pipeline_ui.py and by hand:
-    .venv/bin/python -m pipelines.devserver --config demo/reglink.yaml --home demo/.dagster \\
+    .venv/bin/python -m reglink_dagster.devserver --config demo/reglink.yaml --home demo/.dagster \\
         --out graph.png
 The server is stopped through its own process group (it was started in a new session).
 """

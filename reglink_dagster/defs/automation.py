@@ -15,10 +15,10 @@ import json
 
 import dagster as dg
 
-from pipelines import deliveries as dl
-from pipelines.defs.derived import linkage_assets, report_assets, tables_assets
-from pipelines.defs.extracts import DELIVERIES, raw_key, validated_assets, validated_key
-from pipelines.resources import ReglinkConfig
+from reglink_dagster import deliveries as dl
+from reglink_dagster.defs.derived import linkage_assets, report_assets, tables_assets
+from reglink_dagster.defs.extracts import DELIVERIES, raw_key, validated_assets, validated_key
+from reglink_dagster.resources import ReglinkConfig
 
 DELIVERY_SELECTION = dg.AssetSelection.groups("extracts", "validated")
 DERIVED_SELECTION = dg.AssetSelection.all() - DELIVERY_SELECTION
