@@ -1,24 +1,30 @@
 """The Spark engine against the DuckDB engine on one machine: `reglink run` on the same world.
 
-    python bench/bench_spark.py --persons 100000 --master local[2] --memory-limit 12GB
-    python bench/bench_spark.py --world /work/worlds/w100k --master local[2]
+    python bench/bench_spark.py --persons 100000 --master local[2] --memory-limit 4GB
+    python bench/bench_spark.py --world /path/to/synth/world --master local[2]
 
-Makes a synthetic world (or copies one, leaving it untouched), runs the real command twice in
-subprocesses -- `--engine duckdb` then `--engine spark` (never at once: peak memory is measured)
--- sampling the resident memory of each whole process tree (the JVM and Python workers
-included). Reports wall time, peak RSS, their ratios, each stage's time as the run prints it,
-and whether the two warehouses agree (pairwise agreement of the persons, events per year and
-type, flows, stocks, and every table Spark SQL computes). Appends one JSON line to
+Makes a synthetic world (`reglink synth --persons N --years 6 --seed 11`, or copies one,
+leaving it untouched), runs the real command in subprocesses -- `--engine duckdb` then
+`--engine spark` (never at once: peak memory is measured), `--runs` times each -- sampling each
+whole process tree (the JVM and Python workers included) every half second: resident memory
+and CPU time. Reports, per engine, the median wall time, peak RSS and CPU seconds, their
+ratios, each stage's time as the run prints it, and whether the two warehouses agree (pairwise
+agreement of the persons, events per year and type, flows, stocks, and every table Spark SQL
+computes). On a machine shared with other work the wall times are upper bounds; the CPU
+seconds are what the run itself consumed. Appends one JSON line to
 bench/results/bench_spark.jsonl.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +32,67 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from bench_pipeline import EXTRACTS, REGLINK, STAGE_LINE, measured  # noqa: E402
+from bench_pipeline import EXTRACTS, REGLINK, STAGE_LINE  # noqa: E402
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants, whichever thread started them (the JVM forks Spark's Python
+    daemon from one of its threads)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                pass
+    return out
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process `pid` so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return sum(int(f) for f in fields[11:13]) / _TICK  # utime stime (not the reaped children:
+    # they were sampled themselves)
+
+
+def measured(cmd: list[str]) -> dict:
+    """Run `cmd`, sampling its process tree every 0.5 s: wall seconds, peak RSS, CPU seconds
+    (each process's last sample, so a process living under 0.5 s may be missed), output."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, cpu = [0], {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            tree = _tree(proc.pid)
+            peak[0] = max(peak[0], sum(_rss(p) for p in tree))
+            for p in tree:
+                cpu[p] = max(cpu.get(p, 0.0), _cpu(p))
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    out, err = proc.communicate()
+    done.set()
+    t.join()
+    return {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_gb": round(peak[0] / 1e9, 2),
+            "cpu_seconds": round(sum(cpu.values()), 1), "returncode": proc.returncode,
+            "stdout": out, "stderr": err}
 
 
 def _world(args: argparse.Namespace, tmp: Path) -> Path:
@@ -38,7 +104,7 @@ def _world(args: argparse.Namespace, tmp: Path) -> Path:
                 shutil.copy2(f, world / f.name)
     else:
         subprocess.run([str(REGLINK), "synth", "--persons", str(args.persons), "--years", "6",
-                        "--seed", "1", "--out", str(world)], check=True, capture_output=True)
+                        "--seed", str(args.seed), "--out", str(world)], check=True, capture_output=True)
     return world
 
 
@@ -61,10 +127,13 @@ def _config(world: Path, dest: Path, args: argparse.Namespace) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--persons", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--world", help="an existing synthetic world folder (copied)")
     ap.add_argument("--master", default="local[2]")
-    ap.add_argument("--memory-limit", default="12GB")
+    ap.add_argument("--memory-limit", default="4GB",
+                    help="the run's budget (local Spark: 40%% of it is the JVM's heap)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=1, help="runs per engine (the median is reported)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
 
@@ -76,34 +145,44 @@ def main() -> int:
         world = _world(args, tmp)
         runs: dict[str, dict] = {}
         for engine in ("duckdb", "spark"):
-            cfg_path = _config(world, tmp / engine, args)
-            r = measured([str(REGLINK), "run", "--config", str(cfg_path), "--engine", engine])
-            if r["returncode"] != 0:
-                print(r["stderr"][-3000:], file=sys.stderr)
-                return 1
-            stages = {m["asset"]: float(m["s"]) for line in r["stderr"].splitlines()
-                      if (m := STAGE_LINE.match(line.strip()))}
-            runs[engine] = {"seconds": r["seconds"], "peak_rss_gb": r["peak_rss_gb"],
-                            "stages": stages, "warehouse": str(load_config(cfg_path).warehouse)}
-            print(f"{engine:>6}: {r['seconds']:8.1f} s  peak {r['peak_rss_gb']:5.2f} GB  "
-                  + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()), flush=True)
+            each = []
+            for i in range(args.runs):
+                cfg_path = _config(world, tmp / f"{engine}{i}", args)
+                r = measured([str(REGLINK), "run", "--config", str(cfg_path), "--engine", engine])
+                if r["returncode"] != 0:
+                    print(r["stderr"][-3000:], file=sys.stderr)
+                    return 1
+                stages = {m["asset"]: float(m["s"]) for line in r["stderr"].splitlines()
+                          if (m := STAGE_LINE.match(line.strip()))}
+                each.append({"seconds": r["seconds"], "peak_rss_gb": r["peak_rss_gb"],
+                             "cpu_seconds": r["cpu_seconds"], "stages": stages})
+                print(f"{engine:>6}: {r['seconds']:8.1f} s  peak {r['peak_rss_gb']:5.2f} GB  "
+                      f"cpu {r['cpu_seconds']:7.1f} s  "
+                      + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()), flush=True)
+            med = {k: statistics.median(e[k] for e in each) for k in ("seconds", "peak_rss_gb", "cpu_seconds")}
+            runs[engine] = {**med, "runs": each, "stages": {
+                k: statistics.median(e["stages"].get(k, 0.0) for e in each) for k in each[0]["stages"]},
+                "warehouse": str(load_config(cfg_path).warehouse)}
         agree = compare(Path(runs["duckdb"]["warehouse"]), Path(runs["spark"]["warehouse"]))
         d, s = runs["duckdb"], runs["spark"]
         result = {
             "bench": "bench_spark", "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "persons": None if args.world else args.persons, "world": args.world,
+            "persons": None if args.world else args.persons, "seed": None if args.world else args.seed,
+            "world": args.world, "runs": args.runs,
             "master": args.master, "memory_limit": args.memory_limit, "threads": args.threads,
             "duckdb": {k: v for k, v in d.items() if k != "warehouse"},
             "spark": {k: v for k, v in s.items() if k != "warehouse"},
             "time_ratio": round(s["seconds"] / d["seconds"], 2),
             "memory_ratio": round(s["peak_rss_gb"] / max(d["peak_rss_gb"], 1e-9), 2),
+            "cpu_ratio": round(s["cpu_seconds"] / max(d["cpu_seconds"], 1e-9), 2),
             "pairwise_agreement": agree["pairwise_agreement"],
             "events_equal": agree["events_equal"], "flows_equal": agree["flows_equal"],
             "stocks_equal": agree["stocks_equal"], "records": agree["records"],
             # every table Spark SQL computed: the same rows and column types as DuckDB's
             "sql_tables_equal": {t: v["equal"] and v["same_types"] for t, v in agree["tables"].items()},
         }
-        print(f" ratio: time {result['time_ratio']}x, memory {result['memory_ratio']}x; "
+        print(f" ratio: time {result['time_ratio']}x, memory {result['memory_ratio']}x, "
+              f"cpu {result['cpu_ratio']}x; "
               f"persons agree {agree['pairwise_agreement']:.6f}, events equal {agree['events_equal']}, "
               f"flows equal {agree['flows_equal']}, stocks equal {agree['stocks_equal']}; Spark SQL "
               f"tables equal: {all(result['sql_tables_equal'].values())} {result['sql_tables_equal']}")

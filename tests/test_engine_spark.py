@@ -73,6 +73,21 @@ def test_envelope_round_trip_keeps_every_table_and_type():
     assert ddl.startswith("_t string, _part bigint") and "`raw__d` date" in ddl
 
 
+def test_pairwise_agreement_by_hand():
+    """Records 1-4: a puts {1,2,3} {4}, b puts {1,2} {3,4}. Of the 6 pairs, 1-2 (together in
+    both), 1-4 and 2-4 (apart in both) agree; 1-3, 2-3, 3-4 do not: 3/6. Record 5 is in a only
+    and is left out; labels do not matter."""
+    from reglink.engines.compare import pairwise_agreement
+
+    a = pl.DataFrame({"source": ["x"] * 5, "record_id": ["1", "2", "3", "4", "5"],
+                      "person_key": ["A", "A", "A", "B", "C"]})
+    b = pl.DataFrame({"source": ["x"] * 4, "record_id": ["1", "2", "3", "4"],
+                      "person_key": ["P", "P", "Q", "Q"]})
+    assert pairwise_agreement(a, b) == pairwise_agreement(b, a) == 0.5
+    relabelled = a.with_columns(pl.col("person_key").replace({"A": "Z", "B": "Y"}))
+    assert pairwise_agreement(a, relabelled) == 1.0
+
+
 def test_cli_refuses_an_unknown_engine(tmp_path):
     from typer.testing import CliRunner
 
@@ -84,11 +99,22 @@ def test_cli_refuses_an_unknown_engine(tmp_path):
 
 # -- on Spark (local[2]) -------------------------------------------------------------------------
 
-def _world(root: Path, persons: int) -> Path:
+def demo_world_parameters() -> dict[str, int]:
+    """The world `reglink demo` makes by default (persons, years, seed), read from the command
+    itself so this test follows the demo if its defaults change."""
+    import typer.main
+
+    from reglink.cli import app
+
+    demo = typer.main.get_command(app).commands["demo"]
+    return {p.name: p.default for p in demo.params if p.name in ("persons", "years", "seed")}
+
+
+def _world(root: Path, persons: int, years: int, seed: int) -> Path:
     from reglink.synth.generate import generate
 
     world = root / "world"
-    generate(world, persons=persons, years=3, seed=5)
+    generate(world, persons=persons, years=years, seed=seed)
     data = yaml.safe_load((world / "reglink.yaml").read_text(encoding="utf-8"))
     data.update({"memory_limit": "3GB", "threads": 2,
                  "spark": {"master": "local[2]", "keep_work": True}})
@@ -113,13 +139,49 @@ def test_session_has_the_similarity_functions_and_a_checkpoint_dir(tmp_path):
 
 
 @pytest.mark.spark
-def test_spark_engine_gives_the_duckdb_warehouse(tmp_path):
-    """A small world through `reglink run` on both engines: the same persons, events, flows
-    and stocks; the Spark run really ran its passes on Spark."""
+def test_spark_runners_of_one_build_export_each_unchanged_input_once(tmp_path):
+    """A DuckDB table read by several steps goes to Spark once; after a DuckDB step changes it,
+    Spark sees the new content; a table Spark wrote is read from Spark's own Parquet."""
+    from reglink.engines.spark import spark_session
+    from reglink.tables.runner import SparkExports, SparkRunner
+
+    cfg = config_from_mapping({"memory_limit": "2GB", "threads": 2, "engine": "spark",
+                               "warehouse": "w.duckdb", "spark": {"master": "local[2]"}}, tmp_path)
+    spark = spark_session(cfg)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE persons AS SELECT range AS k, range % 3 AS g FROM range(10)")
+    exports = SparkExports(con, spark, tmp_path / "sql" / "_inputs")
+
+    def step(name: str) -> SparkRunner:
+        return SparkRunner(con, spark, tmp_path / "sql" / name, exports)
+
+    count = "SELECT g, count(*) AS n FROM persons GROUP BY g"
+    assert step("a").table("by_g", count, "g") == 3
+    assert step("b").table("by_g2", count, "g") == 3
+    assert exports.written == ["persons"]  # the second step reused the first one's Parquet
+    con.execute("UPDATE persons SET g = 0 WHERE k < 5")  # a DuckDB step in between
+    step("c").table("by_g3", count, "g")
+    assert exports.written == ["persons", "persons"]
+    assert con.execute("SELECT n FROM by_g3 WHERE g = 0").fetchall()[0][0] == 7  # 0,3,6,9 + 1,2,4
+    # by_g3 came from Spark: the next step reads Spark's Parquet, not an export of it
+    assert step("d").table("total", "SELECT sum(n) AS n FROM by_g3") == 1
+    assert con.execute("SELECT n FROM total").fetchall()[0][0] == 10
+    assert exports.written == ["persons", "persons"]
+    con.close()
+
+
+@pytest.mark.spark
+def test_spark_engine_gives_the_duckdb_warehouse_on_the_demo_world(tmp_path):
+    """The demo world (5,000 persons, 6 years) through `reglink run` on both engines, Spark on
+    `local[2]`: the same persons (pairwise agreement >= 0.999), the same `migration_events`
+    per year and type, identical `flows` and `stocks`, and every table Spark SQL computes row
+    for row; the Spark run really ran its passes on Spark, each input exported once."""
     from reglink.engines.compare import compare
     from reglink_dagster.orchestration import run_pipeline
 
-    world = _world(tmp_path, persons=300)
+    demo = demo_world_parameters()
+    assert demo == {"persons": 5000, "years": 6, "seed": 1}, demo  # what the docs call the demo world
+    world = _world(tmp_path, **demo)
     runs = {}
     for engine in ("duckdb", "spark"):
         dest = tmp_path / engine
@@ -137,6 +199,12 @@ def test_spark_engine_gives_the_duckdb_warehouse(tmp_path):
         step = {"migration_events": "events", "residence_spells": "stocks", "temporary_stays": "mobility",
                 "temporary_mobility": "mobility", "asylum_flows": "asylum"}.get(t, t)
         assert list((work / "tables" / "sql" / step / "out" / t).glob("*.parquet")), t
+    # the steps shared their inputs: no DuckDB table was given to Spark twice unless a DuckDB
+    # step changed it in between, and no table Spark wrote was exported back to it
+    exported = [p.name.rsplit(".", 1)[0] for p in (work / "tables" / "sql" / "_inputs").iterdir()]
+    assert "persons" in exported and "crossings" in exported, exported
+    assert len(exported) == len(set(exported)), sorted(exported)
+    assert not set(exported) & set(SQL_TABLES), exported
     assert not (runs["duckdb"].budget.temp_directory / "spark").exists()
     # without keep_work the restricted working Parquet goes with the stage
     from reglink.config import config_from_mapping

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
+
+from reglink.linkage.evaluate import pairwise_metrics
 
 
 # the tables `engine: spark` computes with Spark SQL from the same builders (tables/runner.py)
@@ -23,22 +26,17 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
 
 
-def pairwise_agreement(con: duckdb.DuckDBPyConnection, a: str = "a", b: str = "b") -> float:
-    """Rand index of the two person partitions of the records both warehouses hold."""
-    n, same_both, same_a, same_b = con.execute(f"""
-      WITH j AS (SELECT x.person_key AS ka, y.person_key AS kb
-                 FROM {a}.person_links x JOIN {b}.person_links y USING (source, record_id)),
-           cell AS (SELECT count(*) AS n FROM j GROUP BY ka, kb),
-           ra AS (SELECT count(*) AS n FROM j GROUP BY ka),
-           rb AS (SELECT count(*) AS n FROM j GROUP BY kb)
-      SELECT (SELECT count(*) FROM j),
-             (SELECT COALESCE(sum(n * (n - 1) / 2), 0) FROM cell),
-             (SELECT COALESCE(sum(n * (n - 1) / 2), 0) FROM ra),
-             (SELECT COALESCE(sum(n * (n - 1) / 2), 0) FROM rb)""").fetchall()[0]
+def pairwise_agreement(links_a: pl.DataFrame, links_b: pl.DataFrame) -> float:
+    """Rand index of two person partitions (`source`, `record_id`, `person_key`) over the
+    records both hold: the share of record pairs both put together or both apart. The pair
+    counts are the linkage evaluation's (`pairwise_metrics`, run with `a` as the truth):
+    pairs split one way only = pairs a joins + pairs b joins - 2 x pairs both join."""
+    m = pairwise_metrics(links_b, links_a, pred_col="person_key", true_col="person_key")
+    n = m["records"]
     pairs = n * (n - 1) / 2
     if pairs == 0:
         return 1.0
-    disagree = float(same_a) + float(same_b) - 2 * float(same_both)
+    disagree = float(m["true_pairs"]) + float(m["predicted_pairs"]) - 2 * float(m["correct_pairs"])
     return 1.0 - disagree / pairs
 
 
@@ -53,7 +51,9 @@ def compare(a: Path, b: Path) -> dict[str, Any]:
     try:
         _attach(con, a, "a")
         _attach(con, b, "b")
-        out: dict[str, Any] = {"pairwise_agreement": pairwise_agreement(con),
+        links = "SELECT source, record_id, person_key FROM {}.person_links"
+        out: dict[str, Any] = {"pairwise_agreement": pairwise_agreement(con.sql(links.format("a")).pl(),
+                                                                        con.sql(links.format("b")).pl()),
                                "records": con.execute("SELECT count(*) FROM a.person_links").fetchall()[0][0],
                                "persons_a": con.execute("SELECT count(DISTINCT person_key) FROM a.person_links").fetchall()[0][0],
                                "persons_b": con.execute("SELECT count(DISTINCT person_key) FROM b.person_links").fetchall()[0][0]}

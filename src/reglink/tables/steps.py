@@ -16,7 +16,7 @@ import duckdb
 from reglink.config import Budget
 from reglink.tables import (accounting, coarsen, crossings, events, flows, mobility, persons,
                             protect, provisional, register_flows, stocks, toolkit, vital)
-from reglink.tables.runner import DuckDBRunner, Runner, SparkRunner
+from reglink.tables.runner import DuckDBRunner, Runner, SparkExports, SparkRunner
 from reglink.tables.settings import TableSettings
 
 
@@ -35,13 +35,18 @@ class Build:
     # flows from the population register's spells (no border register, or
     # tables.flows_source: registers); decided once the crossings are built
     from_registers: bool = False
+    # the DuckDB tables given to Spark, shared by the steps (each exported once while unchanged)
+    spark_exports: SparkExports | None = None
 
     def run(self, step: str) -> Runner:
-        """Where a step's SQL runs: DuckDB, or Spark (a fresh runner: DuckDB steps in between
-        change the tables Spark must read)."""
+        """Where a step's SQL runs: DuckDB, or Spark (a runner per step, over the build's one
+        set of exported inputs)."""
         if self.spark is None:
             return DuckDBRunner(self.con)
-        return SparkRunner(self.con, self.spark, (self.spark_work or Path("spark-work")) / "sql" / step)
+        sql_work = (self.spark_work or Path("spark-work")) / "sql"
+        if self.spark_exports is None:
+            self.spark_exports = SparkExports(self.con, self.spark, sql_work / "_inputs")
+        return SparkRunner(self.con, self.spark, sql_work / step, self.spark_exports)
 
     def rows(self, table: str) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
