@@ -95,6 +95,18 @@ def _declare(stage: str, asset: tuple[str, str] | None, tables: dict[str, str]) 
                   asset) for name, spec in tables.items()]
 
 
+# The columns of a migration event (`migration_events`); the tables that carry events with more
+# (`expected_migrations`, and both in their register-based form) add theirs after these
+EVENT_COLUMNS = (
+    "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
+    "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
+    "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
+    "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
+    "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
+    "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
+    "event_quarter INTEGER, event_month INTEGER"
+)
+
 _TABLES: list[Table] = [
     *_declare("ingest", None, {
         "ingest_log": (
@@ -220,15 +232,7 @@ _TABLES: list[Table] = [
         ),
     }),
     *_declare("tables", ("events", "migration_events"), {
-        "migration_events": (
-            "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-            "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-            "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-            "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-            "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-            "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-            "event_quarter INTEGER, event_month INTEGER"
-        ),
+        "migration_events": EVENT_COLUMNS,
         "register_stays": (
             "person_key VARCHAR, stay_no HUGEINT, s DATE, e DATE, end_reason VARCHAR, registered "
             "BOOLEAN, born_here BOOLEAN, asylum BOOLEAN, permit_days BIGINT, permits BIGINT, "
@@ -237,13 +241,7 @@ _TABLES: list[Table] = [
     }),
     *_declare("tables", ("tables", "flows"), {
         "expected_migrations": (
-            "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-            "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-            "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-            "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-            "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-            "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-            "event_quarter INTEGER, event_month INTEGER, crossing_order INTEGER, days_observed "
+            EVENT_COLUMNS + ", crossing_order INTEGER, days_observed "
             "BIGINT, other_days HUGEINT, state VARCHAR, lag_band INTEGER, evidence VARCHAR, "
             "currently_counted BOOLEAN, stay_probability DOUBLE, model_probability DOUBLE, "
             "migrating_probability DOUBLE, probability DOUBLE, drift DOUBLE, model_variance DOUBLE, "
@@ -434,24 +432,10 @@ UNDECLARED = frozenset({"pipeline_state"})
 # registers) build these two tables with other columns: declared as the second form they take.
 _FROM_REGISTERS: dict[str, str] = {
     "expected_migrations": (
-        "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-        "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-        "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-        "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-        "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-        "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-        "event_quarter INTEGER, event_month INTEGER, probability DOUBLE, migrating_probability "
+        EVENT_COLUMNS + ", probability DOUBLE, migrating_probability "
         "DECIMAL(2,1), model_variance DECIMAL(2,1), model_cell VARCHAR, drift DECIMAL(2,1)"
     ),
-    "migration_events": (
-        "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-        "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-        "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-        "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-        "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-        "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-        "event_quarter INTEGER, event_month INTEGER, evidence VARCHAR"
-    ),
+    "migration_events": EVENT_COLUMNS + ", evidence VARCHAR",
 }
 
 TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
