@@ -107,6 +107,16 @@ EVENT_COLUMNS = (
     "event_quarter INTEGER, event_month INTEGER"
 )
 
+def _published(declared: list[Table]) -> list[Table]:
+    """`pub_<table>` of every table the small-cell protection publishes (tables.protect), in
+    name order: the table's own columns and `suppressed`, the protection's flag."""
+    from reglink.tables.protect import PROTECTED
+
+    by_name = {t.name: t for t in declared}
+    return [Table(f"pub_{name}", "tables", by_name[name].columns + (("suppressed", "BOOLEAN"),),
+                  ("tables", "publication")) for name in sorted(PROTECTED)]
+
+
 _TABLES: list[Table] = [
     *_declare("ingest", None, {
         "ingest_log": (
@@ -342,76 +352,10 @@ _TABLES: list[Table] = [
             "foreign_born BIGINT, total BIGINT"
         ),
     }),
-    *_declare("tables", ("tables", "publication"), {
-        "pub_accounting": (
-            "year INTEGER, subpopulation VARCHAR, stock_start BIGINT, immigration BIGINT, emigration "
-            "BIGINT, births BIGINT, deaths BIGINT, citizenship_acquired BIGINT, citizenship_lost "
-            "BIGINT, stock_end BIGINT, residual BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_asylum_flows": (
-            "year INTEGER, flow VARCHAR, breakdown VARCHAR, decision VARCHAR, citizenship VARCHAR, "
-            "sex VARCHAR, persons BIGINT, events BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_flows": (
-            "period_type VARCHAR, period VARCHAR, period_start DATE, period_end DATE, event_type "
-            "VARCHAR, breakdown VARCHAR, sex VARCHAR, age_group VARCHAR, citizenship VARCHAR, "
-            "country_of_birth VARCHAR, subpopulation VARCHAR, country VARCHAR, reason VARCHAR, "
-            "persons BIGINT, events BIGINT, provisional_events BIGINT, persons_final BIGINT, "
-            "persons_expected DOUBLE, persons_provisional_estimate DOUBLE, ci_low DOUBLE, ci_high "
-            "DOUBLE, status VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_stocks": (
-            "reference_date DATE, population VARCHAR, breakdown VARCHAR, sex VARCHAR, age_group "
-            "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, subpopulation VARCHAR, country "
-            "VARCHAR, persons BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_temporary_mobility": (
-            "year INTEGER, mobility_type VARCHAR, category VARCHAR, breakdown VARCHAR, duration_band "
-            "VARCHAR, purpose VARCHAR, sex VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, "
-            "subpopulation VARCHAR, persons BIGINT, stays BIGINT, person_days BIGINT, open_stays "
-            "BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_1": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_1_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_2": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_2_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_3": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_3_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_4": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_4_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_5": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_5_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-    }),
+    # the publication copies (pub_<table>) follow, generated: _published()
+]
+_TABLES += _published(_TABLES)
+_TABLES += [
     *_declare("tables", None, {
         "births": (
             "person_key VARCHAR, birth_year INTEGER, birth_month INTEGER, sex VARCHAR, mother_key "
