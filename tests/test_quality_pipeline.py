@@ -49,6 +49,34 @@ def test_recomputed_configured_rule_equals_migration_events(real):
     assert sum(r["warehouse_events"] for r in rows) == total
 
 
+def test_report_reads_the_rule_inputs_the_tables_stage_read(real):
+    """The same permits and initial statuses, whether read as the tables stage reads them (one
+    connection, restricted store attached) or as the report does (two stores)."""
+    from reglink.quality import sensitivity
+    from reglink.quality.stores import Stores
+    from reglink.rules import inputs
+
+    n = inputs.evidence_days(real.rule, None)
+    with duckdb.connect(str(real.warehouse), read_only=True) as con:
+        con.execute(f"ATTACH '{real.restricted_path}' AS restricted (READ_ONLY)")
+        tables_ev = inputs.permit_evidence(con, "restricted", 1)
+        tables_long = inputs.permit_evidence(con, "restricted", n)
+        tables_init = con.sql(inputs.seeded_initial_status_sql()).pl()
+    st = Stores.open(real.warehouse, real.restricted_path)
+    try:
+        with sensitivity.permit_links(st) as linked:
+            assert linked
+            report_ev = sensitivity.load_permit_evidence(st, 1)
+            report_long = sensitivity.load_permit_evidence(st, n)
+        report_init = sensitivity.load_initial_status(st)
+    finally:
+        st.close()
+    assert tables_ev.height > 0 and sorted(report_ev.rows()) == sorted(tables_ev.rows())
+    assert sorted(report_long.rows() if report_long is not None else []) == \
+        sorted(tables_long.rows())
+    assert tables_init.height > 0 and sorted(report_init.rows()) == sorted(tables_init.rows())
+
+
 def test_applicable_completeness_of_next_country_from_std(real):
     std = _sql(real.restricted_path, "SELECT deregistration_reason, next_country "
                                      "FROM std_population_register")

@@ -5,7 +5,8 @@ that run on DuckDB only; it catches DuckDB-only syntax creeping into the set-bas
 the builders Spark runs give DuckDB's rows is `tests/test_engine_spark.py`."""
 import pytest
 
-from reglink.tables import accounting, crossings, events, flows, mobility, persons, stocks, vital
+from reglink.rules import inputs
+from reglink.tables import accounting, events, flows, mobility, persons, stocks, vital
 from reglink.tables.runner import read_tables
 from reglink.tables.sql import DUCKDB, SPARK
 from example_world import example_settings
@@ -19,7 +20,7 @@ def _statements() -> dict[str, str]:
                 "deregistration_reason", "next_country", "region", "naturalisation_date"]
     return {
         "persons": persons.persons_sql("NZL", "restricted", True, reg_cols),
-        "initial_status": crossings.initial_status_sql("_repaired", "NZL", "crossing_seq"),
+        "initial_status": inputs.initial_status_sql("_repaired", "NZL", "crossing_seq"),
         "migration_events": events.enrich_sql(s, True, dialect=SPARK),
         "flows": flows.flow_members_sql(["month", "quarter", "year"], dialect=SPARK),
         "residence_spells": stocks.residence_spells_sql(),

@@ -197,6 +197,118 @@ def _quarantine_rows(failures: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
     return per_row.join(raw_cols, on="row_number", how="left")
 
 
+@dataclass
+class _HeldBack:
+    """What an extract holds back as it is checked: per-reason counts and distinct failing
+    values (always exact, in the summary), and the quarantine rows and failures themselves
+    (with `keep_rows=False`, the details of the first DETAIL_CAP rows only)."""
+
+    summary: IngestSummary
+    keep_rows: bool
+    rows: list[pl.DataFrame] = field(default_factory=list)  # quarantine rows, per chunk
+    failures: list[pl.DataFrame] = field(default_factory=list)
+    values: list[pl.DataFrame] = field(default_factory=list)
+    count_held: int = 0  # rows quarantined (exact, whatever detail is kept)
+    detail_rows: int = 0
+
+    def count(self, failures: pl.DataFrame) -> int:
+        """Add a failure frame to the per-reason counts and the distinct failing values; the
+        number of distinct rows in it."""
+        once = failures.unique(["row_number", "reason", "column"])
+        self.values.append(once.group_by("reason", "column", "value").len("rows"))
+        if len(self.values) > 64:  # keep the running tally small: one frame of distinct values
+            self.values[:] = [_sum_values(self.values)]
+        by_reason = self.summary.by_reason
+        for reason, column, n in once.group_by("reason", "column").len().iter_rows():
+            by_reason[(reason, column)] = by_reason.get((reason, column), 0) + int(n)
+        return failures.get_column("row_number").n_unique()
+
+    def hold_back(self, failures: pl.DataFrame, raw: pl.DataFrame) -> None:
+        """Count failing rows and keep their quarantine details (up to DETAIL_CAP rows)."""
+        n = self.count(failures)
+        self.count_held += n
+        if self.keep_rows or self.detail_rows < DETAIL_CAP:  # validate on a huge broken file:
+            self.rows.append(_quarantine_rows(failures, raw))  # counts stay exact, details stop
+            self.failures.append(failures)
+            self.detail_rows += n
+        else:
+            self.summary.details_truncated = True
+
+    def add_reason(self, failures: pl.DataFrame) -> None:
+        """One more reason for rows already held back for something else."""
+        self.count(failures)
+        self.failures.append(failures)
+        self.rows = [_add_reason(q, failures) for q in self.rows]
+
+    def quarantine(self, source: str, extract_id: str) -> pl.DataFrame:
+        """The quarantine table: one row per row held back, in row order, the register's raw
+        values beside the reasons."""
+        q = pl.concat(self.rows, how="diagonal_relaxed").sort("row_number") if self.rows \
+            else pl.DataFrame()
+        if q.is_empty():
+            q = pl.DataFrame(schema={"row_number": pl.Int64, "reason": pl.String,
+                                     "column": pl.String, "value": pl.String, "reasons": pl.String})
+        q = q.with_columns(
+            (pl.col("raw_record_id") if "raw_record_id" in q.columns
+             else pl.lit(None, pl.String)).alias("record_id"),
+            pl.lit(source).alias("source"), pl.lit(extract_id).alias("extract_id"))
+        front = ["source", "extract_id", "row_number", "record_id", "reason", "column", "value",
+                 "reasons"]
+        return q.select(*front, *[c for c in q.columns if c not in front])
+
+
+def _suite_runner(source: str, sch, docs_dir: Path | None, suite_dir: Path | None):
+    """The register's expectation suite, ready to observe chunks; a suite GX cannot read is
+    one line naming its file, no traceback."""
+    from reglink.ingest.suites import SuiteRunner, suite_path
+    try:
+        return SuiteRunner(source, sch, docs_dir=docs_dir, suite_dir=suite_dir)
+    except ReglinkError:
+        raise
+    except Exception as exc:  # a hand-edited suite GX cannot read: one line, no traceback
+        raise ReglinkError(Problem(str(suite_path(source, suite_dir)), "expectation suite cannot be "
+                                   f"loaded: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
+
+
+def _batches(reader: ExtractReader, progress: bool, title: str):
+    """The reader's chunks, with a progress bar on the terminal when asked."""
+    if not progress:
+        yield from reader.batches()
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    unit = "rows" if reader.fmt == "parquet" else "bytes"
+    with Progress(TextColumn(title), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(unit, total=reader.total)
+        for chunk in reader.batches():
+            yield chunk
+            bar.update(task, completed=reader.done)
+
+
+def _ragged_failures(reader: ExtractReader) -> pl.DataFrame:
+    """Rows with the wrong number of fields, with their raw text."""
+    return pl.DataFrame({
+        "row_number": [r.row for r in reader.ragged],
+        "reason": [RAGGED_ROW] * len(reader.ragged),
+        "column": [None] * len(reader.ragged),
+        "value": [f"{r.actual} fields, expected {r.expected}: {r.text}" for r in reader.ragged],
+    }, schema=FAILURE_SCHEMA)
+
+
+def _duplicate_failures(ids: pl.DataFrame) -> pl.DataFrame:
+    """Rows repeating a record_id seen in an earlier row of the extract (the first occurrence
+    stays): the failure rows, with `_q` (already held back for something else)."""
+    dup = (ids.sort("row_number").filter(pl.col("record_id").is_not_null())
+           .filter(~pl.col("record_id").is_first_distinct()))
+    first = ids.filter(pl.col("record_id").is_in(dup["record_id"].implode())).group_by(
+        "record_id").agg(pl.col("row_number").min().alias("_first"))
+    d = dup.join(first, on="record_id")
+    return d.select("row_number", pl.lit(DUPLICATE_RECORD_ID).alias("reason"),
+                    pl.lit("record_id").alias("column"),
+                    pl.format("{} (first in row {})", pl.col("record_id"), pl.col("_first"))
+                    .alias("value"), "_q").cast({**FAILURE_SCHEMA, "_q": pl.Boolean})
+
+
 def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Path | None = None,
                    home_country: str | None = None, keep_rows: bool = True, suite: bool = True,
                    progress: bool = False, docs_dir: Path | None = None,
@@ -227,16 +339,7 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
                             present_columns=list(reader.columns),
                             ignored_columns=list(reader.ignored), home_country=home_country,
                             time_zone=zone)
-    runner = None
-    if suite:
-        from reglink.ingest.suites import SuiteRunner, suite_path
-        try:
-            runner = SuiteRunner(source, sch, docs_dir=docs_dir, suite_dir=suite_dir)
-        except ReglinkError:
-            raise
-        except Exception as exc:  # a hand-edited suite GX cannot read: one line, no traceback
-            raise ReglinkError(Problem(str(suite_path(source, suite_dir)), "expectation suite cannot be "
-                                       f"loaded: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
+    runner = _suite_runner(source, sch, docs_dir, suite_dir) if suite else None
 
     def suite_step(step, *args):
         """A suite step, GX's own errors reported as one line naming the suite file."""
@@ -250,48 +353,19 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
                                        f"to run: {str(exc).splitlines()[0] if str(exc) else exc!r}")) from None
 
     spill = _Spill(budget) if keep_rows else None
-    quar_parts: list[pl.DataFrame] = []
+    held = _HeldBack(summary, keep_rows)
     ids_parts: list[pl.DataFrame] = []
-    fail_parts: list[pl.DataFrame] = []
     nonnull: dict[str, int] = {c: 0 for c in sch.names}
     rows_seen = 0
-    n_quarantined = 0  # exact, whatever detail is kept
-    detail_rows = 0
     extra = [pl.lit(source).alias("source"), pl.lit(summary.extract_id).alias("extract_id")]
-
-    value_parts: list[pl.DataFrame] = []
-
-    def count(failures: pl.DataFrame) -> int:
-        """Add a failure frame to the per-reason counts and the distinct failing values; the
-        number of distinct rows in it."""
-        once = failures.unique(["row_number", "reason", "column"])
-        value_parts.append(once.group_by("reason", "column", "value").len("rows"))
-        if len(value_parts) > 64:  # keep the running tally small: one frame of distinct values
-            value_parts[:] = [_sum_values(value_parts)]
-        per = once.group_by("reason", "column").len()
-        for reason, column, n in per.iter_rows():
-            summary.by_reason[(reason, column)] = summary.by_reason.get((reason, column), 0) + int(n)
-        return failures.get_column("row_number").n_unique()
-
-    def hold_back(failures: pl.DataFrame, raw: pl.DataFrame) -> None:
-        """Count failing rows and keep their quarantine details (up to DETAIL_CAP rows)."""
-        nonlocal n_quarantined, detail_rows
-        n = count(failures)
-        n_quarantined += n
-        if keep_rows or detail_rows < DETAIL_CAP:  # validate on a huge broken file: counts
-            quar_parts.append(_quarantine_rows(failures, raw))  # stay exact, details stop
-            fail_parts.append(failures)
-            detail_rows += n
-        else:
-            summary.details_truncated = True
 
     def checked(chunk: pl.DataFrame):
         res = check_chunk(chunk, sch, mp, home_country=home_country, observed_until=observed_until)
         bad = res.failures.get_column("row_number").unique()
         return res, bad, res.typed.filter(~pl.col("row_number").is_in(bad.implode()))
 
-    def consume(chunk: pl.DataFrame) -> None:
-        nonlocal rows_seen
+    # 1. one streaming pass: type and check each chunk, accepted rows to the spill file
+    for chunk in _batches(reader, progress, f"[bold]{source}[/] {path.name}"):
         rows_seen += chunk.height
         for c, n in chunk.select(*[pl.col(c).is_not_null().sum() for c in reader.columns]).row(0, named=True).items():
             nonnull[c] += int(n)
@@ -306,114 +380,39 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
             spill.write(res.typed.filter(~pl.col("row_number").is_in(bad_rows.implode()))
                         .with_columns(extra))
         if not failures.is_empty():
-            hold_back(failures, chunk)
+            held.hold_back(failures, chunk)
         ids_parts.append(res.typed.select("row_number", "record_id",
                                           pl.col("row_number").is_in(bad_rows.implode()).alias("_q")))
-
-    if progress:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-        unit = "rows" if reader.fmt == "parquet" else "bytes"
-        with Progress(TextColumn(f"[bold]{source}[/] {path.name}"), BarColumn(),
-                      TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
-                      transient=True) as bar:
-            task = bar.add_task(unit, total=reader.total)
-            for chunk in reader.batches():
-                consume(chunk)
-                bar.update(task, completed=reader.done)
-    else:
-        for chunk in reader.batches():
-            consume(chunk)
 
     ids = pl.concat(ids_parts) if ids_parts else pl.DataFrame(
         schema={"row_number": pl.Int64, "record_id": pl.String, "_q": pl.Boolean})
     dropped: list[pl.Series] = []  # accepted rows found failing after they were written
 
-    # the suite, once on the summary of every chunk; a second read only when it fails rows
+    # 2. the suite, once on the summary of every chunk; a second read only when it fails rows
     if runner is not None and suite_step(runner.finish):
-        for chunk in ExtractReader(path, sch, mp, batch_bytes=batch, time_zone=zone).batches():
-            _, bad, parsed = checked(chunk)
-            gx_fail = suite_step(runner.recheck, parsed)
-            if gx_fail.is_empty():
-                continue
-            rows = gx_fail.get_column("row_number").unique()
-            held = ids.filter(pl.col("row_number").is_in(rows.implode()) & pl.col("_q"))["row_number"]
-            if len(held):  # already held back by a suite check run on every row: one more reason
-                quar_parts = [_add_reason(q, gx_fail.filter(pl.col("row_number").is_in(held.implode())))
-                              for q in quar_parts]
-                count(gx_fail.filter(pl.col("row_number").is_in(held.implode())))
-                fail_parts.append(gx_fail.filter(pl.col("row_number").is_in(held.implode())))
-                gx_fail = gx_fail.filter(~pl.col("row_number").is_in(held.implode()))
-            if not gx_fail.is_empty():
-                hold_back(gx_fail, chunk)
-                dropped.append(gx_fail.get_column("row_number").unique())
-        if dropped:
-            gone = pl.concat(dropped)
-            ids = ids.with_columns(pl.col("_q") | pl.col("row_number").is_in(gone.implode()))
+        ids, dropped = _recheck_with_suite(
+            held, ids, ExtractReader(path, sch, mp, batch_bytes=batch, time_zone=zone).batches(),
+            checked, lambda parsed: suite_step(runner.recheck, parsed))
 
-    # ragged rows: quarantined with their raw text
+    # 3. ragged rows: quarantined with their raw text
     if reader.ragged:
-        rag = pl.DataFrame({
-            "row_number": [r.row for r in reader.ragged],
-            "reason": [RAGGED_ROW] * len(reader.ragged),
-            "column": [None] * len(reader.ragged),
-            "value": [f"{r.actual} fields, expected {r.expected}: {r.text}" for r in reader.ragged],
-        }, schema=FAILURE_SCHEMA)
-        quar_parts.append(_quarantine_rows(rag, pl.DataFrame({"row_number": rag["row_number"]})))
-        fail_parts.append(rag)
-        n_quarantined += count(rag)
+        rag = _ragged_failures(reader)
+        held.rows.append(_quarantine_rows(rag, pl.DataFrame({"row_number": rag["row_number"]})))
+        held.failures.append(rag)
+        held.count_held += held.count(rag)
 
-    # duplicate record_ids across the whole extract: the first occurrence stays
-    dup = (ids.sort("row_number").filter(pl.col("record_id").is_not_null())
-           .filter(~pl.col("record_id").is_first_distinct()))
-    if not dup.is_empty():
-        first = ids.filter(pl.col("record_id").is_in(dup["record_id"].implode())).group_by(
-            "record_id").agg(pl.col("row_number").min().alias("_first"))
-        d = dup.join(first, on="record_id")
-        dfail = d.select("row_number", pl.lit(DUPLICATE_RECORD_ID).alias("reason"),
-                         pl.lit("record_id").alias("column"),
-                         pl.format("{} (first in row {})", pl.col("record_id"), pl.col("_first"))
-                         .alias("value")).cast(FAILURE_SCHEMA)
-        fail_parts.append(dfail)
-        newly = d.filter(~pl.col("_q")).get_column("row_number")
-        already = d.filter(pl.col("_q")).get_column("row_number")
-        count(dfail)
-        n_quarantined += len(newly)
-        moved: pl.DataFrame | None = None
-        if spill is not None and len(newly):
-            spill.close()
-            moved = spill.rows_of(newly)
-            dropped.append(newly)
-        raw_moved = (moved.select("row_number", *[pl.col(c).cast(pl.String) for c in sch.names
-                                                  if c in reader.columns])
-                     if moved is not None else pl.DataFrame({"row_number": newly}))
-        new_q = _quarantine_rows(dfail.filter(pl.col("row_number").is_in(newly.implode())), raw_moved)
-        if not new_q.is_empty():
-            quar_parts.append(new_q)
-        if len(already):
-            # add the reason to rows already held back for something else
-            quar_parts = [_add_reason(q, dfail.filter(pl.col("row_number").is_in(already.implode())))
-                          for q in quar_parts]
-    quarantine = (pl.concat(quar_parts, how="diagonal_relaxed").sort("row_number")
-                  if quar_parts else pl.DataFrame())
-    if quarantine.is_empty():
-        quarantine = pl.DataFrame(schema={"row_number": pl.Int64, "reason": pl.String,
-                                          "column": pl.String, "value": pl.String,
-                                          "reasons": pl.String})
-    quarantine = quarantine.with_columns(
-        (pl.col("raw_record_id") if "raw_record_id" in quarantine.columns
-         else pl.lit(None, pl.String)).alias("record_id"),
-        pl.lit(source).alias("source"), pl.lit(summary.extract_id).alias("extract_id"))
-    front = ["source", "extract_id", "row_number", "record_id", "reason", "column", "value", "reasons"]
-    quarantine = quarantine.select(*front, *[c for c in quarantine.columns if c not in front])
+    # 4. duplicate record_ids across the whole extract: the first occurrence stays
+    _hold_back_duplicates(held, ids, spill, dropped, [c for c in sch.names if c in reader.columns])
+    quarantine = held.quarantine(source, summary.extract_id)
 
-    # the books
+    # 5. the books
     summary.rows_in = rows_seen + len(reader.ragged)
-    summary.rows_quarantined = n_quarantined
+    summary.rows_quarantined = held.count_held
     summary.rows_accepted = summary.rows_in - summary.rows_quarantined
-    if not summary.details_truncated and quarantine.height != n_quarantined:
+    if not summary.details_truncated and quarantine.height != held.count_held:
         raise ReglinkError(Problem(str(path), f"row accounting failed: {quarantine.height} "
-                                   f"quarantine rows kept but {n_quarantined} counted"))
-    summary.failing_values = _sum_values(value_parts)
+                                   f"quarantine rows kept but {held.count_held} counted"))
+    summary.failing_values = _sum_values(held.values)
     if runner is not None:  # reglink's verdicts beside GX's (and the Data Docs, when asked)
         suite_step(runner.final, summary.failing_values)
     data_rows = max(rows_seen, 1)
@@ -423,22 +422,85 @@ def ingest_extract(source: str, path: str | Path, *, mapping: Mapping | str | Pa
 
     result = IngestResult(source=source, quarantine=quarantine, summary=summary)
     if spill is not None:
-        if spill.rows == 0 and spill._writer is None:  # no chunk at all: the empty typed layout
-            spill.write(check_chunk(pl.DataFrame({"row_number": []}, schema={"row_number": pl.Int64}),
-                                    sch, mp).typed.with_columns(extra))
-        spill.close()
-        if dropped:
-            spill.drop(pl.concat(dropped))
-        spill.attach(result)
-        result.clean_file = spill.path
-        if spill.rows != summary.rows_accepted:
-            raise ReglinkError(Problem(str(path), f"row accounting failed: {spill.rows} "
-                                       f"accepted rows kept but {summary.rows_accepted} expected"))
+        _keep_accepted(spill, result, dropped, sch, mp, extra, path)
     else:
         result.clean = pl.DataFrame()
-    result.failures = (pl.concat(fail_parts).unique(maintain_order=True).sort("row_number")
-                       if fail_parts else pl.DataFrame(schema=FAILURE_SCHEMA))
+    result.failures = (pl.concat(held.failures).unique(maintain_order=True).sort("row_number")
+                       if held.failures else pl.DataFrame(schema=FAILURE_SCHEMA))
     return result
+
+
+def _recheck_with_suite(held: _HeldBack, ids: pl.DataFrame, chunks, checked, recheck
+                        ) -> tuple[pl.DataFrame, list[pl.Series]]:
+    """The second read, when the suite's verdict on the whole extract fails rows: each chunk's
+    parsed rows rechecked (`recheck`); rows already held back get one more reason, the others
+    are held back and listed to come out of the accepted rows. (ids with `_q` updated, the
+    rows to drop from the accepted ones.)"""
+    dropped: list[pl.Series] = []
+    for chunk in chunks:
+        _, _, parsed = checked(chunk)
+        gx_fail = recheck(parsed)
+        if gx_fail.is_empty():
+            continue
+        rows = gx_fail.get_column("row_number").unique()
+        already = ids.filter(pl.col("row_number").is_in(rows.implode()) & pl.col("_q"))["row_number"]
+        if len(already):  # held back by a suite check run on every row: one more reason
+            held.add_reason(gx_fail.filter(pl.col("row_number").is_in(already.implode())))
+            gx_fail = gx_fail.filter(~pl.col("row_number").is_in(already.implode()))
+        if not gx_fail.is_empty():
+            held.hold_back(gx_fail, chunk)
+            dropped.append(gx_fail.get_column("row_number").unique())
+    if dropped:
+        gone = pl.concat(dropped)
+        ids = ids.with_columns(pl.col("_q") | pl.col("row_number").is_in(gone.implode()))
+    return ids, dropped
+
+
+def _hold_back_duplicates(held: _HeldBack, ids: pl.DataFrame, spill: "_Spill | None",
+                          dropped: list[pl.Series], columns: list[str]) -> None:
+    """Hold back the rows repeating an earlier row's record_id: rows accepted so far are taken
+    out of the spill file (into `dropped`, their raw values read back from it); rows already
+    held back get one more reason."""
+    dup = _duplicate_failures(ids)
+    if dup.is_empty():
+        return
+    dfail = dup.drop("_q")
+    held.failures.append(dfail)
+    newly = dup.filter(~pl.col("_q")).get_column("row_number")
+    already = dup.filter(pl.col("_q")).get_column("row_number")
+    held.count(dfail)
+    held.count_held += len(newly)
+    moved: pl.DataFrame | None = None
+    if spill is not None and len(newly):
+        spill.close()
+        moved = spill.rows_of(newly)
+        dropped.append(newly)
+    raw_moved = (moved.select("row_number", *[pl.col(c).cast(pl.String) for c in columns])
+                 if moved is not None else pl.DataFrame({"row_number": newly}))
+    new_q = _quarantine_rows(dfail.filter(pl.col("row_number").is_in(newly.implode())), raw_moved)
+    if not new_q.is_empty():
+        held.rows.append(new_q)
+    if len(already):
+        # add the reason to rows already held back for something else
+        held.rows = [_add_reason(q, dfail.filter(pl.col("row_number").is_in(already.implode())))
+                     for q in held.rows]
+
+
+def _keep_accepted(spill: "_Spill", result: IngestResult, dropped: list[pl.Series], sch, mp,
+                   extra: list[pl.Expr], path: Path) -> None:
+    """The accepted rows: the spill file less the rows found failing after they were written,
+    attached to the result; its rows must be the books' accepted rows."""
+    if spill.rows == 0 and spill._writer is None:  # no chunk at all: the empty typed layout
+        spill.write(check_chunk(pl.DataFrame({"row_number": []}, schema={"row_number": pl.Int64}),
+                                sch, mp).typed.with_columns(extra))
+    spill.close()
+    if dropped:
+        spill.drop(pl.concat(dropped))
+    spill.attach(result)
+    result.clean_file = spill.path
+    if spill.rows != result.summary.rows_accepted:
+        raise ReglinkError(Problem(str(path), f"row accounting failed: {spill.rows} "
+                                   f"accepted rows kept but {result.summary.rows_accepted} expected"))
 
 
 VALUES_SCHEMA = {"reason": pl.String, "column": pl.String, "value": pl.String, "rows": pl.Int64}

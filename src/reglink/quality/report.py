@@ -97,6 +97,29 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
         page.annex1 = [("Status", f"No standardised records: the register was {status}.")]
         return page
 
+    s, d, a, fq = _fields_sections(cfg, st, source, ref, guard, shared)
+    if fq is not None:
+        page.records = int(fq["records"][0])
+        page.mean_completeness = fq.filter(pl.col("present"))["completeness"].mean()
+    c, cov = _coverage_section(cfg, st, source, ref, guard, shared)
+    t, tim = _timeliness_section(cfg, st, source, ref, guard, shared)
+    v, qr = _register_validation_section(source, shared)
+    lsec, shared_links = _register_linkage_section(source, shared)
+    checks = [ch for ch in shared.get("checks", []) if source in ch.extra.get("sources", ())]
+    csec = Section("coherence", "Coherence with the other registers",
+                   "Checks that this register agrees with the others about the same persons.",
+                   figures=checks)
+    page.sections = [s, d] + ([a] if a is not None else []) + [c, t, v, lsec] + (
+        [csec] if checks else [])
+    page.annex1 = _annex1_row(cfg, source, fq, cov, tim, qr, shared_links, ref,
+                              shared.get("quarantined_rows"))
+    return page
+
+
+def _fields_sections(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, guard: _Guard,
+                     shared: dict) -> tuple[Section, Section, Section | None, pl.DataFrame | None]:
+    """Completeness and validity per field, the data types collected and (border register)
+    the Annex 2 topics; with the field-quality table the Annex 1 row reads."""
     s = Section("fields", "Completeness and validity per field",
                 "Share of records with a value (completeness) and share of those values that "
                 "pass the field's validity rule (validity), from the standardised extract.")
@@ -114,9 +137,6 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                 "records the field applies to (e.g. next_country for emigrants); "
                                 "counted in DuckDB over the restricted std table", fq,
                                 "Annex 1, quality of the data", source, chart))
-    if fq is not None:
-        page.records = int(fq["records"][0])
-        page.mean_completeness = fq.filter(pl.col("present"))["completeness"].mean()
 
     d = Section("datatypes", "Data types collected",
                 "The kinds of information of Annex 1 footnote 5 that the register carries "
@@ -128,7 +148,7 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                 "filled in at least one record", dtab,
                                 "Annex 1, data type collected (footnote 5)", source))
 
-    a2 = None
+    a = a2 = None
     if source == "border_crossings" and fq is not None:
         a = Section("annex2", "Annex 2: topics of the border control register",
                     "Topics A–P of the toolkit's Annex 2: whether the register includes the "
@@ -142,6 +162,12 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                 "Annex 2", source))
         shared["annex2"] = a2
 
+    return s, d, a, fq
+
+
+def _coverage_section(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, guard: _Guard,
+                      shared: dict) -> tuple[Section, pl.DataFrame | None]:
+    """Records by sub-population (and the population register's registration lags)."""
     c = Section("coverage", "Coverage: sub-populations and registration behaviour",
                 "Records by sub-population and by the register's own categories. A group under "
                 "1 % of records is flagged as excluded (or nearly).")
@@ -172,6 +198,12 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                      "linkage or crossings not in the warehouse", source=source))
     shared.setdefault("coverage", []).append(cov)
 
+    return c, cov
+
+
+def _timeliness_section(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, guard: _Guard,
+                        shared: dict) -> tuple[Section, pl.DataFrame | None]:
+    """Lags of the event dates to the reference date, and records per month."""
     t = Section("timeliness", "Timeliness",
                 f"Lag between the register's event dates and the reference date {ref} "
                 "(observed_until in the configuration, else the latest event date). A count "
@@ -197,6 +229,11 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                 "Annex 1, quality of the data (timeliness)", source, chart))
     shared.setdefault("timeliness", []).append(tim)
 
+    return t, tim
+
+
+def _register_validation_section(source: str, shared: dict) -> tuple[Section, pl.DataFrame | None]:
+    """This register's rows of the ingest accounting and the quarantine."""
     v = Section("validation", "Validation and quarantine",
                 "Rows read, accepted and quarantined at ingest, and the quarantine by reason.")
     il = shared.get("ingest_log")
@@ -211,6 +248,11 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
                                 "quality_quarantine (or the restricted quarantine table) "
                                 "counted by reason and column", qr.filter(pl.col("source") == source),
                                 "Annex 1, quality of the data", source))
+    return v, qr
+
+
+def _register_linkage_section(source: str, shared: dict) -> tuple[Section, pl.DataFrame | None]:
+    """Links of this register's records to the other registers, duplicates, match weights."""
     shared_links = shared.get("links")
     lsec = Section("linkage", "Linkage with the other registers",
                    "Records of this register whose person also has a record in each other "
@@ -244,15 +286,7 @@ def _register_page(cfg: PipelineConfig, st: Stores, source: str, ref: dt.date, g
         lsec.figures.append(_absent(f"{source}_links", "Linkage", "person_links",
                                     "person_links is not in the warehouse (linkage not run)",
                                     source=source))
-    checks = [ch for ch in shared.get("checks", []) if source in ch.extra.get("sources", ())]
-    csec = Section("coherence", "Coherence with the other registers",
-                   "Checks that this register agrees with the others about the same persons.",
-                   figures=checks)
-    page.sections = [s, d] + ([a] if a2 is not None else []) + [c, t, v, lsec] + (
-        [csec] if checks else [])
-    page.annex1 = _annex1_row(cfg, source, fq, cov, tim, qr, shared_links, ref,
-                              shared.get("quarantined_rows"))
-    return page
+    return lsec, shared_links
 
 
 TOPIC_P = "Other (columns of the extract outside the schema, kept as delivered)"
@@ -492,8 +526,24 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
     guard = _Guard(strict)
     ref = coverage.reference_date(st, cfg.observed_until)
     shared: dict = {}
-    ov: list[Section] = []
+    ov = [_validation_section(st, guard, shared), linkage_section(cfg, st, guard, shared),
+          _coherence_section(cfg, st, guard, shared, ref)]
+    # the register pages read what the overview's sections computed (shared)
+    pages = {s: _register_page(cfg, st, s, ref, guard, shared) for s in SOURCES}
+    ov += [_rules_section(cfg, st, guard), _provisional_section(st, guard),
+           _accounting_section(st, guard), _births_section(st, guard)]
+    return {"ref": ref, "overview": ov, "pages": pages, "errors": guard.errors}
 
+
+def _absent_unless_failed(section: Section, key: str, title: str, method: str, why: str) -> None:
+    """Say why a figure is missing: the stage it needs has not run (a failed computation is
+    reported by the guard instead)."""
+    if section.error is None:
+        section.figures.append(_absent(key, title, method, why))
+
+
+def _validation_section(st: Stores, guard: _Guard, shared: dict) -> Section:
+    """Row accounting at ingest and quarantine, all registers (kept in `shared` for the pages)."""
     v = Section("validation", "Validation and quarantine",
                 "Row accounting at ingest and rows quarantined by reason, all registers.")
     shared["ingest_log"] = guard(v, validation.ingest_log, st)
@@ -510,10 +560,12 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                 "quality_quarantine summed by register, reason and column "
                                 "(or the restricted quarantine tables counted)",
                                 shared["quarantine"], "Annex 1, quality of the data"))
-    ov.append(v)
+    return v
 
-    ov.append(linkage_section(cfg, st, guard, shared))
 
+def _coherence_section(cfg: PipelineConfig, st: Stores, guard: _Guard, shared: dict,
+                       ref: dt.date) -> Section:
+    """The cross-source checks (kept in `shared` for the pages)."""
     co = Section("coherence", "Cross-source coherence",
                  "Do the registers agree about the same persons? Counts, the records each check "
                  "could be made on, and pseudonymised examples (person_key only).")
@@ -523,10 +575,11 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
         co.figures.append(_absent("coherence", "Cross-source coherence", "",
                                   "needs the crossings table and at least the population "
                                   "register or permits with person_links"))
-    ov.append(co)
+    return co
 
-    pages = {s: _register_page(cfg, st, s, ref, guard, shared) for s in SOURCES}
 
+def _rules_section(cfg: PipelineConfig, st: Stores, guard: _Guard) -> Section:
+    """Events under every preset rule, and the configured one against the warehouse."""
     rs = Section("rules", "Rule sensitivity",
                  "Immigration and emigration by year under each preset residence rule, "
                  "computed by running the rule engine on the warehouse crossings. Provisional "
@@ -560,11 +613,14 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                      "migration_events", "recomputed yearly counts minus the "
                                      "warehouse migration_events counts for the same rule",
                                      cmp, "UN Secretary-General report (2020) annex I"))
-    elif rs.error is None:
-        rs.figures.append(_absent("rule_sensitivity", "Rule sensitivity", "",
-                                  "the warehouse has no crossings table with person_key"))
-    ov.append(rs)
+    else:
+        _absent_unless_failed(rs, "rule_sensitivity", "Rule sensitivity", "",
+                              "the warehouse has no crossings table with person_key")
+    return rs
 
+
+def _provisional_section(st: Stores, guard: _Guard) -> Section:
+    """Which years are final and which provisional, from the flows table."""
     pv = Section("provisional", "Provisional periods",
                  "Years whose residence windows have not all closed by observed_until are "
                  "provisional: their published estimate is the final events plus the expected "
@@ -580,11 +636,14 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                  "breakdown): persons with a final event, expected migrations, "
                                  "estimate and 95 % interval (docs/methods.md section 11)",
                                  prov, "UN Secretary-General's report on migration statistics (2020), annex I"))
-    elif pv.error is None:
-        pv.figures.append(_absent("provisional_periods", "Provisional periods", "",
-                                  "the flows table has no estimate columns (tables not built)"))
-    ov.append(pv)
+    else:
+        _absent_unless_failed(pv, "provisional_periods", "Provisional periods", "",
+                              "the flows table has no estimate columns (tables not built)")
+    return pv
 
+
+def _accounting_section(st: Stores, guard: _Guard) -> Section:
+    """The residual of the demographic accounting identity."""
     ac = Section("accounting", "Stock–flow coherence",
                  "Residual of the accounting identity per subpopulation and year: stock at "
                  "start + immigration − emigration + births − deaths ± citizenship changes − "
@@ -600,11 +659,14 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
                                  "the warehouse accounting table's residual column summed by "
                                  "subpopulation and year; share = residual / stock at end",
                                  res, "UN Secretary-General report (2020) para 25-34", None, chart))
-    elif ac.error is None:
-        ac.figures.append(_absent("accounting_residual", "Accounting residual", "",
-                                  "the warehouse has no accounting table (tables not built)"))
-    ov.append(ac)
+    else:
+        _absent_unless_failed(ac, "accounting_residual", "Accounting residual", "",
+                              "the warehouse has no accounting table (tables not built)")
+    return ac
 
+
+def _births_section(st: Stores, guard: _Guard) -> Section:
+    """Births and whether a parent was found (toolkit table 3.4)."""
     vs = Section("births_parents", "Births and their parents (toolkit table 3.4)",
                  "Births registered in the population register by year, and how many could be "
                  "classified by a parent's country of birth and citizenship: the parent numbers "
@@ -616,12 +678,10 @@ def collect(cfg: PipelineConfig, st: Stores, strict: bool = False) -> dict:
         vs.figures.append(Figure("births_parents", "Births by whether a parent was found",
                                  "the warehouse births table counted by year and parent_link",
                                  births, "UN toolkit to assess national migration data capacity, table 3.4"))
-    elif vs.error is None:
-        vs.figures.append(_absent("births_parents", "Births and their parents", "",
-                                  "the warehouse has no births table (tables not built)"))
-    ov.append(vs)
-
-    return {"ref": ref, "overview": ov, "pages": pages, "errors": guard.errors}
+    else:
+        _absent_unless_failed(vs, "births_parents", "Births and their parents", "",
+                              "the warehouse has no births table (tables not built)")
+    return vs
 
 
 # ---------------------------------------------------------------------------- output

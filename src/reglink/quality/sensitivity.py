@@ -4,30 +4,27 @@ side by side, so users see what the choice of rule does (UN Secretary-General re
 continuous duration both in use).
 
 Computed by running the rule engine (`reglink.rules.engine.derive_events`) on the warehouse
-`crossings` table once per preset, with the inputs the tables stage gives it: the initial
-status seeded from the registers (warehouse `initial_status` rows whose source is not
-`rule_default`) and permits as evidence of intention (restricted `std_permits` joined
-to `person_links`, valid for at least `tables.permit_evidence_min_days`, else the rule's N).
+`crossings` table once per preset, with the inputs the tables stage gives it, read through the
+same functions (`reglink.rules.inputs`): the initial status seeded from the registers
+(warehouse `initial_status` rows whose source is not `rule_default`) and permits as evidence
+of intention (restricted `std_permits` joined to `person_links`, valid for at least
+`tables.permit_evidence_min_days`, else the rule's N).
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import polars as pl
 
 from reglink.config import Budget
-from reglink.quality.stores import Stores, q
-from reglink.rules import PRESETS, Rule
+from reglink.quality.stores import Stores
+from reglink.rules import PRESETS, Rule, inputs
 from reglink.tables.partitions import Partitions
 
 EMPTY = {"rule": pl.String, "year": pl.Int32, "event_type": pl.String, "provisional": pl.Boolean,
          "events": pl.Int64}
-
-
-# What the engine reads from a crossing: the id, direction, date, the same-day order and the
-# travel reason (evidence of intention). The classification columns are left behind.
-ENGINE_INPUT = ("person_key", "crossing_record_id", "direction", "crossing_date", "travel_reason",
-                "crossing_seq", "crossing_time", "sequence")
 
 
 # Peak bytes of Python memory per crossing while the engine classifies the engine inputs
@@ -40,50 +37,50 @@ def load_crossings(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
     cols = st.columns("warehouse", "crossings")
     if not cols or "person_key" not in cols:
         return None
-    keep = [c for c in ENGINE_INPUT if c in cols]
-    order = " ORDER BY person_key, crossing_order" if "crossing_order" in cols else ""
-    return st.sql("warehouse", f"SELECT {', '.join(q(c) for c in keep)} FROM crossings "
-                  f"WHERE person_key IS NOT NULL AND {where}{order}")
+    return st.sql("warehouse", inputs.stored_crossings_sql(cols, where))
 
 
 def load_initial_status(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
-    """person_key, initial_status seeded from other registers (warehouse `initial_status`
-    rows whose source is not `rule_default`), or `persons.initial_status`; None if neither."""
-    for table in ("initial_status", "persons"):
-        cols = st.columns("warehouse", table)
-        col = "initial_status" if "initial_status" in cols else None
-        if col is None or "person_key" not in cols:
-            continue
-        # as the tables stage: every seeded status; the rule's own default needs no input
-        seeded = (" AND initial_status_source <> 'rule_default'"
-                  if "initial_status_source" in cols else "")
-        df = st.sql("warehouse", f"SELECT person_key, CAST({q(col)} AS VARCHAR) AS initial_status "
-                    f"FROM {q(table)} WHERE {q(col)} IS NOT NULL{seeded} AND {where}")
-        return df if df.height else None
-    return None
-
-
-def load_permit_evidence(st: Stores, where: str = "TRUE") -> pl.DataFrame | None:
-    """person_key, valid_from, valid_to of linked permits with an end date (evidence of
-    intention for undecided crossings); None without permits or linkage."""
-    cols = st.columns("restricted", "std_permits")
-    if not ({"valid_from", "valid_to", "record_id"} <= set(cols)
-            and st.has("warehouse", "person_links")):
+    """person_key, initial_status of the seeded rows of the warehouse `initial_status` (as the
+    tables stage gives the engine); None without any."""
+    if not st.has("warehouse", "initial_status"):
         return None
-    perm = st.sql("restricted", "SELECT CAST(record_id AS VARCHAR) AS record_id, "
-                  "CAST(valid_from AS DATE) AS valid_from, CAST(valid_to AS DATE) AS valid_to "
-                  "FROM std_permits WHERE valid_from IS NOT NULL AND valid_to IS NOT NULL")
-    links = st.sql("warehouse", "SELECT CAST(record_id AS VARCHAR) AS record_id, person_key "
-                   f"FROM person_links WHERE source = 'permits' AND {where}")
-    ev = perm.join(links, on="record_id").select("person_key", "valid_from", "valid_to")
-    return ev if ev.height else None
+    df = st.sql("warehouse", inputs.seeded_initial_status_sql(where))
+    return df if df.height else None
+
+
+@contextmanager
+def permit_links(st: Stores) -> Iterator[bool]:
+    """The warehouse's permit links made visible to the restricted store's connection as
+    `person_links` (two files, two connections: the permits and their links meet there, as
+    they do in the tables stage's one connection); False when either side is missing."""
+    if st.restricted is None or not st.has("restricted", "std_permits") \
+            or not st.has("warehouse", "person_links"):
+        yield False
+        return
+    links = st.sql("warehouse", "SELECT source, CAST(record_id AS VARCHAR) AS record_id, person_key "
+                   "FROM person_links WHERE source = 'permits'")
+    st.restricted.register("person_links", links)
+    try:
+        yield True
+    finally:
+        st.restricted.unregister("person_links")
+
+
+def load_permit_evidence(st: Stores, min_days: int, where: str = "TRUE") -> pl.DataFrame | None:
+    """Linked permits valid at least `min_days` days (evidence of intention for undecided
+    crossings), of the persons `where` selects (on `l.person_key`); None without any. Call
+    inside `permit_links`."""
+    assert st.restricted is not None
+    ev = inputs.permit_evidence(st.restricted, None, min_days, where)
+    return ev if ev is not None and ev.height else None
 
 
 def evidence_min_days(cfg_raw: dict, rule: Rule) -> int:
     """As the tables stage: `tables.permit_evidence_min_days`, else the rule's threshold N."""
     tables = cfg_raw.get("tables") if isinstance(cfg_raw, dict) else None
     v = tables.get("permit_evidence_min_days") if isinstance(tables, dict) else None
-    return int(v) if v else rule.threshold_days
+    return inputs.evidence_days(rule, int(v) if v else None)
 
 
 def rules_to_compare(cfg) -> dict[str, Rule]:
@@ -130,20 +127,17 @@ def rule_sensitivity(st: Stores, observed_until: dt.date | None,
     rules = rules or PRESETS
     parts = Partitions.plan(rows, budget, BYTES_PER_CROSSING)
     frames = []
-    for i in parts:
-        crossings = load_crossings(st, parts.where(i))
-        initial = load_initial_status(st, parts.where(i))
-        permits = load_permit_evidence(st, parts.where(i))
-        for name, rule in rules.items():
-            evidence = None
-            if permits is not None:
-                n = evidence_min_days(cfg_raw or {}, rule)
-                evidence = permits.filter(
-                    (pl.col("valid_to") - pl.col("valid_from")).dt.total_days() + 1 >= n)
-                evidence = evidence if evidence.height else None
-            ev = derive_events(crossings, rule, observed_until=until,
-                               initial_status=initial, evidence=evidence, id_col="person_key")
-            frames.append(events_by_year(ev, name))
+    with permit_links(st) as has_permits:
+        for i in parts:
+            crossings = load_crossings(st, parts.where(i))
+            initial = load_initial_status(st, parts.where(i))
+            for name, rule in rules.items():
+                evidence = (load_permit_evidence(st, evidence_min_days(cfg_raw or {}, rule),
+                                                 parts.where(i, "l.person_key"))
+                            if has_permits else None)
+                ev = derive_events(crossings, rule, observed_until=until,
+                                   initial_status=initial, evidence=evidence, id_col="person_key")
+                frames.append(events_by_year(ev, name))
     if not frames:
         return pl.DataFrame(schema=EMPTY)
     order = {name: k for k, name in enumerate(rules)}

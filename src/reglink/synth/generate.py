@@ -107,31 +107,8 @@ def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
             "permits": regs.permits_register(rng, a, x, pid, scen, period, pools, addr, addr_old),
             "asylum_register": regs.asylum_register(rng, a, pid, scen, period, pools),
         }
-        xrow_record = pl.Series("record_id", [None] * len(x["idx"]), dtype=pl.Utf8)
-        for source, df in frames.items():
-            if df.height == 0:
-                continue
-            df = df.with_columns(_r=pl.Series(rng.random(df.height))).sort([SORT_BY[source], "_r"])
-            ids = counters[source] + np.arange(df.height) + 1
-            df = df.with_columns(record_id=pl.lit(PREFIX[source]) + pl.Series(ids).cast(pl.Utf8).str.zfill(10))
-            counters[source] += df.height
-            if source == "permits":
-                df = _permit_numbers(df, counters)
-            if source == "asylum_register":
-                df = _case_numbers(df, counters)
-            # invalid records: a stream of their own per (chunk, register), so the rate changes
-            # nothing but the records it corrupts
-            inv_rng = np.random.default_rng([int(seed), ci, INVALID_STREAM, SOURCES.index(source) + 1])
-            df, invalid = nz.invalid_records(inv_rng, df, source,
-                                             float(scen["noise"][source].get("invalid", 0.0)))
-            df = df.with_columns(_noise=nz.add_label(df.get_column("_noise"), invalid))
-            if source == "border_crossings":
-                orig = df.filter(~pl.col("_dup"))
-                xrow_record = xrow_record.scatter(orig["_xrow"].to_numpy(), orig["record_id"])
-            sinks[source].write(df)
-            t_sinks["record_person"].write(df.select(
-                source=pl.lit(source), record_id="record_id", person_id="_pid",
-                duplicate="_dup", noise="_noise"))
+        xrow_record = _write_registers(frames, len(x["idx"]), rng, (int(seed), ci), scen, counters,
+                                       sinks, t_sinks["record_person"])
         t_sinks["crossings"].write(nz.frame({
             "person_id": pid[x["idx"]],
             "direction": pl.Series(["ENTRY", "EXIT"]).gather(x["dir"]),
@@ -158,7 +135,53 @@ def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
     if ev is not None:
         counts["events"] = ev.close()
         events_note = ev.error or "derived with reglink.rules.engine.derive_events on the true crossings"
-    world = {
+    world = _world(period, seed, persons, years, fmt, profile_totals, counts, events_note,
+                   scenario, scen)
+    (truth / "world.json").write_text(json.dumps(world, indent=2), encoding="utf-8")
+    _write_config(out, period, fmt)
+    return SynthResult(out=out, counts=counts, seconds=time.perf_counter() - t_start, world=world)
+
+
+def _write_registers(frames: dict[str, pl.DataFrame], n_crossings: int, rng: np.random.Generator,
+                     chunk_seed: tuple[int, int], scen: dict, counters: dict[str, int],
+                     sinks: dict[str, Sink], record_person: Sink) -> pl.Series:
+    """One chunk's register records written: shuffled within their sort date, numbered on from
+    `counters`, some made invalid (a random stream of their own per chunk and register), and
+    their persons in truth/record_person. The record_id of each true crossing (null: not
+    recorded), for truth/crossings."""
+    xrow_record = pl.Series("record_id", [None] * n_crossings, dtype=pl.Utf8)
+    for source, df in frames.items():
+        if df.height == 0:
+            continue
+        df = df.with_columns(_r=pl.Series(rng.random(df.height))).sort([SORT_BY[source], "_r"])
+        ids = counters[source] + np.arange(df.height) + 1
+        df = df.with_columns(record_id=pl.lit(PREFIX[source]) + pl.Series(ids).cast(pl.Utf8).str.zfill(10))
+        counters[source] += df.height
+        if source == "permits":
+            df = _permit_numbers(df, counters)
+        if source == "asylum_register":
+            df = _case_numbers(df, counters)
+        # invalid records: a stream of their own per (chunk, register), so the rate changes
+        # nothing but the records it corrupts
+        inv_rng = np.random.default_rng([*chunk_seed, INVALID_STREAM, SOURCES.index(source) + 1])
+        df, invalid = nz.invalid_records(inv_rng, df, source,
+                                         float(scen["noise"][source].get("invalid", 0.0)))
+        df = df.with_columns(_noise=nz.add_label(df.get_column("_noise"), invalid))
+        if source == "border_crossings":
+            orig = df.filter(~pl.col("_dup"))
+            xrow_record = xrow_record.scatter(orig["_xrow"].to_numpy(), orig["record_id"])
+        sinks[source].write(df)
+        record_person.write(df.select(
+            source=pl.lit(source), record_id="record_id", person_id="_pid",
+            duplicate="_dup", noise="_noise"))
+    return xrow_record
+
+
+def _world(period: Period, seed: int, persons: int, years: int, fmt: str,
+           profile_totals: np.ndarray, counts: dict[str, int], events_note: str,
+           scenario: str | Path | dict | None, scen: dict) -> dict:
+    """truth/world.json: the world's period, seed, sizes, counts and scenario."""
+    return {
         "home_country": period.home,
         "start": date_of(period.start).isoformat(),
         "observed_until": date_of(period.observed_until).isoformat(),
@@ -177,7 +200,10 @@ def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
                   "runs to `end` (observed = false after observed_until) so that truth events "
                   "under every preset rule are final for the register period."),
     }
-    (truth / "world.json").write_text(json.dumps(world, indent=2), encoding="utf-8")
+
+
+def _write_config(out: Path, period: Period, fmt: str) -> None:
+    """reglink.yaml beside the registers: a pipeline config pointing at them."""
     cfg = {
         "home_country": period.home,
         "rule": "12-16",
@@ -189,7 +215,6 @@ def generate(out: str | Path, persons: int, years: int = 6, seed: int = 1,
     (out / "reglink.yaml").write_text(
         "# Pipeline config for this synthetic world (docs/reference.md#pipeline-configuration); written by reglink synth.\n"
         + yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-    return SynthResult(out=out, counts=counts, seconds=time.perf_counter() - t_start, world=world)
 
 
 def _permit_numbers(df: pl.DataFrame, counters: dict[str, int]) -> pl.DataFrame:

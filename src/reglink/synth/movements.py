@@ -11,6 +11,7 @@ that alternates ENTRY/EXIT (an exit and return on one day: EXIT first).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,28 +81,65 @@ def _renewal(rng: np.random.Generator, start: np.ndarray, end: np.ndarray, rate:
     return ph[keep], a[keep], b[keep]
 
 
-def make_crossings(rng: np.random.Generator, a: dict[str, np.ndarray], scen: dict[str, Any],
-                   period: Period) -> dict[str, np.ndarray]:
-    """All true crossings of the chunk, sorted by person and order, with `seq` from 1."""
+@dataclass(frozen=True)
+class _Codes:
+    """The chunk's countries and reasons as small integer codes (the crossings' columns)."""
+
+    destinations: dict[str, float]  # the scenario's trip destinations and their weights
+    home: int  # the home country
+    fallback: int  # a trip "home" from home goes here instead
+    res: np.ndarray  # per person: country of residence abroad
+    cob: np.ndarray  # per person: country of birth
+    entry: np.ndarray  # per person: travel reason of a migration ENTRY
+    exit: np.ndarray  # per person: travel reason of a migration EXIT
+    dest_book: np.ndarray  # the trip destinations' codes
+
+
+def _codes(a: dict[str, np.ndarray], scen: dict[str, Any], period: Period) -> _Codes:
+    """Encode the chunk's countries (the book kept in `a["countries"]`) and reasons."""
     C = scen["countries"]
     fallback = next((c for c in C["trip_destinations"] if c != period.home), "AUS")
     book = np.unique(np.concatenate([a["cob"], a["res_abroad"], a["cit"], np.array(list(C["trip_destinations"])),
                                      np.array([period.home, fallback])]))
     a["countries"] = book.astype(object)
-    home = int(_encode(book, np.array([period.home]))[0])
-    aus = int(_encode(book, np.array([fallback]))[0])  # a trip "home" from home goes here instead
-    res_i = _encode(book, a["res_abroad"]).astype(np.int16)
-    cob_i = _encode(book, a["cob"]).astype(np.int16)
-    entry_i = _encode(np.array(TRAVEL_REASON), a["entry_reason"]).astype(np.int8)
-    exit_i = _encode(np.array(TRAVEL_REASON), a["exit_reason"]).astype(np.int8)
-    dest_book = _encode(book, np.array(list(C["trip_destinations"]))).astype(np.int16)
-    a["res_i"] = res_i
-    parts: list[dict[str, np.ndarray]] = []
-    prof = a["profile"]
-    n = len(prof)
-    copies = a["parent"] >= 0
+    codes = _Codes(
+        destinations=C["trip_destinations"],
+        home=int(_encode(book, np.array([period.home]))[0]),
+        fallback=int(_encode(book, np.array([fallback]))[0]),
+        res=_encode(book, a["res_abroad"]).astype(np.int16),
+        cob=_encode(book, a["cob"]).astype(np.int16),
+        entry=_encode(np.array(TRAVEL_REASON), a["entry_reason"]).astype(np.int8),
+        exit=_encode(np.array(TRAVEL_REASON), a["exit_reason"]).astype(np.int8),
+        dest_book=_encode(book, np.array(list(C["trip_destinations"]))).astype(np.int16))
+    a["res_i"] = codes.res
+    return codes
 
-    # --- migration transitions -------------------------------------------------------------------
+
+def make_crossings(rng: np.random.Generator, a: dict[str, np.ndarray], scen: dict[str, Any],
+                   period: Period) -> dict[str, np.ndarray]:
+    """All true crossings of the chunk, sorted by person and order, with `seq` from 1."""
+    codes = _codes(a, scen, period)
+    prof = a["profile"]
+    copies = a["parent"] >= 0
+    parts = _migrations(rng, a, codes, copies)
+    travels = ~copies & ~np.isin(prof, [P["seasonal_worker"], P["commuter"], P["permit_no_show"]])
+    away, back = _away_at_start(rng, a, codes, period, travels, parts)
+    _trips(rng, a, codes, travels, np.where(away, back, a["life_start"]), parts)
+    parts.extend(_commuters(rng, a, scen, period))
+    parts.extend(_seasons(rng, a, scen, period))
+
+    base = _concat(parts)
+    kids = np.flatnonzero(copies)
+    a["in0"][kids] = np.where(prof[kids] == P["birth"], True, a["in0"][a["parent"][kids]])
+    fam = _family_copies(a, base)
+    return _in_order(_concat([base, fam]) if fam is not None else base)
+
+
+def _migrations(rng: np.random.Generator, a: dict[str, np.ndarray], codes: _Codes,
+                copies: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """The crossings of the migration transitions (`a["t"]`), of persons other than copies."""
+    home, res_i = codes.home, codes.res
+    parts: list[dict[str, np.ndarray]] = []
     for k in range(3):
         t = a["t"][:, k]
         sel = np.flatnonzero((t < NEVER) & ~copies)
@@ -113,18 +151,25 @@ def make_crossings(rng: np.random.Generator, a: dict[str, np.ndarray], scen: dic
                             np.where(rng.random(len(sel)) < 0.5, res_i[sel], home)).astype(np.int16)
         parts.append({
             "idx": sel, "day": t[sel], "sub": np.zeros(len(sel), np.int64), "dir": d,
-            "reason": np.where(d == ENTRY, entry_i[sel], exit_i[sel]).astype(np.int8),
+            "reason": np.where(d == ENTRY, codes.entry[sel], codes.exit[sel]).astype(np.int8),
             "other": res_i[sel], "declared": declared,
             "mode": _mode(rng, len(sel)), "kind": np.zeros(len(sel), np.int8),
         })
+    return parts
 
-    # --- away from their base on the first day ------------------------------------------------------
-    # The data start on a day when some residents are on a trip abroad and some visitors are in
-    # the country: with the trip process in its steady state, the share away is rate x mean
-    # duration / 365. Their first crossing ends that trip (a resident's ENTRY, a visitor's EXIT),
-    # so where a person is at the start (`in0`) is not always what their residence status says.
-    travels = ~copies & ~np.isin(prof, [P["seasonal_worker"], P["commuter"], P["permit_no_show"]])
-    home0 = a["home0"]
+
+def _away_at_start(rng: np.random.Generator, a: dict[str, np.ndarray], codes: _Codes,
+                   period: Period, travels: np.ndarray, parts: list[dict[str, np.ndarray]]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Away from their base on the first day.
+
+    The data start on a day when some residents are on a trip abroad and some visitors are in
+    the country: with the trip process in its steady state, the share away is rate x mean
+    duration / 365. Their first crossing ends that trip (a resident's ENTRY, a visitor's EXIT),
+    so where a person is at the start (`in0`) is not always what their residence status says.
+    Those crossings are added to `parts`; (who is away, the day they come back)."""
+    prof, home0, n = a["profile"], a["home0"], len(a["profile"])
+    home, res_i = codes.home, codes.res
     rate = np.where(home0, a["rate_home"], a["rate_abroad"])
     med = np.where(home0, a["med_home"], a["med_abroad"])
     sig = np.where(home0, a["sig_home"], a["sig_abroad"])
@@ -137,8 +182,8 @@ def make_crossings(rng: np.random.Generator, a: dict[str, np.ndarray], scen: dic
     a["in0"] = home0 ^ away
     sel = np.flatnonzero(away)
     if len(sel):
-        dest = dest_book[_pick_idx(rng, C["trip_destinations"], len(sel))]
-        dest = np.where(dest == home, aus, dest)
+        dest = codes.dest_book[_pick_idx(rng, codes.destinations, len(sel))]
+        dest = np.where(dest == home, codes.fallback, dest)
         parts.append({
             "idx": sel, "day": back[sel], "sub": np.ones(len(sel), np.int64),
             "dir": np.where(home0[sel], ENTRY, EXIT).astype(np.int8),
@@ -148,9 +193,16 @@ def make_crossings(rng: np.random.Generator, a: dict[str, np.ndarray], scen: dic
             "declared": np.where(home0[sel], home, res_i[sel]).astype(np.int16),
             "mode": _mode(rng, len(sel)), "kind": np.ones(len(sel), np.int8),
         })
+    return away, back
 
-    # --- trips inside each phase -----------------------------------------------------------------------
-    bounds = [np.where(away, back, a["life_start"])] + [a["t"][:, k] for k in range(3)]
+
+def _trips(rng: np.random.Generator, a: dict[str, np.ndarray], codes: _Codes,
+           travels: np.ndarray, first_start: np.ndarray, parts: list[dict[str, np.ndarray]]) -> None:
+    """Trips (and visits) inside each phase of a person's life between transitions, a pair of
+    crossings each, added to `parts`; the first phase starts at `first_start`."""
+    prof, n = a["profile"], len(a["profile"])
+    home, res_i, cob_i = codes.home, codes.res, codes.cob
+    bounds = [first_start] + [a["t"][:, k] for k in range(3)]
     for k in range(4):
         st = bounds[k]
         en = a["t"][:, k] if k < 3 else np.full(n, NEVER)
@@ -168,9 +220,9 @@ def make_crossings(rng: np.random.Generator, a: dict[str, np.ndarray], scen: dic
         who = sel[ph]
         h = at_home[ph]
         m = len(who)
-        dest = dest_book[_pick_idx(rng, C["trip_destinations"], m)]
+        dest = codes.dest_book[_pick_idx(rng, codes.destinations, m)]
         dest = np.where(rng.random(m) < a["to_origin"][who], cob_i[who], dest)
-        dest = np.where(dest == home, aus, dest)
+        dest = np.where(dest == home, codes.fallback, dest)
         other = np.where(h, dest, res_i[who]).astype(np.int16)
         tourist = prof[who] == P["tourist"]
         reason = np.where(h, _pick(rng, {"HOLIDAY": .7, "BUSINESS": .15, "FAMILY": .1, "HEALTH": .02, "OTHER": .03}, m),
@@ -185,16 +237,9 @@ def make_crossings(rng: np.random.Generator, a: dict[str, np.ndarray], scen: dic
                           "reason": reason, "other": other, "declared": declared, "mode": mode,
                           "kind": np.ones(m, np.int8)})
 
-    # --- commuters -------------------------------------------------------------------------------------------
-    parts.extend(_commuters(rng, a, scen, period))
-    # --- seasonal workers --------------------------------------------------------------------------------------
-    parts.extend(_seasons(rng, a, scen, period))
 
-    base = _concat(parts)
-    kids = np.flatnonzero(copies)
-    a["in0"][kids] = np.where(prof[kids] == P["birth"], True, a["in0"][a["parent"][kids]])
-    fam = _family_copies(a, base)
-    out = _concat([base, fam]) if fam is not None else base
+def _in_order(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The crossings sorted by person, day and same-day order, numbered (`seq`) from 1 per person."""
     order = np.lexsort((out["day"] * 4 + out["sub"], out["idx"]))
     out = {k: v[order] for k, v in out.items()}
     first = np.ones(len(out["idx"]), bool)

@@ -85,126 +85,147 @@ def _exp_days(rng: np.random.Generator, rate_per_year: float, n: int) -> np.ndar
     return (rng.exponential(YEAR / rate_per_year, n)).astype(np.int64)
 
 
-def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period, n: int,
-                 pools: NamePools) -> dict[str, np.ndarray]:
-    """Simulate the persons of one chunk (profiles, dates, transitions)."""
-    counts = profile_counts(scen, n, rng)
-    a = _empty(n)
-    B = scen["behaviour"]
-    C = scen["countries"]
-    home = period.home
-    T0, TE = period.start, period.end
-    span = TE - T0
-    off = 0
-    sl: dict[str, slice] = {}
-    for p, c in zip(PROFILES, counts):
-        sl[p] = slice(off, off + c)
-        a["profile"][off:off + c] = P[p]
-        off += c
+class _Chunk:
+    """The persons of one chunk being simulated: their arrays, each profile's slice, and the
+    helpers every profile's simulation uses."""
 
-    def put(p: str, key: str, value: Any) -> None:
-        a[key][sl[p]] = value
+    def __init__(self, rng: np.random.Generator, scen: dict[str, Any], period: Period,
+                 a: dict[str, np.ndarray], sl: dict[str, slice], counts: np.ndarray) -> None:
+        self.rng, self.scen, self.period, self.a, self.sl, self.counts = rng, scen, period, a, sl, counts
 
-    def puts(p: str, **values: Any) -> None:
+    def put(self, p: str, key: str, value: Any) -> None:
+        self.a[key][self.sl[p]] = value
+
+    def puts(self, p: str, **values: Any) -> None:
         for key, value in values.items():
-            a[key][sl[p]] = value
+            self.a[key][self.sl[p]] = value
 
-    def spells(p: str, side: str, rate: float, length: dict[str, float]) -> None:
+    def spells(self, p: str, side: str, rate: float, length: dict[str, float]) -> None:
         """Trips (side "home": short stays abroad of someone living here) or visits (side
         "abroad": stays here of someone living abroad): rate per year, lognormal length."""
-        puts(p, **{f"rate_{side}": rate, f"med_{side}": length["median"],
-                   f"sig_{side}": length["sigma"]})
+        self.puts(p, **{f"rate_{side}": rate, f"med_{side}": length["median"],
+                        f"sig_{side}": length["sigma"]})
 
-    def foreigner(p: str, lo: float, hi: float, origins: str, female: float = 0.5
+    def foreigner(self, p: str, lo: float, hi: float, origins: str, female: float = 0.5
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Sex, age lo..hi at the start, and one country drawn from `origins` as country of
         birth, citizenship and residence abroad (in this order: the random streams depend on it)."""
-        k = counts[P[p]]
-        sex, dob = _sex(rng, k, female=female), _age_dob(rng, period, lo, hi, k)
-        cob = choice_map(rng, C[origins], k)
-        puts(p, sex=sex, dob=dob, cob=cob, cit=cob, res_abroad=cob)
+        rng, k = self.rng, self.counts[P[p]]
+        sex, dob = _sex(rng, k, female=female), _age_dob(rng, self.period, lo, hi, k)
+        cob = choice_map(rng, self.scen["countries"][origins], k)
+        self.puts(p, sex=sex, dob=dob, cob=cob, cit=cob, res_abroad=cob)
         return dob, cob
 
-    # --- native residents -------------------------------------------------------------------
+
+def _native_resident(c: _Chunk) -> None:
+    """The native residents."""
+    rng, a, period = c.rng, c.a, c.period
+    B, C = c.scen["behaviour"], c.scen["countries"]
+    home, T0 = c.period.home, c.period.start
+    counts, sl = c.counts, c.sl
     s, k = sl["native_resident"], counts[P["native_resident"]]
     b = B["native_resident"]
-    put("native_resident", "sex", _sex(rng, k))
-    put("native_resident", "dob", _age_dob(rng, period, 18, 88, k))
-    put("native_resident", "cob", home); put("native_resident", "cit", home)
-    put("native_resident", "home0", True)
-    put("native_resident", "res_abroad", choice_map(rng, C["emigration_destinations"], k))
+    c.put("native_resident", "sex", _sex(rng, k))
+    c.put("native_resident", "dob", _age_dob(rng, period, 18, 88, k))
+    c.put("native_resident", "cob", home); c.put("native_resident", "cit", home)
+    c.put("native_resident", "home0", True)
+    c.put("native_resident", "res_abroad", choice_map(rng, C["emigration_destinations"], k))
     t1 = T0 + _exp_days(rng, b["emigration_rate"], k)
     t2 = t1 + np.maximum(30, lognormal(rng, b["years_abroad"], k) * YEAR).astype(np.int64)
     t2 = np.where(rng.random(k) < b["return_probability"], t2, NEVER)
     a["t"][s, 0], a["t"][s, 1] = t1, t2
-    spells("native_resident", "home", b["trips_per_year"], b["trip_days"])
-    spells("native_resident", "abroad", b["visits_per_year_abroad"], b["visit_days"])
-    put("native_resident", "exit_reason", np.where(rng.random(k) < 0.4, "SETTLE", "OTHER"))
-    put("native_resident", "entry_reason", "RETURN_HOME")
+    c.spells("native_resident", "home", b["trips_per_year"], b["trip_days"])
+    c.spells("native_resident", "abroad", b["visits_per_year_abroad"], b["visit_days"])
+    c.put("native_resident", "exit_reason", np.where(rng.random(k) < 0.4, "SETTLE", "OTHER"))
+    c.put("native_resident", "entry_reason", "RETURN_HOME")
 
-    # --- diaspora ----------------------------------------------------------------------------
+
+def _native_abroad(c: _Chunk) -> None:
+    """The diaspora."""
+    rng, a, period = c.rng, c.a, c.period
+    B, C = c.scen["behaviour"], c.scen["countries"]
+    home, T0 = c.period.home, c.period.start
+    counts, sl = c.counts, c.sl
     s, k = sl["native_abroad"], counts[P["native_abroad"]]
     b = B["native_abroad"]
-    put("native_abroad", "sex", _sex(rng, k))
+    c.put("native_abroad", "sex", _sex(rng, k))
     dob = _age_dob(rng, period, 20, 70, k)
-    put("native_abroad", "dob", dob)
-    put("native_abroad", "cob", home); put("native_abroad", "cit", home)
-    put("native_abroad", "res_abroad", choice_map(rng, C["emigration_destinations"], k))
-    put("native_abroad", "left0", uniform_days(rng, np.maximum(dob + 18 * 365, T0 - 15 * 365), T0 - 30, k))
-    put("native_abroad", "stale", rng.random(k) < b["registered_stale"])
+    c.put("native_abroad", "dob", dob)
+    c.put("native_abroad", "cob", home); c.put("native_abroad", "cit", home)
+    c.put("native_abroad", "res_abroad", choice_map(rng, C["emigration_destinations"], k))
+    c.put("native_abroad", "left0", uniform_days(rng, np.maximum(dob + 18 * 365, T0 - 15 * 365), T0 - 30, k))
+    c.put("native_abroad", "stale", rng.random(k) < b["registered_stale"])
     a["t"][s, 0] = T0 + _exp_days(rng, b["return_rate"], k)
-    spells("native_abroad", "abroad", b["visits_per_year"], b["visit_days"])
+    c.spells("native_abroad", "abroad", b["visits_per_year"], b["visit_days"])
     nb = B["native_resident"]
-    spells("native_abroad", "home", nb["trips_per_year"], nb["trip_days"])
-    put("native_abroad", "entry_reason", np.where(rng.random(k) < 0.6, "RETURN_HOME", "FAMILY"))
+    c.spells("native_abroad", "home", nb["trips_per_year"], nb["trip_days"])
+    c.put("native_abroad", "entry_reason", np.where(rng.random(k) < 0.6, "RETURN_HOME", "FAMILY"))
 
-    # --- settled immigrants ----------------------------------------------------------------------
+
+def _immigrant_settled(c: _Chunk) -> None:
+    """The settled immigrants."""
+    rng, a = c.rng, c.a
+    B = c.scen["behaviour"]
+    home, T0 = c.period.home, c.period.start
+    counts, sl = c.counts, c.sl
     s, k = sl["immigrant_settled"], counts[P["immigrant_settled"]]
     b = B["immigrant_settled"]
-    dob, cob = foreigner("immigrant_settled", 25, 80, "immigrant_origins")
-    put("immigrant_settled", "home0", True)
+    dob, cob = c.foreigner("immigrant_settled", 25, 80, "immigrant_origins")
+    c.put("immigrant_settled", "home0", True)
     arr0 = uniform_days(rng, np.maximum(dob + 16 * 365, T0 - 30 * 365), T0 - 60, k)
-    put("immigrant_settled", "arrival0", arr0)
+    c.put("immigrant_settled", "arrival0", arr0)
     eligible = arr0 + 5 * 365
     nat_before = (rng.random(k) < b["naturalised_at_start"]) & (eligible < T0 - 30)
     nat = np.where(nat_before, uniform_days(rng, eligible, T0 - 30, k),
                    np.maximum(T0, eligible) + _exp_days(rng, b["naturalisation_rate"], k))
-    put("immigrant_settled", "nat_date", nat)
-    put("immigrant_settled", "cit", np.where(nat_before, home, cob))
+    c.put("immigrant_settled", "nat_date", nat)
+    c.put("immigrant_settled", "cit", np.where(nat_before, home, cob))
     t1 = T0 + _exp_days(rng, b["emigration_rate"], k)
     t2 = t1 + np.maximum(30, lognormal(rng, b["years_abroad"], k) * YEAR).astype(np.int64)
     a["t"][s, 0] = t1
     a["t"][s, 1] = np.where(rng.random(k) < b["return_probability"], t2, NEVER)
-    spells("immigrant_settled", "home", b["trips_per_year"], b["trip_days"])
-    put("immigrant_settled", "to_origin", b["trip_to_origin"])
-    spells("immigrant_settled", "abroad", 0.2, {"median": 21, "sigma": 0.6})
-    put("immigrant_settled", "exit_reason", np.where(rng.random(k) < 0.3, "SETTLE", "OTHER"))
-    put("immigrant_settled", "entry_reason", "RETURN_HOME")
+    c.spells("immigrant_settled", "home", b["trips_per_year"], b["trip_days"])
+    c.put("immigrant_settled", "to_origin", b["trip_to_origin"])
+    c.spells("immigrant_settled", "abroad", 0.2, {"median": 21, "sigma": 0.6})
+    c.put("immigrant_settled", "exit_reason", np.where(rng.random(k) < 0.3, "SETTLE", "OTHER"))
+    c.put("immigrant_settled", "entry_reason", "RETURN_HOME")
 
-    # --- new immigrants --------------------------------------------------------------------------
+
+def _immigrant_new(c: _Chunk) -> None:
+    """The new immigrants."""
+    rng, a = c.rng, c.a
+    B = c.scen["behaviour"]
+    T0, TE = c.period.start, c.period.end
+    counts, sl = c.counts, c.sl
     s, k = sl["immigrant_new"], counts[P["immigrant_new"]]
     b = B["immigrant_new"]
-    foreigner("immigrant_new", 20, 50, "immigrant_origins")
+    c.foreigner("immigrant_new", 20, 50, "immigrant_origins")
     t1 = uniform_days(rng, T0 + 1, TE - 60, k)
     stay = np.maximum(200, lognormal(rng, b["years_before_leaving"], k) * YEAR).astype(np.int64)
     a["t"][s, 0] = t1
     a["t"][s, 1] = np.where(rng.random(k) < b["leave_probability"], t1 + stay, NEVER)
     natd = t1 + int(b["naturalisation_after_years"] * 365) + uniform_days(rng, 0, 365, k)
     nat_ok = (rng.random(k) < b["naturalisation_probability"]) & (natd < a["t"][s, 1])
-    put("immigrant_new", "nat_date", np.where(nat_ok, natd, NEVER))
+    c.put("immigrant_new", "nat_date", np.where(nat_ok, natd, NEVER))
     res = rng.random(k) < b["residence_permit_share"]
-    put("immigrant_new", "permit_kind", np.where(res, "RESIDENCE", "WORK"))
-    put("immigrant_new", "entry_reason", np.where(res, "SETTLE", "WORK"))
-    spells("immigrant_new", "home", b["trips_per_year"], b["trip_days"])
-    put("immigrant_new", "to_origin", 0.7)
-    spells("immigrant_new", "abroad", 0.1, {"median": 14, "sigma": 0.6})
-    put("immigrant_new", "exit_reason", np.where(rng.random(k) < 0.3, "RETURN_HOME", "OTHER"))
-    put("immigrant_new", "occupation", rng.choice(["2512", "2211", "2221", "3112", "7411", "5120", "2411", "8322"], k))
+    c.put("immigrant_new", "permit_kind", np.where(res, "RESIDENCE", "WORK"))
+    c.put("immigrant_new", "entry_reason", np.where(res, "SETTLE", "WORK"))
+    c.spells("immigrant_new", "home", b["trips_per_year"], b["trip_days"])
+    c.put("immigrant_new", "to_origin", 0.7)
+    c.spells("immigrant_new", "abroad", 0.1, {"median": 14, "sigma": 0.6})
+    c.put("immigrant_new", "exit_reason", np.where(rng.random(k) < 0.3, "RETURN_HOME", "OTHER"))
+    c.put("immigrant_new", "occupation", rng.choice(["2512", "2211", "2221", "3112", "7411", "5120", "2411", "8322"], k))
 
-    # --- students ----------------------------------------------------------------------------------
+
+def _student(c: _Chunk) -> None:
+    """The students."""
+    rng, a, period = c.rng, c.a, c.period
+    B = c.scen["behaviour"]
+    T0, span = c.period.start, c.period.end - c.period.start
+    counts, sl = c.counts, c.sl
     s, k = sl["student"], counts[P["student"]]
     b = B["student"]
-    foreigner("student", 18, 28, "student_origins")
+    c.foreigner("student", 18, 28, "student_origins")
     years = rng.choice(np.array(b["years"], float), k, p=np.array(b["years_weights"]) / np.sum(b["years_weights"]))
     # term starts: late February or mid July of a year in the period
     yr = rng.integers(0, max(1, span // 365), k)
@@ -214,46 +235,69 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     stay_on = rng.random(k) < b["stay_on_probability"]
     a["t"][s, 0] = t1
     a["t"][s, 1] = np.where(stay_on, NEVER, t2)
-    put("student", "study_years", years); put("student", "stay_on", stay_on)
-    put("student", "permit_kind", "STUDY"); put("student", "entry_reason", "STUDY")
-    put("student", "exit_reason", np.where(rng.random(k) < 0.5, "RETURN_HOME", "OTHER"))
-    spells("student", "home", 0.9, b["home_visit_days"])
-    put("student", "to_origin", 0.9)
+    c.put("student", "study_years", years); c.put("student", "stay_on", stay_on)
+    c.put("student", "permit_kind", "STUDY"); c.put("student", "entry_reason", "STUDY")
+    c.put("student", "exit_reason", np.where(rng.random(k) < 0.5, "RETURN_HOME", "OTHER"))
+    c.spells("student", "home", 0.9, b["home_visit_days"])
+    c.put("student", "to_origin", 0.9)
 
-    # --- seasonal workers (movements: seasons) -----------------------------------------------------
-    foreigner("seasonal_worker", 21, 50, "seasonal_origins", female=0.15)
-    puts("seasonal_worker", occupation="6111", permit_kind="WORK")
 
-    # --- short-term workers ----------------------------------------------------------------------------
+def _seasonal_worker(c: _Chunk) -> None:
+    """The seasonal workers (movements: seasons)."""
+    c.foreigner("seasonal_worker", 21, 50, "seasonal_origins", female=0.15)
+    c.puts("seasonal_worker", occupation="6111", permit_kind="WORK")
+
+
+def _short_term_worker(c: _Chunk) -> None:
+    """The short-term workers."""
+    rng, a = c.rng, c.a
+    B = c.scen["behaviour"]
+    T0, TE = c.period.start, c.period.end
+    counts, sl = c.counts, c.sl
     s, k = sl["short_term_worker"], counts[P["short_term_worker"]]
     b = B["short_term_worker"]
-    foreigner("short_term_worker", 20, 45, "short_term_origins")
+    c.foreigner("short_term_worker", 20, 45, "short_term_origins")
     t1 = uniform_days(rng, T0 + 1, TE - b["stay_days"][1] - 30, k)
     a["t"][s, 0] = t1
     a["t"][s, 1] = t1 + uniform_days(rng, b["stay_days"][0], b["stay_days"][1], k)
-    put("short_term_worker", "permit_kind", "WORK"); put("short_term_worker", "entry_reason", "WORK")
-    put("short_term_worker", "exit_reason", "WORK")
-    put("short_term_worker", "rate_home", 0.5); put("short_term_worker", "med_home", 10)
-    put("short_term_worker", "occupation", rng.choice(["5131", "5120", "7112", "2221", "9112", "2512"], k))
+    c.put("short_term_worker", "permit_kind", "WORK"); c.put("short_term_worker", "entry_reason", "WORK")
+    c.put("short_term_worker", "exit_reason", "WORK")
+    c.put("short_term_worker", "rate_home", 0.5); c.put("short_term_worker", "med_home", 10)
+    c.put("short_term_worker", "occupation", rng.choice(["5131", "5120", "7112", "2221", "9112", "2512"], k))
 
-    # --- tourists --------------------------------------------------------------------------------------
-    foreigner("tourist", 18, 80, "tourist_origins")
-    spells("tourist", "abroad", B["tourist"]["visits_per_year"], B["tourist"]["visit_days"])
 
-    # --- commuters ---------------------------------------------------------------------------------------
+def _tourist(c: _Chunk) -> None:
+    """The tourists."""
+    B = c.scen["behaviour"]
+    c.foreigner("tourist", 18, 80, "tourist_origins")
+    c.spells("tourist", "abroad", B["tourist"]["visits_per_year"], B["tourist"]["visit_days"])
+
+
+def _commuter(c: _Chunk) -> None:
+    """The commuters."""
+    rng = c.rng
+    B = c.scen["behaviour"]
+    T0, TE = c.period.start, c.period.end
+    counts, sl = c.counts, c.sl
     s, k = sl["commuter"], counts[P["commuter"]]
     b = B["commuter"]
-    foreigner("commuter", 20, 60, "commuter_origins")
+    c.foreigner("commuter", 20, 60, "commuter_origins")
     wf = uniform_days(rng, T0 - 2 * 365, TE - 30, k)
-    put("commuter", "work_from", np.maximum(wf, T0))
-    put("commuter", "work_to", wf + uniform_days(rng, int(b["years"][0] * 365), int(b["years"][1] * 365), k))
-    put("commuter", "weekly", rng.random(k) < b["weekly_share"])
-    put("commuter", "occupation", rng.choice(["7411", "2512", "3313", "9329"], k))
+    c.put("commuter", "work_from", np.maximum(wf, T0))
+    c.put("commuter", "work_to", wf + uniform_days(rng, int(b["years"][0] * 365), int(b["years"][1] * 365), k))
+    c.put("commuter", "weekly", rng.random(k) < b["weekly_share"])
+    c.put("commuter", "occupation", rng.choice(["7411", "2512", "3313", "9329"], k))
 
-    # --- asylum seekers ------------------------------------------------------------------------------------
+
+def _asylum_seeker(c: _Chunk) -> None:
+    """The asylum seekers."""
+    rng, a = c.rng, c.a
+    B = c.scen["behaviour"]
+    T0, TE = c.period.start, c.period.end
+    counts, sl = c.counts, c.sl
     s, k = sl["asylum_seeker"], counts[P["asylum_seeker"]]
     b = B["asylum_seeker"]
-    foreigner("asylum_seeker", 16, 55, "asylum_origins", female=0.35)
+    c.foreigner("asylum_seeker", 16, 55, "asylum_origins", female=0.35)
     t1 = uniform_days(rng, T0 + 1, TE - 30, k)
     app = t1 + np.where(rng.random(k) < 0.2, 0, lognormal(rng, b["apply_days"], k).astype(np.int64))
     dec_d = app + np.maximum(30, lognormal(rng, b["decision_days"], k)).astype(np.int64)
@@ -262,16 +306,43 @@ def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period,
     leaves = np.isin(dec, ["REJECTED", "WITHDRAWN"]) & (rng.random(k) < b["rejected_leave_probability"])
     a["t"][s, 0] = t1
     a["t"][s, 1] = np.where(leaves, dec_d + uniform_days(rng, 30, 240, k), NEVER)
-    put("asylum_seeker", "app_date", app); put("asylum_seeker", "decision_date", dec_d)
-    put("asylum_seeker", "decision", dcode)
-    put("asylum_seeker", "entry_reason", np.where(rng.random(k) < b["travel_reason_asylum"], "ASYLUM", "HOLIDAY"))
-    put("asylum_seeker", "permit_kind", np.where(np.isin(dec, ["REFUGEE", "SUBSIDIARY"]), "RESIDENCE", ""))
+    c.put("asylum_seeker", "app_date", app); c.put("asylum_seeker", "decision_date", dec_d)
+    c.put("asylum_seeker", "decision", dcode)
+    c.put("asylum_seeker", "entry_reason", np.where(rng.random(k) < b["travel_reason_asylum"], "ASYLUM", "HOLIDAY"))
+    c.put("asylum_seeker", "permit_kind", np.where(np.isin(dec, ["REFUGEE", "SUBSIDIARY"]), "RESIDENCE", ""))
 
-    # --- permit no-shows -----------------------------------------------------------------------------------------
+
+def _permit_no_show(c: _Chunk) -> None:
+    """The permit no-shows."""
+    rng, period = c.rng, c.period
+    T0 = c.period.start
+    counts, sl = c.counts, c.sl
     s, k = sl["permit_no_show"], counts[P["permit_no_show"]]
-    foreigner("permit_no_show", 20, 45, "immigrant_origins")
-    put("permit_no_show", "permit_kind", np.where(rng.random(k) < 0.5, "WORK", "RESIDENCE"))
-    put("permit_no_show", "work_from", uniform_days(rng, T0, period.observed_until, k))
+    c.foreigner("permit_no_show", 20, 45, "immigrant_origins")
+    c.put("permit_no_show", "permit_kind", np.where(rng.random(k) < 0.5, "WORK", "RESIDENCE"))
+    c.put("permit_no_show", "work_from", uniform_days(rng, T0, period.observed_until, k))
+
+
+# every profile's simulation, in the order of the random streams
+PROFILE_SIMULATIONS = (_native_resident, _native_abroad, _immigrant_settled, _immigrant_new, _student, _seasonal_worker, _short_term_worker, _tourist, _commuter, _asylum_seeker, _permit_no_show)
+
+
+def make_persons(rng: np.random.Generator, scen: dict[str, Any], period: Period, n: int,
+                 pools: NamePools) -> dict[str, np.ndarray]:
+    """Simulate the persons of one chunk (profiles, dates, transitions)."""
+    counts = profile_counts(scen, n, rng)
+    a = _empty(n)
+    T0, TE = period.start, period.end
+    off = 0
+    sl: dict[str, slice] = {}
+    for p, size in zip(PROFILES, counts):
+        sl[p] = slice(off, off + size)
+        a["profile"][off:off + size] = P[p]
+        off += size
+
+    chunk = _Chunk(rng, scen, period, a, sl, counts)
+    for simulate in PROFILE_SIMULATIONS:  # in this order: the random streams depend on it
+        simulate(chunk)
 
     # --- mortality for adults ---------------------------------------------------------------------------------
     adult = a["profile"] < P["birth"]

@@ -172,7 +172,17 @@ def population_register(rng: np.random.Generator, a: dict[str, np.ndarray], pid:
     """Registration spells: one record per spell in which the person was registered, cut at
     observed_until; late registration, missing de-registration, stale diaspora records."""
     r = scen["noise"]["population_register"]
-    n = len(pid)
+    spells = _registration_spells(rng, a, r, period)
+    if spells is None:
+        return pl.DataFrame()
+    return _population_records(rng, a, pid, spells, r, period, pools, addr)
+
+
+def _registration_spells(rng: np.random.Generator, a: dict[str, np.ndarray], r: dict[str, Any],
+                         period: Period) -> dict[str, np.ndarray] | None:
+    """Every registration spell of the chunk's persons (person index, spell number, dates,
+    reasons, countries), as the register would have recorded it; None without any."""
+    n = len(a["profile"])
     prof = a["profile"]
     home = period.home
     T0, TO = period.start, period.observed_until
@@ -234,8 +244,16 @@ def population_register(rng: np.random.Generator, a: dict[str, np.ndarray], pid:
     by_death = dies & (rng.random(n) < r["death_deregistered"]) & (dd <= TO)
     emit(is_open, np.where(by_death, dd, NEVER), np.where(by_death, "DEATH", ""), np.full(n, "", "<U3"), 3)
     if not recs:
-        return pl.DataFrame()
-    R = {k: np.concatenate([x[k] for x in recs]) for k in recs[0]}
+        return None
+    return {k: np.concatenate([x[k] for x in recs]) for k in recs[0]}
+
+
+def _population_records(rng: np.random.Generator, a: dict[str, np.ndarray], pid: np.ndarray,
+                        R: dict[str, np.ndarray], r: dict[str, Any], period: Period,
+                        pools: NamePools, addr: dict[str, np.ndarray]) -> pl.DataFrame:
+    """The register's records of the spells `R`: duplicates, names and dates as keyed (with
+    their errors), person numbers, parents' numbers and addresses."""
+    home, TO = period.home, period.observed_until
     idx = R["idx"]
     # duplicates: a second registration of the same person, with its own number
     dup = rng.random(len(idx)) < r["duplicate"]

@@ -95,6 +95,28 @@ def _declare(stage: str, asset: tuple[str, str] | None, tables: dict[str, str]) 
                   asset) for name, spec in tables.items()]
 
 
+# The columns of a migration event (`migration_events`); the tables that carry events with more
+# (`expected_migrations`, and both in their register-based form) add theirs after these
+EVENT_COLUMNS = (
+    "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
+    "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
+    "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
+    "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
+    "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
+    "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
+    "event_quarter INTEGER, event_month INTEGER"
+)
+
+def _published(declared: list[Table]) -> list[Table]:
+    """`pub_<table>` of every table the small-cell protection publishes (tables.protect), in
+    name order: the table's own columns and `suppressed`, the protection's flag."""
+    from reglink.tables.protect import PROTECTED
+
+    by_name = {t.name: t for t in declared}
+    return [Table(f"pub_{name}", "tables", by_name[name].columns + (("suppressed", "BOOLEAN"),),
+                  ("tables", "publication")) for name in sorted(PROTECTED)]
+
+
 _TABLES: list[Table] = [
     *_declare("ingest", None, {
         "ingest_log": (
@@ -220,15 +242,7 @@ _TABLES: list[Table] = [
         ),
     }),
     *_declare("tables", ("events", "migration_events"), {
-        "migration_events": (
-            "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-            "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-            "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-            "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-            "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-            "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-            "event_quarter INTEGER, event_month INTEGER"
-        ),
+        "migration_events": EVENT_COLUMNS,
         "register_stays": (
             "person_key VARCHAR, stay_no HUGEINT, s DATE, e DATE, end_reason VARCHAR, registered "
             "BOOLEAN, born_here BOOLEAN, asylum BOOLEAN, permit_days BIGINT, permits BIGINT, "
@@ -237,13 +251,7 @@ _TABLES: list[Table] = [
     }),
     *_declare("tables", ("tables", "flows"), {
         "expected_migrations": (
-            "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-            "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-            "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-            "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-            "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-            "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-            "event_quarter INTEGER, event_month INTEGER, crossing_order INTEGER, days_observed "
+            EVENT_COLUMNS + ", crossing_order INTEGER, days_observed "
             "BIGINT, other_days HUGEINT, state VARCHAR, lag_band INTEGER, evidence VARCHAR, "
             "currently_counted BOOLEAN, stay_probability DOUBLE, model_probability DOUBLE, "
             "migrating_probability DOUBLE, probability DOUBLE, drift DOUBLE, model_variance DOUBLE, "
@@ -344,76 +352,10 @@ _TABLES: list[Table] = [
             "foreign_born BIGINT, total BIGINT"
         ),
     }),
-    *_declare("tables", ("tables", "publication"), {
-        "pub_accounting": (
-            "year INTEGER, subpopulation VARCHAR, stock_start BIGINT, immigration BIGINT, emigration "
-            "BIGINT, births BIGINT, deaths BIGINT, citizenship_acquired BIGINT, citizenship_lost "
-            "BIGINT, stock_end BIGINT, residual BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_asylum_flows": (
-            "year INTEGER, flow VARCHAR, breakdown VARCHAR, decision VARCHAR, citizenship VARCHAR, "
-            "sex VARCHAR, persons BIGINT, events BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_flows": (
-            "period_type VARCHAR, period VARCHAR, period_start DATE, period_end DATE, event_type "
-            "VARCHAR, breakdown VARCHAR, sex VARCHAR, age_group VARCHAR, citizenship VARCHAR, "
-            "country_of_birth VARCHAR, subpopulation VARCHAR, country VARCHAR, reason VARCHAR, "
-            "persons BIGINT, events BIGINT, provisional_events BIGINT, persons_final BIGINT, "
-            "persons_expected DOUBLE, persons_provisional_estimate DOUBLE, ci_low DOUBLE, ci_high "
-            "DOUBLE, status VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_stocks": (
-            "reference_date DATE, population VARCHAR, breakdown VARCHAR, sex VARCHAR, age_group "
-            "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, subpopulation VARCHAR, country "
-            "VARCHAR, persons BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_temporary_mobility": (
-            "year INTEGER, mobility_type VARCHAR, category VARCHAR, breakdown VARCHAR, duration_band "
-            "VARCHAR, purpose VARCHAR, sex VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, "
-            "subpopulation VARCHAR, persons BIGINT, stays BIGINT, person_days BIGINT, open_stays "
-            "BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_1": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_1_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_2": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_2_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_3": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_3_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_4": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_4_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_5": (
-            "reference_year INTEGER, cell VARCHAR, label VARCHAR, formula VARCHAR, persons BIGINT, "
-            "definition VARCHAR, source VARCHAR, notes VARCHAR, suppressed BOOLEAN"
-        ),
-        "pub_toolkit_table_3_5_grid": (
-            "reference_year INTEGER, row_order INTEGER, row_label VARCHAR, native_born BIGINT, "
-            "foreign_born BIGINT, total BIGINT, suppressed BOOLEAN"
-        ),
-    }),
+    # the publication copies (pub_<table>) follow, generated: _published()
+]
+_TABLES += _published(_TABLES)
+_TABLES += [
     *_declare("tables", None, {
         "births": (
             "person_key VARCHAR, birth_year INTEGER, birth_month INTEGER, sex VARCHAR, mother_key "
@@ -432,24 +374,10 @@ _TABLES: list[Table] = [
 # registers) build these two tables with other columns: declared as the second form they take.
 _FROM_REGISTERS: dict[str, str] = {
     "expected_migrations": (
-        "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-        "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-        "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-        "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-        "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-        "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-        "event_quarter INTEGER, event_month INTEGER, probability DOUBLE, migrating_probability "
+        EVENT_COLUMNS + ", probability DOUBLE, migrating_probability "
         "DECIMAL(2,1), model_variance DECIMAL(2,1), model_cell VARCHAR, drift DECIMAL(2,1)"
     ),
-    "migration_events": (
-        "person_key VARCHAR, event_type VARCHAR, event_date DATE, provisional BOOLEAN, rule "
-        "VARCHAR, crossing_record_id VARCHAR, sex VARCHAR, age_at_event INTEGER, age_group "
-        "VARCHAR, citizenship VARCHAR, country_of_birth VARCHAR, is_citizen BOOLEAN, "
-        "is_native_born BOOLEAN, subpopulation VARCHAR, previous_country_of_residence VARCHAR, "
-        "next_country_of_residence VARCHAR, reason VARCHAR, reason_source VARCHAR, "
-        "is_returning_citizen BOOLEAN, is_returning_native_born BOOLEAN, event_year INTEGER, "
-        "event_quarter INTEGER, event_month INTEGER, evidence VARCHAR"
-    ),
+    "migration_events": EVENT_COLUMNS + ", evidence VARCHAR",
 }
 
 TABLES: dict[str, Table] = {t.name: t for t in _TABLES}

@@ -75,7 +75,9 @@ class TableSettings:
     @property
     def evidence_days(self) -> int:
         """Minimum permit validity that counts as evidence of intention to stay."""
-        return self.permit_evidence_min_days or self.rule.threshold_days
+        from reglink.rules.inputs import evidence_days
+
+        return evidence_days(self.rule, self.permit_evidence_min_days)
 
     def age_group_sql(self, age: str) -> str:
         """A portable CASE expression mapping an integer age column to its group label."""
