@@ -151,12 +151,7 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
     )
     # Address, postcode and locality as three comparisons: where a register has them they are
     # separate pieces of evidence (a typo in one leaves the others); a move changes all three,
-    # which EM learns as a higher m for their "else" levels. But they are nested, not
-    # independent: the same street address implies the same postcode and locality, so a
-    # postcode counts only where the addresses differ (or one is missing), a locality only where
-    # neither address nor postcode agrees. Counted thrice, one shared address weighed +25 bits,
-    # more than wholly different given names against (-9.5): twins at one address were one
-    # person.
+    # which EM learns as a higher m for their "else" levels.
     address = cl.CustomComparison(
         output_column_name="address",
         comparison_description="street address (free text): exact, near (typos)",
@@ -171,16 +166,12 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
     postcode = cl.CustomComparison(
         output_column_name="postcode",
         comparison_levels=[cll.NullLevel("postcode_std"),
-                           _null("address_std_l = address_std_r").configure(
-                               label_for_charts="same address (counted there)"),
                            cll.ExactMatchLevel("postcode_std", term_frequency_adjustments=True),
                            cll.ElseLevel()],
     )
     locality = cl.CustomComparison(
         output_column_name="locality",
         comparison_levels=[cll.NullLevel("locality_std"),
-                           _null("address_std_l = address_std_r OR postcode_std_l = postcode_std_r"
-                                 ).configure(label_for_charts="same address or postcode (counted there)"),
                            cll.ExactMatchLevel("locality_std", term_frequency_adjustments=True),
                            cll.JaroWinklerLevel("locality_std", 0.9),
                            cll.ElseLevel()],
