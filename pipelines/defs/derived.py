@@ -14,6 +14,7 @@ from reglink.tables import catalog
 
 from pipelines import progress, stages, state
 from pipelines.defs.extracts import forced, validated_key
+from pipelines.freshness import derived_freshness
 from pipelines.metadata import counts_md, md_table, preview
 from pipelines.resources import ReglinkConfig, SparkEngine, Warehouse, run_config
 
@@ -64,7 +65,7 @@ def _unchanged(context, st: state.Session, name: str, fp: str,
 def make_linkage_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key=LINKS_KEY, group_name="linkage", deps=[validated_key(r) for r in SOURCES],
-        kinds={"splink", "duckdb"},
+        kinds={"splink", "duckdb"}, freshness_policy=derived_freshness(),
         description="Records of all registers resolved into persons (Splink): person_links "
                     "(warehouse) and the linkage working tables (restricted).",
         check_specs=[
@@ -138,7 +139,8 @@ def make_linkage_asset() -> dg.AssetsDefinition:
 def make_tables_asset() -> dg.AssetsDefinition:
     specs = [dg.AssetSpec(key, group_name=key[0], description=desc,
                           deps=[LINKS_KEY] if not deps else [dg.AssetKey(list(d)) for d in deps],
-                          kinds={"duckdb", "parquet"}, skippable=True)
+                          kinds={"duckdb", "parquet"}, skippable=True,
+                          freshness_policy=derived_freshness())
              for key, desc, _, deps in TABLE_ASSETS]
     acc_key = dg.AssetKey(["tables", "accounting"])
 
@@ -217,7 +219,7 @@ def make_tables_asset() -> dg.AssetsDefinition:
 
 def make_report_asset(table_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(key=REPORT_KEY, group_name="quality", deps=[LINKS_KEY, *table_keys],
-              kinds={"html"},
+              kinds={"html"}, freshness_policy=derived_freshness(),
               description="The quality report per register (toolkit Annex 1-2) and the rule "
                           "comparison: static HTML under the config's reports folder.")
     def report(context: dg.AssetExecutionContext, reglink: ReglinkConfig,
