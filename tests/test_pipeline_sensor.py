@@ -240,15 +240,18 @@ def test_derived_tables_are_fresh_until_a_monthly_deadline_passes(delivered):
     for key in keys:
         assert graph.get(key).freshness_policy == derived_freshness()
 
+    async def evaluate() -> set:
+        ctx = LoadingContextForTest(instance)  # its loaders belong to this event loop
+        out = set()
+        for key in keys:
+            node = graph.get(key)
+            evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(node.freshness_policy)]()
+            out.add(await evaluator.evaluate_freshness(ctx, node))
+        return out
+
     def states(at: datetime) -> set:
         with freeze_time(at):
-            ctx = LoadingContextForTest(instance)
-            out = set()
-            for key in keys:
-                node = graph.get(key)
-                evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(node.freshness_policy)]()
-                out.add(asyncio.run(evaluator.evaluate_freshness(ctx, node)))
-            return out
+            return asyncio.run(evaluate())
 
     last = max(instance.get_latest_materialization_event(k).timestamp for k in keys)
     built = datetime.fromtimestamp(last, timezone.utc)

@@ -74,13 +74,13 @@ def demo_ui(tmp_path_factory):
     proc, port = devserver.start(None, demo / "reglink.yaml", log=folder / "run-dev.log",
                                  tool="run")
     try:
-        devserver.wait_ready(proc, port)
+        devserver.wait_ready(proc, port, timeout=900)  # ./run's set-up, then dg dev
         yield {"port": port, "home": home, "demo": demo, "log": folder / "run-dev.log"}
     finally:
         devserver.stop(proc)
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2400)  # the demo run is in it
 def test_one_dagster_home_without_telemetry_or_popup(demo_ui):
     """The home `reglink run` made is the one `./run dev` serves, from the project's instance
     settings: nothing sent anywhere, no welcome pop-up (not dismissed here: never shown)."""
@@ -107,7 +107,7 @@ ASSET_QUERY = """{ assetNodes { assetKey { path }
 } }"""
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2400)
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
 def test_ui_lists_the_demos_runs_and_materialisations(demo_ui, tmp_path):
     port = demo_ui["port"]
