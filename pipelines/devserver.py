@@ -99,7 +99,8 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def screenshot(url: str, out: Path, size: str = "1600,1000", budget_ms: int = 15000) -> Path:
+def screenshot(url: str, out: Path, size: str = "1600,1000", budget_ms: int = 15000,
+               timeout: float = 180) -> Path:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise FileNotFoundError("chromium is not installed (apt-get install -y chromium)")
@@ -107,11 +108,11 @@ def screenshot(url: str, out: Path, size: str = "1600,1000", budget_ms: int = 15
         subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                         f"--screenshot={out}", f"--window-size={size}",
                         f"--virtual-time-budget={budget_ms}", url],
-                       check=True, timeout=180, capture_output=True)
+                       check=True, timeout=timeout, capture_output=True)
     return out
 
 
-def dom(url: str, budget_ms: int = 20000) -> str:
+def dom(url: str, budget_ms: int = 20000, timeout: float = 180) -> str:
     """The page's DOM after its scripts ran (the UI is a single-page app: the HTML served is
     an empty shell, what a user reads is built from GraphQL answers)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -121,7 +122,7 @@ def dom(url: str, budget_ms: int = 20000) -> str:
         res = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                               "--window-size=1600,1000", f"--virtual-time-budget={budget_ms}",
                               "--dump-dom", url],
-                             check=True, timeout=180, capture_output=True, text=True)
+                             check=True, timeout=timeout, capture_output=True, text=True)
     return res.stdout
 
 

@@ -127,13 +127,14 @@ def test_ui_lists_the_demos_runs_and_materialisations(demo_ui, tmp_path):
 
     # the pages a user opens, as rendered: the Runs list and an asset's page
     base = f"http://127.0.0.1:{port}"
-    runs_dom = devserver.dom(f"{base}/runs")
+    runs_dom = devserver.dom(f"{base}/runs", timeout=600)
     assert "No runs found" not in runs_dom
     assert all(r["runId"][:8] in runs_dom for r in runs), "a demo run missing from /runs"
-    asset_dom = devserver.dom(f"{base}/assets/tables/flows")
+    asset_dom = devserver.dom(f"{base}/assets/tables/flows", timeout=600)
     assert "Never materialized" not in asset_dom
     assert "Materialized" in asset_dom or "materialized" in asset_dom
     for name, path in (("runs", "/runs"), ("flows", "/assets/tables/flows"),
                        ("report-lineage", "/assets/quality/report?view=lineage")):
-        png = devserver.screenshot(f"{base}{path}", tmp_path / f"dagster-{name}.png")
+        png = devserver.screenshot(f"{base}{path}", tmp_path / f"dagster-{name}.png",
+                                  timeout=600)  # a loaded machine
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
