@@ -5,10 +5,13 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from reglink.linkage.deterministic import connected_components, deterministic_pairs
+from reglink.linkage.deterministic import (connected_components, deterministic_pairs,
+                                           deterministic_pairs_sql, nodes_table, representatives)
 from reglink.linkage.evaluate import pairwise_metrics
 from reglink.linkage.keys import assign_keys, hash_key
-from reglink.linkage.prepare import add_derived, align, collapse_identities, collapse_identities_sql
+from reglink.linkage.link import NODE_FIELDS
+from reglink.linkage.prepare import (IDENTITY_TABLE, add_derived, align, collapse_identities,
+                                     collapse_identities_sql, identities_table)
 
 
 def _std(rows: list[dict]) -> pl.DataFrame:
@@ -52,6 +55,40 @@ def test_sql_collapse_matches_the_frame_collapse():
     assert ident_sql.select(cols).sort("identity_id").equals(
         ident_pl.select(cols).with_columns(pl.col("n_records").cast(pl.UInt32)).sort("identity_id"))
     assert rec_sql.sort("source", "record_id").equals(rec_pl.sort("source", "record_id"))
+
+
+def test_identity_and_node_tables_in_duckdb_match_the_frames():
+    """At national scale identities and nodes stay DuckDB tables, the derived fields computed
+    in batches: batches of 2 rows give the polars path's identities, deterministic pairs and
+    representatives (most records, then most filled fields) row for row."""
+    crossings = _std([_traveller("c1"), _traveller("c2"), _traveller("c3", name="ANNA"),
+                      _traveller("c4", doc="P7654321", name="JOHN", sex="M", y=1975),
+                      _traveller("c5", m=None, d=None), {**_traveller("c6"), "surname_std": "MARTINS"}])
+    permits = _std([{k: v for k, v in _traveller("p1").items() if k != "document_country"},
+                    {**_traveller("p2", doc="X99999", name="LI"), "surname_std": "ZHOU"}])
+    std = {"border_crossings": crossings, "permits": permits}
+    con = duckdb.connect()
+    for s, f in std.items():
+        con.register(f"t_{s}", f.to_arrow())
+    rels = {s: (f"t_{s}", f.columns) for s, f in std.items()}
+    want = add_derived(collapse_identities_sql(con, rels)).sort("identity_id")
+    n = identities_table(con, rels, batch_rows=2)
+    got = con.sql(f"SELECT * FROM {IDENTITY_TABLE} ORDER BY identity_id").pl()
+    assert n == got.height == want.height == 7
+    assert got.select(want.columns).equals(want)
+
+    det = con.sql(deterministic_pairs_sql(IDENTITY_TABLE)).pl().sort("id_l", "id_r")
+    assert det.equals(deterministic_pairs(con, want).sort("id_l", "id_r")) and det.height > 0
+    groups = connected_components(want["identity_id"], det)
+    con.register("g", groups.to_arrow())
+    assert nodes_table(con, IDENTITY_TABLE, "g", NODE_FIELDS) == groups["label"].n_unique()
+    nodes = con.sql("SELECT * FROM lk_nodes ORDER BY node_num").pl()
+    reps = representatives(want, groups)
+    assert nodes["unique_id"].to_list() == reps["group_id"].to_list()
+    assert nodes.select(NODE_FIELDS).equals(reps.select(NODE_FIELDS))
+    assert nodes["node_num"].to_list() == list(range(nodes.height))
+    sizes = groups.group_by("label").agg(pl.len()).sort("label")["len"].to_list()
+    assert nodes["identities"].to_list() == sizes
 
 
 def test_deterministic_links_only_when_dob_and_sex_do_not_contradict():

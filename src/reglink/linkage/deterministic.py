@@ -16,10 +16,10 @@ MIN_DOCUMENT_LENGTH = 5
 # Portable SQL (DuckDB and Spark SQL): an equi-join on the document number, then the
 # "not contradicting" checks. A missing issuing country (the asylum register has none) does
 # not block the link, a different one does.
-DETERMINISTIC_PAIRS_SQL = f"""
+_PAIRS_SQL = f"""
 SELECT l.identity_id AS id_l, r.identity_id AS id_r
-FROM identities l
-JOIN identities r
+FROM {{table}} l
+JOIN {{table}} r
   ON l.document_number_std = r.document_number_std AND l.identity_id < r.identity_id
 WHERE length(l.document_number_std) >= {MIN_DOCUMENT_LENGTH}
   AND (l.document_country IS NULL OR r.document_country IS NULL
@@ -33,6 +33,15 @@ WHERE length(l.document_number_std) >= {MIN_DOCUMENT_LENGTH}
     OR (l.dob_year = r.dob_year AND l.dob_month = r.dob_day AND l.dob_day = r.dob_month)
   )
 """
+
+
+
+def deterministic_pairs_sql(table: str = "identities") -> str:
+    """The deterministic pairs of the identities in `table` (a relation in the connection)."""
+    return _PAIRS_SQL.format(table=table)
+
+
+DETERMINISTIC_PAIRS_SQL = deterministic_pairs_sql()
 
 
 def deterministic_pairs(con, identities: pl.DataFrame) -> pl.DataFrame:
@@ -90,3 +99,34 @@ def representatives(identities: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFr
             .group_by("group_id", maintain_order=True).first()
             .select("identity_id", "group_id"))
     return identities.join(best, on="identity_id").sort("group_id")
+
+
+def nodes_table(con, identities: str, groups: str, node_fields: tuple[str, ...],
+                out: str = "lk_nodes") -> int:
+    """`representatives` and the node frame built on them, in DuckDB: one row per
+    deterministic group (`groups`: node = identity_id, label = group id) holding its
+    representative identity's fields, the number of records and identities in the group and
+    the days its documents were seen in use; `node_num` numbers the nodes in unique_id order
+    (Splink's integer ids). Same choice as `representatives`: most records, then most filled
+    fields, then the smallest identity_id."""
+    cols = [r[0] for r in con.execute(f"SELECT * FROM {identities} LIMIT 0").description]
+    fields = [c for c in cols if c not in ("identity_id", "source", "n_records")]
+    filled = " + ".join(f"CAST(i.{c} IS NOT NULL AS INTEGER)" for c in fields) or "0"
+    keep = ", ".join(f"r.{c}" for c in node_fields)
+    con.execute(f"""CREATE OR REPLACE TABLE {out} AS
+        WITH scored AS (
+            SELECT i.*, g.label AS group_id, {filled} AS _filled
+            FROM {identities} i JOIN {groups} g ON i.identity_id = g.node),
+        grp AS (
+            SELECT group_id, count(*) AS identities, min(first_seen) AS first_seen,
+                   max(last_seen) AS last_seen
+            FROM scored GROUP BY group_id),
+        rep AS (
+            SELECT * FROM scored
+            QUALIFY row_number() OVER (PARTITION BY group_id
+                                       ORDER BY n_records DESC, _filled DESC, identity_id) = 1)
+        SELECT CAST(row_number() OVER (ORDER BY r.group_id) - 1 AS BIGINT) AS node_num,
+               r.group_id AS unique_id, r.source, r.n_records, {keep},
+               CAST(g.identities AS UINTEGER) AS identities, g.first_seen, g.last_seen
+        FROM rep r JOIN grp g USING (group_id)""")
+    return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

@@ -31,9 +31,9 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
                                          dob_veto_applies)
-from reglink.linkage.deterministic import connected_components, deterministic_pairs, representatives
+from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
-from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS, add_derived, collapse_identities_sql
+from reglink.linkage.prepare import IDENTITY_TABLE, LINK_FIELDS, SEEN_FIELDS, identities_table
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ NODE_FIELDS = (
     "dob_year", "dob_month", "dob_day", "dob_text", "sex", "citizenship", "country_of_birth",
     "document_number_std", "document_country", "postcode_std", "address_std", "locality_std",
 )
+
+# the run's nodes (one per deterministic group), a table of the linkage connection
+NODE_TABLE = "lk_nodes"
 
 
 # DuckDB settings for the linkage connection (docs/linkage.md "Scale"): DuckDB otherwise
@@ -77,18 +80,19 @@ def linkage_connection(memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
 class LinkageResult:
     """What one linkage run produced.
 
-    Node- and pair-level frames are polars (they grow with distinct identities). The
+    Scored pairs are a polars frame; the nodes (one per deterministic group, with the
+    identifying fields) stay a table of the run's DuckDB connection, read on first use. The
     record-level tables (`person_links`, `node_of_record`: one row per input record, 20
     million at national scale) stay in the run's DuckDB connection `con`; the properties
     read them into polars on first use, `link_persons` streams them to the stores instead.
     """
 
     def __init__(self, *, con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame,
-                 nodes: pl.DataFrame, parameters: pl.DataFrame, threshold: float,
+                 nodes: str, parameters: pl.DataFrame, threshold: float,
                  model_path: Path | None, trained: bool, stats: dict[str, Any]) -> None:
         self.con = con
         self.pairs = pairs                  # scored candidate pairs between nodes
-        self.nodes = nodes                  # one row per Splink node (restricted: identifiers)
+        self.node_table = nodes             # one row per Splink node (restricted: identifiers)
         self.parameters = parameters        # comparison, level, m, u, weight
         self.threshold = threshold
         self.model_path = model_path
@@ -110,8 +114,17 @@ class LinkageResult:
         """Free the run's DuckDB connection and frames (gigabytes at national scale) once the
         stores are written; `stats` stay."""
         self.con.close()
-        self.pairs = self.nodes = pl.DataFrame()
+        self.pairs = pl.DataFrame()
         self._cache.clear()
+
+    @property
+    def nodes(self) -> pl.DataFrame:
+        """unique_id, source, n_records, the node fields, identities, first/last seen — one row
+        per node (millions at national scale: `link_persons` streams the table instead)."""
+        if "nodes" not in self._cache:
+            self._cache["nodes"] = self.con.sql(
+                f"SELECT * EXCLUDE (node_num) FROM {self.node_table} ORDER BY node_num").pl()
+        return self._cache["nodes"]
 
     @property
     def person_links(self) -> pl.DataFrame:
@@ -194,94 +207,88 @@ def link_relations(
     last run's (source, record_id, person_key), or None.
     """
     log.info("linkage: %d registers in", len(sources))
-    raw_identities = collapse_identities_sql(con, sources)
+    # identities and nodes stay DuckDB tables (spilled past the stage's limit); Python holds
+    # narrow id columns, the scored pairs and the node fields the constraints read
+    n_identities = identities_table(con, sources)
     n_records = con.execute("SELECT count(*) FROM record_identity").fetchall()[0][0]
-    log.info("collapsed %d records to %d identities", n_records, raw_identities.height)
-    identities = add_derived(raw_identities)
-    del raw_identities
+    log.info("collapsed %d records to %d identities", n_records, n_identities)
 
     db_api = DuckDBAPI(connection=con)
-    det = deterministic_pairs(con, identities)
-    groups = connected_components(identities["identity_id"], det)
+    det = con.sql(deterministic_pairs_sql(IDENTITY_TABLE)).pl()
+    groups = connected_components(
+        con.sql(f"SELECT identity_id FROM {IDENTITY_TABLE}").pl()["identity_id"], det)
     log.info("deterministic groups: %d pairs", det.height)
-    reps = representatives(identities, groups)  # group_id, identity fields of the representative
-    nodes = reps.select(pl.col("group_id").alias("unique_id"), "source",
-                        pl.col("n_records"), *NODE_FIELDS)
-    del reps
-    group_size = groups.group_by("label").agg(pl.len().alias("identities"))
-    nodes = nodes.join(group_size.rename({"label": "unique_id"}), on="unique_id", how="left")
-    # the days a node's document was seen in use (border crossings), for the constraints
-    seen = (identities.select("identity_id", "first_seen", "last_seen")
-            .join(groups.rename({"node": "identity_id", "label": "unique_id"}), on="identity_id")
-            .group_by("unique_id").agg(pl.col("first_seen").min(), pl.col("last_seen").max()))
-    nodes = nodes.join(seen, on="unique_id", how="left")
+    con.register("_groups_arrow", groups.to_arrow())
+    con.execute("CREATE OR REPLACE TABLE lk_groups AS SELECT node, label FROM _groups_arrow")
+    con.unregister("_groups_arrow")
+    del groups
+    n_nodes = nodes_table(con, IDENTITY_TABLE, "lk_groups", NODE_FIELDS, out=NODE_TABLE)
 
-    link_type = "link_and_dedupe" if nodes["source"].n_unique() > 1 else "dedupe_only"
-    present = {c for c in NODE_FIELDS if nodes[c].null_count() < nodes.height}
+    n_sources = con.execute(f"SELECT count(DISTINCT source) FROM {NODE_TABLE}").fetchall()[0][0]
+    link_type = "link_and_dedupe" if n_sources > 1 else "dedupe_only"
+    counts = con.execute("SELECT " + ", ".join(f"count({c})" for c in NODE_FIELDS)
+                         + f" FROM {NODE_TABLE}").fetchall()[0]
+    present = {c for c, n in zip(NODE_FIELDS, counts) if n > 0}
     trained = False
     reuse = model_path is not None and Path(model_path).exists() and not retrain
-    ident = None if (reuse and refit == "never") else identities.select(
-        pl.col("identity_id").alias("unique_id"), "source", *NODE_FIELDS)
-    # identity fields are no longer needed: keep what the record-level steps use
-    identities = identities.select("identity_id", "source", "n_records")
-    # Splink sees integer node numbers: its blocked-pair table (hundreds of millions of rows
-    # at national scale, spilled to disk) holds two ids per pair, 8 bytes each instead of a
-    # 30-character register:record string; pairs are mapped back to node ids after predict
-    nodes = nodes.with_row_index("node_num").with_columns(pl.col("node_num").cast(pl.Int64))
-    splink_nodes = nodes.select(pl.col("node_num").alias("unique_id"), "source", *NODE_FIELDS)
+    # Splink reads identities (training) and nodes (scoring) from views of the two tables;
+    # nodes enter as integer node numbers: its blocked-pair table (hundreds of millions of
+    # rows at national scale, spilled to disk) holds two ids per pair, 8 bytes each instead of
+    # a 30-character register:record string; pairs are mapped back to node ids after predict
+    ident = f"SELECT identity_id AS unique_id, source, {', '.join(NODE_FIELDS)} FROM {IDENTITY_TABLE}"
+    splink_nodes = f"SELECT node_num AS unique_id, source, {', '.join(NODE_FIELDS)} FROM {NODE_TABLE}"
     if reuse:
         settings: Any = mdl.load_settings(Path(model_path), link_type)
         if refit != "never":
             # the saved model's m and u re-estimated on this delivery's identities (without
             # labels, EM from the saved m), kept only if it does not fit and the guard passes
-            second, restore = _second_connection(con)
+            second = con.cursor()
             train_api = DuckDBAPI(connection=second)
-            t_linker = Linker(_splink_inputs(train_api, ident), copy.deepcopy(settings),
+            t_linker = Linker(_splink_inputs(train_api, ident, "ident"), copy.deepcopy(settings),
                               log_level=logging.WARNING)
             fitted, decision = mdl.fit_to_delivery(t_linker, settings, mode=refit, seed=seed,
                                                    max_pairs=u_max_pairs, present=present,
-                                                   identities=ident.height)
-            del t_linker
-            _close_second(con, second, restore)
+                                                   identities=n_identities)
+            _drop_training(t_linker, second)
             if fitted is not settings:
                 fitted["link_type"] = link_type
                 fitted.pop("linker_uid", None)
                 settings = fitted
         else:
             decision = {"model": "saved", "mode": refit, "reason": "re-estimation switched off"}
-        del ident
         log.info("model: %s (%s)", decision["model"], decision["reason"])
-        linker = Linker(_splink_inputs(db_api, splink_nodes), settings, log_level=logging.WARNING)
+        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"), settings,
+                        log_level=logging.WARNING)
         # m and u describe the fields and carry over; the prior depends on how many records
         # this delivery has, so it is always estimated on the data at hand
-        mdl.estimate_prior(linker, present, nodes.height)
+        mdl.estimate_prior(linker, present, n_nodes)
     else:
         # train on distinct identities (before deterministic grouping), predict on nodes
-        second, restore = _second_connection(con)
+        second = con.cursor()
         train_api = DuckDBAPI(connection=second)
-        t_linker = Linker(_splink_inputs(train_api, ident),
+        t_linker = Linker(_splink_inputs(train_api, ident, "ident"),
                           mdl.settings_creator(home_country, link_type, debug),
                           log_level=logging.WARNING)
         model = mdl.train(t_linker, seed=seed, max_pairs=u_max_pairs, present=present)
-        del t_linker, ident
-        _close_second(con, second, restore)
+        _drop_training(t_linker, second)
         model["link_type"] = link_type
         model.pop("linker_uid", None)
-        linker = Linker(_splink_inputs(db_api, splink_nodes), model, log_level=logging.WARNING)
-        mdl.estimate_prior(linker, present, nodes.height)
+        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"), model,
+                        log_level=logging.WARNING)
+        mdl.estimate_prior(linker, present, n_nodes)
         trained = True
         decision = {"model": "trained", "mode": refit, "reason": (
             "trained on this delivery without labels: " + ("retrain requested" if retrain
                                                            else "no saved model"))}
         if model_path is not None:
             mdl.save_model(linker, Path(model_path))
-    log.info("model ready (%d nodes)", nodes.height)
+    log.info("model ready (%d nodes)", n_nodes)
     if spark is not None:
         # the model as estimated here (m, u and this delivery's prior), rendered for Spark
         from reglink.linkage.spark import predict_on_spark
 
         pred_rel, pair_cols, drop = predict_on_spark(
-            spark, con, linker, splink_nodes, link_type, home_country, predict_min_weight,
+            spark, con, linker, con.sql(splink_nodes).pl(), link_type, home_country, predict_min_weight,
             Path(spark_work or "spark-work") / "linkage", debug)
     else:
         pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
@@ -291,21 +298,18 @@ def link_relations(
                      if c.startswith("gamma_") or (debug and c not in (
                          "unique_id_l", "unique_id_r", "match_weight", "match_probability"))]
         pred_rel, drop = pred.physical_name, pred.drop_table_from_database_and_remove_from_cache
-    con.register("_node_num", nodes.select("node_num", "unique_id").to_arrow())
     pairs = con.sql(
         "SELECT nl.unique_id AS node_l, nr.unique_id AS node_r, p.match_weight, p.match_probability"
         + "".join(f", p.{c}" for c in pair_cols)
-        + f" FROM {pred_rel} p JOIN _node_num nl ON p.unique_id_l = nl.node_num"
-        " JOIN _node_num nr ON p.unique_id_r = nr.node_num"
+        + f" FROM {pred_rel} p JOIN {NODE_TABLE} nl ON p.unique_id_l = nl.node_num"
+        f" JOIN {NODE_TABLE} nr ON p.unique_id_r = nr.node_num"
         " ORDER BY p.match_weight DESC, node_l, node_r").pl()
-    con.unregister("_node_num")
     drop()
-    del splink_nodes
-    nodes = nodes.drop("node_num")
     log.info("predicted %d pairs", pairs.height)
     # Deterministic groups are already single nodes; Splink edges join nodes into persons.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _node_ids AS SELECT unique_id AS node_id FROM {NODE_TABLE}")
     cc = cluster_pairwise_predictions_at_threshold(
-        nodes.select(pl.col("unique_id").alias("node_id")).to_arrow(),
+        "_node_ids",
         pairs.select(pl.col("node_l").alias("node_id_l"), pl.col("node_r").alias("node_id_r"),
                      "match_probability").to_arrow(),
         db_api=db_api, node_id_column_name="node_id", threshold_match_probability=threshold,
@@ -318,29 +322,32 @@ def link_relations(
         if not dob_veto:
             log.info("cannot-link: dates of birth left to the model (m of a wholly different "
                      "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
-        cc, split_log = constrained_clusters(nodes.select(EVIDENCE_FIELDS), pairs, cc, threshold,
+        evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE}").pl()
+        cc, split_log = constrained_clusters(evidence, pairs, cc, threshold,
                                              dates_of_birth=dob_veto)
+        del evidence
     else:
-        split_log = constrained_clusters(nodes.head(0).select(EVIDENCE_FIELDS),
-                                         pairs.head(0), cc.head(0), threshold)[1]
+        evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE} LIMIT 0").pl()
+        split_log = constrained_clusters(evidence, pairs.head(0), cc.head(0), threshold)[1]
 
     # identity -> node -> cluster (identity level), then carried to every record in SQL
-    ident_node = (identities
-                  .join(groups.rename({"node": "identity_id", "label": "node_id"}), on="identity_id")
-                  .join(cc, on="node_id", how="left"))
-    con.register("_ident_node", ident_node.select("identity_id", "node_id", "cluster_id").to_arrow())
+    con.register("_cc", cc.to_arrow())
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _ident_node AS
+        SELECT i.identity_id, i.source, i.n_records, g.label AS node_id, c.cluster_id
+        FROM {IDENTITY_TABLE} i JOIN lk_groups g ON i.identity_id = g.node
+        LEFT JOIN _cc c ON c.node_id = g.label""")
+    con.unregister("_cc")
+    con.execute(f"DROP TABLE lk_groups; DROP TABLE {IDENTITY_TABLE}")
     con.execute("""CREATE OR REPLACE TEMP TABLE record_node AS
         SELECT ri.source, ri.record_id, ri.identity_id, n.node_id, n.cluster_id
         FROM record_identity ri JOIN _ident_node n USING (identity_id)""")
     con.execute("DROP TABLE record_identity")
-    con.unregister("_ident_node")
 
     # keys: each cluster's smallest record (identity_id holds its identity's smallest record)
-    smallest = (ident_node.with_columns(
-                    pl.col("identity_id").str.slice(pl.col("source").str.len_chars() + 1)
-                    .alias("record_id"))
-                .sort(["source", "record_id"]).group_by("cluster_id", maintain_order=True)
-                .agg(pl.col("source").first(), pl.col("record_id").first()))
+    smallest = con.sql("""SELECT cluster_id, source, record_id FROM (
+            SELECT cluster_id, source, substr(identity_id, length(source) + 2) AS record_id
+            FROM _ident_node)
+        QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY source, record_id) = 1""").pl()
     votes = used_before = None
     if previous is not None:
         votes = con.sql(f"""SELECT rn.cluster_id, p.person_key, count(*) AS n
@@ -348,11 +355,14 @@ def link_relations(
             GROUP BY rn.cluster_id, p.person_key""").pl()
         used_before = con.sql(f"SELECT DISTINCT person_key FROM {previous}").pl()
     cluster_key = cluster_keys(smallest, votes, used_before)
-    node_prob = node_probability(ident_node, pairs, threshold)
+    node_cluster = con.sql("""SELECT node_id, any_value(cluster_id) AS cluster_id,
+        sum(n_records) AS n_records FROM _ident_node GROUP BY node_id""").pl()
+    con.execute("DROP TABLE _ident_node")
+    node_prob = node_probability(node_cluster.select("node_id", "n_records"), pairs, threshold)
     # the model's own estimate of the persons exactly recovered (no truth needed): a person is
     # whole and alone when every node of theirs belongs there, each with its node probability
     expected_exact = float(
-        ident_node.select("node_id", "cluster_id").unique()
+        node_cluster.select("node_id", "cluster_id")
         .join(node_prob, on="node_id", how="left")
         .group_by("cluster_id")
         .agg(pl.col("match_probability").fill_null(1.0).clip(1e-12, 1.0).log().sum().exp().alias("p"))
@@ -374,8 +384,8 @@ def link_relations(
 
     params = parameters_frame(linker.misc.save_model_to_json())
     stats = {
-        "records": n_records, "identities": identities.height,
-        "deterministic_pairs": det.height, "nodes": nodes.height,
+        "records": n_records, "identities": n_identities,
+        "deterministic_pairs": det.height, "nodes": n_nodes,
         "candidate_pairs": pairs.height,
         "persons": cluster_key.height,
         "expected_exact_share": expected_exact,
@@ -390,50 +400,16 @@ def link_relations(
         "link_type": link_type, "sources": sorted(sources),
         **{f"key_{k}": v for k, v in key_stability_sql(con, previous).items()},
     }
-    res = LinkageResult(con=con, pairs=pairs, nodes=nodes, parameters=params,
+    res = LinkageResult(con=con, pairs=pairs, nodes=NODE_TABLE, parameters=params,
                         threshold=threshold, model_path=model_path, trained=trained, stats=stats)
     res.splits = split_log
     return res
 
 
-def _limits(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
-    """The memory limit and spill directory of `con`, for a second connection alike."""
-    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    tmp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
-    return limit, tmp or None
-
-
-_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20,
-          "GIB": 2**30, "TIB": 2**40}
-
-
-def _bytes(setting: str) -> float | None:
-    """DuckDB's memory_limit text ('5.5 GiB') in bytes (None if unreadable)."""
-    import re
-
-    m = re.match(r"^\s*([\d.]+)\s*([KMGT]?I?B)\s*$", str(setting).upper())
-    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
-
-
-def _second_connection(con: duckdb.DuckDBPyConnection) -> tuple[duckdb.DuckDBPyConnection, str | None]:
-    """A second DuckDB connection (model training or re-estimation on identities) inside the
-    first's memory limit: the limit is split in half between the two while both are open, so
-    the stage stays inside its share of the run's budget. Returns it and the limit to give back
-    with `_close_second`."""
-    limit, tmp = _limits(con)
-    total = _bytes(limit) if limit else None
-    if total is None:
-        return linkage_connection(limit, tmp), None
-    half = f"{int(total / 2 / 2**20)}MiB"
-    con.execute(f"SET memory_limit = '{half}'")
-    return linkage_connection(half, tmp), limit
-
-
-def _close_second(con: duckdb.DuckDBPyConnection, second: duckdb.DuckDBPyConnection,
-                  restore: str | None) -> None:
-    second.close()
-    if restore:
-        con.execute(f"SET memory_limit = '{restore}'")
+def _drop_training(linker: Any, cursor: duckdb.DuckDBPyConnection) -> None:
+    """Free what the training linker left in the shared database, and its cursor."""
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    cursor.close()
 
 
 def key_stability_sql(con: duckdb.DuckDBPyConnection, previous: str | None) -> dict[str, float]:
@@ -445,11 +421,19 @@ def key_stability_sql(con: duckdb.DuckDBPyConnection, previous: str | None) -> d
     return {"previous_records": n, "kept_records": kept, "kept_share": kept / n if n else 1.0}
 
 
-def _splink_inputs(db_api: DuckDBAPI, frame: pl.DataFrame) -> Any:
-    """One registered Splink table per register (link_and_dedupe), or one table (dedupe)."""
-    sources = sorted(frame["source"].unique().to_list())
-    tables = [db_api.register(frame.filter(pl.col("source") == s).select("unique_id", *NODE_FIELDS)
-                              .to_arrow(), dataset_display_name=s) for s in sources]
+def _splink_inputs(db_api: DuckDBAPI, select_sql: str, prefix: str) -> Any:
+    """One Splink input per register (link_and_dedupe), or one (dedupe): views of
+    `select_sql` (unique_id, source, the node fields) in the database, so the rows stay in
+    DuckDB. Views, not TEMP views: the training cursor and the scoring connection share them."""
+    con = db_api._con
+    sources = [r[0] for r in con.execute(
+        f"SELECT DISTINCT source FROM ({select_sql}) ORDER BY source").fetchall()]
+    tables = []
+    for s in sources:
+        view = f"lk_{prefix}_{s}"
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT unique_id, {', '.join(NODE_FIELDS)} "
+                    f"FROM ({select_sql}) WHERE source = '{s}'")
+        tables.append(db_api.register(view, dataset_display_name=s))
     return tables if len(tables) > 1 else tables[0]
 
 

@@ -191,7 +191,8 @@ def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: str | None)
         # the person_keys they went to (restricted: the reason names dates and documents)
         store.write_table(rs, "linkage_splits", res.splits.to_arrow())
         store.write_table(rs, "linkage_pairs", res.pairs.to_arrow())
-        store.write_table(rs, "linkage_nodes", res.nodes.to_arrow())
+        store.write_table(rs, "linkage_nodes", stream(
+            f"SELECT * EXCLUDE (node_num) FROM {res.node_table} ORDER BY node_num"))
         store.write_table(rs, "linkage_record_node", stream(
             "SELECT source, record_id, identity_id, node_id, cluster_id FROM record_node"))
     finally:

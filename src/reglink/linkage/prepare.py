@@ -228,3 +228,62 @@ def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> p
                     "ORDER BY identity_id").pl()
     con.execute("DROP TABLE linkage_identities")
     return ident.with_columns(pl.col("n_records").cast(pl.UInt32))
+
+
+# --- identities kept in DuckDB (the linkage stage at national scale) -------------------------
+# At two million persons there are about seven million distinct identities; with the derived
+# comparison fields they are gigabytes as polars frames, held while the model trains and
+# scores. Kept as a DuckDB table they spill past the stage's memory limit instead, and Python
+# holds one batch at a time while the derived fields are computed.
+
+IDENTITY_TABLE = "lk_identities"
+
+
+def identities_table(con, sources: dict[str, tuple[str, list[str]]],
+                     batch_rows: int = 250_000) -> int:
+    """Collapse identical records per register and add the derived comparison fields, in
+    DuckDB: leaves temp table `record_identity` (source, record_id, identity_id) and table
+    `lk_identities` (what `add_derived(collapse_identities_sql(...))` returns, one row per
+    identity). Returns the number of identities.
+
+    The derived fields are computed by `add_derived` itself, on batches of `batch_rows`
+    identities, so the result is the polars path's row for row while Python never holds more
+    than one batch. `lk_identities` is a main-schema table (not TEMP) so a cursor of the same
+    database (the model training) sees it."""
+    fields = ", ".join(IDENTITY_FIELDS)
+
+    def ik(t: str = "") -> str:
+        return f"hash({', '.join(t + c for c in ('source', *IDENTITY_FIELDS))})"
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW linkage_records AS {aligned_records_sql(sources)}")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE linkage_identities AS
+        SELECT {ik()} AS _ik, source, {fields}, count(*) AS n_records,
+               source || ':' || min(record_id) AS identity_id,
+               min(seen_on) AS first_seen, max(seen_on) AS last_seen
+        FROM linkage_records GROUP BY source, {fields}""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE record_identity AS
+        SELECT r.source, r.record_id, i.identity_id
+        FROM linkage_records r JOIN linkage_identities i ON {ik('r.')} = i._ik""")
+    # batches by a row number in identity order (a filter per batch, no open cursor while
+    # the batch's rows are written back)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE linkage_identities_n AS
+        SELECT source, {fields}, CAST(n_records AS UINTEGER) AS n_records, identity_id,
+               first_seen, last_seen, row_number() OVER (ORDER BY identity_id) - 1 AS _rn
+        FROM linkage_identities""")
+    con.execute("DROP TABLE linkage_identities")
+    n = con.execute("SELECT count(*) FROM linkage_identities_n").fetchall()[0][0]
+    con.execute(f"DROP TABLE IF EXISTS {IDENTITY_TABLE}")
+    for start in range(0, max(n, 1), batch_rows):
+        batch = con.sql(f"SELECT * EXCLUDE (_rn) FROM linkage_identities_n WHERE _rn >= {start} "
+                        f"AND _rn < {start + batch_rows} ORDER BY _rn").pl()
+        con.register("_identity_batch", add_derived(batch).to_arrow())
+        if start == 0:
+            con.execute(f"CREATE TABLE {IDENTITY_TABLE} AS SELECT * FROM _identity_batch")
+        else:
+            con.execute(f"INSERT INTO {IDENTITY_TABLE} SELECT * FROM _identity_batch")
+        con.unregister("_identity_batch")
+        del batch
+    con.execute("DROP TABLE linkage_identities_n")
+    return n

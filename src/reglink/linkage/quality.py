@@ -111,7 +111,12 @@ def review_sample(res: LinkageResult, band: tuple[float, float] = (0.5, 0.99),
     cand = (res.pairs.filter(pl.col("match_probability").is_between(lo, hi))
             .with_columns(pl.concat_str("node_l", "node_r").hash(seed=3).alias("_h"))
             .sort("_h").head(size).drop("_h"))
-    side = res.nodes.select("unique_id", "source", *NODE_FIELDS)
+    # only the sampled pairs' nodes leave DuckDB (millions of nodes at national scale)
+    ids = pl.concat([cand["node_l"], cand["node_r"]]).unique().to_frame("unique_id")
+    res.con.register("_review_ids", ids.to_arrow())
+    side = res.con.sql(f"SELECT unique_id, source, {', '.join(NODE_FIELDS)} FROM "
+                       f"{res.node_table} JOIN _review_ids USING (unique_id)").pl()
+    res.con.unregister("_review_ids")
     out = (cand.join(side.rename({c: f"{c}_l" for c in side.columns}),
                      left_on="node_l", right_on="unique_id_l", how="left")
            .join(side.rename({c: f"{c}_r" for c in side.columns}),
