@@ -31,18 +31,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(home: Path, config: Path | None, port: int | None = None,
+def start(home: Path | None, config: Path | None, port: int | None = None,
           log: Path | None = None, tool: str = "dg") -> tuple[subprocess.Popen, int]:
+    """`<tool> dev` on `home`; tool "run" is `./run dev` as a user starts it, which picks the
+    home itself (the config's `<warehouse folder>/.dagster`) when `home` is None."""
     port = port or free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home.resolve())}
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGLINK_CONFIG")}
+    if home is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            shutil.copy(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
+        env["DAGSTER_HOME"] = str(home.resolve())
     if config is not None:
         env["REGLINK_CONFIG"] = str(config.resolve())
-    exe = ROOT / ".venv" / "bin" / tool  # dg or dagster: both read the project's pyproject
+    # dg or dagster: both read the project's pyproject; ./run dev: dg dev after ./run's set-up
+    argv = ([str(ROOT / "run"), "dev"] if tool == "run"
+            else [str(ROOT / ".venv" / "bin" / tool), "dev"])
     out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([str(exe), "dev", "--port", str(port), "--host", "127.0.0.1"],
+    proc = subprocess.Popen([*argv, "--port", str(port), "--host", "127.0.0.1"],
                             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
     return proc, port
@@ -93,7 +99,8 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def screenshot(url: str, out: Path, size: str = "1600,1000", budget_ms: int = 15000) -> Path:
+def screenshot(url: str, out: Path, size: str = "1600,1000", budget_ms: int = 15000,
+               timeout: float = 180) -> Path:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise FileNotFoundError("chromium is not installed (apt-get install -y chromium)")
@@ -101,8 +108,22 @@ def screenshot(url: str, out: Path, size: str = "1600,1000", budget_ms: int = 15
         subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                         f"--screenshot={out}", f"--window-size={size}",
                         f"--virtual-time-budget={budget_ms}", url],
-                       check=True, timeout=180, capture_output=True)
+                       check=True, timeout=timeout, capture_output=True)
     return out
+
+
+def dom(url: str, budget_ms: int = 20000, timeout: float = 180) -> str:
+    """The page's DOM after its scripts ran (the UI is a single-page app: the HTML served is
+    an empty shell, what a user reads is built from GraphQL answers)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise FileNotFoundError("chromium is not installed (apt-get install -y chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        res = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                              "--window-size=1600,1000", f"--virtual-time-budget={budget_ms}",
+                              "--dump-dom", url],
+                             check=True, timeout=timeout, capture_output=True, text=True)
+    return res.stdout
 
 
 def main() -> None:

@@ -7,8 +7,9 @@
   delivery partition and requests a run of that delivery's registers plus the derived assets,
   so a failed blocking check stops them in the same run.
 - `derived_after_delivery`: after a successful `reglink_delivery` run (a backfill launched by
-  hand), rebuild the derived assets.
-- `monthly_derived_tables`: on the 2nd of each month, rebuild the derived tables.
+  hand, in the UI or with `dg launch`), rebuild the derived assets.
+- `monthly_derived_tables`: on the 2nd of each month, rebuild the derived tables; the derived
+  assets' freshness policy (reglink_dagster/freshness.py) expects that rebuild within a day.
 """
 
 import json
@@ -18,6 +19,7 @@ import dagster as dg
 from reglink_dagster import deliveries as dl
 from reglink_dagster.defs.derived import linkage_assets, report_assets, tables_assets
 from reglink_dagster.defs.extracts import DELIVERIES, raw_key, validated_assets, validated_key
+from reglink_dagster.freshness import MONTHLY_REBUILD_CRON
 from reglink_dagster.resources import ReglinkConfig
 
 DELIVERY_SELECTION = dg.AssetSelection.groups("extracts", "validated")
@@ -83,16 +85,39 @@ def landing_sensor(context: dg.SensorEvaluationContext, reglink: ReglinkConfig):
         cursor=json.dumps({**seen, **current}, sort_keys=True))
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[delivery_job],
+def _backfill_still_running(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """A delivery backfill of several months: rebuild once, after its last run, not per month."""
+    backfill = run.tags.get("dagster/backfill")
+    if not backfill:
+        return False
+    unfinished = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+                  dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    return instance.get_runs_count(dg.RunsFilter(
+        tags={"dagster/backfill": backfill}, statuses=unfinished)) > 0
+
+
+# monitor_all_code_locations, and the job filtered here: a run launched from the command line
+# (`dg launch`, `dagster job execute`) executes in that process and carries no code-location
+# origin, and a run-status sensor that names its monitored jobs only matches runs whose origin
+# is the sensor's own code location -- so the daemon skipped every command-line backfill
+# ("Sensor function returned an empty result") and the tables never followed.
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitor_all_code_locations=True,
                       request_job=derived_job, default_status=dg.DefaultSensorStatus.RUNNING,
                       description="After a delivery run (e.g. a backfill), rebuild derived assets")
 def derived_after_delivery(context: dg.RunStatusSensorContext):
-    return dg.RunRequest(run_key=f"after:{context.dagster_run.run_id}",
-                         tags={"reglink/after": context.dagster_run.run_id})
+    run = context.dagster_run
+    if run.job_name != delivery_job.name or _backfill_still_running(context.instance, run):
+        return None  # nothing (yet) for this run: the next run's status change is looked at
+    backfill = run.tags.get("dagster/backfill")  # one rebuild per backfill, whichever run asks
+    key = f"after-backfill:{backfill}" if backfill else f"after:{run.run_id}"
+    return dg.RunRequest(run_key=key,
+                         tags={"reglink/after": run.run_id,
+                               **({"reglink/delivery": run.tags["dagster/partition"]}
+                                  if "dagster/partition" in run.tags else {})})
 
 
 monthly_derived_tables = dg.ScheduleDefinition(
-    name="monthly_derived_tables", job=derived_job, cron_schedule="0 6 2 * *",
+    name="monthly_derived_tables", job=derived_job, cron_schedule=MONTHLY_REBUILD_CRON,
     execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
     tags={"reglink/force": "true"},
     description="Monthly rebuild of the derived tables (forced: observed_until moves on)")

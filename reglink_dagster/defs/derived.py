@@ -18,6 +18,7 @@ from reglink.tables import catalog
 
 from reglink_dagster import versions
 from reglink_dagster.defs.extracts import DELIVERIES, forced, validated_key
+from reglink_dagster.freshness import derived_freshness
 from reglink_dagster.metadata import counts_md, events_by_type, links_overview, md_table, preview
 from reglink_dagster.resources import ReglinkConfig, SparkEngine, Warehouse, run_config
 
@@ -92,6 +93,7 @@ def _peak(resources: dict) -> str:
 def make_linkage_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key=LINKS_KEY, group_name="linkage", deps=VALIDATED, kinds={"splink", "duckdb"},
+        freshness_policy=derived_freshness(),
         code_version=versions.code_version("linkage"),
         description="Records of all registers resolved into persons (Splink): person_links "
                     "(warehouse) and the linkage working tables (restricted).",
@@ -199,6 +201,7 @@ def make_tables_asset() -> dg.AssetsDefinition:
     specs = [dg.AssetSpec(key, group_name=key[0], description=desc,
                           deps=[LINKS_KEY] if not deps else [dg.AssetKey(list(d)) for d in deps],
                           kinds={"duckdb", "parquet"}, skippable=True,
+                          freshness_policy=derived_freshness(),
                           code_version=versions.code_version("tables"))
              for key, desc, _, deps in TABLE_ASSETS]
 
@@ -276,7 +279,7 @@ def residual_within_tolerance(reglink: ReglinkConfig, warehouse: Warehouse
 
 def make_report_asset(table_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(key=REPORT_KEY, group_name="quality", deps=[LINKS_KEY, *table_keys],
-              kinds={"html"}, code_version=versions.code_version("quality"),
+              kinds={"html"}, freshness_policy=derived_freshness(), code_version=versions.code_version("quality"),
               description="The quality report per register (toolkit Annex 1-2) and the rule "
                           "comparison: static HTML under the config's reports folder.")
     def report(context: dg.AssetExecutionContext, reglink: ReglinkConfig):
