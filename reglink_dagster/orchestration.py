@@ -317,7 +317,7 @@ def _remove_unconfigured(cfg: PipelineConfig, console: Any, instance: Any) -> di
     for register in gone:
         removed[register] = drop_delivery(scfg, register, BASELINE)
         for key in (raw_key(register), validated_key(register)):
-            instance.wipe_asset_partitions(key, [BASELINE])
+            _forget(instance, key, BASELINE)
         if scfg.warehouse.exists():
             con = store.connect(scfg.warehouse)
             try:
@@ -417,6 +417,23 @@ def delivery_counts(instance: Any) -> list[DeliveryCount]:
                     d, r, versions.value(mat, "rows_in", 0), versions.value(mat, "rows_accepted", 0),
                     versions.value(mat, "rows_quarantined", 0), versions.value(mat, "status", "ok")))
     return out
+
+
+def _forget(instance: Any, key: Any, partition: str) -> None:
+    """Make Dagster forget one partition of an asset, so a register put back into `extracts`
+    is ingested again. SQLite event logs (the local default) cannot wipe one partition: there
+    the removal is recorded as the partition's latest materialisation instead, with a data
+    version no extract has."""
+    import dagster as dg
+
+    from reglink_dagster.versions import DATA_VERSION_TAG
+
+    try:
+        instance.wipe_asset_partitions(key, [partition])
+    except NotImplementedError:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=key, partition=partition, tags={DATA_VERSION_TAG: "removed"},
+            metadata={"removed": "the register is no longer in extracts"}))
 
 
 def headline_numbers(cfg: PipelineConfig, counts: list[DeliveryCount] | None = None
