@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from reglink.measure import tree_rss  # noqa: E402
+from reglink.measure import cpu_seconds, tree_pids, tree_rss  # noqa: E402
 
 REGLINK = ROOT / ".venv" / "bin" / "reglink"
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -40,15 +40,18 @@ EXTRACTS = ("border_crossings", "permits", "population_register", "asylum_regist
 
 
 def measured(cmd: list[str], cwd: Path | None = None) -> dict:
-    """Run a command, sampling its process tree's RSS; wall seconds, peak RSS, output."""
+    """Run a command, sampling its process tree every 0.5 s: wall seconds, peak RSS, CPU seconds
+    (each process's last sample, so a process living under 0.5 s may be missed), output."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
+    peak, cpu = [0], {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.5):
             peak[0] = max(peak[0], tree_rss(proc.pid))
+            for p in tree_pids(proc.pid):
+                cpu[p] = max(cpu.get(p, 0.0), cpu_seconds(p))
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -56,7 +59,8 @@ def measured(cmd: list[str], cwd: Path | None = None) -> dict:
     done.set()
     t.join()
     return {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_gb": round(peak[0] / 1e9, 2),
-            "returncode": proc.returncode, "stdout": out, "stderr": err}
+            "cpu_seconds": round(sum(cpu.values()), 1), "returncode": proc.returncode,
+            "stdout": out, "stderr": err}
 
 
 def stages(stderr: str) -> dict[str, dict]:

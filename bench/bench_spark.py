@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -32,67 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from bench_pipeline import EXTRACTS, REGLINK, STAGE_LINE  # noqa: E402
-
-_TICK = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _tree(pid: int) -> list[int]:
-    """`pid` and its descendants, whichever thread started them (the JVM forks Spark's Python
-    daemon from one of its threads)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                pass
-    return out
-
-
-def _rss(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process `pid` so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return sum(int(f) for f in fields[11:13]) / _TICK  # utime stime (not the reaped children:
-    # they were sampled themselves)
-
-
-def measured(cmd: list[str]) -> dict:
-    """Run `cmd`, sampling its process tree every 0.5 s: wall seconds, peak RSS, CPU seconds
-    (each process's last sample, so a process living under 0.5 s may be missed), output."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, cpu = [0], {}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.5):
-            tree = _tree(proc.pid)
-            peak[0] = max(peak[0], sum(_rss(p) for p in tree))
-            for p in tree:
-                cpu[p] = max(cpu.get(p, 0.0), _cpu(p))
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    out, err = proc.communicate()
-    done.set()
-    t.join()
-    return {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_gb": round(peak[0] / 1e9, 2),
-            "cpu_seconds": round(sum(cpu.values()), 1), "returncode": proc.returncode,
-            "stdout": out, "stderr": err}
+from bench_pipeline import EXTRACTS, REGLINK, STAGE_LINE, measured  # noqa: E402
 
 
 def _world(args: argparse.Namespace, tmp: Path) -> Path:

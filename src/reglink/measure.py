@@ -22,23 +22,43 @@ def _rss(pid: int) -> int:
         return 0
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(c) for c in text.split()]
+    """Children started by any thread of `pid` (the JVM forks Spark's Python workers from one of
+    its threads, not the main one)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return out
+
+
+def tree_pids(pid: int | None = None) -> list[int]:
+    """A process and all its descendants (this process by default)."""
+    out, todo = [], [os.getpid() if pid is None else pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(_children(p))
+    return out
 
 
 def tree_rss(pid: int | None = None) -> int:
     """RSS in bytes of a process and all its descendants (this process by default)."""
-    pid = os.getpid() if pid is None else pid
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += _rss(p)
-        todo.extend(_children(p))
-    return total
+    return sum(_rss(p) for p in tree_pids(pid))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process `pid` so far, without its reaped children."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return sum(int(f) for f in fields[11:13]) / _TICK
 
 
 def release_memory() -> None:
