@@ -420,20 +420,17 @@ def delivery_counts(instance: Any) -> list[DeliveryCount]:
 
 
 def _forget(instance: Any, key: Any, partition: str) -> None:
-    """Make Dagster forget one partition of an asset, so a register put back into `extracts`
-    is ingested again. SQLite event logs (the local default) cannot wipe one partition: there
-    the removal is recorded as the partition's latest materialisation instead, with a data
-    version no extract has."""
+    """Make one partition of an asset look never delivered, so a register put back into
+    `extracts` is ingested again: its latest materialisation becomes a removal, with a data
+    version no extract has. (Wiping the partition would do too, but SQLite event logs, the
+    local default, cannot wipe one partition; this works on every storage.)"""
     import dagster as dg
 
     from reglink_dagster.versions import DATA_VERSION_TAG
 
-    try:
-        instance.wipe_asset_partitions(key, [partition])
-    except NotImplementedError:
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            asset_key=key, partition=partition, tags={DATA_VERSION_TAG: "removed"},
-            metadata={"removed": "the register is no longer in extracts"}))
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=key, partition=partition, tags={DATA_VERSION_TAG: "removed"},
+        metadata={"removed": "the register is no longer in extracts"}))
 
 
 def headline_numbers(cfg: PipelineConfig, counts: list[DeliveryCount] | None = None

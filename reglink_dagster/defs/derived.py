@@ -152,16 +152,21 @@ def _check_result(outcome: checks.CheckOutcome, **kw) -> dg.AssetCheckResult:
                                **kw)
 
 
+def _linkage_rates(warehouse: Warehouse) -> dict:
+    """reglink.checks.linkage_rates on the warehouse as it is now (both linkage checks)."""
+    con = warehouse.connect(read_only=True)
+    try:
+        return checks.linkage_rates(con)
+    finally:
+        con.close()
+
+
 @dg.asset_check(asset=LINKS_KEY, blocking=True,
                 description="each accepted record has exactly one person_key")
 def every_record_linked(reglink: ReglinkConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """reglink.checks.every_record_linked on the stores as they are now."""
     cfg = reglink.load()
-    con = warehouse.connect(read_only=True)
-    try:
-        rates = checks.linkage_rates(con)
-    finally:
-        con.close()
+    rates = _linkage_rates(warehouse)
     records = sum(r["records"] for r in rates.values())
     return _check_result(checks.every_record_linked(checks.accepted_records(cfg.restricted_path),
                                                     rates, records))
@@ -173,11 +178,7 @@ def every_record_linked(reglink: ReglinkConfig, warehouse: Warehouse) -> dg.Asse
 def linkage_rates(reglink: ReglinkConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
     """reglink.checks.rates_within_bands with the config's band overrides."""
     cfg = reglink.load()
-    con = warehouse.connect(read_only=True)
-    try:
-        rates = checks.linkage_rates(con)
-    finally:
-        con.close()
+    rates = _linkage_rates(warehouse)
     return _check_result(checks.rates_within_bands(
         rates, (cfg.raw.get("orchestration") or {}).get("linkage_bands")))
 

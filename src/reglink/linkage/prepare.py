@@ -204,13 +204,9 @@ def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> pl.DataFrame:
-    """Collapse identical records per register in DuckDB (same result as `collapse_identities`).
-
-    Leaves table `record_identity` (source, record_id, identity_id) — one row per input
-    record — in `con`, and returns the identities (source, IDENTITY_FIELDS, n_records,
-    identity_id; identity_id = register:smallest record_id) as a polars frame.
-    """
+def _collapse_tables(con, sources: dict[str, tuple[str, list[str]]]) -> None:
+    """Temp tables `linkage_identities` (_ik, source, IDENTITY_FIELDS, n_records, identity_id,
+    first_seen, last_seen) and `record_identity` (source, record_id, identity_id)."""
     fields = ", ".join(IDENTITY_FIELDS)
 
     def ik(t: str = "") -> str:
@@ -227,9 +223,18 @@ def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> p
         CREATE OR REPLACE TEMP TABLE record_identity AS
         SELECT r.source, r.record_id, i.identity_id
         FROM linkage_records r JOIN linkage_identities i ON {ik('r.')} = i._ik""")
-    ident = con.sql(f"SELECT source, {fields}, n_records, identity_id, first_seen, last_seen "
-                    "FROM linkage_identities "
-                    "ORDER BY identity_id").pl()
+
+
+def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> pl.DataFrame:
+    """Collapse identical records per register in DuckDB (same result as `collapse_identities`).
+
+    Leaves table `record_identity` (source, record_id, identity_id) — one row per input
+    record — in `con`, and returns the identities (source, IDENTITY_FIELDS, n_records,
+    identity_id; identity_id = register:smallest record_id) as a polars frame.
+    """
+    _collapse_tables(con, sources)
+    ident = con.sql(f"SELECT source, {', '.join(IDENTITY_FIELDS)}, n_records, identity_id, "
+                    "first_seen, last_seen FROM linkage_identities ORDER BY identity_id").pl()
     con.execute("DROP TABLE linkage_identities")
     return ident.with_columns(pl.col("n_records").cast(pl.UInt32))
 
@@ -254,22 +259,8 @@ def identities_table(con, sources: dict[str, tuple[str, list[str]]],
     identities, so the result is the polars path's row for row while Python never holds more
     than one batch. `lk_identities` is a main-schema table (not TEMP) so a cursor of the same
     database (the model training) sees it."""
+    _collapse_tables(con, sources)
     fields = ", ".join(IDENTITY_FIELDS)
-
-    def ik(t: str = "") -> str:
-        return f"hash({', '.join(t + c for c in ('source', *IDENTITY_FIELDS))})"
-
-    con.execute(f"CREATE OR REPLACE TEMP VIEW linkage_records AS {aligned_records_sql(sources)}")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE linkage_identities AS
-        SELECT {ik()} AS _ik, source, {fields}, count(*) AS n_records,
-               source || ':' || min(record_id) AS identity_id,
-               min(seen_on) AS first_seen, max(seen_on) AS last_seen
-        FROM linkage_records GROUP BY source, {fields}""")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE record_identity AS
-        SELECT r.source, r.record_id, i.identity_id
-        FROM linkage_records r JOIN linkage_identities i ON {ik('r.')} = i._ik""")
     # batches by a row number in identity order (a filter per batch, no open cursor while
     # the batch's rows are written back)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE linkage_identities_n AS
