@@ -23,7 +23,9 @@ Scored (the rule the warehouse was built with; truth events of the same rule):
 - event precision/recall on (person, event_type, event_date), exact date; also within +-1 day;
 - on the fully observed years only (`fully_observed`): event precision and recall, each missed
   or spurious event put down to linkage (its person split or merged) or to the rule and repair
-  (its person linked right), and the censored years' events counted apart;
+  (its person linked right), and the censored years' events counted apart; also counted in
+  the cell a flow puts them in (person, type, reference year), and how many rule/repair errors
+  are one move found on another date (`dated_differently`);
 - per year and type: predicted vs true totals and relative error, and whether the year's windows
   are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those;
   also whether the year is left-censored (it starts less than N days after the registers do: an
@@ -185,6 +187,23 @@ def score(world: Path, warehouse: Path) -> dict:
     return out
 
 
+def _dated_differently(missed: pl.DataFrame, spurious: pl.DataFrame) -> dict:
+    """Missed and spurious events of one person and type paired by nearest date (each used
+    once): how many of the rule-and-repair errors are one move dated differently, and by how
+    much (a lost crossing replaced by the register's date, a stay cut at another crossing)."""
+    pairs = (missed.with_row_index("m").join(spurious.with_row_index("s").rename({"event_date": "s_date"}),
+                                            on=["person_id", "event_type"])
+             .with_columns((pl.col("s_date") - pl.col("event_date")).dt.total_days().alias("days"))
+             .filter(pl.col("days").abs() <= 366)
+             .sort(pl.col("days").abs(), "m", "s")
+             .unique("m", keep="first", maintain_order=True).unique("s", keep="first", maintain_order=True))
+    days = pairs["days"].abs()
+    return {"events": pairs.height, "missed": missed.height, "spurious": spurious.height,
+            "median_days": int(days.median()) if pairs.height else None,
+            "within_31_days": int((days <= 31).sum()),
+            "same_year": int((pairs["event_date"].dt.year() == pairs["s_date"].dt.year()).sum())}
+
+
 def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, keys: list[str],
                    window: int, until: dt.date, start: dt.date | None, threshold_days: int) -> dict:
     """Per-person event precision and recall on the fully observed years only, and what the
@@ -218,11 +237,25 @@ def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, k
 
     te, pe = tf.join(exact, on="person_id", how="semi"), pf.join(exact, on="person_id", how="semi")
     cens_t = truth.filter(~yr.is_in(keep))
+    # the same, counted where a flow counts an event: person, type and reference year (an event
+    # found on another day of the same year is in the right cell); multiset, so two moves of
+    # one type in a year need two
+    cell = ["person_id", "event_type", "year"]
+    cp = pf.group_by(pl.col("person_id"), "event_type", yr.alias("year")).len("n_p")
+    ct = tf.group_by(pl.col("person_id"), "event_type", yr.alias("year")).len("n_t")
+    both = cp.join(ct, on=cell, how="full", coalesce=True).fill_null(0)
+    in_cell = both.select(pl.min_horizontal("n_p", "n_t").sum()).item()
     return {
         "years": keep, "true_events": tf.height, "predicted_events": pf.height,
         "precision": round(hit_p.height / pf.height, 4) if pf.height else None,
         "recall": round(hit_t.height / tf.height, 4) if tf.height else None,
         "missed": cause(missed), "spurious": cause(spurious),
+        "precision_same_year": round(in_cell / pf.height, 4) if pf.height else None,
+        "recall_same_year": round(in_cell / tf.height, 4) if tf.height else None,
+        # rule-and-repair errors that are one event found on another date: a missed event of a
+        # person linked right with a spurious one of the same type within 366 days
+        "dated_differently": _dated_differently(missed.join(exact, on="person_id", how="semi"),
+                                                spurious.join(exact, on="person_id", how="semi")),
         # the same for the persons linked whole and alone: what the rule and repair reach
         "precision_persons_exact": round(pe.join(te, on=keys, how="semi").height / pe.height, 4) if pe.height else None,
         "recall_persons_exact": round(te.join(pe, on=keys, how="semi").height / te.height, 4) if te.height else None,
@@ -272,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
           f"linkage, {fo['spurious']['rule_and_repair']} rule/repair; persons linked right: precision "
           f"{fo['precision_persons_exact']}, recall {fo['recall_persons_exact']}; censored years "
           f"{fo['censored_years']}: {fo['censored_true_events']} true events, recall {fo['censored_recall']}")
+    dd = fo["dated_differently"]
+    print(f"  in the year's cell (person, type, year): precision {fo['precision_same_year']}, recall "
+          f"{fo['recall_same_year']}; of the rule/repair errors, {dd['events']} are one move dated "
+          f"differently (median {dd['median_days']} days, {dd['within_31_days']} within 31 days, "
+          f"{dd['same_year']} in the same year)")
     print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed  "
           "left-censored")
     for y in res["years"]:
