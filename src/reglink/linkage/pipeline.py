@@ -172,7 +172,7 @@ def write_outputs(cfg: PipelineConfig, res: LinkageResult, previous: str | None)
                         " ANTI JOIN person_links l USING (source, record_id)")
 
     def stream(sql: str):
-        return res.con.sql(sql).fetch_record_batch(1_000_000)
+        return res.con.sql(sql).to_arrow_reader(1_000_000)
 
     wh = store.connect(cfg.warehouse)
     try:
