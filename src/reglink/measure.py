@@ -29,9 +29,13 @@ def _children(pid: int) -> list[int]:
     """Children started by any thread of `pid` (the JVM forks Spark's Python workers from one of
     its threads, not the main one)."""
     out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:  # the process may end while it is walked: then it has no children left
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
         try:
-            out.extend(int(c) for c in (task / "children").read_text().split())
+            out.extend(int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
         except OSError:
             pass
     return out
