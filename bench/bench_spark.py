@@ -88,7 +88,13 @@ def main() -> int:
                 cfg_path = _config(world, tmp / f"{engine}{i}", args)
                 r = measured([str(REGLINK), "run", "--config", str(cfg_path), "--engine", engine])
                 if r["returncode"] != 0:
-                    print(r["stderr"][-3000:], file=sys.stderr)
+                    # the run's whole stderr is kept: a JVM stack trace fills any tail of it
+                    log = Path(tempfile.gettempdir()) / f"bench-spark-{engine}{i}-failed-{int(time.time())}.log"
+                    log.write_text(r["stderr"])
+                    errors = [ln for ln in r["stderr"].splitlines() if ln.startswith("reglink:")
+                              or "Error" in ln[:200] or "Exception" in ln[:200]]
+                    print("\n".join(errors[:20])[:3000], f"\n{engine} run failed; its stderr: {log}",
+                          file=sys.stderr)
                     return 1
                 stages = {m["asset"]: float(m["s"]) for line in r["stderr"].splitlines()
                           if (m := STAGE_LINE.match(line.strip()))}
