@@ -53,6 +53,13 @@ def test_session_settings_carry_the_jar_the_budget_and_the_users_conf(tmp_path):
     assert checkpoint_dir(cfg) == tmp_path / "tmp" / "spark" / "checkpoints"
     cluster = session_conf(config_from_mapping({"spark": {"master": "yarn"}}, tmp_path))
     assert "spark.driver.memory" not in cluster  # a cluster's memory is the cluster's settings
+    # local: no join broadcast on a Parquet file's size (a one-JVM driver ran out at 50,000
+    # persons); a cluster keeps Spark's default, and a user's setting wins
+    assert conf["spark.sql.autoBroadcastJoinThreshold"] == "-1"
+    assert "spark.sql.autoBroadcastJoinThreshold" not in cluster
+    mine = config_from_mapping({"spark": {"master": "local[2]", "conf": {
+        "spark.sql.autoBroadcastJoinThreshold": "10485760"}}}, tmp_path)
+    assert session_conf(mine)["spark.sql.autoBroadcastJoinThreshold"] == "10485760"
 
 
 def test_envelope_round_trip_keeps_every_table_and_type():

@@ -89,6 +89,11 @@ def session_conf(cfg: PipelineConfig, app_name: str = "reglink") -> dict[str, st
         # a few shuffle partitions per core, not Spark's 200 (which cost seconds each on a laptop)
         conf["spark.sql.shuffle.partitions"] = str(max(2, 2 * budget.threads))
         conf["spark.ui.enabled"] = "false"
+        # no joins broadcast on Spark's size estimate: it reads the size of a Parquet file, and
+        # the nodes of one register (a few MB on disk) did not fit a 1.6 GB driver once built
+        # for broadcast ("Not enough memory to build and broadcast the table", 50,000 persons
+        # on a 4 GB budget); sort-merge joins spill instead. Splink's own broadcast hints stay.
+        conf["spark.sql.autoBroadcastJoinThreshold"] = "-1"
     conf.update(user)
     return conf
 
