@@ -110,13 +110,12 @@ def test_all_hard_cases_together_are_linked_right(background):
     assert st.height == 6 and st["exact"].all(), st
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limit (issue 14): the model counts a shared address, postcode and locality as "
-    "independent evidence (+25 bits), more than wholly different given names weigh against "
-    "(-9.5), so twins in one household are one person in the population register; the "
-    "cannot-link split then keeps their two passports apart but cannot tell which twin the "
-    "register records belong to"))
 def test_twins_sharing_an_address(background):
+    # the model counts a shared address, postcode and locality as independent evidence (+25
+    # bits), more than wholly different given names weigh against, so the twins' register
+    # records are one cluster with both passports; the split grows each twin's part from her
+    # passport (the records in dispute), and each register record joins the passport it
+    # matches best before the two register records are compared
     twins = [_person(3, "EMMA", "WILSON", "2015-03-02", "F", "LB3333333", "7 AVA STREET", "6012"),
              _person(4, "OLIVIA", "WILSON", "2015-03-02", "F", "LB4444444", "7 AVA STREET", "6012")]
     st = _case_status(twins, background)
