@@ -23,12 +23,22 @@ strong identifiers contradict:
 A register number alone is evidence, not a veto (registers hold their own duplicates), and so
 is a different document number seen in another period (a renewal); both are left to the model.
 
-A cluster holding a contradiction is rebuilt from its own edges, strongest first, never joining
-two parts that hold contradicting records: set-based rounds in which every part proposes its
-strongest remaining edge to a part it does not contradict, and parts whose proposals are mutual
-merge (the strongest edge of the cluster is always mutual, so each round merges at least one
-pair). The edges left out are the weakest links between the contradicting records. Every
-contradiction left between two parts of a former cluster is logged as a split.
+A cluster holding a contradiction is rebuilt from its own edges, never joining two parts that
+hold contradicting records, and grown around the records that carry a contradiction (anchors:
+a date of birth, a document or a travel sequence that contradicts another record of the
+cluster):
+1. anchors merge strongest edge first among themselves: set-based rounds in which every part
+   proposes its strongest remaining edge to a part it does not contradict, and parts whose
+   proposals are mutual merge (the strongest edge left is always mutual, so each round merges);
+2. every other record (free: it contradicts nothing in the cluster, so it may join any part)
+   joins the anchored part it has the strongest edge to, in rounds, those reached only through
+   other free records later;
+3. whatever is left merges as in 1, over all edges.
+Step 2 comes before free records merge among themselves because the strongest edge of a
+disputed cluster can join two undisputed records of two people: twins' register records at one
+address (+25 bits for address, postcode and locality), which strongest-first merged before
+either met its twin's passport, so one passport's part took both. Every contradiction left
+between two parts of a former cluster is logged as a split.
 
 Only clusters with a contradiction are touched; their nodes and edges are a small share of all,
 handled as polars frames (no loop over rows: each round is a few joins).
