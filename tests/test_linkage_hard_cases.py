@@ -110,13 +110,12 @@ def test_all_hard_cases_together_are_linked_right(background):
     assert st.height == 6 and st["exact"].all(), st
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limit (issue 14): the model counts a shared address, postcode and locality as "
-    "independent evidence (+25 bits), more than wholly different given names weigh against "
-    "(-9.5), so twins in one household are one person in the population register; the "
-    "cannot-link split then keeps their two passports apart but cannot tell which twin the "
-    "register records belong to"))
 def test_twins_sharing_an_address(background):
+    # the model counts a shared address, postcode and locality as independent evidence (+25
+    # bits), more than wholly different given names weigh against, so the twins' register
+    # records are one cluster with both passports; the split grows each twin's part from her
+    # passport (the records in dispute), and each register record joins the passport it
+    # matches best before the two register records are compared
     twins = [_person(3, "EMMA", "WILSON", "2015-03-02", "F", "LB3333333", "7 AVA STREET", "6012"),
              _person(4, "OLIVIA", "WILSON", "2015-03-02", "F", "LB4444444", "7 AVA STREET", "6012")]
     st = _case_status(twins, background)
@@ -231,6 +230,45 @@ def test_two_passports_of_one_state_in_use_at_once_are_two_people():
     k = dict(out.iter_rows())
     assert k["a"] == k["p"] != k["b"] and k["r1"] == k["r2"] == k["t1"]
     assert log.height == 1 and "LB3333333 and LB4444444" in log["reason"][0]
+
+
+def test_the_split_grows_parts_around_the_disputed_records_first():
+    """Twins at one address, by hand. Nodes (all born 2015-03-02, so no date is in dispute):
+    e_pass / o_pass: each twin's passport (LB3333333 / LB4444444, NZL, used 2020-2024);
+    o_typo: Olivia's passport mistyped (LB4444445: one character from hers, so hers, but not
+    Emma's); e_reg / o_reg: their register records; e_permit: Emma's permit (birth year only),
+    which matches both register records and no passport. Edges (weight): e_reg-o_reg 25.7 (one
+    address), e_pass-e_reg 20.7, o_pass-o_reg 19.3, o_pass-o_typo 18, e_permit-e_reg 12,
+    e_permit-o_reg 11, e_pass-o_reg 5, o_pass-e_reg 5; e_pass-o_pass 1.5 is below the
+    threshold (p 0.74).
+
+    Anchors (records carrying a contradiction): e_pass, o_pass, o_typo (Emma's passport
+    against each of Olivia's, in use at once). 1) Anchors merge where they do not contradict:
+    o_pass + o_typo (18). 2) Free records join the anchored part they match best directly:
+    e_reg -> e_pass (20.7 > 5), o_reg -> o_pass (19.3 > 5); e_permit has no edge to an anchor
+    yet, and in the next round joins Emma's part (12, through e_reg) rather than Olivia's (11,
+    through o_reg). 3) The two parts are joined by 25.7 but contradict: two people, one split
+    logged. Strongest edge first (the former order) merged e_reg + o_reg (25.7) first, and
+    the register part then went with e_pass (20.7 > 19.3): both register records with Emma.
+    """
+    nodes = _nodes([("e_pass", 2015, 3, 2, "LB3333333", "2020-01-05", "2024-07-01"),
+                    ("o_pass", 2015, 3, 2, "LB4444444", "2020-01-05", "2024-07-01"),
+                    ("o_typo", 2015, 3, 2, "LB4444445", "2022-03-01", "2022-03-01"),
+                    ("e_reg", 2015, 3, 2), ("o_reg", 2015, 3, 2), ("e_permit", 2015, None, None),
+                    ("z", 1980, 7, 7)])
+    pairs = _pairs([("e_reg", "o_reg", 25.7, 0.99999), ("e_pass", "e_reg", 20.7, 0.99999),
+                    ("o_pass", "o_reg", 19.3, 0.99999), ("o_pass", "o_typo", 18.0, 0.99999),
+                    ("e_permit", "e_reg", 12.0, 0.9998), ("e_permit", "o_reg", 11.0, 0.9995),
+                    ("e_pass", "o_reg", 5.0, 0.97), ("o_pass", "e_reg", 5.0, 0.97),
+                    ("e_pass", "o_pass", 1.5, 0.74)])
+    cc = pl.DataFrame({"node_id": ["e_pass", "o_pass", "o_typo", "e_reg", "o_reg", "e_permit", "z"],
+                       "cluster_id": ["c"] * 6 + ["z"]})
+    out, log = constrained_clusters(nodes, pairs, cc, 0.9)
+    k = dict(out.iter_rows())
+    assert k["e_pass"] == k["e_reg"] == k["e_permit"] == "c~1"
+    assert k["o_pass"] == k["o_typo"] == k["o_reg"] == "c~2" and k["z"] == "z"
+    assert log.rows() == [("c", "e_pass", "o_pass", "c~1", "c~2",
+                           "documents LB3333333 and LB4444444 of NZL in use at the same time", 25.7)]
 
 
 def test_the_saved_model_is_fitted_to_the_delivery_and_says_why(background):

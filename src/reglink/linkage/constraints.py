@@ -23,12 +23,22 @@ strong identifiers contradict:
 A register number alone is evidence, not a veto (registers hold their own duplicates), and so
 is a different document number seen in another period (a renewal); both are left to the model.
 
-A cluster holding a contradiction is rebuilt from its own edges, strongest first, never joining
-two parts that hold contradicting records: set-based rounds in which every part proposes its
-strongest remaining edge to a part it does not contradict, and parts whose proposals are mutual
-merge (the strongest edge of the cluster is always mutual, so each round merges at least one
-pair). The edges left out are the weakest links between the contradicting records. Every
-contradiction left between two parts of a former cluster is logged as a split.
+A cluster holding a contradiction is rebuilt from its own edges, never joining two parts that
+hold contradicting records, and grown around the records that carry a contradiction (anchors:
+a date of birth, a document or a travel sequence that contradicts another record of the
+cluster):
+1. anchors merge strongest edge first among themselves: set-based rounds in which every part
+   proposes its strongest remaining edge to a part it does not contradict, and parts whose
+   proposals are mutual merge (the strongest edge left is always mutual, so each round merges);
+2. every other record (free: it contradicts nothing in the cluster, so it may join any part)
+   joins the anchored part it has the strongest edge to, in rounds, those reached only through
+   other free records later;
+3. whatever is left merges as in 1, over all edges.
+Step 2 comes before free records merge among themselves because the strongest edge of a
+disputed cluster can join two undisputed records of two people: twins' register records at one
+address (+25 bits for address, postcode and locality), which strongest-first merged before
+either met its twin's passport, so one passport's part took both. Every contradiction left
+between two parts of a former cluster is logged as a split.
 
 Only clusters with a contradiction are touched; their nodes and edges are a small share of all,
 handled as polars frames (no loop over rows: each round is a few joins).
@@ -263,6 +273,108 @@ def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
             .group_by("a", "b", maintain_order=True).first())
 
 
+def _part_edges(edges: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
+    """The strongest edge between each two parts (a < b, w) of node edges (a, b, w) under the
+    node -> part map `part` (node_id, part)."""
+    return (edges.join(part.rename({"node_id": "a", "part": "pa"}), on="a")
+            .join(part.rename({"node_id": "b", "part": "pb"}), on="b")
+            .filter(pl.col("pa") != pl.col("pb"))
+            .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"), "w")
+            .group_by("a", "b").agg(pl.col("w").max()))
+
+
+def _relabel(f: pl.DataFrame, moves: pl.DataFrame, col: str = "part") -> pl.DataFrame:
+    """`f` with the part ids in `col` moved by `moves` (old, new); one step, no chains."""
+    return (f.join(moves.rename({"old": col}), on=col, how="left")
+            .with_columns(pl.coalesce("new", col).alias(col)).drop("new"))
+
+
+def _anchor_nodes(dob: pl.DataFrame, doc: pl.DataFrame, travel: pl.DataFrame,
+                  typos: bool = True) -> pl.DataFrame:
+    """The nodes that carry a contradiction inside their cluster (node_id): a complete date of
+    birth that contradicts another one in the cluster, a document that contradicts another
+    document of its state in the cluster, a side of an impossible travel sequence.
+
+    dob: (node_id, dob, cluster_id); doc: (node_id, doc, country, first, last, cluster_id);
+    travel: (node_a, node_b, ...). Any other node (a free node) contradicts no record of its
+    cluster, so it may join any part of it. Dates are compared as distinct values per
+    cluster, documents per cluster and issuing state (a few per person)."""
+    v = dob.select("cluster_id", "dob").unique()
+    dv = (v.join(v.rename({"dob": "dob_b"}), on="cluster_id")
+          .filter((pl.col("dob") < pl.col("dob_b")) & dob_contradicts(pl.col("dob"), pl.col("dob_b"), typos)))
+    bad_dob = pl.concat([dv.select("cluster_id", "dob"), dv.select("cluster_id", pl.col("dob_b").alias("dob"))])
+    side = lambda s: doc.select("cluster_id", "country", *[pl.col(c).alias(f"{s}_{c}") for c in (  # noqa: E731
+        "node_id", "doc", "country", "first", "last")])
+    dd = (side("a").join(side("b"), on=["cluster_id", "country"])
+          .filter((pl.col("a_node_id") < pl.col("b_node_id")) & documents_contradict("a", "b")))
+    return pl.concat([dob.join(bad_dob, on=["cluster_id", "dob"], how="semi").select("node_id"),
+                      dd.select(pl.col("a_node_id").alias("node_id")),
+                      dd.select(pl.col("b_node_id").alias("node_id")),
+                      travel.select(pl.col("node_a").alias("node_id")),
+                      travel.select(pl.col("node_b").alias("node_id"))]).unique().sort("node_id")
+
+
+def _merge_rounds(edges: pl.DataFrame, part: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
+                  forbidden: pl.DataFrame, travel: pl.DataFrame, typos: bool
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    """Merge parts along `edges` (a, b, w), strongest first, never two that contradict: rounds
+    in which every part proposes its strongest edge to a part it does not contradict (ties: the
+    smaller partner id) and mutual proposals merge (the strongest edge left is always mutual,
+    so every round merges). `forbidden`: part pairs (a < b) known to contradict, kept up to
+    date. Returns part, dobs, docs (node -> part; evidence per part), forbidden, rounds."""
+    rnd = 0
+    for rnd in range(1, MAX_ROUNDS + 1):
+        pe = _part_edges(edges, part).join(forbidden, on=["a", "b"], how="anti")
+        new_bad = _conflicting(pe, dobs, docs, travel, part, typos).select("a", "b")
+        if new_bad.height:
+            forbidden = pl.concat([forbidden, new_bad])
+            pe = pe.join(new_bad, on=["a", "b"], how="anti")
+        if pe.height == 0:
+            break
+        both = pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
+                          pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
+        best = (both.sort(["p", "w", "q"], descending=[False, True, False])
+                .group_by("p", maintain_order=True).first())
+        mutual = (best.join(best.select(pl.col("p").alias("q"), pl.col("q").alias("p_back")), on="q")
+                  .filter((pl.col("p_back") == pl.col("p")) & (pl.col("p") < pl.col("q")))
+                  .select(pl.col("q").alias("old"), pl.col("p").alias("new")))
+        if mutual.height == 0:  # cannot happen with a total order on edges; a guard
+            break
+        part, dobs, docs = (_relabel(f, mutual) for f in (part, dobs, docs))
+        forbidden = (_relabel(_relabel(forbidden, mutual, "a"), mutual, "b")
+                     .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+                     .unique())
+    else:
+        log.warning("cannot-link: stopped after %d rounds; the parts so far are kept", MAX_ROUNDS)
+    return part, dobs, docs, forbidden, rnd
+
+
+def _attach_free(edges: pl.DataFrame, part: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
+                 anchors: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int, int]:
+    """Attach the parts without an anchor (free parts) to anchored parts: rounds in which every
+    free part with an edge to an anchored part joins the one it has the strongest edge to
+    (ties: the smaller part id). A free part contradicts nothing in its cluster, so no join
+    here can bring a contradiction together; free parts reached only through other free
+    parts join in a later round. An anchored part's id is an anchor's node id (merges keep
+    the smaller id of two parts, and free parts are only ever relabelled here). Returns part,
+    dobs, docs, free parts attached, rounds."""
+    attached, rnd = 0, 0
+    for rnd in range(1, MAX_ROUNDS + 1):
+        pe = _part_edges(edges, part)
+        fa = (pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
+                         pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
+              .join(anchors.rename({"node_id": "p"}), on="p", how="anti")
+              .join(anchors.rename({"node_id": "q"}), on="q", how="semi"))
+        if fa.height == 0:
+            break
+        attach = (fa.sort(["p", "w", "q"], descending=[False, True, False])
+                  .group_by("p", maintain_order=True).first()
+                  .select(pl.col("p").alias("old"), pl.col("q").alias("new")))
+        attached += attach.height
+        part, dobs, docs = (_relabel(f, attach) for f in (part, dobs, docs))
+    return part, dobs, docs, attached, rnd
+
+
 def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.DataFrame,
                          threshold: float, *, dates_of_birth: bool = True,
                          dob_typos: bool = True, travel: pl.DataFrame | None = None
@@ -322,42 +434,23 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
         pl.col("node_id").alias("part"), "dob", pl.col("node_id").alias("node"))
     docs = doc.join(vset, on="node_id", how="semi").select(
         pl.col("node_id").alias("part"), "doc", "country", "first", "last", pl.col("node_id").alias("node"))
+    # the split grows each part around the records that carry a contradiction (anchors):
+    # first the anchors join each other where they do not contradict, then every other record
+    # joins the anchored part it matches best directly, and only then do the rest merge --
+    # so a strong edge between two undisputed records (twins' register records at one
+    # address) cannot put both with one side of the dispute
+    anchors = _anchor_nodes(dob.join(vset, on="node_id", how="semi"),
+                            doc.join(vset, on="node_id", how="semi"), travel_v, dob_typos)
+    anchor_edges = (edges.join(anchors.rename({"node_id": "a"}), on="a", how="semi")
+                    .join(anchors.rename({"node_id": "b"}), on="b", how="semi"))
     forbidden = pl.DataFrame(schema={"a": pl.String, "b": pl.String})        # part pairs that contradict
-    rnd = 0
-    for rnd in range(MAX_ROUNDS):
-        pe = (edges.join(part.rename({"node_id": "a", "part": "pa"}), on="a")
-              .join(part.rename({"node_id": "b", "part": "pb"}), on="b")
-              .filter(pl.col("pa") != pl.col("pb"))
-              .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"), "w")
-              .group_by("a", "b").agg(pl.col("w").max()))
-        pe = pe.join(forbidden, on=["a", "b"], how="anti")
-        new_bad = _conflicting(pe, dobs, docs, travel_v, part, dob_typos).select("a", "b")
-        if new_bad.height:
-            forbidden = pl.concat([forbidden, new_bad])
-            pe = pe.join(new_bad, on=["a", "b"], how="anti")
-        if pe.height == 0:
-            break
-        # every part's strongest edge (ties: the smaller partner id); mutual choices merge
-        both = pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
-                          pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
-        best = (both.sort(["p", "w", "q"], descending=[False, True, False])
-                .group_by("p", maintain_order=True).first())
-        mutual = (best.join(best.select(pl.col("p").alias("q"), pl.col("q").alias("p_back")), on="q")
-                  .filter((pl.col("p_back") == pl.col("p")) & (pl.col("p") < pl.col("q")))
-                  .select(pl.col("q").alias("old"), pl.col("p").alias("new")))
-        if mutual.height == 0:  # cannot happen with a total order on edges; a guard
-            break
-
-        def relabel(f: pl.DataFrame, col: str = "part") -> pl.DataFrame:
-            return (f.join(mutual.rename({"old": col}), on=col, how="left")
-                    .with_columns(pl.coalesce("new", col).alias(col)).drop("new"))
-
-        part, dobs, docs = relabel(part), relabel(dobs), relabel(docs)
-        forbidden = (relabel(relabel(forbidden, "a"), "b")
-                     .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
-                     .unique())
-    else:
-        log.warning("cannot-link: stopped after %d rounds; the parts so far are kept", MAX_ROUNDS)
+    part, dobs, docs, forbidden, rounds_a = _merge_rounds(anchor_edges, part, dobs, docs, forbidden,
+                                                          travel_v, dob_typos)
+    part, dobs, docs, attached, rounds_b = _attach_free(edges, part, dobs, docs, anchors)
+    part, dobs, docs, forbidden, rounds_c = _merge_rounds(edges, part, dobs, docs, forbidden,
+                                                          travel_v, dob_typos)
+    rnd = rounds_a + rounds_b + rounds_c
+    log.info("cannot-link: %d anchor nodes; %d free parts attached to them", anchors.height, attached)
     # new cluster ids: the former cluster id and the part's rank inside it
     parts = (vnodes.join(part, on="node_id")
              .with_columns(pl.col("part").rank("dense").over("cluster_id").cast(pl.Int64).alias("_n")))
@@ -389,5 +482,5 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
                          pl.col("b").alias("cluster_b"), "reason", pl.col("weight_between").cast(pl.Float64))
                  .sort("cluster_id", "cluster_a", "cluster_b"))
     log.info("cannot-link: %d clusters split into %d parts (%d rounds)", bad.height,
-             parts.select("new_cluster").n_unique(), rnd + 1)
+             parts.select("new_cluster").n_unique(), rnd)
     return out, split_log
