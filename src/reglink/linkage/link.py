@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import copy
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -307,6 +308,16 @@ def link_relations(
         " ORDER BY p.match_weight DESC, node_l, node_r").pl()
     drop()
     log.info("predicted %d pairs", pairs.height)
+    # the prior of the rule may be far too small on corrupted records (model.prior_from_pairs)
+    prior_rule = linker._settings_obj._probability_two_random_records_match
+    prior_em = mdl.prior_from_pairs(pairs["match_weight"], prior_rule, n_nodes)
+    prior_used = min(max(prior_rule, prior_em), prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
+    if prior_used > prior_rule:
+        shift = math.log2(prior_used / (1 - prior_used)) - math.log2(prior_rule / (1 - prior_rule))
+        pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
+            (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
+        linker._settings_obj._probability_two_random_records_match = prior_used
+        log.info("prior raised from %.3g (rule) to %.3g (EM over the scored pairs)", prior_rule, prior_used)
     # Deterministic groups are already single nodes; Splink edges join nodes into persons.
     con.execute(f"CREATE OR REPLACE TEMP VIEW _node_ids AS SELECT unique_id AS node_id FROM {NODE_TABLE}")
     cc = cluster_pairwise_predictions_at_threshold(
@@ -409,6 +420,7 @@ def link_relations(
         "expected_exact_share": expected_exact,
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
         "cannot_link_dob_typos_tolerated": dob_typos, "dob_typo_m": dob_typo_m,
+        "prior_rule": prior_rule, "prior_em": prior_em, "prior_used": prior_used,
         "dob_else_share_delivery": delivery_else, "dob_sure_pairs_delivery": delivery_sure,
         "clusters_split": split_log["cluster_id"].n_unique(),
         "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
