@@ -13,12 +13,17 @@ trains a new one without labels first.
     .venv/bin/python bench/bench_linkage.py --world /tmp/reglink-sample/p2000 --runs 3 --modes reuse
     .venv/bin/python bench/bench_linkage.py --world W --std /tmp/w-std --runs 1 --memory-limit 4GB
     .venv/bin/python bench/bench_linkage.py --febrl --runs 1
-    .venv/bin/python bench/bench_linkage.py --historical historical_figures_with_errors_50k.parquet
+    .venv/bin/python bench/bench_linkage.py --public febrl3
+    .venv/bin/python bench/bench_linkage.py --public fake_1000 fake_1000.csv
+    .venv/bin/python bench/bench_linkage.py --public historical_50k historical_figures_with_errors_50k.parquet
 
 Every run prints pairwise precision/recall/F1 and the person-level figures
 (reglink.linkage.evaluate): the share of true persons exactly recovered (all their records under
 one person_key holding nobody else's), persons split, persons merged and keys merged; on a
-synthetic world also per kind of hard case (namesake, twin, junior/senior).
+synthetic world also per kind of hard case (namesake, twin, junior/senior). `--public NAME
+[FILE]` runs a public benchmark (reglink.linkage.public; docs/linkage.md says where the files
+are) in each mode and the Splink authors' example model for it; `--historical FILE` is
+`--public historical_50k FILE`.
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from reglink.linkage.public import BENCHMARKS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "bench_linkage.jsonl"
@@ -86,30 +93,34 @@ print(json.dumps({"reglink": {**ours, "seconds": t1 - t}, "plain_splink": {**pla
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-HISTORICAL_CHILD = r"""
+PUBLIC_CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 from reglink.linkage import link_frames, pairwise_metrics
-from reglink.linkage.historical import historical_extract, splink_example_links
 from reglink.linkage.inputs import standardise_minimal
 from reglink.linkage.pipeline import CONFIG_DIR
-path, mode = Path(sys.argv[1]), sys.argv[2]
-permits, truth, raw = historical_extract(path)
-std = {"permits": standardise_minimal("permits", permits)}
+from reglink.linkage.public import load
+name, mode, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+path = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+bench, raw = load(name, path)
+truth = bench.truth(raw)
 t = time.perf_counter()
-# reuse: the saved model, fitted to the delivery as the pipeline does (refit auto); train: a
-# model trained on this data without labels
-model = CONFIG_DIR / "model-v1.json" if mode == "reuse" else Path(sys.argv[3]) / "hist.json"
-res = link_frames(std, model_path=model, retrain=(mode == "train"))
-ours = pairwise_metrics(res.person_links, truth)
-t1 = time.perf_counter()
-example = pairwise_metrics(splink_example_links(raw), truth)
-t2 = time.perf_counter()
-print(json.dumps({"reglink": {**ours, "seconds": t1 - t, "model_used": res.stats.get("model_used"),
-                              "model_reason": res.stats.get("model_reason"),
-                              "clusters_split": res.stats.get("clusters_split")},
-                  "splink_example": {**example, "seconds": t2 - t1}}))
+if mode == "splink":  # the Splink authors' published example model, trained on it without labels
+    out = pairwise_metrics(bench.example_links(raw), truth)
+else:
+    # reuse: the saved model, fitted to the delivery as the pipeline does (refit auto); train: a
+    # model trained on this data without labels
+    std = {bench.register: standardise_minimal(bench.register, bench.extract(raw))}
+    model = CONFIG_DIR / "model-v1.json" if mode == "reuse" else tmp / "trained.json"
+    res = link_frames(std, model_path=model, retrain=(mode == "train"))
+    out = {**pairwise_metrics(res.person_links, truth),
+           **{k: res.stats.get(k) for k in ("model_used", "model_reason", "clusters_split",
+                                            "cannot_link_dob", "dob_else_share_delivery")}}
+out["seconds"] = time.perf_counter() - t
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
 """
+
 
 
 def _child(code: str, *args: str) -> dict:
@@ -137,6 +148,35 @@ def prepare(world: Path, work: Path) -> dict[str, int]:
     return {s: f.height for s, f in std.items()}
 
 
+PUBLIC_KEYS = ("precision", "recall", "f1", "exact_share", "persons_exact", "persons_split",
+               "persons_merged", "keys_merged", "true_persons", "records", "seconds", "peak_rss_mb")
+
+
+def _public(args: argparse.Namespace, stamp: str) -> int:
+    """One public benchmark: reglink in each mode and the Splink example, one child each."""
+    name, *rest = args.public
+    if name not in BENCHMARKS or len(rest) > 1:
+        raise SystemExit(f"--public takes NAME [FILE]; NAME one of {', '.join(BENCHMARKS)}")
+    if not rest and not BENCHMARKS[name].packaged:
+        raise SystemExit(f"--public {name} needs its FILE ({BENCHMARKS[name].file} from the "
+                         "splink_datasets repository)")
+    file = [str(Path(rest[0]).resolve())] if rest else []
+    with tempfile.TemporaryDirectory(prefix="bench-public-") as tmp:
+        example = _child(PUBLIC_CHILD, name, "splink", tmp, *file)
+        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            r = _child(PUBLIC_CHILD, name, mode, tmp, *file)
+            line = {"bench": f"linkage_{name}", "dataset": name, "when": stamp, "mode": mode,
+                    "reglink": {k: r.get(k) for k in (*PUBLIC_KEYS, "model_used", "model_reason",
+                                                      "clusters_split", "cannot_link_dob",
+                                                      "dob_else_share_delivery")},
+                    "splink_example": {k: example.get(k) for k in PUBLIC_KEYS},
+                    "splink_example_model": BENCHMARKS[name].example_doc}
+            print(json.dumps(line, indent=2))
+            with RESULTS.open("a") as f:
+                f.write(json.dumps(line) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--persons", type=int, default=2000)
@@ -150,26 +190,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="cluster without the cannot-link constraints (for comparison)")
     ap.add_argument("--std", type=Path, help="keep the standardised world here (reused if present)")
     ap.add_argument("--febrl", action="store_true", help="FEBRL4 vs plain Splink instead")
+    ap.add_argument("--public", nargs="+", metavar=("NAME", "FILE"),
+                    help="a public benchmark (reglink.linkage.public: " + ", ".join(BENCHMARKS)
+                         + ") from its local FILE (febrl3 needs none) vs the Splink authors' "
+                           "example model for it, instead")
     ap.add_argument("--historical", type=Path, metavar="FILE",
-                    help="Splink's historical_50k (a local historical_figures_with_errors_50k.parquet) "
-                         "vs the Splink authors' example model for it, instead")
+                    help="the same as --public historical_50k FILE")
     args = ap.parse_args(argv)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     RESULTS.parent.mkdir(exist_ok=True)
-    if args.historical:
-        keys = ("precision", "recall", "f1", "exact_share", "persons_exact", "persons_split",
-                "persons_merged", "keys_merged", "true_persons", "seconds")
-        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-            with tempfile.TemporaryDirectory(prefix="bench-hist-") as tmp:
-                r = _child(HISTORICAL_CHILD, str(args.historical), mode, tmp)
-            line = {"bench": "linkage_historical_50k", "when": stamp, "mode": mode,
-                    "reglink": {k: r["reglink"].get(k) for k in (*keys, "model_used", "model_reason",
-                                                                 "clusters_split")},
-                    "splink_example": {k: r["splink_example"].get(k) for k in keys}}
-            print(json.dumps(line, indent=2))
-            with RESULTS.open("a") as f:
-                f.write(json.dumps(line) + "\n")
-        return 0
+    if args.historical:  # the older spelling of --public historical_50k FILE
+        args.public = ["historical_50k", str(args.historical)]
+    if args.public:
+        return _public(args, stamp)
     if args.febrl:
         runs = [_child(FEBRL_CHILD, str(HERE.parent / "tests")) for _ in range(args.runs)]
         med = lambda k, side: statistics.median(r[side][k] for r in runs)  # noqa: E731

@@ -98,6 +98,62 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
     return True, None
 
 
+# The saved model's m says how often one person's dates differ wholly in the registers it was
+# trained on, not in this delivery (a delivery too small to re-estimate keeps it). The delivery
+# says it too, without labels: among scored pairs that the other fields alone make near-certain
+# (weight without the date at least DELIVERY_SURE_BITS, prior included) the share whose dates
+# differ wholly estimates that m. Blocking finds such pairs less often than others (most rules
+# need a part of the date), so the share is a lower bound; it counts from DELIVERY_MIN_PAIRS.
+DELIVERY_SURE_BITS = 10.0
+DELIVERY_MIN_PAIRS = 200
+
+
+def _dob_level(a: str, b: str) -> pl.Expr:
+    """The index (0 = first non-null level) of the birth_date comparison's level for a pair,
+    as model.comparisons defines it; null where a year is missing (its null level)."""
+    y1, m1, d1 = (pl.col(f"{a}_dob_{x}") for x in ("year", "month", "day"))
+    y2, m2, d2 = (pl.col(f"{b}_dob_{x}") for x in ("year", "month", "day"))
+    loose = lambda x, y: x.is_null() | y.is_null() | (x == y)  # noqa: E731
+    one_digit = ((y1 // 10 == y2 // 10) | ((y1 % 10 == y2 % 10) & (y1 // 100 == y2 // 100)))
+    return (pl.when(y1.is_null() | y2.is_null()).then(None)
+            .when((y1 == y2) & (m1 == m2) & (d1 == d2)).then(0)  # both complete (dob_text)
+            .when((y1 == y2) & loose(m1, m2) & loose(d1, d2)).then(1)
+            .when((y1 == y2) & (m1 == d2) & (d1 == m2)).then(2)
+            .when((y1 == y2) & ((m1 == m2) | (d1 == d2))).then(3)
+            .when((m1 == m2) & (d1 == d2) & one_digit).then(4)
+            .when((y1 - y2).abs() <= 1).then(5)
+            .otherwise(6))
+
+
+def delivery_dob_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame,
+                            model: dict) -> tuple[float | None, int]:
+    """(share of near-certain pairs whose dates of birth differ wholly, how many such pairs):
+    the delivery's own estimate of the date's "else" m. `pairs` (node_l, node_r,
+    match_weight), `evidence` (unique_id, dob_year, dob_month, dob_day) per node. (None, n)
+    when fewer than DELIVERY_MIN_PAIRS pairs are near-certain without the date."""
+    import math
+
+    comp = next((c for c in model.get("comparisons", [])
+                 if c.get("output_column_name") == "birth_date"), None)
+    if comp is None or pairs.height == 0:
+        return None, 0
+    levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+    if len(levels) != 7 or not all(lv.get("m_probability") and lv.get("u_probability") for lv in levels):
+        return None, 0  # not the comparison _dob_level mirrors
+    weight = {i: math.log2(lv["m_probability"] / lv["u_probability"]) for i, lv in enumerate(levels)}
+    ev = evidence.select("unique_id", "dob_year", "dob_month", "dob_day")
+    sure = (pairs.select("node_l", "node_r", "match_weight")
+            .join(ev.rename(lambda c: f"l_{c}"), left_on="node_l", right_on="l_unique_id")
+            .join(ev.rename(lambda c: f"r_{c}"), left_on="node_r", right_on="r_unique_id")
+            .with_columns(_dob_level("l", "r").alias("level"))
+            .filter(pl.col("level").is_not_null())
+            .filter((pl.col("match_weight") - pl.col("level").replace_strict(weight, return_dtype=pl.Float64))
+                    >= DELIVERY_SURE_BITS))
+    if sure.height < DELIVERY_MIN_PAIRS:
+        return None, sure.height
+    return float((sure["level"] == len(levels) - 1).mean()), sure.height
+
+
 # Dates one digit apart are a typo of one date only where the model has seen such typos among
 # one person's records: the m probability of the date comparison's "same year, day or month
 # differs" or "one digit of the year differs" level at or above this. Where both stay at the m

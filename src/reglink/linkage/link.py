@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import copy
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -30,7 +31,8 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
-                                         dob_typos_tolerated, dob_veto_applies, travel_evidence)
+                                         delivery_dob_else_share, dob_typos_tolerated,
+                                         dob_veto_applies, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import IDENTITY_TABLE, LINK_FIELDS, SEEN_FIELDS, identities_table
@@ -306,6 +308,16 @@ def link_relations(
         " ORDER BY p.match_weight DESC, node_l, node_r").pl()
     drop()
     log.info("predicted %d pairs", pairs.height)
+    # the prior of the rule may be far too small on corrupted records (model.prior_from_pairs)
+    prior_rule = linker._settings_obj._probability_two_random_records_match
+    prior_em = mdl.prior_from_pairs(pairs["match_weight"], prior_rule, n_nodes)
+    prior_used = min(max(prior_rule, prior_em), prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
+    if prior_used > prior_rule:
+        shift = math.log2(prior_used / (1 - prior_used)) - math.log2(prior_rule / (1 - prior_rule))
+        pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
+            (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
+        linker._settings_obj._probability_two_random_records_match = prior_used
+        log.info("prior raised from %.3g (rule) to %.3g (EM over the scored pairs)", prior_rule, prior_used)
     # Deterministic groups are already single nodes; Splink edges join nodes into persons.
     con.execute(f"CREATE OR REPLACE TEMP VIEW _node_ids AS SELECT unique_id AS node_id FROM {NODE_TABLE}")
     cc = cluster_pairwise_predictions_at_threshold(
@@ -320,6 +332,18 @@ def link_relations(
     used_model = linker.misc.save_model_to_json()
     dob_veto, dob_else_m = dob_veto_applies(used_model)
     dob_typos, dob_typo_m = dob_typos_tolerated(used_model)
+    # the model's m may come from other registers (a saved model kept): the delivery's own
+    # near-certain pairs may show that its dates often differ wholly, and then they do not veto
+    delivery_else, delivery_sure = None, 0
+    if cannot_link and dob_veto:
+        delivery_else, delivery_sure = delivery_dob_else_share(
+            pairs, con.sql(f"SELECT unique_id, dob_year, dob_month, dob_day FROM {NODE_TABLE}").pl(),
+            used_model)
+        if delivery_else is not None and delivery_else >= DOB_VETO_MAX_M:
+            log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "
+                     "pairs of this delivery have wholly different dates >= %.3f)",
+                     delivery_else, delivery_sure, DOB_VETO_MAX_M)
+            dob_veto = False
     del used_model
     if cannot_link:
         if not dob_veto:
@@ -396,6 +420,8 @@ def link_relations(
         "expected_exact_share": expected_exact,
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
         "cannot_link_dob_typos_tolerated": dob_typos, "dob_typo_m": dob_typo_m,
+        "prior_rule": prior_rule, "prior_em": prior_em, "prior_used": prior_used,
+        "dob_else_share_delivery": delivery_else, "dob_sure_pairs_delivery": delivery_sure,
         "clusters_split": split_log["cluster_id"].n_unique(),
         "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
         "split_contradictions": split_log.height,
