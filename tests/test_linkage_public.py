@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from reglink.linkage import link_frames, pairwise_metrics
-from reglink.linkage.constraints import DELIVERY_SURE_BITS, delivery_dob_else_share
+from reglink.linkage.constraints import delivery_dob_else_share
 from reglink.linkage.inputs import standardise_minimal
 from reglink.linkage.pipeline import CONFIG_DIR
 from reglink.linkage.public import BENCHMARKS, load
@@ -77,17 +77,16 @@ def test_delivery_dob_else_share_hand_worked():
     pairs = pl.DataFrame({"node_l": ["a", "a", "b", "a", "a"], "node_r": ["b", "c", "c", "d", "e"],
                           "match_weight": [12 + w_exact, 11 + w_else, 9 + w_else, 30.0,
                                            20 + math.log2(0.1 / 0.001)]})
-    assert DELIVERY_SURE_BITS == 10.0
     import reglink.linkage.constraints as c
-    old = c.DELIVERY_MIN_PAIRS
+    old, old_bits = c.DELIVERY_MIN_PAIRS, c.DELIVERY_SURE_BITS
     try:
-        c.DELIVERY_MIN_PAIRS = 3
+        c.DELIVERY_MIN_PAIRS, c.DELIVERY_SURE_BITS = 3, 10.0  # the bits the case is worked at
         share, n = delivery_dob_else_share(pairs, ev, model)
         assert n == 3 and share == pytest.approx(1 / 3)
         c.DELIVERY_MIN_PAIRS = 4  # too few near-certain pairs: no estimate
         assert delivery_dob_else_share(pairs, ev, model) == (None, 3)
     finally:
-        c.DELIVERY_MIN_PAIRS = old
+        c.DELIVERY_MIN_PAIRS, c.DELIVERY_SURE_BITS = old, old_bits
 
 
 def test_public_benchmarks_say_what_they_need():

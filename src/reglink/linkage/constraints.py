@@ -104,7 +104,9 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
 # (weight without the date at least DELIVERY_SURE_BITS, prior included) the share whose dates
 # differ wholly estimates that m. Blocking finds such pairs less often than others (most rules
 # need a part of the date), so the share is a lower bound; it counts from DELIVERY_MIN_PAIRS.
-DELIVERY_SURE_BITS = 10.0
+# The near-certain pairs also hold non-matches, more the larger the population: at 10 bits
+# 1 M synthetic persons showed 0.029 (namesakes), at 15 bits 0.001 (docs/linkage.md).
+DELIVERY_SURE_BITS = 15.0
 DELIVERY_MIN_PAIRS = 200
 
 
