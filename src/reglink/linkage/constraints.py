@@ -341,6 +341,12 @@ def _part_edges(edges: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
             .group_by("a", "b").agg(pl.col("w").max()))
 
 
+def _both_ways(pe: pl.DataFrame) -> pl.DataFrame:
+    """Part edges (a < b, w) seen from each end: (p, q, w) twice per edge."""
+    return pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
+                      pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
+
+
 def _relabel(f: pl.DataFrame, moves: pl.DataFrame, col: str = "part") -> pl.DataFrame:
     """`f` with the part ids in `col` moved by `moves` (old, new); one step, no chains."""
     return (f.join(moves.rename({"old": col}), on=col, how="left")
@@ -389,9 +395,7 @@ def _merge_rounds(edges: pl.DataFrame, part: pl.DataFrame, dobs: pl.DataFrame, d
             pe = pe.join(new_bad, on=["a", "b"], how="anti")
         if pe.height == 0:
             break
-        both = pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
-                          pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
-        best = (both.sort(["p", "w", "q"], descending=[False, True, False])
+        best = (_both_ways(pe).sort(["p", "w", "q"], descending=[False, True, False])
                 .group_by("p", maintain_order=True).first())
         mutual = (best.join(best.select(pl.col("p").alias("q"), pl.col("q").alias("p_back")), on="q")
                   .filter((pl.col("p_back") == pl.col("p")) & (pl.col("p") < pl.col("q")))
@@ -419,8 +423,7 @@ def _attach_free(edges: pl.DataFrame, part: pl.DataFrame, dobs: pl.DataFrame, do
     attached, rnd = 0, 0
     for rnd in range(1, MAX_ROUNDS + 1):
         pe = _part_edges(edges, part)
-        fa = (pl.concat([pe.select(pl.col("a").alias("p"), pl.col("b").alias("q"), "w"),
-                         pe.select(pl.col("b").alias("p"), pl.col("a").alias("q"), "w")])
+        fa = (_both_ways(pe)
               .join(anchors.rename({"node_id": "p"}), on="p", how="anti")
               .join(anchors.rename({"node_id": "q"}), on="q", how="semi"))
         if fa.height == 0:

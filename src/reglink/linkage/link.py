@@ -294,7 +294,8 @@ def link_relations(
             Path(spark_work or "spark-work") / "linkage", debug)
     else:
         pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
-        # gamma (agreement level) per comparison is kept; Bayes factors and term-frequency
+        # gamma (agreement level) per comparison is kept where Splink returns it, which it does
+        # only with its intermediate columns retained (`debug`); Bayes factors and term-frequency
         # columns follow from gamma and the saved model and would double the pair table at scale
         pair_cols = [c for c in pred.as_duckdbpyrelation().columns
                      if c.startswith("gamma_") or (debug and c not in (
