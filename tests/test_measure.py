@@ -9,16 +9,26 @@ from reglink.measure import tree_pids, tree_rss
 
 
 def test_a_child_started_by_another_thread_is_in_the_tree():
-    """The JVM starts Spark's Python workers from one of its threads, not the main one."""
+    """The JVM starts Spark's Python workers from one of its threads, not the main one, and
+    that thread lives on (as here: it waits until the tree is read; once the thread that
+    started a child ends, the kernel's per-thread children lists may miss the child)."""
     started: list[subprocess.Popen] = []
-    t = threading.Thread(target=lambda: started.append(
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])))
+    ready, done = threading.Event(), threading.Event()
+
+    def starter() -> None:
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        ready.set()
+        done.wait(30)
+
+    t = threading.Thread(target=starter)
     t.start()
-    t.join()
+    ready.wait(30)
     try:
         assert started[0].pid in tree_pids()
         assert tree_rss() > 0
     finally:
+        done.set()
+        t.join()
         started[0].kill()
         started[0].wait()
 
