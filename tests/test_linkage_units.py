@@ -205,3 +205,54 @@ def test_blocking_finds_each_kind_of_error_without_broad_blocks():
              .as_duckdbpyrelation().select("unique_id_l, unique_id_r").fetchall()}
     for kind, (x, y) in pairs.items():
         assert tuple(sorted((x["record_id"], y["record_id"]))) in found, kind
+
+
+def test_broad_keys_only_while_a_block_on_one_stays_small():
+    """A block on one name alone is used while it proposes at most the budget's
+    comparisons per node: counted by hand, 3 x ANNE (3 pairs) + 2 x JOHN (1) = 4 comparisons
+    among 6 nodes; with 30 x ANNE more (33 x ANNE: 528 + 1 = 529 among 36) it drops out."""
+    from reglink.linkage.model import BROAD_KEYS, broad_block_counts_sql, broad_keys
+
+    def counts(frame: pl.DataFrame) -> dict[str, int]:
+        con = duckdb.connect()
+        con.register("n", frame.to_arrow())
+        return dict(zip(BROAD_KEYS, con.execute(broad_block_counts_sql("n")).fetchall()[0]))
+
+    cols = {k: [None] * 6 for k in BROAD_KEYS}
+    cols["given_first"] = ["ANNE", "ANNE", "ANNE", "JOHN", "JOHN", None]
+    nodes = pl.DataFrame(cols, schema={k: pl.String for k in BROAD_KEYS})
+    c = counts(nodes)
+    assert c["given_first"] == 4 and c["surname_std"] == 0
+    assert broad_keys(c, 6, budget=1) == list(BROAD_KEYS)     # 4 <= 6
+    assert "given_first" not in broad_keys(c, 6, budget=0.5)  # 4 > 3
+    nodes = pl.concat([nodes, pl.DataFrame({k: (["ANNE"] * 30 if k == "given_first" else [None] * 30)
+                                            for k in BROAD_KEYS}, schema=nodes.schema)])
+    c = counts(nodes)
+    assert c["given_first"] == 529
+    assert "given_first" not in broad_keys(c, 36) and "surname_std" in broad_keys(c, 36)
+
+
+def test_a_small_delivery_compares_a_pair_only_a_broad_key_finds():
+    """The same first name and locality, surname missing on one side, year and month of birth
+    wrong: no rule on a name and a date part or a place finds this pair; in a delivery this
+    small the block on the first name alone does (and says so in the run's statistics)."""
+    from reglink.linkage import link_frames
+    from reglink.linkage.pipeline import CONFIG_DIR
+
+    def rec(rid, given, surname, dob, locality):
+        return {"record_id": rid, "given_names": given, "surname": surname,
+                "date_of_birth": dob, "locality": locality, "permit_kind": "RESIDENCE",
+                "valid_from": "2020-01-01"}
+
+    from reglink.linkage.inputs import standardise_minimal
+
+    raw = pl.DataFrame([rec("1", "Robert", "Allen", "1971-06-24", "London"),
+                        rec("2", "Robert", None, "1972-08-24", "London"),
+                        rec("3", "Grace", "Kelly", "1997-04-26", "Hull"),
+                        rec("4", "Isla", "Hall", "1985-02-07", "Leeds")])
+    res = link_frames({"permits": standardise_minimal("permits", raw)},
+                      model_path=CONFIG_DIR / "model-v1.json")
+    node = dict(res.node_of_record.select("record_id", "node_id").iter_rows())
+    found = {tuple(sorted(p)) for p in res.pairs.select("node_l", "node_r").iter_rows()}
+    assert tuple(sorted((node["1"], node["2"]))) in found
+    assert "given_first" in res.stats["blocking_broad_keys"]

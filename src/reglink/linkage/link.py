@@ -231,6 +231,9 @@ def link_relations(
     counts = con.execute("SELECT " + ", ".join(f"count({c})" for c in NODE_FIELDS)
                          + f" FROM {NODE_TABLE}").fetchall()[0]
     present = {c for c, n in zip(NODE_FIELDS, counts) if n > 0}
+    # a small delivery also blocks on one name alone, while that stays affordable
+    broad = mdl.broad_keys(dict(zip(mdl.BROAD_KEYS, con.execute(
+        mdl.broad_block_counts_sql(NODE_TABLE)).fetchall()[0])), n_nodes)
     trained = False
     reuse = model_path is not None and Path(model_path).exists() and not retrain
     # Splink reads identities (training) and nodes (scoring) from views of the two tables;
@@ -259,8 +262,8 @@ def link_relations(
         else:
             decision = {"model": "saved", "mode": refit, "reason": "re-estimation switched off"}
         log.info("model: %s (%s)", decision["model"], decision["reason"])
-        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"), settings,
-                        log_level=logging.WARNING)
+        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"),
+                        mdl.with_rules(copy.deepcopy(settings), broad), log_level=logging.WARNING)
         # m and u describe the fields and carry over; the prior depends on how many records
         # this delivery has, so it is always estimated on the data at hand
         mdl.estimate_prior(linker, present, n_nodes)
@@ -275,8 +278,8 @@ def link_relations(
         _drop_training(t_linker, second)
         model["link_type"] = link_type
         model.pop("linker_uid", None)
-        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"), model,
-                        log_level=logging.WARNING)
+        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"),
+                        mdl.with_rules(copy.deepcopy(model), broad), log_level=logging.WARNING)
         mdl.estimate_prior(linker, present, n_nodes)
         trained = True
         decision = {"model": "trained", "mode": refit, "reason": (
@@ -291,7 +294,7 @@ def link_relations(
 
         pred_rel, pair_cols, drop = predict_on_spark(
             spark, con, linker, con.sql(splink_nodes).pl(), link_type, home_country, predict_min_weight,
-            Path(spark_work or "spark-work") / "linkage", debug)
+            Path(spark_work or "spark-work") / "linkage", debug, broad)
     else:
         pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
         # gamma (agreement level) per comparison is kept where Splink returns it, which it does
@@ -417,6 +420,7 @@ def link_relations(
         "records": n_records, "identities": n_identities,
         "deterministic_pairs": det.height, "nodes": n_nodes,
         "candidate_pairs": pairs.height,
+        "blocking_broad_keys": broad,
         "persons": cluster_key.height,
         "expected_exact_share": expected_exact,
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,

@@ -256,6 +256,42 @@ def blocking_rules() -> list[Any]:
     ]
 
 
+# Broad keys: one name alone. A block on one grows with the population and its comparisons
+# with the square of it, so none is among the rules above; but a small delivery (a small
+# register, a test extract, a public benchmark) can afford them, and they find pairs whose every
+# other key is corrupted at once (a name missing, the date of birth shifted in year and month).
+# Each is used when it proposes at most BROAD_BLOCK_BUDGET comparisons per node of this delivery.
+# The count per node grows with the population, so a broad rule drops out by itself as the
+# delivery grows: at 1,000 records a first name proposes ~2 per node, at 100,000 persons hundreds.
+BROAD_KEYS = ("given_first", "surname_std", "given_phon", "surname_phon")
+BROAD_BLOCK_BUDGET = 5
+
+
+def broad_block_counts_sql(table: str) -> str:
+    """SQL: the comparisons a block on each broad key alone would propose among `table`'s rows
+    (one row, one column per key: sum over the key's values of n (n - 1) / 2)."""
+    parts = [f"(SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM {table} "
+             f"WHERE {k} IS NOT NULL GROUP BY {k})) AS {k}" for k in BROAD_KEYS]
+    return "SELECT " + ", ".join(parts)
+
+
+def broad_keys(counts: dict[str, int], n_nodes: int, budget: float | None = None) -> list[str]:
+    """The broad keys this delivery can afford to block on alone (`counts`: comparisons each
+    would propose, from `broad_block_counts_sql`; `budget` per node, BROAD_BLOCK_BUDGET)."""
+    per_node = BROAD_BLOCK_BUDGET if budget is None else budget
+    return [k for k in BROAD_KEYS if counts.get(k, 0) <= per_node * n_nodes]
+
+
+def with_rules(settings: dict[str, Any], keys: list[str], dialect: str = D) -> dict[str, Any]:
+    """`settings` (a Splink settings dict) with a block on each of `keys` alone after its own
+    rules (plain equi-joins: the same SQL in every dialect)."""
+    if keys:
+        settings["blocking_rules_to_generate_predictions"] = [
+            *settings["blocking_rules_to_generate_predictions"],
+            *({"blocking_rule": f"l.{k} = r.{k}", "sql_dialect": dialect} for k in keys)]
+    return settings
+
+
 def settings_creator(home_country: str = "NZL", link_type: str = "link_and_dedupe",
                      debug: bool = False, dialect: str = D) -> SettingsCreator:
     return SettingsCreator(

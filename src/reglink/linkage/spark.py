@@ -43,11 +43,12 @@ def write_nodes(nodes: pl.DataFrame, folder: Path) -> dict[str, Path]:
 
 def predict_on_spark(spark: Any, con: duckdb.DuckDBPyConnection, linker: Any,
                      splink_nodes: pl.DataFrame, link_type: str, home_country: str,
-                     min_weight: float, work: Path, debug: bool = False
-                     ) -> tuple[str, list[str], Callable[[], None]]:
+                     min_weight: float, work: Path, debug: bool = False,
+                     broad: list[str] | None = None) -> tuple[str, list[str], Callable[[], None]]:
     """Score the candidate pairs of `splink_nodes` on Spark with `linker`'s model; returns
     (a DuckDB relation of the pairs: unique_id_l, unique_id_r, match_weight,
-    match_probability, gamma_*; the extra pair columns kept; a function freeing it)."""
+    match_probability, gamma_*; the extra pair columns kept; a function freeing it).
+    `broad`: the broad keys this delivery affords to block on alone (`model.broad_keys`), as on DuckDB."""
     from splink import Linker
     from splink.backends.spark import SparkAPI
 
@@ -56,7 +57,8 @@ def predict_on_spark(spark: Any, con: duckdb.DuckDBPyConnection, linker: Any,
     work.mkdir(parents=True, mode=0o700)
     model_json = work / "model.json"
     model_json.write_text(json.dumps(linker.misc.save_model_to_json()), encoding="utf-8")
-    settings = mdl.settings_for(model_json, "spark", home_country)
+    settings = mdl.with_rules(mdl.settings_for(model_json, "spark", home_country), broad or [],
+                              "spark")
     settings["link_type"] = link_type
     settings.pop("linker_uid", None)
     settings["retain_matching_columns"] = debug
