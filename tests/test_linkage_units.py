@@ -256,3 +256,8 @@ def test_a_small_delivery_compares_a_pair_only_a_broad_key_finds():
     found = {tuple(sorted(p)) for p in res.pairs.select("node_l", "node_r").iter_rows()}
     assert tuple(sorted((node["1"], node["2"]))) in found
     assert "given_first" in res.stats["blocking_broad_keys"]
+    from reglink.linkage.quality import quality_tables
+
+    summary = quality_tables(res)["quality_linkage_summary"]
+    row = summary.filter(pl.col("metric") == "blocks_on_one_name").row(0, named=True)
+    assert row["value"] == len(res.stats["blocking_broad_keys"]) and "given_first" in row["meaning"]

@@ -46,6 +46,9 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         ("deterministic_pairs", s["deterministic_pairs"], "document + issuing state + compatible DOB"),
         ("model_nodes", s["nodes"], "nodes scored by the probabilistic model"),
         ("candidate_pairs", s["candidate_pairs"], "pairs scored (above the minimum weight)"),
+        ("blocks_on_one_name", len(s.get("blocking_broad_keys", [])),
+         "keys a small delivery also blocks on alone (" + (", ".join(s.get("blocking_broad_keys", []))
+                                                          or "none: too many comparisons") + ")"),
         ("accepted_pairs", acc.height, "pairs at or above the threshold"),
         ("persons", s["persons"], "distinct person_key"),
         ("threshold", thr, "clustering match-probability threshold"),
