@@ -46,3 +46,30 @@ def test_saved_model_scores_the_same_pairs_on_spark(tmp_path):
     d = duck_pairs.sort_values(key)[key + ["match_weight"]].reset_index(drop=True)
     assert list(s["unique_id_l"]) == list(d["unique_id_l"]) and len(s) >= 1
     assert (abs(s["match_weight"] - d["match_weight"]) < 1e-6).all()
+
+
+def test_a_small_delivery_blocks_on_one_name_on_spark_too(tmp_path):
+    """The broad keys a small delivery affords (`model.broad_keys`) reach Spark's blocking:
+    the pair only a block on the first name alone finds is scored there, with DuckDB's weight."""
+    from reglink.engines.spark import spark_session
+    from reglink.linkage import link_frames
+    from reglink.linkage.inputs import standardise_minimal
+
+    raw = pl.DataFrame({
+        "record_id": ["1", "2", "3", "4"], "given_names": ["Robert", "Robert", "Grace", "Isla"],
+        "surname": ["Allen", None, "Kelly", "Hall"],
+        "date_of_birth": ["1971-06-24", "1972-08-24", "1997-04-26", "1985-02-07"],
+        "locality": ["London", "London", "Hull", "Leeds"], "permit_kind": ["RESIDENCE"] * 4,
+        "valid_from": ["2020-01-01"] * 4})
+    std = {"permits": standardise_minimal("permits", raw)}
+    cfg = config_from_mapping({"engine": "spark", "memory_limit": "2GB", "threads": 2,
+                               "warehouse": "w.duckdb", "spark": {"master": "local[2]"}}, tmp_path)
+    on_spark = link_frames(std, model_path=CONFIG_DIR / "model-v1.json", spark=spark_session(cfg),
+                           spark_work=tmp_path / "work")
+    on_duckdb = link_frames(std, model_path=CONFIG_DIR / "model-v1.json")
+    assert on_spark.stats["blocking_broad_keys"] == on_duckdb.stats["blocking_broad_keys"] != []
+    cols = ["node_l", "node_r", "match_weight"]
+    s, d = (r.pairs.select(cols).sort("node_l", "node_r") for r in (on_spark, on_duckdb))
+    assert s.height == d.height >= 1
+    assert s.select("node_l", "node_r").equals(d.select("node_l", "node_r"))
+    assert (s["match_weight"] - d["match_weight"]).abs().max() < 1e-6

@@ -155,11 +155,14 @@ def link_frames(
     refit: str = "auto",
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     temp_directory: str | Path | None = None,
+    spark: Any = None,
+    spark_work: Path | None = None,
 ) -> LinkageResult:
     """Link standardised register frames (source -> std frame) into persons.
 
     `model_path`: a saved Splink model reused when it exists (unless `retrain`); otherwise the
-    model is trained without labels and saved there (when given).
+    model is trained without labels and saved there (when given). `spark`: score the pairs on
+    this Spark session (see `link_relations`).
     """
     std = {s: f for s, f in std.items() if f is not None and f.height > 0}
     if not std:
@@ -179,7 +182,8 @@ def link_frames(
     return link_relations(con, sources, home_country=home_country, threshold=threshold,
                           model_path=model_path, retrain=retrain, previous=previous, seed=seed,
                           u_max_pairs=u_max_pairs, predict_min_weight=predict_min_weight,
-                          debug=debug, cannot_link=cannot_link, refit=refit)
+                          debug=debug, cannot_link=cannot_link, refit=refit, spark=spark,
+                          spark_work=spark_work)
 
 
 def link_relations(
