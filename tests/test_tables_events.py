@@ -270,6 +270,37 @@ def test_permit_expiry_and_permit_start_place_the_lost_crossings():
     assert repaired.height == 6 and repaired["crossing_seq"].to_list() == list(range(6))
 
 
+def test_a_permit_granted_years_later_does_not_keep_a_visitor_in_the_country():
+    """A Russian tourist: a 10-day visit in 2020, a holiday entry on 2021-02-28 whose exit was
+    lost, and an entry to settle on 2025-08-08 on a residence permit first valid 2025-07-15.
+    The permit starts long after the days a visitor could have stayed (90): it brought her back
+    at the second entry and says nothing of 2021 -- the lost exit is the visitor's, after her own
+    10-day stay (the old reading took any permit in the gap as a reason to stay, split the gap
+    in proportion and made her an immigrant in 2021 and an emigrant in 2023). A permit starting
+    within those 90 days still speaks against a visit."""
+    import polars as pl
+
+    from reglink.rules.engine import derive_events
+
+    rows = [("V", "ENTRY", D(2020, 6, 1), "RUS", "HOLIDAY"), ("V", "EXIT", D(2020, 6, 11), "RUS", "HOLIDAY"),
+            ("V", "ENTRY", D(2021, 2, 28), "RUS", "HOLIDAY"), ("V", "ENTRY", D(2025, 8, 8), "RUS", "SETTLE")]
+
+    def permit(start):
+        return {"person_key": ["V"], "permit_kind": ["RESIDENCE"], "valid_from": [start],
+                "valid_to": pl.Series([None], dtype=pl.Date)}
+
+    repaired, log = _place(rows, permit(D(2025, 7, 15)))
+    placed = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert placed["imputed_date"].to_list() == [D(2021, 3, 10)] and "visitor" in placed["reason"][0]
+    ev = derive_events(repaired, "12-16", observed_until=D(2025, 12, 31), id_col="person_key")
+    assert ev.select("event_type", "event_date").rows() == [("IMMIGRATION", D(2025, 8, 8))]
+    # a permit first valid 30 days after the holiday entry: she may have stayed on it
+    _, log = _place(rows, permit(D(2021, 3, 30)))
+    placed = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert placed["imputed_date"].to_list() != [D(2021, 3, 10)]
+    assert "visitor" not in (placed["reason"][0] or "")
+
+
 def test_missing_exit_of_a_resident_is_a_trip_before_the_next_entry():
     """Entries declaring NZL residence (a resident): the lost exit is the person's typical trip
     (14 days) before the next entry, not a split of the gap."""

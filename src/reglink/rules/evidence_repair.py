@@ -73,18 +73,22 @@ def _day(col: str) -> pl.Expr:
 
 
 def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: pl.DataFrame | None,
-                   asylum: pl.DataFrame | None) -> pl.DataFrame:
-    """`_r` plus evidence flags for each span (`_r, person_key, _a, _c`: days a..c)."""
+                   asylum: pl.DataFrame | None, visit_days: int = VISITOR_MAX_STAY_DAYS) -> pl.DataFrame:
+    """`_r` plus evidence flags for each span (`_r, person_key, _a, _c`: days a..c).
+    `_permit`: a permit (not a visitor visa) overlaps [a, c]; `_permit_visit`: one overlaps the
+    first `visit_days` of it, [a, min(c, a + visit_days)] -- the days a visitor could have stayed."""
     out = spans.select("_r")
     if permits is not None and permits.height:
         pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
             "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt"))
+        visit_end = pl.min_horizontal(pl.col("_c"), pl.col("_a") + visit_days)
         hits = (spans.join(pm, on="person_key")
                 .filter((pl.col("_pf").fill_null(-10**9) <= pl.col("_c"))
                         & (pl.col("_pt").fill_null(10**9) >= pl.col("_a")))
-                .with_columns((pl.col("_pf").fill_null(-10**9) <= pl.col("_a")).alias("_pa"))
+                .with_columns((pl.col("_pf").fill_null(-10**9) <= pl.col("_a")).alias("_pa"),
+                              (pl.col("_pf").fill_null(-10**9) <= visit_end).alias("_pv"))
                 .group_by("_r").agg(
-                    pl.lit(True).alias("_permit"),
+                    pl.lit(True).alias("_permit"), pl.col("_pv").any().alias("_permit_visit"),
                     # the right to stay held at a ends on _pend; a permit starting within the gap
                     # (a renewal, or the next season's) starts on _pstart
                     # an open-ended permit (no valid_to, e.g. residence) held at a never ends
@@ -97,6 +101,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
         out = out.join(hits, on="_r", how="left")
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_permit"),
+                               pl.lit(None, pl.Boolean).alias("_permit_visit"),
                                *[pl.lit(None, pl.Int64).alias(c) for c in
                                  ("_pend", "_pstart", "_pstart_first", "_pend_norenew")])
     if persons is not None and persons.height:
@@ -138,7 +143,8 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_asylum"))
     return out.with_columns(pl.col(c).fill_null(False) for c in
-                            ("_permit", "_reg_starts", "_reg_at_a", "_asylum", "_citizen"))
+                            ("_permit", "_permit_visit", "_reg_starts", "_reg_at_a", "_asylum",
+                             "_citizen"))
 
 
 def _spell_kinds(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -369,7 +375,8 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     p = "person_key"
     # a person's only crossing can open both a head and a tail span: flags are keyed per span
     spans = spans.with_row_index("_sid")
-    flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons, asylum)
+    flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons,
+                           asylum, visitor_max_stay_days)
     spans = spans.join(flags.rename({"_r": "_sid"}), on="_sid", how="left")
     spans = spans.join(_own_typical(*_spell_kinds(df.join(spans.select(p).unique(), on=p, how="semi"),
                                                       home)), on=p, how="left")
@@ -384,7 +391,13 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     regular = ((pl.col("_own_stays").fill_null(0) >= REGULAR_MIN_STAYS)
                & (pl.col("_own_stay") <= visitor_max_stay_days).fill_null(False)
                & ~pl.col("_areason").fill_null("").is_in(("SETTLE", "RETURN_HOME", "ASYLUM")))
-    visitor = (foreign & (visit_reason | regular) & ~pl.col("_permit") & ~pl.col("_reg_starts")
+    # between two ENTRYs (c recorded) only a permit over the days a visitor could have stayed
+    # speaks against a visit: one starting later in the gap is what brought the person back at
+    # c (a residence permit granted abroad), not evidence of staying on from a; after the last
+    # ENTRY (no c) any permit up to U does
+    gap_permit = pl.when(pl.col("_kind") == "MISSING_EXIT").then(pl.col("_permit_visit")) \
+        .otherwise(pl.col("_permit"))
+    visitor = (foreign & (visit_reason | regular) & ~gap_permit & ~pl.col("_reg_starts")
                & ~pl.col("_asylum"))
     registered = pl.col("_reg_starts") | (pl.col("_reg_at_a") & ~foreign)
     # the permit held at arrival ends inside the gap, not renewed: the person left by then
