@@ -27,7 +27,8 @@ Scored (the rule the warehouse was built with; truth events of the same rule):
   the cell a flow puts them in (person, type, reference year), and how many rule/repair errors
   are one move found on another date (`dated_differently`); the rule/repair errors split by
   cause (`rule_and_repair_causes`: a crossing the border register lost in the event's window --
-  data loss -- or not -- method), from truth/crossings.parquet;
+  data loss --, else the status before the first recorded crossing -- initial status --, else
+  method), from truth/crossings.parquet;
 - per year and type: predicted vs true totals and relative error, and whether the year's windows
   are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those;
   also whether the year is left-censored (it starts less than N days after the registers do: an
@@ -242,6 +243,17 @@ def lost_in_window(events: pl.DataFrame, crossings: pl.DataFrame, window: int) -
     return ev.select(pl.col("_i").is_in(hit["_i"].implode()).alias("lost"))["lost"]
 
 
+def on_first_crossing(events: pl.DataFrame, crossings: pl.DataFrame) -> pl.Series:
+    """For each event (person_id, event_date): is it on or before its true person's first
+    recorded crossing? Then it turns on the status before that crossing (the initial status),
+    which only the registers' state at the data start can tell."""
+    first = (crossings.filter("recorded").group_by("person_id")
+             .agg(pl.col("crossing_date").min().alias("_first")))
+    return (events.select("person_id", "event_date").join(first, on="person_id", how="left",
+                                                          maintain_order="left")
+            .select((pl.col("event_date") <= pl.col("_first")).fill_null(False).alias("first"))["first"])
+
+
 def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, keys: list[str],
                    window: int, until: dt.date, start: dt.date | None, threshold_days: int,
                    crossings: pl.DataFrame | None = None) -> dict:
@@ -257,9 +269,11 @@ def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, k
     linked whole and alone). With the true `crossings`, the rule-and-repair errors are split
     further (`rule_and_repair_causes`): `lost_crossing` when the border register lost a crossing
     of that person in the event's window (`lost_in_window`: information the registers do not
-    hold, the repair can only estimate it), `method` otherwise (the rule, the repair or the
-    initial status read the records wrong); and the precision and recall the rule and repair
-    would reach if the registers had lost nothing near the errors (`*_without_lost`)."""
+    hold, the repair can only estimate it); else `initial_status` when the event is on the
+    person's first recorded crossing (it turns on the status before the data start:
+    `on_first_crossing`); else `method` (the rule or the repair read the records wrong); and the
+    precision and recall the rule and repair would reach if the registers had lost nothing near
+    the errors (`*_without_lost`)."""
     def full(y: int) -> bool:
         right = dt.date(y, 12, 31) + dt.timedelta(days=window - 1) <= until
         left = start is not None and dt.date(y, 1, 1) < start + dt.timedelta(days=threshold_days)
@@ -293,9 +307,15 @@ def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, k
     if crossings is not None:
         m_right = missed.join(exact, on="person_id", how="semi")
         s_right = spurious.join(exact, on="person_id", how="semi")
-        ml, sl = int(lost_in_window(m_right, crossings, window).sum()), int(lost_in_window(s_right, crossings, window).sum())
-        causes = {"missed": {"lost_crossing": ml, "method": m_right.height - ml},
-                  "spurious": {"lost_crossing": sl, "method": s_right.height - sl},
+        def split(f: pl.DataFrame) -> dict:
+            lost = lost_in_window(f, crossings, window)
+            first = on_first_crossing(f, crossings)
+            n_lost, n_first = int(lost.sum()), int((first & ~lost).sum())
+            return {"lost_crossing": n_lost, "initial_status": n_first,
+                    "method": f.height - n_lost - n_first}
+        mc, sc = split(m_right), split(s_right)
+        ml, sl = mc["lost_crossing"], sc["lost_crossing"]
+        causes = {"missed": mc, "spurious": sc,
                   "precision_without_lost": round(hit_p.height / (pf.height - sl), 4) if pf.height > sl else None,
                   "recall_without_lost": round(hit_t.height / (tf.height - ml), 4) if tf.height > ml else None}
     return {
@@ -367,9 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     rc = fo.get("rule_and_repair_causes")
     if rc:
         print(f"  rule/repair errors by cause: missed {rc['missed']['lost_crossing']} with a lost crossing in "
-              f"the window (data loss), {rc['missed']['method']} without (method); spurious "
-              f"{rc['spurious']['lost_crossing']} data loss, {rc['spurious']['method']} method; without the "
-              f"data-loss errors: precision {rc['precision_without_lost']}, recall {rc['recall_without_lost']}")
+              f"the window (data loss), {rc['missed']['initial_status']} on the first recorded crossing "
+              f"(initial status), {rc['missed']['method']} other (method); spurious "
+              f"{rc['spurious']['lost_crossing']} data loss, {rc['spurious']['initial_status']} initial status, "
+              f"{rc['spurious']['method']} method; without the data-loss errors: precision "
+              f"{rc['precision_without_lost']}, recall {rc['recall_without_lost']}")
     print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed  "
           "left-censored")
     for y in res["years"]:
