@@ -620,6 +620,23 @@ def test_a_student_with_a_new_permit_after_the_old_one_ends_is_not_given_an_exit
     assert log.filter(kind="MISSING_LAST_EXIT")["imputed_date"].to_list() == [D(2024, 1, 18)]
 
 
+def test_a_worker_who_registered_on_arrival_still_leaves_when_the_permit_ends():
+    """A German on a 15-month work permit (20 Dec 2020 - 31 Mar 2022, not renewed, nothing
+    after it) enters on 2 Jan 2021 and registers where he lives on 20 Jan; his exit was lost.
+    That registration is part of the arrival, made while the permit ran: no evidence he stayed
+    after it, so the lost exit is imputed at the permit's end (the typical lead is 0 on so few
+    cases), as for an unregistered holder. The old reading took any registration after the
+    entry as a reason to stay, and he stayed resident to U: an emigration missed. A
+    registration starting only after the permit ended still keeps him (he stayed on)."""
+    r = [("W", "ENTRY", D(2021, 1, 2), "DEU", "WORK")]
+    permits = {"person_key": ["W"], "permit_kind": ["WORK"], "valid_from": [D(2020, 12, 20)],
+               "valid_to": [D(2022, 3, 31)]}
+    _, log = _place(r, permits, _persons("W", D(2021, 1, 20)))
+    assert log.filter(kind="MISSING_LAST_EXIT")["imputed_date"].to_list() == [D(2022, 3, 31)]
+    _, log = _place(r, permits, _persons("W", D(2022, 6, 1)))
+    assert log.filter(kind="MISSING_LAST_EXIT").height == 0
+
+
 def test_a_resident_who_comes_back_as_a_visitor_moved_abroad_inside_the_gap():
     """Entries declaring NZL residence, then, 3.3 years later, an entry declaring AUS residence
     on a family visit: the lost exit is the move abroad. It is placed when the person would have

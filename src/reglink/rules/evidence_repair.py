@@ -9,7 +9,7 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
-| | a foreigner's permit held at the entry expired before U, not renewed, no later permit | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
+| | a foreigner's permit held at the entry expired before U, not renewed, no later permit, no registration starting after it ended (one made while it ran is the arrival's) | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
 | first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `permit_lag`, `registration_lag`) |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
@@ -465,6 +465,13 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # graduating, is evidence the person stayed on)
     tail_permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
                         & ~pl.col("_citizen") & ~pl.col("_reg_starts") & pl.col("_pstart").is_null())
+    # for the lost last exit, a registration that starts while the permit held at the entry is
+    # still valid is the arrival's own (a worker registering where they live), no evidence of
+    # staying on after the permit: only one starting after it ended is
+    reg_after_permit = pl.col("_reg_starts") & (pl.col("_rstart") > pl.col("_pend_norenew")).fill_null(True)
+    tail_exit_permit_ends = (pl.col("_pend_norenew").is_not_null()
+                             & (pl.col("_pend_norenew") < pl.col("_c")) & ~pl.col("_citizen")
+                             & ~reg_after_permit & pl.col("_pstart").is_null())
     clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
     # one case per span, first match wins; the case decides the date and the logged evidence
     # a resident's trip whose return was lost (the span is [exit, U]; the exit declared home
@@ -480,7 +487,7 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     cases = [
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
         ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
-        ("permit_expired_tail", tail_ex & tail_permit_ends,
+        ("permit_expired_tail", tail_ex & tail_exit_permit_ends,
          pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))),
         ("newcomer_registered", newcomer_reg, clip(pl.col("_rstart") - reg_lag)),
         ("newcomer_permit", newcomer_permit, clip(pl.col("_pstart_first") + permit_lag)),
