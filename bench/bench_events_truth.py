@@ -29,7 +29,9 @@ Scored (the rule the warehouse was built with; truth events of the same rule):
   cause (`rule_and_repair_causes`: a crossing the border register lost in the event's window --
   data loss --, else the status before the first recorded crossing -- initial status --, else
   method), from truth/crossings.parquet;
-- per year and type: predicted vs true totals and relative error, and whether the year's windows
+- per year and type: predicted vs true totals and relative error, the gross errors behind it
+  (`missed_in_cell`, `spurious_in_cell`: events of a person missing from, or invented in, that
+  year and type -- a total is right when as many were invented as missed), and whether the year's windows
   are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those;
   also whether the year is left-censored (it starts less than N days after the registers do: an
   emigration whose exit record was lost before the person's first recorded crossing is invisible
@@ -179,6 +181,19 @@ def score(world: Path, warehouse: Path) -> dict:
     py = p.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("predicted")
     ty = truth.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("true")
     years = ty.join(py, on=["year", "event_type"], how="full", coalesce=True).fill_null(0).sort("year", "event_type")
+    # the gross errors behind each total: true events of a person not matched by one of theirs
+    # in the same (type, year) cell, and predicted ones not matched by a true one -- a total
+    # can be right because as many were invented as were missed
+    yr = pl.col("event_date").dt.year().alias("year")
+    cell = (p.group_by("person_id", "event_type", yr).len("n_p")
+            .join(truth.group_by("person_id", "event_type", yr).len("n_t"),
+                  on=["person_id", "event_type", "year"], how="full", coalesce=True).fill_null(0)
+            .with_columns((pl.col("n_t").cast(pl.Int64) - pl.col("n_p").cast(pl.Int64)).alias("_d"))
+            .group_by("year", "event_type").agg(
+                pl.col("_d").clip(lower_bound=0).sum().alias("missed_in_cell"),
+                (-pl.col("_d")).clip(lower_bound=0).sum().alias("spurious_in_cell")))
+    years = years.join(cell, on=["year", "event_type"], how="left").with_columns(
+        pl.col("missed_in_cell", "spurious_in_cell").fill_null(0)).sort("year", "event_type")
     start = dt.date.fromisoformat(truth_world["start"]) if "start" in truth_world else None
     for row in years.iter_rows(named=True):
         full = dt.date(row["year"], 12, 31) + dt.timedelta(days=window - 1) <= until
@@ -393,11 +408,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{rc['spurious']['method']} method; without the data-loss errors: precision "
               f"{rc['precision_without_lost']}, recall {rc['recall_without_lost']}")
     print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed  "
-          "left-censored")
+          "left-censored  missed/spurious in the cell")
     for y in res["years"]:
         e = "" if y["relative_error"] is None else f"{100 * y['relative_error']:+.2f}%"
         print(f"{y['year']:>6} {y['event_type']:<12} {y['true']:>7} {y['predicted']:>7} {e:>8}  "
-              f"{str(y['fully_observed']):<14}  {y['left_censored']}")
+              f"{str(y['fully_observed']):<14}  {str(y['left_censored']):<13}  "
+              f"{y['missed_in_cell']}/{y['spurious_in_cell']}")
     if args.out:
         args.out.write_text(json.dumps(res, indent=2, default=str))
     if args.record:
