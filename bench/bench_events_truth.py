@@ -25,8 +25,13 @@ Scored (the rule the warehouse was built with; truth events of the same rule):
   or spurious event put down to linkage (its person split or merged) or to the rule and repair
   (its person linked right), and the censored years' events counted apart; also counted in
   the cell a flow puts them in (person, type, reference year), and how many rule/repair errors
-  are one move found on another date (`dated_differently`);
-- per year and type: predicted vs true totals and relative error, and whether the year's windows
+  are one move found on another date (`dated_differently`); the rule/repair errors split by
+  cause (`rule_and_repair_causes`: a crossing the border register lost in the event's window --
+  data loss --, else the status before the first recorded crossing -- initial status --, else
+  method), from truth/crossings.parquet;
+- per year and type: predicted vs true totals and relative error, the gross errors behind it
+  (`missed_in_cell`, `spurious_in_cell`: events of a person missing from, or invented in, that
+  year and type -- a total is right when as many were invented as missed), and whether the year's windows
   are fully observed (31 December + W - 1 <= observed_until): the 1 % target applies to those;
   also whether the year is left-censored (it starts less than N days after the registers do: an
   emigration whose exit record was lost before the person's first recorded crossing is invisible
@@ -165,7 +170,8 @@ def score(world: Path, warehouse: Path) -> dict:
             "precision": round(pp.join(truth, on=keys, how="semi").height / pp.height, 4) if pp.height else None}
     out["fully_observed"] = fully_observed(p, truth, st, keys, window, until,
                                            dt.date.fromisoformat(truth_world["start"])
-                                           if "start" in truth_world else None, r.threshold_days)
+                                           if "start" in truth_world else None, r.threshold_days,
+                                           crossings=true_crossings(world))
     if purity < 0.5 or (links.height and joined.height / links.height < 0.5):
         print(f"warning: the warehouse's person_links do not match {world} (purity {purity:.2f}); "
               "was it built from this world?", file=sys.stderr)
@@ -175,6 +181,19 @@ def score(world: Path, warehouse: Path) -> dict:
     py = p.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("predicted")
     ty = truth.group_by(pl.col("event_date").dt.year().alias("year"), "event_type").len("true")
     years = ty.join(py, on=["year", "event_type"], how="full", coalesce=True).fill_null(0).sort("year", "event_type")
+    # the gross errors behind each total: true events of a person not matched by one of theirs
+    # in the same (type, year) cell, and predicted ones not matched by a true one -- a total
+    # can be right because as many were invented as were missed
+    yr = pl.col("event_date").dt.year().alias("year")
+    cell = (p.group_by("person_id", "event_type", yr).len("n_p")
+            .join(truth.group_by("person_id", "event_type", yr).len("n_t"),
+                  on=["person_id", "event_type", "year"], how="full", coalesce=True).fill_null(0)
+            .with_columns((pl.col("n_t").cast(pl.Int64) - pl.col("n_p").cast(pl.Int64)).alias("_d"))
+            .group_by("year", "event_type").agg(
+                pl.col("_d").clip(lower_bound=0).sum().alias("missed_in_cell"),
+                (-pl.col("_d")).clip(lower_bound=0).sum().alias("spurious_in_cell")))
+    years = years.join(cell, on=["year", "event_type"], how="left").with_columns(
+        pl.col("missed_in_cell", "spurious_in_cell").fill_null(0)).sort("year", "event_type")
     start = dt.date.fromisoformat(truth_world["start"]) if "start" in truth_world else None
     for row in years.iter_rows(named=True):
         full = dt.date(row["year"], 12, 31) + dt.timedelta(days=window - 1) <= until
@@ -204,8 +223,55 @@ def _dated_differently(missed: pl.DataFrame, spurious: pl.DataFrame) -> dict:
             "same_year": int((pairs["event_date"].dt.year() == pairs["s_date"].dt.year()).sum())}
 
 
+def true_crossings(world: Path) -> pl.DataFrame | None:
+    """Every true crossing in the data period (`person_id`, `crossing_date`, `recorded`), from
+    truth/crossings.parquet; None for a world without it."""
+    path = world / "truth" / "crossings.parquet"
+    if not path.exists():
+        return None
+    return (pl.read_parquet(path, columns=["person_id", "crossing_date", "observed", "recorded"])
+            .filter(pl.col("observed"))
+            .select(pl.col("person_id").cast(pl.String), "crossing_date", "recorded"))
+
+
+def lost_in_window(events: pl.DataFrame, crossings: pl.DataFrame, window: int) -> pl.Series:
+    """For each event (person_id, event_date): does its true person have a crossing the border
+    register lost (in the data period, not recorded) inside the event's window? The window is
+    [date - W, date + W], widened to the recorded crossings that enclose it: a lost crossing
+    between two recorded ones is imputed somewhere in that gap, so it can move an event anywhere
+    in it. Such an error comes from information the registers do not hold."""
+    if events.height == 0:
+        return pl.Series("lost", [], pl.Boolean)
+    ev = events.select("person_id", "event_date").with_row_index("_i").with_columns(
+        (pl.col("event_date") - pl.duration(days=window)).alias("_lo"),
+        (pl.col("event_date") + pl.duration(days=window)).alias("_hi"))
+    rec = crossings.filter("recorded").select("person_id", pl.col("crossing_date").alias("_d"))
+    j = ev.join(rec, on="person_id", how="left")
+    lo = j.filter(pl.col("_d") <= pl.col("_lo")).group_by("_i").agg(pl.col("_d").max().alias("_lo2"))
+    hi = j.filter(pl.col("_d") >= pl.col("_hi")).group_by("_i").agg(pl.col("_d").min().alias("_hi2"))
+    ev = (ev.join(lo, on="_i", how="left").join(hi, on="_i", how="left")
+          .with_columns(pl.coalesce("_lo2", pl.lit(dt.date.min)).alias("_lo"),
+                        pl.coalesce("_hi2", pl.lit(dt.date.max)).alias("_hi")))
+    lost = crossings.filter(~pl.col("recorded")).select("person_id", pl.col("crossing_date").alias("_d"))
+    hit = (ev.join(lost, on="person_id").filter((pl.col("_d") > pl.col("_lo")) & (pl.col("_d") < pl.col("_hi")))
+           .select("_i").unique())
+    return ev.select(pl.col("_i").is_in(hit["_i"].implode()).alias("lost"))["lost"]
+
+
+def on_first_crossing(events: pl.DataFrame, crossings: pl.DataFrame) -> pl.Series:
+    """For each event (person_id, event_date): is it on or before its true person's first
+    recorded crossing? Then it turns on the status before that crossing (the initial status),
+    which only the registers' state at the data start can tell."""
+    first = (crossings.filter("recorded").group_by("person_id")
+             .agg(pl.col("crossing_date").min().alias("_first")))
+    return (events.select("person_id", "event_date").join(first, on="person_id", how="left",
+                                                          maintain_order="left")
+            .select((pl.col("event_date") <= pl.col("_first")).fill_null(False).alias("first"))["first"])
+
+
 def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, keys: list[str],
-                   window: int, until: dt.date, start: dt.date | None, threshold_days: int) -> dict:
+                   window: int, until: dt.date, start: dt.date | None, threshold_days: int,
+                   crossings: pl.DataFrame | None = None) -> dict:
     """Per-person event precision and recall on the fully observed years only, and what the
     remaining errors come from.
 
@@ -215,7 +281,14 @@ def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, k
     (provisional and last years, window truncation, the registers' start): counted apart.
     Inside the fully observed years a missed or spurious event is put down to linkage when its
     person is split or merged, else to the rule and its repair of lost crossings (the person
-    linked whole and alone)."""
+    linked whole and alone). With the true `crossings`, the rule-and-repair errors are split
+    further (`rule_and_repair_causes`): `lost_crossing` when the border register lost a crossing
+    of that person in the event's window (`lost_in_window`: information the registers do not
+    hold, the repair can only estimate it); else `initial_status` when the event is on the
+    person's first recorded crossing (it turns on the status before the data start:
+    `on_first_crossing`); else `method` (the rule or the repair read the records wrong); and the
+    precision and recall the rule and repair would reach if the registers had lost nothing near
+    the errors (`*_without_lost`)."""
     def full(y: int) -> bool:
         right = dt.date(y, 12, 31) + dt.timedelta(days=window - 1) <= until
         left = start is not None and dt.date(y, 1, 1) < start + dt.timedelta(days=threshold_days)
@@ -245,8 +318,24 @@ def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, k
     ct = tf.group_by(pl.col("person_id"), "event_type", yr.alias("year")).len("n_t")
     both = cp.join(ct, on=cell, how="full", coalesce=True).fill_null(0)
     in_cell = both.select(pl.min_horizontal("n_p", "n_t").sum()).item()
+    causes = None
+    if crossings is not None:
+        m_right = missed.join(exact, on="person_id", how="semi")
+        s_right = spurious.join(exact, on="person_id", how="semi")
+        def split(f: pl.DataFrame) -> dict:
+            lost = lost_in_window(f, crossings, window)
+            first = on_first_crossing(f, crossings)
+            n_lost, n_first = int(lost.sum()), int((first & ~lost).sum())
+            return {"lost_crossing": n_lost, "initial_status": n_first,
+                    "method": f.height - n_lost - n_first}
+        mc, sc = split(m_right), split(s_right)
+        ml, sl = mc["lost_crossing"], sc["lost_crossing"]
+        causes = {"missed": mc, "spurious": sc,
+                  "precision_without_lost": round(hit_p.height / (pf.height - sl), 4) if pf.height > sl else None,
+                  "recall_without_lost": round(hit_t.height / (tf.height - ml), 4) if tf.height > ml else None}
     return {
         "years": keep, "true_events": tf.height, "predicted_events": pf.height,
+        "rule_and_repair_causes": causes,
         "precision": round(hit_p.height / pf.height, 4) if pf.height else None,
         "recall": round(hit_t.height / tf.height, 4) if tf.height else None,
         "missed": cause(missed), "spurious": cause(spurious),
@@ -310,12 +399,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{fo['recall_same_year']}; of the rule/repair errors, {dd['events']} are one move dated "
           f"differently (median {dd['median_days']} days, {dd['within_31_days']} within 31 days, "
           f"{dd['same_year']} in the same year)")
+    rc = fo.get("rule_and_repair_causes")
+    if rc:
+        print(f"  rule/repair errors by cause: missed {rc['missed']['lost_crossing']} with a lost crossing in "
+              f"the window (data loss), {rc['missed']['initial_status']} on the first recorded crossing "
+              f"(initial status), {rc['missed']['method']} other (method); spurious "
+              f"{rc['spurious']['lost_crossing']} data loss, {rc['spurious']['initial_status']} initial status, "
+              f"{rc['spurious']['method']} method; without the data-loss errors: precision "
+              f"{rc['precision_without_lost']}, recall {rc['recall_without_lost']}")
     print(f"{'year':>6} {'type':<12} {'true':>7} {'pred':>7} {'rel.err':>8}  fully observed  "
-          "left-censored")
+          "left-censored  missed/spurious in the cell")
     for y in res["years"]:
         e = "" if y["relative_error"] is None else f"{100 * y['relative_error']:+.2f}%"
         print(f"{y['year']:>6} {y['event_type']:<12} {y['true']:>7} {y['predicted']:>7} {e:>8}  "
-              f"{str(y['fully_observed']):<14}  {y['left_censored']}")
+              f"{str(y['fully_observed']):<14}  {str(y['left_censored']):<13}  "
+              f"{y['missed_in_cell']}/{y['spurious_in_cell']}")
     if args.out:
         args.out.write_text(json.dumps(res, indent=2, default=str))
     if args.record:

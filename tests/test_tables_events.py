@@ -256,7 +256,10 @@ def _place(rows, permits=None, persons=None):
 
 def test_permit_expiry_and_permit_start_place_the_lost_crossings():
     """A seasonal worker: the work permit held at arrival ends inside the gap of two entries (exit
-    on its last day); a permit starting inside the gap of two exits (entry on its first day)."""
+    before its last day); a permit starting inside the gap of two exits (entry after its first
+    day) -- by her own recorded seasons: she left 29 days before her permits ended (2022-06-01
+    and 2023-06-01 under permits ending 30 June) and arrived 9 and 16 days after they started
+    (median 12.5, rounded half up to 13)."""
     w = [("S", "ENTRY", D(2021, 1, 10), "WSM", "WORK"), ("S", "ENTRY", D(2022, 1, 5), "WSM", "WORK"),
          ("S", "EXIT", D(2022, 6, 1), "WSM", "WORK"), ("S", "EXIT", D(2023, 6, 1), "WSM", "WORK")]
     permits = {"person_key": ["S"] * 3, "permit_kind": ["WORK"] * 3,
@@ -264,10 +267,69 @@ def test_permit_expiry_and_permit_start_place_the_lost_crossings():
                "valid_to": [D(2021, 6, 30), D(2022, 6, 30), D(2023, 6, 30)]}
     repaired, log = _place(w, permits)
     got = {r["kind"]: r["imputed_date"] for r in log.iter_rows(named=True)}
-    assert got == {"MISSING_EXIT": D(2021, 6, 30), "MISSING_ENTRY": D(2022, 11, 1)}
+    assert got == {"MISSING_EXIT": D(2021, 6, 1), "MISSING_ENTRY": D(2022, 11, 13)}
     imp = repaired.filter("imputed").sort("crossing_date")
-    assert imp["crossing_date"].to_list() == [D(2021, 6, 30), D(2022, 11, 1)]
+    assert imp["crossing_date"].to_list() == [D(2021, 6, 1), D(2022, 11, 13)]
     assert repaired.height == 6 and repaired["crossing_seq"].to_list() == list(range(6))
+
+
+def test_a_permit_granted_years_later_does_not_keep_a_visitor_in_the_country():
+    """A Russian tourist: a 10-day visit in 2020, a holiday entry on 2021-02-28 whose exit was
+    lost, and an entry to settle on 2025-08-08 on a residence permit first valid 2025-07-15.
+    The permit starts long after the days a visitor could have stayed (90): it brought her back
+    at the second entry and says nothing of 2021 -- the lost exit is the visitor's, after her own
+    10-day stay (the old reading took any permit in the gap as a reason to stay, split the gap
+    in proportion and made her an immigrant in 2021 and an emigrant in 2023). A permit starting
+    within those 90 days still speaks against a visit."""
+    import polars as pl
+
+    from reglink.rules.engine import derive_events
+
+    rows = [("V", "ENTRY", D(2020, 6, 1), "RUS", "HOLIDAY"), ("V", "EXIT", D(2020, 6, 11), "RUS", "HOLIDAY"),
+            ("V", "ENTRY", D(2021, 2, 28), "RUS", "HOLIDAY"), ("V", "ENTRY", D(2025, 8, 8), "RUS", "SETTLE")]
+
+    def permit(start):
+        return {"person_key": ["V"], "permit_kind": ["RESIDENCE"], "valid_from": [start],
+                "valid_to": pl.Series([None], dtype=pl.Date)}
+
+    repaired, log = _place(rows, permit(D(2025, 7, 15)))
+    placed = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert placed["imputed_date"].to_list() == [D(2021, 3, 10)] and "visitor" in placed["reason"][0]
+    ev = derive_events(repaired, "12-16", observed_until=D(2025, 12, 31), id_col="person_key")
+    assert ev.select("event_type", "event_date").rows() == [("IMMIGRATION", D(2025, 8, 8))]
+    # a permit first valid 30 days after the holiday entry: she may have stayed on it
+    _, log = _place(rows, permit(D(2021, 3, 30)))
+    placed = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert placed["imputed_date"].to_list() != [D(2021, 3, 10)]
+    assert "visitor" not in (placed["reason"][0] or "")
+
+
+def test_a_seasonal_workers_lost_crossings_follow_their_own_seasons():
+    """A Samoan seasonal worker, one work permit a season (1 Sep - 30 Apr); in the seasons
+    recorded whole she arrives 10 days after the permit starts and leaves 20 days before it
+    ends. The exit of the 2022/23 season was lost (two ENTRYs) and so was the arrival of the
+    2024 season (two EXITs): the exit is placed her own 20 days before the permit's last day
+    (30 Apr -> 10 Apr) and the arrival her own 10 days after the next permit's first day (1 Sep
+    -> 11 Sep), not on the permit's last / first day, which counted 20 and 10 days too many in
+    the country -- enough to make a seven-month season look like a year's stay."""
+    import polars as pl
+
+    rows = [("S", "ENTRY", D(2021, 9, 11), "WSM", "WORK"), ("S", "EXIT", D(2022, 4, 10), "WSM", "WORK"),
+            ("S", "ENTRY", D(2022, 9, 11), "WSM", "WORK"),  # the exit of this season was lost
+            ("S", "ENTRY", D(2023, 9, 11), "WSM", "WORK"), ("S", "EXIT", D(2024, 4, 10), "WSM", "WORK"),
+            ("S", "EXIT", D(2024, 12, 21), "WSM", "WORK")]  # the arrival before this exit was lost
+    permits = {"person_key": ["S"] * 4, "permit_kind": ["WORK"] * 4,
+               "valid_from": [D(2021, 9, 1), D(2022, 9, 1), D(2023, 9, 1), D(2024, 9, 1)],
+               "valid_to": [D(2022, 4, 30), D(2023, 4, 30), D(2024, 4, 30), D(2025, 4, 30)]}
+    repaired, log = _place(rows, permits)
+    got = {r["kind"]: (r["imputed_date"], r["reason"]) for r in log.iter_rows(named=True)}
+    assert got["MISSING_EXIT"][0] == D(2023, 4, 10) and "permit" in got["MISSING_EXIT"][1]
+    assert got["MISSING_ENTRY"][0] == D(2024, 9, 11) and "permit" in got["MISSING_ENTRY"][1]
+    assert repaired.filter("imputed").sort("crossing_date")["crossing_date"].to_list() == [
+        D(2023, 4, 10), D(2024, 9, 11)]
+    # without seasons of her own recorded under a permit, the permit's own days are kept
+    _, log = _place([r for r in rows if r[1] == "ENTRY" and r[2].year >= 2022], permits)
+    assert log.filter(pl.col("kind") == "MISSING_EXIT")["imputed_date"].to_list() == [D(2023, 4, 30)]
 
 
 def test_missing_exit_of_a_resident_is_a_trip_before_the_next_entry():
@@ -556,6 +618,23 @@ def test_a_student_with_a_new_permit_after_the_old_one_ends_is_not_given_an_exit
     assert log.filter(kind="MISSING_LAST_EXIT").height == 0
     _, log = _place(r, {k: v[:1] for k, v in permits.items()})
     assert log.filter(kind="MISSING_LAST_EXIT")["imputed_date"].to_list() == [D(2024, 1, 18)]
+
+
+def test_a_worker_who_registered_on_arrival_still_leaves_when_the_permit_ends():
+    """A German on a 15-month work permit (20 Dec 2020 - 31 Mar 2022, not renewed, nothing
+    after it) enters on 2 Jan 2021 and registers where he lives on 20 Jan; his exit was lost.
+    That registration is part of the arrival, made while the permit ran: no evidence he stayed
+    after it, so the lost exit is imputed at the permit's end (the typical lead is 0 on so few
+    cases), as for an unregistered holder. The old reading took any registration after the
+    entry as a reason to stay, and he stayed resident to U: an emigration missed. A
+    registration starting only after the permit ended still keeps him (he stayed on)."""
+    r = [("W", "ENTRY", D(2021, 1, 2), "DEU", "WORK")]
+    permits = {"person_key": ["W"], "permit_kind": ["WORK"], "valid_from": [D(2020, 12, 20)],
+               "valid_to": [D(2022, 3, 31)]}
+    _, log = _place(r, permits, _persons("W", D(2021, 1, 20)))
+    assert log.filter(kind="MISSING_LAST_EXIT")["imputed_date"].to_list() == [D(2022, 3, 31)]
+    _, log = _place(r, permits, _persons("W", D(2022, 6, 1)))
+    assert log.filter(kind="MISSING_LAST_EXIT").height == 0
 
 
 def test_a_resident_who_comes_back_as_a_visitor_moved_abroad_inside_the_gap():

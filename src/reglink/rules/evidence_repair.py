@@ -9,14 +9,16 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
-| | a foreigner's permit held at the entry expired before U, not renewed, no later permit | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
+| | a foreigner's permit held at the entry expired before U, not renewed, no later permit, no registration starting after it ended (one made while it ran is the arrival's) | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
 | first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `permit_lag`, `registration_lag`) |
-| two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] | EXIT at a + typical visitor stay (capped as above and at c) |
+| two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
+| | the permit held at a ends in the gap, not renewed | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the pooled `expiry_lead` |
 | | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
 | | resident at a (below) | ENTRY at a + typical trip of a resident |
+| | a permit starts in (a, c] | ENTRY the person's own typical lag after its first day (median days from a permit's first day to their recorded ENTRYs under it), else the pooled `permit_lag` |
 | | non-resident leaving at a (declares a foreign residence, no long permit, no registration over [a, c]) | ENTRY at c − typical visitor stay |
 | anything else | none | `rules.repair`'s imputation is kept |
 
@@ -73,18 +75,22 @@ def _day(col: str) -> pl.Expr:
 
 
 def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: pl.DataFrame | None,
-                   asylum: pl.DataFrame | None) -> pl.DataFrame:
-    """`_r` plus evidence flags for each span (`_r, person_key, _a, _c`: days a..c)."""
+                   asylum: pl.DataFrame | None, visit_days: int = VISITOR_MAX_STAY_DAYS) -> pl.DataFrame:
+    """`_r` plus evidence flags for each span (`_r, person_key, _a, _c`: days a..c).
+    `_permit`: a permit (not a visitor visa) overlaps [a, c]; `_permit_visit`: one overlaps the
+    first `visit_days` of it, [a, min(c, a + visit_days)] -- the days a visitor could have stayed."""
     out = spans.select("_r")
     if permits is not None and permits.height:
         pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
             "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt"))
+        visit_end = pl.min_horizontal(pl.col("_c"), pl.col("_a") + visit_days)
         hits = (spans.join(pm, on="person_key")
                 .filter((pl.col("_pf").fill_null(-10**9) <= pl.col("_c"))
                         & (pl.col("_pt").fill_null(10**9) >= pl.col("_a")))
-                .with_columns((pl.col("_pf").fill_null(-10**9) <= pl.col("_a")).alias("_pa"))
+                .with_columns((pl.col("_pf").fill_null(-10**9) <= pl.col("_a")).alias("_pa"),
+                              (pl.col("_pf").fill_null(-10**9) <= visit_end).alias("_pv"))
                 .group_by("_r").agg(
-                    pl.lit(True).alias("_permit"),
+                    pl.lit(True).alias("_permit"), pl.col("_pv").any().alias("_permit_visit"),
                     # the right to stay held at a ends on _pend; a permit starting within the gap
                     # (a renewal, or the next season's) starts on _pstart
                     # an open-ended permit (no valid_to, e.g. residence) held at a never ends
@@ -97,6 +103,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
         out = out.join(hits, on="_r", how="left")
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_permit"),
+                               pl.lit(None, pl.Boolean).alias("_permit_visit"),
                                *[pl.lit(None, pl.Int64).alias(c) for c in
                                  ("_pend", "_pstart", "_pstart_first", "_pend_norenew")])
     if persons is not None and persons.height:
@@ -138,7 +145,8 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_asylum"))
     return out.with_columns(pl.col(c).fill_null(False) for c in
-                            ("_permit", "_reg_starts", "_reg_at_a", "_asylum", "_citizen"))
+                            ("_permit", "_permit_visit", "_reg_starts", "_reg_at_a", "_asylum",
+                             "_citizen"))
 
 
 def _spell_kinds(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -167,6 +175,33 @@ def _own_typical(stays: pl.DataFrame, trips: pl.DataFrame, at_home: pl.DataFrame
                   on="person_key", how="full", coalesce=True)
             .join(at_home.group_by("person_key").agg(pl.col("_len").median().alias("_own_home")),
                   on="person_key", how="full", coalesce=True))
+
+
+def _own_permit_timing(df: pl.DataFrame, permits: pl.DataFrame | None) -> pl.DataFrame:
+    """Per person `_own_arrival_lag, _own_exit_lead`: the medians, over their own recorded
+    crossings made under a permit (not a visitor visa), of the days from the permit's first day
+    to an ENTRY inside it and from an EXIT inside it to the permit's last day (each crossing with
+    the permit that started latest before it / ends first after it; within a year). A seasonal
+    worker's seasons say when they come after their permit starts and leave before it ends."""
+    empty = pl.DataFrame(schema={"person_key": pl.String, "_own_arrival_lag": pl.Float64,
+                                 "_own_exit_lead": pl.Float64})
+    if permits is None or permits.height == 0:
+        return empty
+    pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
+        "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt")).drop_nulls()
+    rec = df.filter(~pl.col("imputed")).select("person_key", "direction", "_day", "_r")
+    inside = (rec.join(pm, on="person_key")
+              .filter((pl.col("_pf") <= pl.col("_day")) & (pl.col("_day") <= pl.col("_pt"))))
+    lag = (inside.filter(pl.col("direction") == "ENTRY")
+           .with_columns((pl.col("_day") - pl.col("_pf")).alias("_g")).filter(pl.col("_g") <= 365)
+           .group_by("_r", "person_key").agg(pl.col("_g").min())
+           .group_by("person_key").agg(pl.col("_g").median().alias("_own_arrival_lag")))
+    lead = (inside.filter(pl.col("direction") == "EXIT")
+            .with_columns((pl.col("_pt") - pl.col("_day")).alias("_g")).filter(pl.col("_g") <= 365)
+            .group_by("_r", "person_key").agg(pl.col("_g").min())
+            .group_by("person_key").agg(pl.col("_g").median().alias("_own_exit_lead")))
+    out = lag.join(lead, on="person_key", how="full", coalesce=True)
+    return out.select(list(empty.columns)).cast(dict(empty.schema)) if out.height else empty
 
 
 def _delay_cases(df: pl.DataFrame, persons: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -369,8 +404,11 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     p = "person_key"
     # a person's only crossing can open both a head and a tail span: flags are keyed per span
     spans = spans.with_row_index("_sid")
-    flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons, asylum)
+    flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons,
+                           asylum, visitor_max_stay_days)
     spans = spans.join(flags.rename({"_r": "_sid"}), on="_sid", how="left")
+    spans = spans.join(_own_permit_timing(df.join(spans.select(p).unique(), on=p, how="semi"), permits),
+                       on=p, how="left")
     spans = spans.join(_own_typical(*_spell_kinds(df.join(spans.select(p).unique(), on=p, how="semi"),
                                                       home)), on=p, how="left")
     pooled_stay, pooled_trip, pooled_home = (pooled.median(tally, s) for s in
@@ -384,7 +422,13 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     regular = ((pl.col("_own_stays").fill_null(0) >= REGULAR_MIN_STAYS)
                & (pl.col("_own_stay") <= visitor_max_stay_days).fill_null(False)
                & ~pl.col("_areason").fill_null("").is_in(("SETTLE", "RETURN_HOME", "ASYLUM")))
-    visitor = (foreign & (visit_reason | regular) & ~pl.col("_permit") & ~pl.col("_reg_starts")
+    # between two ENTRYs (c recorded) only a permit over the days a visitor could have stayed
+    # speaks against a visit: one starting later in the gap is what brought the person back at
+    # c (a residence permit granted abroad), not evidence of staying on from a; after the last
+    # ENTRY (no c) any permit up to U does
+    gap_permit = pl.when(pl.col("_kind") == "MISSING_EXIT").then(pl.col("_permit_visit")) \
+        .otherwise(pl.col("_permit"))
+    visitor = (foreign & (visit_reason | regular) & ~gap_permit & ~pl.col("_reg_starts")
                & ~pl.col("_asylum"))
     registered = pl.col("_reg_starts") | (pl.col("_reg_at_a") & ~foreign)
     # the permit held at arrival ends inside the gap, not renewed: the person left by then
@@ -421,6 +465,13 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # graduating, is evidence the person stayed on)
     tail_permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
                         & ~pl.col("_citizen") & ~pl.col("_reg_starts") & pl.col("_pstart").is_null())
+    # for the lost last exit, a registration that starts while the permit held at the entry is
+    # still valid is the arrival's own (a worker registering where they live), no evidence of
+    # staying on after the permit: only one starting after it ended is
+    reg_after_permit = pl.col("_reg_starts") & (pl.col("_rstart") > pl.col("_pend_norenew")).fill_null(True)
+    tail_exit_permit_ends = (pl.col("_pend_norenew").is_not_null()
+                             & (pl.col("_pend_norenew") < pl.col("_c")) & ~pl.col("_citizen")
+                             & ~reg_after_permit & pl.col("_pstart").is_null())
     clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
     # one case per span, first match wins; the case decides the date and the logged evidence
     # a resident's trip whose return was lost (the span is [exit, U]; the exit declared home
@@ -436,21 +487,23 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     cases = [
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
         ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
-        ("permit_expired_tail", tail_ex & tail_permit_ends,
+        ("permit_expired_tail", tail_ex & tail_exit_permit_ends,
          pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))),
         ("newcomer_registered", newcomer_reg, clip(pl.col("_rstart") - reg_lag)),
         ("newcomer_permit", newcomer_permit, clip(pl.col("_pstart_first") + permit_lag)),
         ("resident_trip_tail", resident_trip,
          pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
-        ("permit_expired", ex & permit_ends, clip(pl.col("_pend_norenew"))),
+        ("permit_expired", ex & permit_ends,
+         clip(pl.col("_pend_norenew") - pl.coalesce(pl.col("_own_exit_lead").round(), pl.lit(float(lead))).cast(pl.Int64))),
         ("emigrated_in_gap", ex & stayer & c_is_visit,
          pl.col("_a") + pl.min_horizontal(at_home.fill_null(gap), (gap + 1) // 2)),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
         ("visitor_leaving_at_c", en & resident_exit & c_is_visit,
          pl.col("_c") - pl.min_horizontal(stay, gap)),
         ("resident_leaving", en & resident_exit, pl.col("_a") + pl.min_horizontal(trip, gap)),
-        ("permit_starts", en & permit_starts, clip(pl.col("_pstart"))),
+        ("permit_starts", en & permit_starts,
+         clip(pl.col("_pstart") + pl.coalesce(pl.col("_own_arrival_lag").round(), pl.lit(float(permit_lag))).cast(pl.Int64))),
         ("nonresident_leaving", en & nonres_exit, pl.col("_c") - pl.min_horizontal(stay, gap)),
     ]
     case = pl.lit(None, pl.String)
@@ -491,7 +544,8 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
         "newcomer_permit": "first crossing an EXIT, a permit first valid during the period: "
                            f"arrival the typical {permit_lag} days after its first day{{}}",
         "permit_expired": "the permit held at arrival expired inside the gap, not renewed: exit on "
-                          "its last day{}",
+                          "its last day less the person's own median days from an exit to the end "
+                          f"of the permit held at it (none recorded: the typical {lead}){{}}",
         "emigrated_in_gap": "stayer at the first entry, visitor (residence abroad and a visit's "
                             "reason declared) at the second: moved abroad in between, exit after "
                             "the typical time at home between trips (at most half the gap){}",
@@ -503,7 +557,9 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                                 "visit's reason declared) leaving at the second: the lost entry is "
                                 "the visit's, {} before the second exit",
         "resident_leaving": "resident leaving (home residence declared or registered): entry after {}",
-        "permit_starts": "a permit starts inside the gap: entry on its first day{}",
+        "permit_starts": "a permit starts inside the gap: entry on its first day plus the person's "
+                         "own median days from a permit's first day to an entry under it (none "
+                         f"recorded: the typical {permit_lag}){{}}",
         "nonresident_leaving": "non-resident leaving (residence abroad declared, no permit or "
                                "registration): entry {} before the next exit",
     }
