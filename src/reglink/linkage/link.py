@@ -35,13 +35,15 @@ from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constr
                                          dob_veto_applies, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
-from reglink.linkage.prepare import IDENTITY_TABLE, LINK_FIELDS, SEEN_FIELDS, identities_table
+from reglink.linkage.prepare import (IDENTITY_TABLE, LINK_FIELDS, SEEN_FIELDS, identities_table,
+                                     learn_spelling_variants)
 
 log = logging.getLogger(__name__)
 
 NODE_FIELDS = (
     "given_names_std", "surname_std", "full_name_std", "given_first", "given_phon", "surname_phon",
     "given_nospace", "surname_nospace", "given_rom", "surname_rom", "given_canon",
+    "given_vars", "surname_vars",
     "dob_year", "dob_month", "dob_day", "dob_text", "sex", "citizenship", "country_of_birth",
     "document_number_std", "document_country", "postcode_std", "address_std", "locality_std",
 )
@@ -228,6 +230,9 @@ def link_relations(
     con.execute("CREATE OR REPLACE TABLE lk_groups AS SELECT node, label FROM _groups_arrow")
     con.unregister("_groups_arrow")
     del groups
+    # the name spellings this delivery shows for one person (inside deterministic groups)
+    learned = learn_spelling_variants(con, IDENTITY_TABLE, "lk_groups")
+    log.info("spelling variants learned from deterministic groups: %s", learned)
     n_nodes = nodes_table(con, IDENTITY_TABLE, "lk_groups", NODE_FIELDS, out=NODE_TABLE)
 
     n_sources = con.execute(f"SELECT count(DISTINCT source) FROM {NODE_TABLE}").fetchall()[0][0]
@@ -423,6 +428,8 @@ def link_relations(
     stats = {
         "records": n_records, "identities": n_identities,
         "deterministic_pairs": det.height, "nodes": n_nodes,
+        "given_names_with_learned_spellings": learned["given"],
+        "surnames_with_learned_spellings": learned["surname"],
         "candidate_pairs": pairs.height,
         "blocking_broad_keys": broad,
         "persons": cluster_key.height,

@@ -136,6 +136,10 @@ def add_derived(records: pl.DataFrame) -> pl.DataFrame:
                         pl.col("dob_month").cast(pl.String).str.zfill(2),
                         pl.col("dob_day").cast(pl.String).str.zfill(2)))
         .otherwise(None).alias("dob_text"),
+        # spellings of the name this delivery shows for one person (`learn_spelling_variants`,
+        # filled once the deterministic groups are known; none until then)
+        pl.lit(None, dtype=pl.String).alias("given_vars"),
+        pl.lit(None, dtype=pl.String).alias("surname_vars"),
     )
     nick = nicknames()
     out = out.with_columns(
@@ -282,3 +286,52 @@ def identities_table(con, sources: dict[str, tuple[str, list[str]]],
         del batch
     con.execute("DROP TABLE linkage_identities_n")
     return n
+
+
+# --- spellings the delivery itself shows for one person --------------------------------------
+# A deterministic group holds one person's records under one document number; where its
+# registers spell the name differently (the passport's JING XU, the permit's CHING HSU), the
+# two spellings are variants of one name. Seen in several persons, a pair of spellings is a
+# romanisation (or a habitual respelling) of this population, far more precise than the coarse
+# romanisation key, which also folds two different names together (ZHU / ZHOU, both "C").
+
+# a pair of spellings counts when seen in at least this many groups ...
+VARIANT_MIN_GROUPS = 3
+# ... and in at least this share of the groups of the rarer spelling that hold more than one
+# identity: two common names (ZHOU / ZHU) meet in a few groups by a typo or a swap, a true
+# variant (CHOU / ZHOU) accompanies its name in a good share of the groups it appears in
+VARIANT_MIN_SHARE = 0.05
+
+
+def learn_spelling_variants(con, identities: str = IDENTITY_TABLE, groups: str = "lk_groups",
+                            min_groups: int = VARIANT_MIN_GROUPS,
+                            min_share: float = VARIANT_MIN_SHARE) -> dict[str, int]:
+    """Fill `given_vars` / `surname_vars` of `identities` (DuckDB table: identity_id and the
+    name fields; `groups`: node = identity_id, label = deterministic group): for each name,
+    `|A|B|` — the other spellings seen for it inside deterministic groups (both directions),
+    or NULL. Given names and surnames swapped between two records are not variants of each
+    other and are not counted. Returns per field the number of names given spellings."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _grp_names AS
+        WITH m AS (SELECT g.label AS grp, i.given_names_std AS gn, i.surname_std AS sn
+                   FROM {identities} i JOIN {groups} g ON g.node = i.identity_id)
+        SELECT DISTINCT * FROM m WHERE grp IN (SELECT grp FROM m GROUP BY grp HAVING count(*) > 1)""")
+    learned = {}
+    for field, col, name_col in (("given", "gn", "given_names_std"), ("surname", "sn", "surname_std")):
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _variants AS
+            WITH p AS (
+                SELECT a.{col} AS a, b.{col} AS b, count(DISTINCT a.grp) AS n
+                FROM _grp_names a JOIN _grp_names b ON a.grp = b.grp AND a.{col} < b.{col}
+                     AND a.sn IS DISTINCT FROM b.gn AND a.gn IS DISTINCT FROM b.sn
+                GROUP BY ALL),
+            f AS (SELECT {col} AS v, count(DISTINCT grp) AS n FROM _grp_names
+                  WHERE {col} IS NOT NULL GROUP BY ALL),
+            kept AS (SELECT a, b FROM p JOIN f fa ON fa.v = p.a JOIN f fb ON fb.v = p.b
+                     WHERE p.n >= {int(min_groups)} AND p.n >= {float(min_share)} * least(fa.n, fb.n))
+            SELECT name, '|' || string_agg(other, '|' ORDER BY other) || '|' AS vars FROM (
+                SELECT a AS name, b AS other FROM kept UNION ALL SELECT b, a FROM kept)
+            GROUP BY name""")
+        learned[field] = con.execute("SELECT count(*) FROM _variants").fetchall()[0][0]
+        con.execute(f"""UPDATE {identities} SET {field}_vars = v.vars FROM _variants v
+                        WHERE v.name = {identities}.{name_col}""")
+    con.execute("DROP TABLE _grp_names; DROP TABLE _variants")
+    return learned
