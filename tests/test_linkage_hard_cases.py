@@ -472,9 +472,16 @@ def test_romanisation_variants_of_both_names_with_a_partial_date_are_one_person(
     for r in jing[1]["population_register"]:
         r.update(dob_month=None, dob_day=None)
     std, truth = _variant_world([*helpers, jing], background)
-    st = person_status(link_frames(std, model_path=MODEL).person_links, truth)
+    res = link_frames(std, model_path=MODEL)
+    st = person_status(res.person_links, truth)
     st = st.filter(pl.col("t").cast(pl.Int64) >= CASE_ID)
     assert st.height == 4 and st["exact"].all(), st
+    # the quality report says how many names got learned spellings (JING and XU at least)
+    from reglink.linkage.quality import quality_tables
+
+    summary = dict(quality_tables(res)["quality_linkage_summary"].select("metric", "value").iter_rows())
+    assert summary["given_names_with_learned_spellings"] >= 1
+    assert summary["surnames_with_learned_spellings"] >= 1
 
 
 def test_names_swapped_and_respelt_are_one_person(background):

@@ -45,6 +45,11 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         ("identities", s["identities"], "distinct identities after collapsing identical records"),
         ("deterministic_pairs", s["deterministic_pairs"], "document + issuing state + compatible DOB"),
         ("model_nodes", s["nodes"], "nodes scored by the probabilistic model"),
+        ("given_names_with_learned_spellings", s.get("given_names_with_learned_spellings", 0),
+         "given names for which this delivery shows other spellings of one person (inside "
+         "deterministic groups): a comparison level of its own"),
+        ("surnames_with_learned_spellings", s.get("surnames_with_learned_spellings", 0),
+         "the same for surnames (HSU / XU)"),
         ("candidate_pairs", s["candidate_pairs"], "pairs scored (above the minimum weight)"),
         ("blocks_on_one_name", len(s.get("blocking_broad_keys", [])),
          "keys a small delivery also blocks on alone (" + (", ".join(s.get("blocking_broad_keys", []))
