@@ -52,6 +52,14 @@ NODE_FIELDS = (
 NODE_TABLE = "lk_nodes"
 
 
+# Splink reads identities (training) and nodes (scoring) from views of the two tables; nodes
+# enter as integer node numbers: its blocked-pair table (hundreds of millions of rows at national
+# scale, spilled to disk) holds two ids per pair, 8 bytes each instead of a 30-character
+# register:record string; pairs are mapped back to node ids after predict
+_SPLINK_IDENTITIES = f"SELECT identity_id AS unique_id, source, {', '.join(NODE_FIELDS)} FROM {IDENTITY_TABLE}"
+_SPLINK_NODES = f"SELECT node_num AS unique_id, source, {', '.join(NODE_FIELDS)} FROM {NODE_TABLE}"
+
+
 # DuckDB settings for the linkage connection (docs/linkage.md "Scale"): DuckDB otherwise
 # takes up to 80 % of the machine's memory before spilling; a limit makes it spill the
 # record-level tables and Splink's blocking joins to `temp_directory` instead.
@@ -215,13 +223,78 @@ def link_relations(
     last run's (source, record_id, person_key), or None.
     """
     log.info("linkage: %d registers in", len(sources))
+    n_records, n_identities, n_det, learned, n_nodes = _prepare_nodes(con, sources)
+
+    n_sources = con.execute(f"SELECT count(DISTINCT source) FROM {NODE_TABLE}").fetchall()[0][0]
+    link_type = "link_and_dedupe" if n_sources > 1 else "dedupe_only"
+    counts = con.execute("SELECT " + ", ".join(f"count({c})" for c in NODE_FIELDS)
+                         + f" FROM {NODE_TABLE}").fetchall()[0]
+    present = {c for c, n in zip(NODE_FIELDS, counts) if n > 0}
+    # a small delivery also blocks on one name alone, while that stays affordable
+    broad = mdl.broad_keys(dict(zip(mdl.BROAD_KEYS, con.execute(
+        mdl.broad_block_counts_sql(NODE_TABLE)).fetchall()[0])), n_nodes)
+    db_api = DuckDBAPI(connection=con)
+    linker, trained, decision = _model_linker(
+        con, db_api, link_type=link_type, present=present, broad=broad, n_identities=n_identities,
+        n_nodes=n_nodes, home_country=home_country, model_path=model_path, retrain=retrain,
+        refit=refit, seed=seed, u_max_pairs=u_max_pairs, debug=debug)
+    log.info("model ready (%d nodes)", n_nodes)
+    pairs, prior = _scored_pairs(con, linker, n_nodes=n_nodes, link_type=link_type,
+                                 home_country=home_country, predict_min_weight=predict_min_weight,
+                                 debug=debug, broad=broad, spark=spark, spark_work=spark_work)
+    # Deterministic groups are already single nodes; Splink edges join nodes into persons.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _node_ids AS SELECT unique_id AS node_id FROM {NODE_TABLE}")
+    cc = cluster_pairwise_predictions_at_threshold(
+        "_node_ids",
+        pairs.select(pl.col("node_l").alias("node_id_l"), pl.col("node_r").alias("node_id_r"),
+                     "match_probability").to_arrow(),
+        db_api=db_api, node_id_column_name="node_id", threshold_match_probability=threshold,
+    ).as_duckdbpyrelation().pl().select("node_id", pl.col("cluster_id").cast(pl.String))
+    log.info("clustered")
+    cc, split_log, judged = _constrained(con, linker, pairs, cc, threshold, cannot_link)
+
+    cluster_key, expected_exact, split_log = _carry_keys(con, cc, pairs, threshold, previous,
+                                                         split_log)
+    log.info("person_links: %d records", n_records)
+
+    params = parameters_frame(linker.misc.save_model_to_json())
+    stats = {
+        "records": n_records, "identities": n_identities,
+        "deterministic_pairs": n_det, "nodes": n_nodes,
+        "given_names_with_learned_spellings": learned["given"],
+        "surnames_with_learned_spellings": learned["surname"],
+        "candidate_pairs": pairs.height,
+        "blocking_broad_keys": broad,
+        "persons": cluster_key.height,
+        "expected_exact_share": expected_exact,
+        **judged, **prior,
+        "clusters_split": split_log["cluster_id"].n_unique(),
+        "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
+        "split_contradictions": split_log.height,
+        "model_used": decision["model"], "model_reason": decision["reason"],
+        "model_refit_mode": decision.get("mode", refit),
+        "model_u_drift_bits": decision.get("u_drift_bits"),
+        "model_m_drift_bits": decision.get("m_drift_bits"),
+        "link_type": link_type, "sources": sorted(sources),
+        **{f"key_{k}": v for k, v in key_stability_sql(con, previous).items()},
+    }
+    res = LinkageResult(con=con, pairs=pairs, nodes=NODE_TABLE, parameters=params,
+                        threshold=threshold, model_path=model_path, trained=trained, stats=stats)
+    res.splits = split_log
+    return res
+
+
+def _prepare_nodes(con: duckdb.DuckDBPyConnection, sources: dict[str, tuple[str, list[str]]]
+                   ) -> tuple[int, int, int, dict[str, int], int]:
+    """Identities, deterministic groups, learned spellings and one node per group, as tables of
+    `con` (record_identity, IDENTITY_TABLE, lk_groups, NODE_TABLE). Returns (records,
+    identities, deterministic pairs, names given learned spellings per field, nodes)."""
     # identities and nodes stay DuckDB tables (spilled past the stage's limit); Python holds
     # narrow id columns, the scored pairs and the node fields the constraints read
     n_identities = identities_table(con, sources)
     n_records = con.execute("SELECT count(*) FROM record_identity").fetchall()[0][0]
     log.info("collapsed %d records to %d identities", n_records, n_identities)
 
-    db_api = DuckDBAPI(connection=con)
     det = con.sql(deterministic_pairs_sql(IDENTITY_TABLE)).pl()
     groups = connected_components(
         con.sql(f"SELECT identity_id FROM {IDENTITY_TABLE}").pl()["identity_id"], det)
@@ -234,144 +307,15 @@ def link_relations(
     learned = learn_spelling_variants(con, IDENTITY_TABLE, "lk_groups")
     log.info("spelling variants learned from deterministic groups: %s", learned)
     n_nodes = nodes_table(con, IDENTITY_TABLE, "lk_groups", NODE_FIELDS, out=NODE_TABLE)
+    return n_records, n_identities, det.height, learned, n_nodes
 
-    n_sources = con.execute(f"SELECT count(DISTINCT source) FROM {NODE_TABLE}").fetchall()[0][0]
-    link_type = "link_and_dedupe" if n_sources > 1 else "dedupe_only"
-    counts = con.execute("SELECT " + ", ".join(f"count({c})" for c in NODE_FIELDS)
-                         + f" FROM {NODE_TABLE}").fetchall()[0]
-    present = {c for c, n in zip(NODE_FIELDS, counts) if n > 0}
-    # a small delivery also blocks on one name alone, while that stays affordable
-    broad = mdl.broad_keys(dict(zip(mdl.BROAD_KEYS, con.execute(
-        mdl.broad_block_counts_sql(NODE_TABLE)).fetchall()[0])), n_nodes)
-    trained = False
-    reuse = model_path is not None and Path(model_path).exists() and not retrain
-    # Splink reads identities (training) and nodes (scoring) from views of the two tables;
-    # nodes enter as integer node numbers: its blocked-pair table (hundreds of millions of
-    # rows at national scale, spilled to disk) holds two ids per pair, 8 bytes each instead of
-    # a 30-character register:record string; pairs are mapped back to node ids after predict
-    ident = f"SELECT identity_id AS unique_id, source, {', '.join(NODE_FIELDS)} FROM {IDENTITY_TABLE}"
-    splink_nodes = f"SELECT node_num AS unique_id, source, {', '.join(NODE_FIELDS)} FROM {NODE_TABLE}"
-    if reuse:
-        settings: Any = mdl.load_settings(Path(model_path), link_type)
-        if refit != "never":
-            # the saved model's m and u re-estimated on this delivery's identities (without
-            # labels, EM from the saved m), kept only if it does not fit and the guard passes
-            second = con.cursor()
-            train_api = DuckDBAPI(connection=second)
-            t_linker = Linker(_splink_inputs(train_api, ident, "ident"), copy.deepcopy(settings),
-                              log_level=logging.WARNING)
-            fitted, decision = mdl.fit_to_delivery(t_linker, settings, mode=refit, seed=seed,
-                                                   max_pairs=u_max_pairs, present=present,
-                                                   identities=n_identities)
-            _drop_training(t_linker, second)
-            if fitted is not settings:
-                fitted["link_type"] = link_type
-                fitted.pop("linker_uid", None)
-                settings = fitted
-        else:
-            decision = {"model": "saved", "mode": refit, "reason": "re-estimation switched off"}
-        log.info("model: %s (%s)", decision["model"], decision["reason"])
-        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"),
-                        mdl.with_rules(copy.deepcopy(settings), broad), log_level=logging.WARNING)
-        # m and u describe the fields and carry over; the prior depends on how many records
-        # this delivery has, so it is always estimated on the data at hand
-        mdl.estimate_prior(linker, present, n_nodes)
-    else:
-        # train on distinct identities (before deterministic grouping), predict on nodes
-        second = con.cursor()
-        train_api = DuckDBAPI(connection=second)
-        t_linker = Linker(_splink_inputs(train_api, ident, "ident"),
-                          mdl.settings_creator(home_country, link_type, debug),
-                          log_level=logging.WARNING)
-        model = mdl.train(t_linker, seed=seed, max_pairs=u_max_pairs, present=present)
-        _drop_training(t_linker, second)
-        model["link_type"] = link_type
-        model.pop("linker_uid", None)
-        linker = Linker(_splink_inputs(db_api, splink_nodes, "node"),
-                        mdl.with_rules(copy.deepcopy(model), broad), log_level=logging.WARNING)
-        mdl.estimate_prior(linker, present, n_nodes)
-        trained = True
-        decision = {"model": "trained", "mode": refit, "reason": (
-            "trained on this delivery without labels: " + ("retrain requested" if retrain
-                                                           else "no saved model"))}
-        if model_path is not None:
-            mdl.save_model(linker, Path(model_path))
-    log.info("model ready (%d nodes)", n_nodes)
-    if spark is not None:
-        # the model as estimated here (m, u and this delivery's prior), rendered for Spark
-        from reglink.linkage.spark import predict_on_spark
 
-        pred_rel, pair_cols, drop = predict_on_spark(
-            spark, con, linker, con.sql(splink_nodes).pl(), link_type, home_country, predict_min_weight,
-            Path(spark_work or "spark-work") / "linkage", debug, broad)
-    else:
-        pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
-        # gamma (agreement level) per comparison is kept where Splink returns it, which it does
-        # only with its intermediate columns retained (`debug`); Bayes factors and term-frequency
-        # columns follow from gamma and the saved model and would double the pair table at scale
-        pair_cols = [c for c in pred.as_duckdbpyrelation().columns
-                     if c.startswith("gamma_") or (debug and c not in (
-                         "unique_id_l", "unique_id_r", "match_weight", "match_probability"))]
-        pred_rel, drop = pred.physical_name, pred.drop_table_from_database_and_remove_from_cache
-    pairs = con.sql(
-        "SELECT nl.unique_id AS node_l, nr.unique_id AS node_r, p.match_weight, p.match_probability"
-        + "".join(f", p.{c}" for c in pair_cols)
-        + f" FROM {pred_rel} p JOIN {NODE_TABLE} nl ON p.unique_id_l = nl.node_num"
-        f" JOIN {NODE_TABLE} nr ON p.unique_id_r = nr.node_num"
-        " ORDER BY p.match_weight DESC, node_l, node_r").pl()
-    drop()
-    log.info("predicted %d pairs", pairs.height)
-    # the prior of the rule may be far too small on corrupted records (model.prior_from_pairs)
-    prior_rule = linker._settings_obj._probability_two_random_records_match
-    prior_em = mdl.prior_from_pairs(pairs["match_weight"], prior_rule, n_nodes)
-    prior_used = min(max(prior_rule, prior_em), prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
-    if prior_used > prior_rule:
-        shift = math.log2(prior_used / (1 - prior_used)) - math.log2(prior_rule / (1 - prior_rule))
-        pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
-            (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
-        linker._settings_obj._probability_two_random_records_match = prior_used
-        log.info("prior raised from %.3g (rule) to %.3g (EM over the scored pairs)", prior_rule, prior_used)
-    # Deterministic groups are already single nodes; Splink edges join nodes into persons.
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _node_ids AS SELECT unique_id AS node_id FROM {NODE_TABLE}")
-    cc = cluster_pairwise_predictions_at_threshold(
-        "_node_ids",
-        pairs.select(pl.col("node_l").alias("node_id_l"), pl.col("node_r").alias("node_id_r"),
-                     "match_probability").to_arrow(),
-        db_api=db_api, node_id_column_name="node_id", threshold_match_probability=threshold,
-    ).as_duckdbpyrelation().pl().select("node_id", pl.col("cluster_id").cast(pl.String))
-    log.info("clustered")
-    # evidence against a match: clusters holding contradicting records are split at their
-    # weakest links (cannot-link constraints, linkage/constraints.py)
-    used_model = linker.misc.save_model_to_json()
-    dob_veto, dob_else_m = dob_veto_applies(used_model)
-    dob_typos, dob_typo_m = dob_typos_tolerated(used_model)
-    # the model's m may come from other registers (a saved model kept): the delivery's own
-    # near-certain pairs may show that its dates often differ wholly, and then they do not veto
-    delivery_else, delivery_sure = None, 0
-    if cannot_link and dob_veto:
-        delivery_else, delivery_sure = delivery_dob_else_share(
-            pairs, con.sql(f"SELECT unique_id, dob_year, dob_month, dob_day FROM {NODE_TABLE}").pl(),
-            used_model)
-        if delivery_else is not None and delivery_else >= DOB_VETO_MAX_M:
-            log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "
-                     "pairs of this delivery have wholly different dates >= %.3f)",
-                     delivery_else, delivery_sure, DOB_VETO_MAX_M)
-            dob_veto = False
-    del used_model
-    if cannot_link:
-        if not dob_veto:
-            log.info("cannot-link: dates of birth left to the model (m of a wholly different "
-                     "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
-        evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE}").pl()
-        travel = travel_evidence(con, cc, groups="lk_groups", nodes=NODE_TABLE)
-        cc, split_log = constrained_clusters(evidence, pairs, cc, threshold,
-                                             dates_of_birth=dob_veto, dob_typos=dob_typos,
-                                             travel=travel)
-        del evidence
-    else:
-        evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE} LIMIT 0").pl()
-        split_log = constrained_clusters(evidence, pairs.head(0), cc.head(0), threshold)[1]
-
+def _carry_keys(con: duckdb.DuckDBPyConnection, cc: pl.DataFrame, pairs: pl.DataFrame,
+               threshold: float, previous: str | None, split_log: pl.DataFrame
+               ) -> tuple[pl.DataFrame, float, pl.DataFrame]:
+    """Clusters carried to every record (the person_links table of `con`) under stable keys
+    (the previous run's where its records vote for them). Returns (cluster -> person_key, the
+    model's own estimate of the persons exactly recovered, `split_log` with the parts' keys)."""
     # identity -> node -> cluster (identity level), then carried to every record in SQL
     con.register("_cc", cc.to_arrow())
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _ident_node AS
@@ -422,36 +366,150 @@ def link_relations(
                                 on="cluster_a", how="left")
                  .join(ck.rename({"cluster_id": "cluster_b", "person_key": "person_key_b"}),
                        on="cluster_b", how="left"))
-    log.info("person_links: %d records", n_records)
+    return cluster_key, expected_exact, split_log
 
-    params = parameters_frame(linker.misc.save_model_to_json())
-    stats = {
-        "records": n_records, "identities": n_identities,
-        "deterministic_pairs": det.height, "nodes": n_nodes,
-        "given_names_with_learned_spellings": learned["given"],
-        "surnames_with_learned_spellings": learned["surname"],
-        "candidate_pairs": pairs.height,
-        "blocking_broad_keys": broad,
-        "persons": cluster_key.height,
-        "expected_exact_share": expected_exact,
+
+def _model_linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, *, link_type: str,
+                  present: set[str], broad: list[str], n_identities: int, n_nodes: int,
+                  home_country: str, model_path: Path | None, retrain: bool, refit: str,
+                  seed: int, u_max_pairs: float, debug: bool) -> tuple[Linker, bool, dict[str, Any]]:
+    """The Splink linker that scores this delivery's nodes: the saved model (fitted to the
+    delivery unless `refit` is "never") or one trained on it without labels, with this
+    delivery's prior. Returns (linker, trained now, the decision and its reason)."""
+    trained = False
+    reuse = model_path is not None and Path(model_path).exists() and not retrain
+    if reuse:
+        settings: Any = mdl.load_settings(Path(model_path), link_type)
+        if refit != "never":
+            # the saved model's m and u re-estimated on this delivery's identities (without
+            # labels, EM from the saved m), kept only if it does not fit and the guard passes
+            second = con.cursor()
+            train_api = DuckDBAPI(connection=second)
+            t_linker = Linker(_splink_inputs(train_api, _SPLINK_IDENTITIES, "ident"), copy.deepcopy(settings),
+                              log_level=logging.WARNING)
+            fitted, decision = mdl.fit_to_delivery(t_linker, settings, mode=refit, seed=seed,
+                                                   max_pairs=u_max_pairs, present=present,
+                                                   identities=n_identities)
+            _drop_training(t_linker, second)
+            if fitted is not settings:
+                fitted["link_type"] = link_type
+                fitted.pop("linker_uid", None)
+                settings = fitted
+        else:
+            decision = {"model": "saved", "mode": refit, "reason": "re-estimation switched off"}
+        log.info("model: %s (%s)", decision["model"], decision["reason"])
+        linker = Linker(_splink_inputs(db_api, _SPLINK_NODES, "node"),
+                        mdl.with_rules(copy.deepcopy(settings), broad), log_level=logging.WARNING)
+        # m and u describe the fields and carry over; the prior depends on how many records
+        # this delivery has, so it is always estimated on the data at hand
+        mdl.estimate_prior(linker, present, n_nodes)
+    else:
+        # train on distinct identities (before deterministic grouping), predict on nodes
+        second = con.cursor()
+        train_api = DuckDBAPI(connection=second)
+        t_linker = Linker(_splink_inputs(train_api, _SPLINK_IDENTITIES, "ident"),
+                          mdl.settings_creator(home_country, link_type, debug),
+                          log_level=logging.WARNING)
+        model = mdl.train(t_linker, seed=seed, max_pairs=u_max_pairs, present=present)
+        _drop_training(t_linker, second)
+        model["link_type"] = link_type
+        model.pop("linker_uid", None)
+        linker = Linker(_splink_inputs(db_api, _SPLINK_NODES, "node"),
+                        mdl.with_rules(copy.deepcopy(model), broad), log_level=logging.WARNING)
+        mdl.estimate_prior(linker, present, n_nodes)
+        trained = True
+        decision = {"model": "trained", "mode": refit, "reason": (
+            "trained on this delivery without labels: " + ("retrain requested" if retrain
+                                                           else "no saved model"))}
+        if model_path is not None:
+            mdl.save_model(linker, Path(model_path))
+    return linker, trained, decision
+
+
+def _scored_pairs(con: duckdb.DuckDBPyConnection, linker: Linker, *, n_nodes: int, link_type: str,
+                  home_country: str, predict_min_weight: float, debug: bool, broad: list[str],
+                  spark: Any, spark_work: Path | None) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Candidate pairs scored (on DuckDB, or on `spark`), mapped back to node ids, highest
+    weight first; the prior raised where the scored pairs show it too small. Returns (pairs,
+    the prior of the rule, of EM over the pairs and the one used)."""
+    if spark is not None:
+        # the model as estimated here (m, u and this delivery's prior), rendered for Spark
+        from reglink.linkage.spark import predict_on_spark
+
+        pred_rel, pair_cols, drop = predict_on_spark(
+            spark, con, linker, con.sql(_SPLINK_NODES).pl(), link_type, home_country, predict_min_weight,
+            Path(spark_work or "spark-work") / "linkage", debug, broad)
+    else:
+        pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
+        # gamma (agreement level) per comparison is kept where Splink returns it, which it does
+        # only with its intermediate columns retained (`debug`); Bayes factors and term-frequency
+        # columns follow from gamma and the saved model and would double the pair table at scale
+        pair_cols = [c for c in pred.as_duckdbpyrelation().columns
+                     if c.startswith("gamma_") or (debug and c not in (
+                         "unique_id_l", "unique_id_r", "match_weight", "match_probability"))]
+        pred_rel, drop = pred.physical_name, pred.drop_table_from_database_and_remove_from_cache
+    pairs = con.sql(
+        "SELECT nl.unique_id AS node_l, nr.unique_id AS node_r, p.match_weight, p.match_probability"
+        + "".join(f", p.{c}" for c in pair_cols)
+        + f" FROM {pred_rel} p JOIN {NODE_TABLE} nl ON p.unique_id_l = nl.node_num"
+        f" JOIN {NODE_TABLE} nr ON p.unique_id_r = nr.node_num"
+        " ORDER BY p.match_weight DESC, node_l, node_r").pl()
+    drop()
+    log.info("predicted %d pairs", pairs.height)
+    # the prior of the rule may be far too small on corrupted records (model.prior_from_pairs)
+    prior_rule = linker._settings_obj._probability_two_random_records_match
+    prior_em = mdl.prior_from_pairs(pairs["match_weight"], prior_rule, n_nodes)
+    prior_used = min(max(prior_rule, prior_em), prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
+    if prior_used > prior_rule:
+        shift = math.log2(prior_used / (1 - prior_used)) - math.log2(prior_rule / (1 - prior_rule))
+        pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
+            (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
+        linker._settings_obj._probability_two_random_records_match = prior_used
+        log.info("prior raised from %.3g (rule) to %.3g (EM over the scored pairs)", prior_rule, prior_used)
+    return pairs, {"prior_rule": prior_rule, "prior_em": prior_em, "prior_used": prior_used}
+
+
+def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataFrame,
+                 cc: pl.DataFrame, threshold: float, cannot_link: bool
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """Clusters `cc` split where their records contradict (`cannot_link`), with the log of the
+    contradictions left between parts and how dates of birth were judged."""
+    # evidence against a match: clusters holding contradicting records are split at their
+    # weakest links (cannot-link constraints, linkage/constraints.py)
+    used_model = linker.misc.save_model_to_json()
+    dob_veto, dob_else_m = dob_veto_applies(used_model)
+    dob_typos, dob_typo_m = dob_typos_tolerated(used_model)
+    # the model's m may come from other registers (a saved model kept): the delivery's own
+    # near-certain pairs may show that its dates often differ wholly, and then they do not veto
+    delivery_else, delivery_sure = None, 0
+    if cannot_link and dob_veto:
+        delivery_else, delivery_sure = delivery_dob_else_share(
+            pairs, con.sql(f"SELECT unique_id, dob_year, dob_month, dob_day FROM {NODE_TABLE}").pl(),
+            used_model)
+        if delivery_else is not None and delivery_else >= DOB_VETO_MAX_M:
+            log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "
+                     "pairs of this delivery have wholly different dates >= %.3f)",
+                     delivery_else, delivery_sure, DOB_VETO_MAX_M)
+            dob_veto = False
+    del used_model
+    if cannot_link:
+        if not dob_veto:
+            log.info("cannot-link: dates of birth left to the model (m of a wholly different "
+                     "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
+        evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE}").pl()
+        travel = travel_evidence(con, cc, groups="lk_groups", nodes=NODE_TABLE)
+        cc, split_log = constrained_clusters(evidence, pairs, cc, threshold,
+                                             dates_of_birth=dob_veto, dob_typos=dob_typos,
+                                             travel=travel)
+        del evidence
+    else:
+        evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE} LIMIT 0").pl()
+        split_log = constrained_clusters(evidence, pairs.head(0), cc.head(0), threshold)[1]
+
+    return cc, split_log, {
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
         "cannot_link_dob_typos_tolerated": dob_typos, "dob_typo_m": dob_typo_m,
-        "prior_rule": prior_rule, "prior_em": prior_em, "prior_used": prior_used,
-        "dob_else_share_delivery": delivery_else, "dob_sure_pairs_delivery": delivery_sure,
-        "clusters_split": split_log["cluster_id"].n_unique(),
-        "split_parts": pl.concat([split_log["cluster_a"], split_log["cluster_b"]]).n_unique(),
-        "split_contradictions": split_log.height,
-        "model_used": decision["model"], "model_reason": decision["reason"],
-        "model_refit_mode": decision.get("mode", refit),
-        "model_u_drift_bits": decision.get("u_drift_bits"),
-        "model_m_drift_bits": decision.get("m_drift_bits"),
-        "link_type": link_type, "sources": sorted(sources),
-        **{f"key_{k}": v for k, v in key_stability_sql(con, previous).items()},
-    }
-    res = LinkageResult(con=con, pairs=pairs, nodes=NODE_TABLE, parameters=params,
-                        threshold=threshold, model_path=model_path, trained=trained, stats=stats)
-    res.splits = split_log
-    return res
+        "dob_else_share_delivery": delivery_else, "dob_sure_pairs_delivery": delivery_sure}
 
 
 def _drop_training(linker: Any, cursor: duckdb.DuckDBPyConnection) -> None:
