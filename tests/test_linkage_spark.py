@@ -73,3 +73,24 @@ def test_a_small_delivery_blocks_on_one_name_on_spark_too(tmp_path):
     assert s.height == d.height >= 1
     assert s.select("node_l", "node_r").equals(d.select("node_l", "node_r"))
     assert (s["match_weight"] - d["match_weight"]).abs().max() < 1e-6
+
+
+def test_two_linkages_on_one_spark_session(tmp_path):
+    """A Spark session may outlive one run (a scheduler's resource): a second linkage of the
+    same registers on it scores the same pairs instead of finding the first run's input views."""
+    from reglink.engines.spark import spark_session
+    from reglink.linkage import link_frames
+    from reglink.linkage.inputs import standardise_minimal
+
+    raw = pl.DataFrame({"record_id": ["1", "2", "3"], "given_names": ["Anne", "Anne", "John"],
+                        "surname": ["Martin", "Martin", "Smith"],
+                        "date_of_birth": ["1980-05-17", "1980-05-17", "1950-01-02"],
+                        "permit_kind": ["RESIDENCE"] * 3, "valid_from": ["2020-01-01"] * 3})
+    std = {"permits": standardise_minimal("permits", raw)}
+    cfg = config_from_mapping({"engine": "spark", "memory_limit": "2GB", "threads": 2,
+                               "warehouse": "w.duckdb", "spark": {"master": "local[2]"}}, tmp_path)
+    spark = spark_session(cfg)
+    first, second = (link_frames(std, model_path=CONFIG_DIR / "model-v1.json", spark=spark,
+                                 spark_work=tmp_path / f"work{k}") for k in (1, 2))
+    assert first.person_links.sort("record_id").equals(second.person_links.sort("record_id"))
+    assert first.person_links["person_key"].n_unique() == 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,8 +69,12 @@ def predict_on_spark(spark: Any, con: duckdb.DuckDBPyConnection, linker: Any,
     # jaro_winkler by DuckDB's, `engines.spark`): Splink must not register its own over them
     api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
     files = write_nodes(splink_nodes, work / "nodes")
-    tables = [api.register(spark.read.parquet(str(p)), dataset_display_name=s)
-              for s, p in files.items()]
+    # the session may outlive this run (a scheduler's resource, a test session): each run's
+    # input views get names of their own and are dropped below, so a second linkage on the same
+    # session does not find the first's 'permits' view in the catalog
+    run = uuid.uuid4().hex[:12]
+    tables = [api.register(spark.read.parquet(str(p)), dataset_display_name=s,
+                           table_name=f"__reglink_{s}_{run}") for s, p in files.items()]
     s_linker = Linker(tables if len(tables) > 1 else tables[0], settings,
                       log_level=logging.WARNING)
     pred = s_linker.inference.predict(threshold_match_weight=min_weight, warning_mode="never")
@@ -78,6 +83,8 @@ def predict_on_spark(spark: Any, con: duckdb.DuckDBPyConnection, linker: Any,
     extra = [c for c in sdf.columns if c.startswith("gamma_") or (debug and c not in keep)]
     (sdf.select(*keep, *extra).write.parquet(str(work / "pairs")))
     pred.drop_table_from_database_and_remove_from_cache()
+    for t in tables:
+        t.drop_table_from_database_and_remove_from_cache()
     log.info("pairs scored on Spark (%s)", spark.sparkContext.master)
     con.execute("CREATE OR REPLACE TEMP TABLE _spark_pairs AS SELECT * FROM "
                 f"read_parquet('{work / 'pairs'}/*.parquet')")
