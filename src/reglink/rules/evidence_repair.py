@@ -192,14 +192,15 @@ def _own_permit_timing(df: pl.DataFrame, permits: pl.DataFrame | None) -> pl.Dat
     rec = df.filter(~pl.col("imputed")).select("person_key", "direction", "_day", "_r")
     inside = (rec.join(pm, on="person_key")
               .filter((pl.col("_pf") <= pl.col("_day")) & (pl.col("_day") <= pl.col("_pt"))))
-    lag = (inside.filter(pl.col("direction") == "ENTRY")
-           .with_columns((pl.col("_day") - pl.col("_pf")).alias("_g")).filter(pl.col("_g") <= 365)
-           .group_by("_r", "person_key").agg(pl.col("_g").min())
-           .group_by("person_key").agg(pl.col("_g").median().alias("_own_arrival_lag")))
-    lead = (inside.filter(pl.col("direction") == "EXIT")
-            .with_columns((pl.col("_pt") - pl.col("_day")).alias("_g")).filter(pl.col("_g") <= 365)
-            .group_by("_r", "person_key").agg(pl.col("_g").min())
-            .group_by("person_key").agg(pl.col("_g").median().alias("_own_exit_lead")))
+    def own_median(direction: str, days: pl.Expr, name: str) -> pl.DataFrame:
+        # each crossing with its nearest permit (fewest days, within a year), then per person
+        return (inside.filter(pl.col("direction") == direction)
+                .with_columns(days.alias("_g")).filter(pl.col("_g") <= 365)
+                .group_by("_r", "person_key").agg(pl.col("_g").min())
+                .group_by("person_key").agg(pl.col("_g").median().alias(name)))
+
+    lag = own_median("ENTRY", pl.col("_day") - pl.col("_pf"), "_own_arrival_lag")
+    lead = own_median("EXIT", pl.col("_pt") - pl.col("_day"), "_own_exit_lead")
     out = lag.join(lead, on="person_key", how="full", coalesce=True)
     return out.select(list(empty.columns)).cast(dict(empty.schema)) if out.height else empty
 
@@ -432,8 +433,8 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
                & ~pl.col("_asylum"))
     registered = pl.col("_reg_starts") | (pl.col("_reg_at_a") & ~foreign)
     # the permit held at arrival ends inside the gap, not renewed: the person left by then
-    permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
-                   & ~registered)
+    ends_unrenewed = pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
+    permit_ends = ends_unrenewed & ~registered
     covered = pl.col("_pend").is_not_null() & (pl.col("_pend") >= pl.col("_c"))
     stayer = (pl.col("_areason").fill_null("").is_in(INTENT_REASONS) | home_decl.fill_null(False)
               | covered | registered)
@@ -463,15 +464,13 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # a foreigner's permit held at the last entry expired before U, not renewed
     # (and no later permit starts before U: a new permit, e.g. a student's work permit after
     # graduating, is evidence the person stayed on)
-    tail_permit_ends = (pl.col("_pend_norenew").is_not_null() & (pl.col("_pend_norenew") < pl.col("_c"))
-                        & ~pl.col("_citizen") & ~pl.col("_reg_starts") & pl.col("_pstart").is_null())
+    tail_expired = ends_unrenewed & ~pl.col("_citizen") & pl.col("_pstart").is_null()
+    tail_permit_ends = tail_expired & ~pl.col("_reg_starts")
     # for the lost last exit, a registration that starts while the permit held at the entry is
     # still valid is the arrival's own (a worker registering where they live), no evidence of
     # staying on after the permit: only one starting after it ended is
     reg_after_permit = pl.col("_reg_starts") & (pl.col("_rstart") > pl.col("_pend_norenew")).fill_null(True)
-    tail_exit_permit_ends = (pl.col("_pend_norenew").is_not_null()
-                             & (pl.col("_pend_norenew") < pl.col("_c")) & ~pl.col("_citizen")
-                             & ~reg_after_permit & pl.col("_pstart").is_null())
+    tail_exit_permit_ends = tail_expired & ~reg_after_permit
     clip = lambda e: pl.min_horizontal(pl.max_horizontal(e, pl.col("_a")), pl.col("_c"))  # noqa: E731
     # one case per span, first match wins; the case decides the date and the logged evidence
     # a resident's trip whose return was lost (the span is [exit, U]; the exit declared home
