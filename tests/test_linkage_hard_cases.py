@@ -11,7 +11,7 @@ import pytest
 from reglink.linkage import link_frames
 from reglink.linkage.evaluate import person_status
 from reglink.linkage.inputs import extracts_in, std_frames_from_extracts
-from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS
+from reglink.linkage.prepare import linkage_columns
 from reglink.linkage.constraints import (constrained_clusters, dob_contradicts, dob_typos_tolerated,
                                          travel_contradictions)
 from reglink.linkage.pipeline import CONFIG_DIR
@@ -29,7 +29,8 @@ def _person(pid: int, given: str, surname: str, dob: str, sex: str, passport: st
     base = {"given_names_std": given, "surname_std": surname,
             "full_name_std": " ".join(sorted(f"{given} {surname}".split())),
             "dob_year": y, "dob_month": m, "dob_day": d, "sex": sex, "citizenship": "NZL"}
-    pop = [{**base, "record_id": f"PR{pid}", "country_of_birth": "NZL", "address_std": address,
+    pop = [{**base, "record_id": f"PR{pid}", "person_number": f"N{pid}",
+            "country_of_birth": "NZL", "address_std": address,
             "postcode_std": postcode, "locality_std": "WELLINGTON"}]
     bc = [{**base, "record_id": f"BC{pid}-{k}", "document_number_std": passport,
            "document_country": "NZL", "crossing_date": dt.date(2021, 2 + 3 * k, 15)}
@@ -87,7 +88,7 @@ def _frames(people, background):
     std, world_truth = background
     std = dict(std)
     for source, rows in (("population_register", pop), ("border_crossings", bc)):
-        cols = [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in std[source].columns]
+        cols = linkage_columns(source, std[source].columns)
         std[source] = pl.concat([std[source].select(cols), pl.DataFrame(rows, schema_overrides=DOB)],
                                 how="diagonal_relaxed")
     return std, pl.concat([world_truth, pl.DataFrame(truth, schema_overrides={"person_id": pl.Int64})])
@@ -108,6 +109,57 @@ def test_each_hard_case_is_linked_right(background):
 def test_all_hard_cases_together_are_linked_right(background):
     st = _case_status([p for people in CASES.values() for p in people], background)
     assert st.height == 6 and st["exact"].all(), st
+
+
+def _resident(pid: int, number: str | None, address: str, postcode: str, locality: str,
+              given: str = "MERE"):
+    """A population-register record of a resident who did not travel."""
+    return CASE_ID + pid, [{
+        "record_id": f"PR{CASE_ID + pid}", "person_number": number, "given_names_std": given,
+        "surname_std": "NGATA", "full_name_std": " ".join(sorted([given, "NGATA"])),
+        "dob_year": 1984, "dob_month": 9, "dob_day": 3, "sex": "F", "citizenship": "NZL",
+        "country_of_birth": "NZL", "address_std": address, "postcode_std": postcode,
+        "locality_std": locality}], []
+
+
+def _pair_weight(people, background) -> tuple[float, pl.DataFrame]:
+    std, _ = _frames(people, background)
+    res = link_frames(std, model_path=MODEL)
+    ids = [f"population_register:{p[0]['record_id']}" for _, p, _ in people]
+    w = res.pairs.filter(pl.col("node_l").is_in(ids) & pl.col("node_r").is_in(ids))["match_weight"]
+    assert w.len() == 1
+    return float(w[0]), res.parameters
+
+
+def test_two_numbers_of_the_population_register_count_against_a_match(background):
+    # two residents with one name, date of birth, sex and citizenship, in two towns: the
+    # register keeps one number per person, so two numbers are two registrations, rarely one
+    # person's duplicate; the register's number reaches the model from the std table
+    # (prepare.OWN_NUMBER) and the pair weighs the learned level less than without numbers
+    def two(n1, n2):
+        return [_resident(21, n1, "14 RANOLF STREET", "3010", "ROTORUA"),
+                _resident(22, n2, "3 KOUTU ROAD", "6011", "WELLINGTON")]
+
+    without, params = _pair_weight(two(None, None), background)
+    with_numbers, _ = _pair_weight(two("N7000001", "N7000002"), background)
+    level = {r["level"]: r["match_weight"] for r in
+             params.filter(pl.col("comparison") == "register_number").iter_rows(named=True)}
+    expected = level["two numbers of one register"] - level["not both from one numbered register"]
+    assert expected < -5
+    assert with_numbers - without == pytest.approx(expected, abs=0.01)
+    same, _ = _pair_weight(two("N7000001", "N7000001"), background)
+    assert same - without == pytest.approx(
+        level["same register number"] - level["not both from one numbered register"], abs=0.01)
+    assert same > without > with_numbers
+
+
+def test_a_resident_whose_record_moved_under_one_number_is_one_person(background):
+    # the same person number at a new address and with a new given-name spelling
+    pid, rows, _ = _resident(23, "N7000003", "14 RANOLF STREET", "3010", "ROTORUA")
+    moved = {**rows[0], "record_id": f"PR{pid}b", "address_std": "77 AMOHAU STREET",
+             "postcode_std": "3015", "given_names_std": "MEREANA", "full_name_std": "MEREANA NGATA"}
+    st = _case_status([(pid, [rows[0], moved], [])], background)
+    assert st.height == 1 and st["exact"].all(), st
 
 
 def test_twins_sharing_an_address(background):
@@ -388,7 +440,7 @@ def _variant_world(people, background):
             continue
         truth += [{"source": source, "record_id": r["record_id"], "person_id": pid}
                   for pid, regs in people for r in regs.get(source, [])]
-        cols = [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in std[source].columns]
+        cols = linkage_columns(source, std[source].columns)
         std[source] = pl.concat([std[source].select(cols),
                                  pl.DataFrame(rows, schema_overrides=DOB).select(
                                      [c for c in cols if c in rows[0]])], how="diagonal_relaxed")

@@ -202,6 +202,10 @@ class Register:
     applicable_when: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # expected linkage: minimum share of its records whose person is also in that register
     link_minimums: Mapping[str, float] = field(default_factory=dict)
+    # its own number for a person, where it keeps one (the population register's person
+    # number): two records under one number are one person's, two numbers of one register
+    # are evidence of two persons (a register holds its own duplicates, so not a veto)
+    own_number: str | None = None
     # synthetic generator: record-id prefix and the column its records are ordered by
     synth_prefix: str | None = None
     synth_sort: str | None = None
@@ -267,6 +271,7 @@ BUILT_IN: tuple[Register, ...] = (
                                     "foreign-born citizens"),
         },
         link_minimums={"border_crossings": 0.30, "permits": 0.02, "asylum_register": 0.0},
+        own_number="person_number",
         synth_prefix="PR", synth_sort="registration_date",
     ),
     Register(

@@ -35,7 +35,7 @@ from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constr
                                          dob_veto_applies, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
-from reglink.linkage.prepare import (IDENTITY_TABLE, LINK_FIELDS, SEEN_FIELDS, identities_table,
+from reglink.linkage.prepare import (IDENTITY_TABLE, identities_table, linkage_columns,
                                      learn_spelling_variants)
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ NODE_FIELDS = (
     "given_vars", "surname_vars",
     "dob_year", "dob_month", "dob_day", "dob_text", "sex", "citizenship", "country_of_birth",
     "document_number_std", "document_country", "postcode_std", "address_std", "locality_std",
+    "register_number",
 )
 
 # the run's nodes (one per deterministic group), a table of the linkage connection
@@ -180,7 +181,7 @@ def link_frames(
     con = linkage_connection(memory_limit, temp_directory)
     sources = {}
     for s, f in std.items():
-        cols = [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in f.columns]
+        cols = linkage_columns(s, f.columns)
         con.register(f"_std_{s}", f.select(cols).to_arrow())
         sources[s] = (f"_std_{s}", cols)
     if previous_links is not None and previous_links.height:

@@ -185,8 +185,30 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
                            cll.JaroWinklerLevel("locality_std", 0.9),
                            cll.ElseLevel()],
     )
+    # The register's own number (the population register's person number, prefixed with the
+    # register: prepare.OWN_NUMBER). One number in two nodes is one person whose other fields
+    # changed (a move, a new surname). Two numbers of one register are two registrations (even
+    # one keystroke apart: the register is keyed by them, consecutive numbers are common): a
+    # register that keeps one number per person rarely holds a person twice, so such a pair is
+    # far less often a match than a pair of records from registers that repeat a person
+    # (crossings, permits). That is why "not both from one numbered register" is a level of
+    # its own and not the null level: its u (the share of random pairs) is what makes the
+    # two-numbers level strong evidence against a match, though not a veto (duplicates exist).
+    same_reg = ("register_number_l IS NOT NULL AND register_number_r IS NOT NULL AND "
+                "regexp_extract(register_number_l, '^[^:]*', 0) = "
+                "regexp_extract(register_number_r, '^[^:]*', 0)")
+    register_number = cl.CustomComparison(
+        output_column_name="register_number",
+        comparison_description="the register's own number for the person: same, two numbers of "
+                               "one register, or not both from one such register",
+        comparison_levels=[
+            cll.ExactMatchLevel("register_number").configure(label_for_charts="same register number"),
+            _custom(same_reg, "two numbers of one register"),
+            cll.ElseLevel().configure(label_for_charts="not both from one numbered register"),
+        ],
+    )
     return [given, surname, dob, sex, citizenship, birth_country, document, address, postcode,
-            locality]
+            locality, register_number]
 
 
 def _either(condition: str, join: str) -> list[str]:

@@ -23,7 +23,7 @@ from reglink import store
 from reglink.config import PipelineConfig
 from reglink.errors import ReglinkError
 from reglink.linkage.link import DEFAULT_MEMORY_LIMIT, LinkageResult, link_relations, linkage_connection
-from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS
+from reglink.linkage.prepare import linkage_columns
 from reglink.linkage.quality import quality_tables, review_sample
 from reglink.schemas import SOURCES
 
@@ -76,7 +76,7 @@ def std_relations(con, restricted: Path) -> dict[str, tuple[str, list[str]]]:
             "AND table_name = ?", [f"std_{s}"]).fetchall()]
         n = con.execute(f'SELECT count(*) FROM rs."std_{s}"').fetchall()[0][0]
         if n:
-            out[s] = (f'rs."std_{s}"', [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in cols])
+            out[s] = (f'rs."std_{s}"', linkage_columns(s, cols))
     if not tables & {f"std_{s}" for s in SOURCES}:
         raise ReglinkError(f"{restricted}: no std_<register> tables to link; run ingest first")
     if not out:

@@ -18,6 +18,8 @@ import jellyfish
 import polars as pl
 import yaml
 
+from reglink.schemas import REGISTERS
+
 NICKNAMES = Path(__file__).resolve().parents[3] / "config" / "linkage" / "nicknames.yaml"
 
 
@@ -33,7 +35,7 @@ def nicknames() -> dict[str, str]:
 LINK_FIELDS: tuple[str, ...] = (
     "given_names_std", "surname_std", "full_name_std", "dob_year", "dob_month", "dob_day",
     "sex", "citizenship", "country_of_birth", "document_number_std", "document_country",
-    "postcode_std", "address_std", "locality_std",
+    "postcode_std", "address_std", "locality_std", "register_number",
 )
 _INT_FIELDS = {"dob_year", "dob_month", "dob_day"}
 # The day a record was made, where a register has one per record (a border crossing's date),
@@ -41,6 +43,26 @@ _INT_FIELDS = {"dob_year", "dob_month", "dob_day"}
 # of one state used in the same months cannot end in one person) and give each traveller a
 # sequence of entries and exits that two people's merged crossings break (linkage/constraints.py).
 SEEN_FIELDS: tuple[str, ...] = ("crossing_date", "direction")
+
+# `register_number` is the register's own number for the person (schemas.Register.own_number:
+# the population register's person_number), prefixed with the register's name so that numbers
+# of two registers never compare as one register's two numbers.
+OWN_NUMBER: dict[str, str] = {n: r.own_number for n, r in REGISTERS.items() if r.own_number}
+
+
+def linkage_columns(source: str, columns: list[str]) -> list[str]:
+    """The columns of a register's std table that linkage reads (record_id, LINK_FIELDS, its
+    own number, SEEN_FIELDS), those of `columns` that exist."""
+    wanted = ("record_id", *LINK_FIELDS, *SEEN_FIELDS, OWN_NUMBER.get(source, "record_id"))
+    return list(dict.fromkeys(c for c in wanted if c in columns))
+
+
+def _own_number_sql(source: str, cols: list[str]) -> str | None:
+    own = OWN_NUMBER.get(source)
+    if own is None or own not in cols:
+        return None
+    return f"'{source}:' || NULLIF(trim(CAST({own} AS VARCHAR)), '')"
+
 
 # Fields that define one identity inside a register: the traveller (name, DOB, sex, document)
 # plus the other person fields, so two identities never differ only in something we compare.
@@ -50,9 +72,14 @@ IDENTITY_FIELDS: tuple[str, ...] = LINK_FIELDS
 def align(source: str, std: pl.DataFrame) -> pl.DataFrame:
     """One register's std frame -> (source, record_id, LINK_FIELDS), typed the same for all."""
     cols: list[pl.Expr] = [pl.lit(source).alias("source"), pl.col("record_id").cast(pl.String)]
+    own = OWN_NUMBER.get(source)
     for f in LINK_FIELDS:
         dtype = pl.Int32 if f in _INT_FIELDS else pl.String
-        if f in std.columns:
+        if f == "register_number" and own in std.columns:
+            num = pl.col(own).cast(pl.String).str.strip_chars()
+            cols.append(pl.when(num == "").then(None)
+                        .otherwise(pl.lit(f"{source}:") + num).alias(f))
+        elif f in std.columns:
             e = pl.col(f).cast(dtype, strict=False)
             if dtype == pl.String:
                 e = pl.when(e.str.strip_chars() == "").then(None).otherwise(e.str.strip_chars())
@@ -191,7 +218,9 @@ def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
     for source, (rel, cols) in sorted(sources.items()):
         sel = [f"'{source}' AS source", "CAST(record_id AS VARCHAR) AS record_id"]
         for f in LINK_FIELDS:
-            if f not in cols:
+            if f == "register_number" and (own := _own_number_sql(source, cols)) is not None:
+                sel.append(f"{own} AS {f}")
+            elif f not in cols:
                 sel.append(f"CAST(NULL AS {'INTEGER' if f in _INT_FIELDS else 'VARCHAR'}) AS {f}")
             elif f in ("dob_month", "dob_day"):
                 sel.append(f"NULLIF(TRY_CAST({f} AS INTEGER), 0) AS {f}")
