@@ -548,3 +548,34 @@ def test_names_swapped_and_respelt_are_one_person(background):
     st = person_status(link_frames(std, model_path=MODEL).person_links, truth)
     st = st.filter(pl.col("t").cast(pl.Int64) >= CASE_ID)
     assert st.height == 4 and st["exact"].all(), st
+
+
+def test_a_common_romanisation_key_weighs_less_than_a_rare_one(background):
+    # WEI SUN / WEI CHEN and WEI KWOK / WEI GUO: each pair born the same day, surnames that only
+    # share the romanisation key (CN; G). Among the delivery's Chinese surnames CN is common
+    # (SUN, CHEN, SHEN, QIN, CHAN, ZHEN, ...), G rare, so the key level is weighed by how
+    # often the key occurs (TF) and the CN pair scores less than the G pair
+    def traveller(pid, surname, dob, given="WEI"):
+        y, m, d = (int(x) for x in dob.split("-"))
+        return CASE_ID + pid, [], [{
+            "record_id": f"BC{CASE_ID + pid}", "given_names_std": given, "surname_std": surname,
+            "full_name_std": " ".join(sorted([given, surname])), "dob_year": y, "dob_month": m,
+            "dob_day": d, "sex": "M", "citizenship": "CHN", "country_of_birth": "CHN",
+            "crossing_date": dt.date(2022, 3, 1), "direction": "ENTRY"}]
+
+    crowd = [traveller(40 + i, s, f"19{50 + i}-0{1 + i % 9}-1{i % 10}", g)
+             for i, (s, g) in enumerate([(s, g) for s in ("SUN", "CHEN", "SHEN", "QIN", "CHAN",
+                                                          "ZHEN", "CEN", "SEN")
+                                         for g in ("LI", "MING", "JUN")][:24])]
+    pairs = [traveller(31, "SUN", "1977-05-04"), traveller(32, "CHEN", "1977-05-04"),
+             traveller(33, "KWOK", "1981-10-22"), traveller(34, "GUO", "1981-10-22")]
+    std, _ = _frames(pairs + crowd, background)
+    res = link_frames(std, model_path=MODEL)
+
+    def weight(a, b):
+        ids = [f"border_crossings:BC{CASE_ID + a}", f"border_crossings:BC{CASE_ID + b}"]
+        w = res.pairs.filter(pl.col("node_l").is_in(ids) & pl.col("node_r").is_in(ids))["match_weight"]
+        assert w.len() == 1
+        return float(w[0])
+
+    assert weight(31, 32) < weight(33, 34) - 2

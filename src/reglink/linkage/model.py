@@ -75,7 +75,10 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
                     "spellings seen for one person in this delivery (CHING / JING)"),
             cll.JaroWinklerLevel("given_names_std", 0.92),
             _custom("given_phon_l = given_phon_r", "first given name sounds alike (metaphone)"),
-            _custom("given_rom_l = given_rom_r", "romanisation variant (ZIHAN / TZU HAN)"),
+            # weighed by how common the key is in this delivery (TF): a key shared by many
+            # names (SUN / CHEN / SHEN, all "CN") says far less than a rare one (POPOW / POPOV)
+            _custom("given_rom_l = given_rom_r", "romanisation variant (ZIHAN / TZU HAN)").configure(
+                tf_adjustment_column="given_rom", tf_minimum_u_value=TF_MIN_U),
             cll.JaroWinklerLevel("given_names_std", 0.80),
             cll.ElseLevel(),
         ],
@@ -93,7 +96,8 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
                     "spellings seen for one person in this delivery (HSU / XU)"),
             cll.JaroWinklerLevel("surname_std", 0.92),
             _custom("surname_phon_l = surname_phon_r", "surname sounds alike (metaphone)"),
-            _custom("surname_rom_l = surname_rom_r", "romanisation variant (ZHOU / CHOU)"),
+            _custom("surname_rom_l = surname_rom_r", "romanisation variant (ZHOU / CHOU)").configure(
+                tf_adjustment_column="surname_rom", tf_minimum_u_value=TF_MIN_U),
             cll.JaroWinklerLevel("surname_std", 0.80),
             cll.ElseLevel(),
         ],
