@@ -579,3 +579,47 @@ def test_a_common_romanisation_key_weighs_less_than_a_rare_one(background):
         return float(w[0])
 
     assert weight(31, 32) < weight(33, 34) - 2
+
+
+def _registered(pid: int, number: str, address: str, since: str, passport: str | None,
+                travel_year: int, given: str = "AROHA"):
+    """A resident (population register: own number, address, registration date) who travels
+    once in `travel_year` on an NZL passport; surname and date of birth as every other's here."""
+    pid += CASE_ID
+    base = {"given_names_std": given, "surname_std": "TAMIHANA",
+            "full_name_std": " ".join(sorted([*given.split(), "TAMIHANA"])),
+            "dob_year": 1979, "dob_month": 2, "dob_day": 17, "sex": "F", "citizenship": "NZL"}
+    pop = [{**base, "record_id": f"PR{pid}", "person_number": number, "country_of_birth": "NZL",
+            "address_std": address, "postcode_std": "3110", "locality_std": "TAURANGA",
+            "registration_date": dt.date.fromisoformat(since), "deregistration_date": None}]
+    bc = [] if passport is None else [
+        {**base, "record_id": f"BC{pid}-{k}", "document_number_std": passport,
+         "document_country": "NZL", "crossing_date": dt.date(travel_year, 3 + 4 * k, 2),
+         "direction": ("EXIT", "ENTRY")[k]} for k in range(2)]
+    return pid, pop, bc
+
+
+def test_namesakes_registered_at_two_addresses_at_once_are_two_people(background):
+    # AROHA MERE TAMIHANA and AROHA TAMIHANA born the same day, each registered under their
+    # own number at their own address in one town since 2015; each travelled once, on her own
+    # passport, in different years (so the passports were never in use at once). The first
+    # name, surname, date, postcode and town chain the four nodes into one cluster; the
+    # register's two concurrent registrations at two addresses split it, and each register
+    # record goes with the passport it matches best (the full given names)
+    people = [_registered(51, "N8000051", "5 CAMERON ROAD", "2015-04-01", "LK5151515", 2021,
+                          given="AROHA MERE"),
+              _registered(52, "N8000052", "212 DEVONPORT ROAD", "2015-09-12", "LK5252525", 2023)]
+    std, truth = _frames(people, background)
+    res = link_frames(std, model_path=MODEL)
+    st = person_status(res.person_links, truth).filter(pl.col("t").cast(pl.Int64) >= CASE_ID)
+    assert st.height == 2 and st["exact"].all(), st
+    assert res.splits.filter(pl.col("reason").str.starts_with("register: ")).height >= 1
+
+
+def test_a_register_duplicate_at_one_address_stays_one_person(background):
+    # one resident keyed twice: a second number, the same address, a month later
+    pid, pop, bc = _registered(53, "N8000053", "5 CAMERON ROAD", "2015-04-01", "LK5353535", 2021)
+    dup = {**pop[0], "record_id": f"PR{pid}b", "person_number": "N9000053",
+           "registration_date": dt.date(2015, 5, 1)}
+    st = _case_status([(pid, [pop[0], dup], bc)], background)
+    assert st.height == 1 and st["exact"].all(), st

@@ -206,6 +206,9 @@ class Register:
     # number): two records under one number are one person's, two numbers of one register
     # are evidence of two persons (a register holds its own duplicates, so not a veto)
     own_number: str | None = None
+    # the dates a registration under that number starts and ends (open: still registered):
+    # two numbers registered at once at two addresses cannot be one person (linkage)
+    registration_dates: tuple[str, str] | None = None
     # synthetic generator: record-id prefix and the column its records are ordered by
     synth_prefix: str | None = None
     synth_sort: str | None = None
@@ -272,6 +275,7 @@ BUILT_IN: tuple[Register, ...] = (
         },
         link_minimums={"border_crossings": 0.30, "permits": 0.02, "asylum_register": 0.0},
         own_number="person_number",
+        registration_dates=("registration_date", "deregistration_date"),
         synth_prefix="PR", synth_sort="registration_date",
     ),
     Register(

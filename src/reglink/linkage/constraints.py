@@ -294,6 +294,51 @@ def travel_evidence(con, clusters: pl.DataFrame, *, groups: str, nodes: str) -> 
     return out
 
 
+# Two registrations in one register that keeps one number per person (the population
+# register), under two numbers, at two addresses over overlapping periods: the register itself
+# says two people lived at two places at once. A register's own duplicate -- one person keyed
+# twice -- is registered at the same address, so the number alone stays evidence (the model's
+# level), not a veto; addresses further apart than a few typos (Levenshtein > 3) count as two.
+REGISTRATION_ADDRESS_TYPOS = 3
+
+
+def registration_contradictions_sql(nodes: str, clusters: str) -> str:
+    """SQL: node pairs of one cluster (`clusters`: node_id, cluster_id) registered under two
+    numbers of one register at two addresses over overlapping periods (`nodes`: unique_id,
+    register_number, address_std, registered_from, registered_to). Returns (node_a, node_b,
+    reason) with node_a < node_b."""
+    return f"""
+        WITH r AS (
+            SELECT n.unique_id AS node_id, c.cluster_id, n.register_number AS num,
+                   regexp_extract(n.register_number, '^[^:]*', 0) AS reg, n.address_std AS addr,
+                   n.registered_from AS a, n.registered_to AS b
+            FROM {nodes} n JOIN {clusters} c ON c.node_id = n.unique_id
+            WHERE n.register_number IS NOT NULL AND n.address_std IS NOT NULL
+              AND n.registered_from IS NOT NULL),
+        multi AS (SELECT cluster_id FROM r GROUP BY cluster_id HAVING count(DISTINCT num) > 1)
+        SELECT x.node_id AS node_a, y.node_id AS node_b,
+               'register: two numbers registered at two addresses at once ('
+               || strftime(greatest(x.a, y.a), '%Y-%m-%d') || ')' AS reason
+        FROM r x JOIN r y ON x.cluster_id = y.cluster_id AND x.node_id < y.node_id
+             AND x.reg = y.reg AND x.num <> y.num AND x.a <= y.b AND y.a <= x.b
+             AND levenshtein(x.addr, y.addr) > {REGISTRATION_ADDRESS_TYPOS}
+        WHERE x.cluster_id IN (SELECT cluster_id FROM multi)
+        ORDER BY node_a, node_b"""
+
+
+def registration_evidence(con, clusters: pl.DataFrame, *, nodes: str) -> pl.DataFrame:
+    """`registration_contradictions_sql` over `clusters` (node_id, cluster_id) and the node
+    table `nodes` of `con`, as (node_a, node_b, reason) -- the shape of the travel evidence."""
+    con.register("_reg_cc", clusters.select("node_id", "cluster_id").to_arrow())
+    try:
+        out = con.sql(registration_contradictions_sql(nodes, "_reg_cc")).pl()
+    finally:
+        con.unregister("_reg_cc")
+    log.info("cannot-link: %d node pairs registered under two numbers at two addresses at once",
+             out.height)
+    return out.cast(TRAVEL_SCHEMA) if out.height else pl.DataFrame(schema=TRAVEL_SCHEMA)
+
+
 def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
                  travel: pl.DataFrame | None = None, part: pl.DataFrame | None = None,
                  typos: bool = True) -> pl.DataFrame:
@@ -305,7 +350,9 @@ def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
         t = (travel.join(part.rename({"node_id": "node_a", "part": "pa"}), on="node_a")
              .join(part.rename({"node_id": "node_b", "part": "pb"}), on="node_b")
              .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"),
-                     pl.concat_str(pl.lit("travel: "), "reason").alias("reason"),
+                     # a register's contradiction names its kind; the rest are travel
+                     pl.when(pl.col("reason").str.starts_with("register: ")).then(pl.col("reason"))
+                     .otherwise(pl.concat_str(pl.lit("travel: "), "reason")).alias("reason"),
                      pl.when(pl.col("pa") < pl.col("pb")).then("node_a").otherwise("node_b").alias("node_a"),
                      pl.when(pl.col("pa") < pl.col("pb")).then("node_b").otherwise("node_a").alias("node_b")))
         out.append(x.join(t, on=["a", "b"]).select("a", "b", "reason", "node_a", "node_b"))

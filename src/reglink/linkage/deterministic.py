@@ -119,7 +119,8 @@ def nodes_table(con, identities: str, groups: str, node_fields: tuple[str, ...],
             FROM {identities} i JOIN {groups} g ON i.identity_id = g.node),
         grp AS (
             SELECT group_id, count(*) AS identities, min(first_seen) AS first_seen,
-                   max(last_seen) AS last_seen
+                   max(last_seen) AS last_seen, min(registered_from) AS registered_from,
+                   max(registered_to) AS registered_to
             FROM scored GROUP BY group_id),
         rep AS (
             SELECT * FROM scored
@@ -127,6 +128,7 @@ def nodes_table(con, identities: str, groups: str, node_fields: tuple[str, ...],
                                        ORDER BY n_records DESC, _filled DESC, identity_id) = 1)
         SELECT CAST(row_number() OVER (ORDER BY r.group_id) - 1 AS BIGINT) AS node_num,
                r.group_id AS unique_id, r.source, r.n_records, {keep},
-               CAST(g.identities AS UINTEGER) AS identities, g.first_seen, g.last_seen
+               CAST(g.identities AS UINTEGER) AS identities, g.first_seen, g.last_seen,
+               g.registered_from, g.registered_to
         FROM rep r JOIN grp g USING (group_id)""")
     return con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0]

@@ -48,12 +48,16 @@ SEEN_FIELDS: tuple[str, ...] = ("crossing_date", "direction")
 # the population register's person_number), prefixed with the register's name so that numbers
 # of two registers never compare as one register's two numbers.
 OWN_NUMBER: dict[str, str] = {n: r.own_number for n, r in REGISTERS.items() if r.own_number}
+# ... and the dates its registrations start and end (schemas.Register.registration_dates)
+REGISTRATION_DATES: dict[str, tuple[str, str]] = {
+    n: r.registration_dates for n, r in REGISTERS.items() if r.own_number and r.registration_dates}
 
 
 def linkage_columns(source: str, columns: list[str]) -> list[str]:
     """The columns of a register's std table that linkage reads (record_id, LINK_FIELDS, its
     own number, SEEN_FIELDS), those of `columns` that exist."""
-    wanted = ("record_id", *LINK_FIELDS, *SEEN_FIELDS, OWN_NUMBER.get(source, "record_id"))
+    wanted = ("record_id", *LINK_FIELDS, *SEEN_FIELDS, OWN_NUMBER.get(source, "record_id"),
+              *REGISTRATION_DATES.get(source, ()))
     return list(dict.fromkeys(c for c in wanted if c in columns))
 
 
@@ -233,13 +237,22 @@ def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
         # ENTRY / EXIT of a crossing: impossible travel sequences are evidence against a match
         sel.append("upper(trim(CAST(direction AS VARCHAR))) AS direction" if "direction" in cols
                    else "CAST(NULL AS VARCHAR) AS direction")
+        # the span of a registration under the register's own number (open end: still
+        # registered): two numbers registered at once at two addresses are two people
+        start, end = REGISTRATION_DATES.get(source, (None, None))
+        if start in cols and end in cols and _own_number_sql(source, cols) is not None:
+            sel.append(f"TRY_CAST({start} AS DATE) AS registered_from")
+            sel.append(f"coalesce(TRY_CAST({end} AS DATE), DATE '9999-12-31') AS registered_to")
+        else:
+            sel.append("CAST(NULL AS DATE) AS registered_from")
+            sel.append("CAST(NULL AS DATE) AS registered_to")
         parts.append(f"SELECT {', '.join(sel)} FROM {rel}")
     return "\nUNION ALL\n".join(parts)
 
 
 def _collapse_tables(con, sources: dict[str, tuple[str, list[str]]]) -> None:
     """Temp tables `linkage_identities` (_ik, source, IDENTITY_FIELDS, n_records, identity_id,
-    first_seen, last_seen) and `record_identity` (source, record_id, identity_id)."""
+    first_seen, last_seen, registered_from, registered_to) and `record_identity` (source, record_id, identity_id)."""
     fields = ", ".join(IDENTITY_FIELDS)
 
     def ik(t: str = "") -> str:
@@ -250,7 +263,8 @@ def _collapse_tables(con, sources: dict[str, tuple[str, list[str]]]) -> None:
         CREATE OR REPLACE TEMP TABLE linkage_identities AS
         SELECT {ik()} AS _ik, source, {fields}, count(*) AS n_records,
                source || ':' || min(record_id) AS identity_id,
-               min(seen_on) AS first_seen, max(seen_on) AS last_seen
+               min(seen_on) AS first_seen, max(seen_on) AS last_seen,
+               min(registered_from) AS registered_from, max(registered_to) AS registered_to
         FROM linkage_records GROUP BY source, {fields}""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE record_identity AS
@@ -267,7 +281,8 @@ def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> p
     """
     _collapse_tables(con, sources)
     ident = con.sql(f"SELECT source, {', '.join(IDENTITY_FIELDS)}, n_records, identity_id, "
-                    "first_seen, last_seen FROM linkage_identities ORDER BY identity_id").pl()
+                    "first_seen, last_seen, registered_from, registered_to "
+                    "FROM linkage_identities ORDER BY identity_id").pl()
     con.execute("DROP TABLE linkage_identities")
     return ident.with_columns(pl.col("n_records").cast(pl.UInt32))
 
@@ -298,7 +313,8 @@ def identities_table(con, sources: dict[str, tuple[str, list[str]]],
     # the batch's rows are written back)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE linkage_identities_n AS
         SELECT source, {fields}, CAST(n_records AS UINTEGER) AS n_records, identity_id,
-               first_seen, last_seen, row_number() OVER (ORDER BY identity_id) - 1 AS _rn
+               first_seen, last_seen, registered_from, registered_to,
+               row_number() OVER (ORDER BY identity_id) - 1 AS _rn
         FROM linkage_identities""")
     con.execute("DROP TABLE linkage_identities")
     n = con.execute("SELECT count(*) FROM linkage_identities_n").fetchall()[0][0]

@@ -66,7 +66,8 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
          "their nodes' match probabilities"),
         ("clusters_split", s.get("clusters_split", 0),
          "clusters split by evidence against a match (contradicting dates of birth, two "
-         "documents of one state in use at once, or travel impossible for one person)"),
+         "documents of one state in use at once, travel impossible for one person, or two "
+         "register numbers registered at two addresses at once)"),
         ("dob_typos_tolerated", float(bool(s.get("cannot_link_dob_typos_tolerated", True))),
          "1 = dates of birth one digit apart may be one person's (the model saw such typos), "
          "0 = they contradict"),
@@ -96,7 +97,7 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         "model_file": [res.model_path.name if res.model_path else None],
     }, schema_overrides={"u_drift_bits": pl.Float64, "m_drift_bits": pl.Float64})
     splits = res.splits if res.splits is not None and res.splits.height else None
-    split_kinds = (splits.with_columns(pl.col("reason").str.extract(r"^(date of birth|documents|travel)")
+    split_kinds = (splits.with_columns(pl.col("reason").str.extract(r"^(date of birth|documents|travel|register)")
                                        .alias("kind"))
                    .group_by("kind").agg(pl.len().alias("contradictions"),
                                          pl.col("cluster_id").n_unique().alias("clusters"))
