@@ -483,18 +483,25 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # abroad at a, and the lost ENTRY is the visit's, before c
     c_is_visit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
                   & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS) & (gap > 2 * trip))
+    # the permit's end dates a departure more closely than a deregistration does (the register
+    # records it weeks to a year later, its delay is spread wide; holders leave a set time before
+    # the permit runs out): with both, the permit's date, unless it falls after the
+    # deregistration -- the person was gone by then
+    tail_permit_date = pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))
+    gap_permit_date = clip(pl.col("_pend_norenew") - pl.coalesce(
+        pl.col("_own_exit_lead").round(), pl.lit(float(lead))).cast(pl.Int64))
+    before_dereg = lambda d: ~dereg | (d <= pl.col("_dereg"))  # noqa: E731
     cases = [
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
+        ("permit_expired_tail", tail_ex & tail_exit_permit_ends & before_dereg(tail_permit_date),
+         tail_permit_date),
+        ("permit_expired", ex & permit_ends & before_dereg(gap_permit_date), gap_permit_date),
         ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
-        ("permit_expired_tail", tail_ex & tail_exit_permit_ends,
-         pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))),
         ("newcomer_registered", newcomer_reg, clip(pl.col("_rstart") - reg_lag)),
         ("newcomer_permit", newcomer_permit, clip(pl.col("_pstart_first") + permit_lag)),
         ("resident_trip_tail", resident_trip,
          pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
-        ("permit_expired", ex & permit_ends,
-         clip(pl.col("_pend_norenew") - pl.coalesce(pl.col("_own_exit_lead").round(), pl.lit(float(lead))).cast(pl.Int64))),
         ("emigrated_in_gap", ex & stayer & c_is_visit,
          pl.col("_a") + pl.min_horizontal(at_home.fill_null(gap), (gap + 1) // 2)),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
