@@ -144,6 +144,15 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                        .select("_r", pl.lit(True).alias("_asylum")), on="_r", how="left")
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_asylum"))
+    # the first asylum application made in [a, c] (`_applied`), when the register dates it
+    if asylum is not None and asylum.height and "application_date" in asylum.columns:
+        hits = (spans.select("_r", "person_key", "_a", "_c")
+                .join(asylum.select("person_key", _day("application_date").alias("_ap")), on="person_key")
+                .filter((pl.col("_ap") >= pl.col("_a")) & (pl.col("_ap") <= pl.col("_c")))
+                .group_by("_r").agg(pl.col("_ap").min().alias("_applied")))
+        out = out.join(hits, on="_r", how="left")
+    else:
+        out = out.with_columns(pl.lit(None, pl.Int64).alias("_applied"))
     return out.with_columns(pl.col(c).fill_null(False) for c in
                             ("_permit", "_permit_visit", "_reg_starts", "_reg_at_a", "_asylum",
                              "_citizen"))
@@ -274,15 +283,31 @@ def _prepared(repaired: pl.DataFrame) -> pl.DataFrame:
         (pl.col("crossing_seq") == pl.col("crossing_seq").min().over(p)).alias("_isfirst"))
 
 
+def _asylum_cases(df: pl.DataFrame, asylum: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`_lag` from a claimant's first recorded crossing, an ENTRY, to their asylum application
+    (within a year), per person."""
+    if asylum is None or asylum.height == 0 or "application_date" not in asylum.columns:
+        return None
+    first = (df.filter(pl.col("_isfirst") & (pl.col("direction") == "ENTRY") & ~pl.col("imputed"))
+             .select("person_key", "_day"))
+    return (first.join(asylum.select("person_key", _day("application_date").alias("_ap")).drop_nulls(),
+                       on="person_key")
+            .with_columns((pl.col("_ap") - pl.col("_day")).alias("_lag"))
+            .filter(pl.col("_lag").is_between(0, 365)).sort("person_key", "_lag")
+            .unique("person_key", keep="first"))
+
+
 def _tally(df: pl.DataFrame, home: str, permits: pl.DataFrame | None,
-           persons: pl.DataFrame | None, start: int) -> pl.DataFrame:
+           persons: pl.DataFrame | None, start: int,
+           asylum: pl.DataFrame | None = None) -> pl.DataFrame:
     stays, trips, at_home = _spell_kinds(df, home)
     permit_pairs, reg_pairs = _arrival_cases(df, permits, persons, start)
     parts = [pooled.tally("visitor_stay", stays, "_len"), pooled.tally("resident_trip", trips, "_len"),
              pooled.tally("time_at_home", at_home, "_len")]
     for stat, cases in (("permit_lag", permit_pairs), ("registration_lag", reg_pairs),
                         ("reporting_delay", _delay_cases(df, persons)),
-                        ("expiry_lead", _lead_cases(df, permits))):
+                        ("expiry_lead", _lead_cases(df, permits)),
+                        ("asylum_lag", _asylum_cases(df, asylum))):
         if cases is not None:
             parts.append(pooled.tally(stat, cases, "_lag"))
     return pooled.combine(parts)
@@ -290,13 +315,14 @@ def _tally(df: pl.DataFrame, home: str, permits: pl.DataFrame | None,
 
 def evidence_tally(repaired: pl.DataFrame, *, home: str, start: dt.date,
                    permits: pl.DataFrame | None = None,
-                   persons: pl.DataFrame | None = None) -> pl.DataFrame:
+                   persons: pl.DataFrame | None = None,
+                   asylum: pl.DataFrame | None = None) -> pl.DataFrame:
     """What a part of the persons contributes to the typical lengths and delays that
     `place_with_evidence` pools over everyone (`rules.pooled`): add up every part's tally and
     pass the sum as its `tally`. `start` is the first day of the border data (all parts)."""
     if repaired.height == 0:
         return pooled.combine([])
-    return _tally(_prepared(repaired), home, permits, persons, _ordinal(start))
+    return _tally(_prepared(repaired), home, permits, persons, _ordinal(start), asylum)
 
 
 def _ordinal(d: dt.date) -> int:
@@ -331,7 +357,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     u = _ordinal(until or df["crossing_date"].max())
     start = _ordinal(start) if start is not None else int(df["_day"].min())
     if tally is None:
-        tally = _tally(df, home, permits, persons, start)
+        tally = _tally(df, home, permits, persons, start, asylum)
     spans = _spans_to_judge(df, home=home, u=u, start=start,
                             resident_trip_repair=resident_trip_repair,
                             resident_max_trip_days=resident_max_trip_days)
@@ -379,20 +405,23 @@ def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
     # trailing recorded ENTRYs on or before U: a = the entry, c = U
     tail_rows = edge_spans(last & entry & (pl.col("_day") <= u), "MISSING_LAST_EXIT",
                            pl.col("_day"), pl.lit(u))
-    # trailing recorded EXITs of a trip (home residence and a trip's reason declared), a = the
-    # exit, left more than `resident_max_trip_days` before U: a person who left later may simply
-    # still be away at U (censored, not lost), and is left alone
-    tail_exits = edge_spans(last & exit_ & (pl.col("_day") < u - resident_max_trip_days) & (cor == home)
-                            & reason.fill_null("").is_in(TRIP_REASONS) & pl.lit(resident_trip_repair),
-                            "MISSING_LAST_ENTRY", pl.col("_day"), pl.lit(u))
+    # trailing recorded EXITs on or before U, a = the exit, c = U. `_trip`: a resident's trip
+    # (home residence and a trip's reason declared) that left more than `resident_max_trip_days`
+    # before U -- a person who left later may simply still be away at U (censored, not lost);
+    # any other last exit is judged only on a registration starting after it (`_judged`)
+    tail_exits = edge_spans(last & exit_ & (pl.col("_day") <= u), "MISSING_LAST_ENTRY",
+                            pl.col("_day"), pl.lit(u)).join(
+        df.select("_r", ((pl.col("_day") < u - resident_max_trip_days) & (cor == home)
+                         & reason.fill_null("").is_in(TRIP_REASONS) & pl.lit(resident_trip_repair))
+                  .alias("_trip")), on="_r", how="left")
     # a first crossing that is a recorded EXIT after the data start: if a permit or registration
     # starts between the data start and it, the person arrived in the period and the arrival
     # record was lost -- without it they look resident from the start (an emigration on leaving
     # that never was, and a missing immigration); a = the data start, c = the exit
     head_exits = edge_spans(first & exit_ & (pl.col("_day") > start), "MISSING_FIRST_ENTRY",
                             pl.lit(start), pl.col("_day"))
-    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="vertical_relaxed")
-    return spans
+    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="diagonal_relaxed")
+    return spans.with_columns(pl.col("_trip").fill_null(False))
 
 
 def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataFrame,
@@ -476,7 +505,15 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # a resident's trip whose return was lost (the span is [exit, U]; the exit declared home
     # residence and a trip's reason): no deregistration as an emigrant and no expiry of a
     # foreigner's permit after it -- either would be evidence of an emigration
-    resident_trip = tail_en & ~dereg & ~tail_permit_ends
+    resident_trip = tail_en & pl.col("_trip") & ~dereg & ~tail_permit_ends
+    # a population-register registration starting after an exit (between two exits, or after the
+    # last one) is made on the spot: the person came back, the register's typical delay before
+    # it -- when that falls after the exit (a registration sooner than that after the exit may
+    # belong to an arrival before it)
+    reg_return_date = pl.col("_rstart") - reg_lag
+    asylum_lag = _typical_lag(tally, "asylum_lag")
+    registered_return = ((en | tail_en) & pl.col("_rstart").is_not_null()
+                         & (reg_return_date > pl.col("_a")) & (reg_return_date <= pl.col("_c")))
     # the crossing at c is a visitor's (a residence abroad and a visit's reason declared) after a
     # gap longer than two typical trips: a stayer at a who comes back so moved abroad in the gap
     # (not on a short trip just before c); a resident leaving at a who leaves again so moved
@@ -497,6 +534,8 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
          tail_permit_date),
         ("permit_expired", ex & permit_ends & before_dereg(gap_permit_date), gap_permit_date),
         ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
+        ("newcomer_asylum", newcomer & pl.col("_applied").is_not_null(),
+         clip(pl.col("_applied") - asylum_lag)),
         ("newcomer_registered", newcomer_reg, clip(pl.col("_rstart") - reg_lag)),
         ("newcomer_permit", newcomer_permit, clip(pl.col("_pstart_first") + permit_lag)),
         ("resident_trip_tail", resident_trip,
@@ -508,6 +547,7 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
         ("visitor_leaving_at_c", en & resident_exit & c_is_visit,
          pl.col("_c") - pl.min_horizontal(stay, gap)),
         ("resident_leaving", en & resident_exit, pl.col("_a") + pl.min_horizontal(trip, gap)),
+        ("registered_return", registered_return, reg_return_date),
         ("permit_starts", en & permit_starts,
          clip(pl.col("_pstart") + pl.coalesce(pl.col("_own_arrival_lag").round(), pl.lit(float(permit_lag))).cast(pl.Int64))),
         ("nonresident_leaving", en & nonres_exit, pl.col("_c") - pl.min_horizontal(stay, gap)),
@@ -528,6 +568,7 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
     delay = _typical_lag(tally, "reporting_delay")
     lead = _typical_lag(tally, "expiry_lead")
     permit_lag, reg_lag = _typical_lag(tally, "permit_lag"), _typical_lag(tally, "registration_lag")
+    asylum_lag = _typical_lag(tally, "asylum_lag")
     own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving",
                                               "visitor_leaving_at_c"]))
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
@@ -563,6 +604,10 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                                 "visit's reason declared) leaving at the second: the lost entry is "
                                 "the visit's, {} before the second exit",
         "resident_leaving": "resident leaving (home residence declared or registered): entry after {}",
+        "newcomer_asylum": "first crossing an EXIT, an asylum application during the period: "
+                           f"arrival the typical {asylum_lag} days before it{{}}",
+        "registered_return": "registered in the population register after the exit: entry the "
+                             f"typical {reg_lag} days before the registration{{}}",
         "permit_starts": "a permit starts inside the gap: entry on its first day plus the person's "
                          "own median days from a permit's first day to an entry under it (none "
                          f"recorded: the typical {permit_lag}){{}}",

@@ -177,7 +177,8 @@ def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, settings: TableS
     ev_tally = None
     if inputs is not None and first_day is not None:
         ev_tally = evidence_tally(repaired, home=settings.home_country, start=first_day,
-                                  permits=inputs["permits"], persons=inputs["persons"])
+                                  permits=inputs["permits"], persons=inputs["persons"],
+                                  asylum=inputs.get("asylum"))
     return repaired, log, ev_tally
 
 
@@ -346,9 +347,18 @@ class EvidenceInputs:
                        "deregistration_date, deregistration_reason, is_citizen FROM persons "
                        f"WHERE {where}",
             "permits": all_permits_sql(self.con, self.restricted, on_links) if self.has_permits else None,
-            "asylum": ("SELECT DISTINCT person_key FROM person_links "
-                       f"WHERE source = 'asylum_register' AND {where}") if self.has_asylum else None,
+            "asylum": self._asylum_sql(on_links) if self.has_asylum else None,
         }
+
+    def _asylum_sql(self, on_links: str) -> str:
+        """The linked asylum cases: person_key and the application date when the register gives
+        it (the repair dates a claimant's lost arrival by it)."""
+        cols = set(columns(self.con, f"{self.restricted}.std_asylum_register"))
+        applied = "CAST(a.application_date AS DATE)" if "application_date" in cols else "CAST(NULL AS DATE)"
+        return (f"SELECT l.person_key, {applied} AS application_date "
+                f"FROM {self.restricted}.std_asylum_register a JOIN person_links l "
+                "ON l.source = 'asylum_register' AND CAST(l.record_id AS VARCHAR) = CAST(a.record_id AS VARCHAR) "
+                f"WHERE {on_links}")
 
     def part(self, parts: Partitions, i: int) -> dict[str, pl.DataFrame | None]:
         return {k: None if q is None else self.con.sql(q).pl()
