@@ -685,3 +685,89 @@ def test_a_registered_person_returning_home_after_a_year_away_starts_non_residen
                                                     [("IMMIGRATION",)])
     assert status(D(2021, 6, 1), "HOLIDAY") == (("RESIDENT", "population_register"), [])
     assert status(D(2020, 6, 1), "RETURN_HOME") == (("RESIDENT", "population_register"), [])
+
+
+def _dereg(key, registered_on, deregistered_on):
+    import polars as pl
+
+    return pl.DataFrame({"person_key": [key], "in_population_register": [True],
+                         "registration_date": [registered_on], "deregistration_date": [deregistered_on],
+                         "deregistration_reason": ["EMIGRATION"], "is_citizen": [False]})
+
+
+def test_a_permits_end_dates_a_lost_exit_before_a_later_deregistration():
+    """A German on a work permit (20 Dec 2020 - 30 Jun 2022, not renewed) enters on 10 Jan 2021;
+    his exit was lost, and the register deregistered him as an emigrant on 15 Nov 2022. The
+    permit's end dates the departure (holders leave a set time before it: 0 days on so few
+    cases), not the deregistration, which the register records weeks to a year late: EXIT on
+    30 Jun 2022 (the old order took the deregistration: 15 Nov 2022, a later year's emigration
+    for a March exit). A deregistration before the permit's end means he was gone by then: the
+    deregistration dates it (1 Mar 2022). The same between two entries (he came back on a new
+    permit in 2023)."""
+    permits = {"person_key": ["W"], "permit_kind": ["WORK"], "valid_from": [D(2020, 12, 20)],
+               "valid_to": [D(2022, 6, 30)]}
+    r = [("W", "ENTRY", D(2021, 1, 10), "DEU", "WORK")]
+    _, log = _place(r, permits, _dereg("W", D(2021, 2, 1), D(2022, 11, 15)))
+    row = log.filter(kind="MISSING_LAST_EXIT")
+    assert row["imputed_date"].to_list() == [D(2022, 6, 30)]
+    assert "permit held at the last entry expired" in row["reason"][0]
+    _, log = _place(r, permits, _dereg("W", D(2021, 2, 1), D(2022, 3, 1)))
+    row = log.filter(kind="MISSING_LAST_EXIT")
+    assert row["imputed_date"].to_list() == [D(2022, 3, 1)]
+    assert "deregistered as an emigrant" in row["reason"][0]
+    # two entries, the second on a permit granted in 2023: the lost exit between them likewise
+    gap = r + [("W", "ENTRY", D(2023, 5, 1), "DEU", "WORK")]
+    two = {k: v * 2 for k, v in permits.items()} | {"valid_from": [D(2020, 12, 20), D(2023, 4, 15)],
+                                                  "valid_to": [D(2022, 6, 30), D(2025, 4, 14)]}
+    _, log = _place(gap, two, _dereg("W", D(2019, 5, 1), D(2022, 11, 15)))
+    row = log.filter(kind="MISSING_EXIT")
+    assert row["imputed_date"].to_list() == [D(2022, 6, 30)]
+    assert "the permit held at arrival expired" in row["reason"][0]
+
+
+def test_a_registration_after_an_exit_dates_the_lost_return():
+    """Rua, a New Zealander living in Australia, leaves after a visit on 1 Mar 2021 (declaring
+    residence in Australia) and next leaves on 7 Jun 2023 (declaring home, reason OTHER): her return was lost
+    in between. The population register registered her on 29 Mar 2023 -- made on the spot, so
+    she was back by then: the ENTRY goes the typical arrival-to-registration delay before it
+    (0 days on so few cases), 29 Mar 2023, not where the proportional split put it. After a
+    last exit (no later crossing at all) the same registration dates the lost return
+    (MISSING_LAST_ENTRY). A registration on the day of the exit may belong to an arrival before
+    it: nothing is imputed from it."""
+    persons = _persons("R", D(2023, 3, 29), citizen=True)
+    two = [("R", "EXIT", D(2021, 3, 1), "AUS", "HOLIDAY"), ("R", "EXIT", D(2023, 6, 7), "NZL", "OTHER")]
+    repaired, log = _place(two, persons=persons)
+    row = log.filter(kind="MISSING_ENTRY")
+    assert row["imputed_date"].to_list() == [D(2023, 3, 29)]
+    assert "registered in the population register after the exit" in row["reason"][0]
+    assert repaired.sort("crossing_seq").select("direction", "crossing_date").rows() == [
+        ("EXIT", D(2021, 3, 1)), ("ENTRY", D(2023, 3, 29)), ("EXIT", D(2023, 6, 7))]
+    _, log = _place(two, persons=None)
+    assert log.filter(kind="MISSING_ENTRY")["imputed_date"].to_list() != [D(2023, 3, 29)]
+    _, log = _place(two[:1], persons=persons)
+    assert log.filter(kind="MISSING_LAST_ENTRY").select("imputed_date", "direction").rows() == [
+        (D(2023, 3, 29), "ENTRY")]
+    _, log = _place(two[:1], persons=_persons("R", D(2021, 3, 1), citizen=True))
+    assert log.filter(kind="MISSING_LAST_ENTRY").height == 0
+
+
+def test_an_asylum_application_dates_a_claimants_lost_arrival():
+    """Omar's only recorded crossing is an EXIT on 20 Dec 2023; his arrival record was lost. He
+    applied for asylum on 10 Feb 2023 (rejected), so he was in the country by then: the ENTRY is
+    imputed the typical arrival-to-application delay before it (0 days on so few cases). His
+    313-day stay is no migration under 12-16, and he was never resident: no event. Read
+    without the asylum register, his first crossing is an EXIT, so he was resident from the
+    start and leaving is an emigration."""
+    omar = _person_cols("Omar", "Said", "M", D(1991, 4, 4), "SYR", "SYR")
+    border = border_rows() + [_b("O1", "P13", "EXIT", D(2023, 12, 20), "OTHER", "NZL", omar)]
+    case = [{"record_id": "A13", "_key": "P13", "case_number": "C13", "application_date": D(2023, 2, 10),
+             "decision": "REJECTED", "decision_date": D(2023, 10, 1), "document_number": None, **omar}]
+    con, _ = build_example(border=border, asylum=case)
+    rep = con.sql("SELECT kind, crossing_date, imputed_date, reason FROM crossing_repairs "
+                  "WHERE person_key = 'P13'").fetchall()
+    assert [r[:3] for r in rep] == [("MISSING_FIRST_ENTRY", D(2023, 12, 20), D(2023, 2, 10))]
+    assert "asylum application" in rep[0][3]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P13'").fetchall() == [(0,)]
+    con, _ = build_example(border=border)
+    assert con.sql("SELECT event_type, event_date FROM migration_events WHERE person_key = 'P13'"
+                   ).fetchall() == [("EMIGRATION", D(2023, 12, 20))]
