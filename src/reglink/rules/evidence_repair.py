@@ -9,15 +9,19 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
-| | a foreigner's permit held at the entry expired before U, not renewed, no later permit, no registration starting after it ended (one made while it ran is the arrival's) | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
-| last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
-| first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `permit_lag`, `registration_lag`) |
+| | a foreigner's permit held at the entry expired before U, not renewed, no later permit, no registration starting after it ended (one made while it ran is the arrival's); before a deregistration (below), unless this date is after it | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
+| | deregistered as an emigrant after the entry | EXIT the register's typical reporting delay (pooled `reporting_delay`) before the deregistration |
+| last crossing an EXIT (`MISSING_LAST_ENTRY`) | a registration starting after the exit (at least the typical delay after it) | ENTRY the typical arrival-to-registration delay before it |
+| | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
+| first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; an asylum application, a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-application delay before the application, the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `asylum_lag`, `registration_lag`, `permit_lag`) |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
-| | the permit held at a ends in the gap, not renewed | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the pooled `expiry_lead` |
+| | the permit held at a ends in the gap, not renewed (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the pooled `expiry_lead` |
+| | deregistered as an emigrant in the gap | EXIT the typical reporting delay before the deregistration |
 | | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
 | | resident at a (below) | ENTRY at a + typical trip of a resident |
+| | a registration starts in (a, c] (at least the typical delay after a) | ENTRY the typical arrival-to-registration delay before it |
 | | a permit starts in (a, c] | ENTRY the person's own typical lag after its first day (median days from a permit's first day to their recorded ENTRYs under it), else the pooled `permit_lag` |
 | | non-resident leaving at a (declares a foreign residence, no long permit, no registration over [a, c]) | ENTRY at c − typical visitor stay |
 | anything else | none | `rules.repair`'s imputation is kept |
@@ -65,6 +69,7 @@ REGULAR_MIN_STAYS = 3  # complete short stays that make a regular visitor whatev
 # a trip's reasons on a departure (Annex 2 topic L): declared by a resident leaving for a while
 TRIP_REASONS = ("HOLIDAY", "BUSINESS", "FAMILY", "HEALTH", "TRANSIT")
 RESIDENT_MAX_TRIP_DAYS = 90
+LONG_ABSENCE_DAYS = 365  # an absence this long is a move abroad, never a trip
 TAIL_KINDS = {"MISSING_LAST_EXIT": "EXIT", "MISSING_LAST_ENTRY": "ENTRY"}
 # imputed rows that are not between two recorded crossings: added, not moved
 ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY"}
@@ -170,7 +175,9 @@ def _spell_kinds(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, pl.DataFram
         "person_key", "direction", "country_of_residence", (pl.col("_nday") - pl.col("_day")).alias("_len"))
     cor = pl.col("country_of_residence")
     stays = spells.filter((pl.col("direction") == "ENTRY") & cor.is_not_null() & (cor != home))
-    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home))
+    # an absence of a year or more after an exit declaring home is a move abroad (the UN's
+    # twelve months), not a trip: it would stretch the person's typical trip to years
+    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home) & (pl.col("_len") < LONG_ABSENCE_DAYS))
     # a resident's time at home between trips: ENTRY declaring the home country -> next EXIT
     at_home = spells.filter((pl.col("direction") == "ENTRY") & (cor == home))
     return stays, trips, at_home
