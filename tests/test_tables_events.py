@@ -771,3 +771,34 @@ def test_an_asylum_application_dates_a_claimants_lost_arrival():
     con, _ = build_example(border=border)
     assert con.sql("SELECT event_type, event_date FROM migration_events WHERE person_key = 'P13'"
                    ).fetchall() == [("EMIGRATION", D(2023, 12, 20))]
+
+
+def test_everyones_visitor_stay_counts_each_visitor_once():
+    """The typical stay of a visitor with none of their own is everyone's: each visitor's own
+    median, counted once. A cross-border commuter (twelve same-day visits), a visitor who stayed
+    10 days and one who stayed 20: medians 0, 10, 20 -> 10 days, so Kim, who came on 1 May 2022
+    and whose exit was lost, leaves on 11 May. Counted per stay (the old tally), the commuter's
+    twelve 0-day visits made it 0: an exit on her arrival day."""
+    commuter = [r for d in range(1, 13) for r in (("C", "ENTRY", D(2021, 3, d), "AUS", "WORK"),
+                                                   ("C", "EXIT", D(2021, 3, d), "AUS", "WORK"))]
+    visitors = [("V", "ENTRY", D(2021, 2, 1), "AUS", "HOLIDAY"), ("V", "EXIT", D(2021, 2, 11), "AUS", "HOLIDAY"),
+                ("W", "ENTRY", D(2021, 6, 1), "GBR", "HOLIDAY"), ("W", "EXIT", D(2021, 6, 21), "GBR", "HOLIDAY")]
+    kim = [("K", "ENTRY", D(2022, 5, 1), "AUS", "HOLIDAY")]
+    _, log = _place(commuter + visitors + kim)
+    assert log.filter(kind="MISSING_LAST_EXIT", person_key="K")["imputed_date"].to_list() == [D(2022, 5, 11)]
+
+
+def test_a_move_abroad_is_no_trip_in_a_residents_typical_trip():
+    """Ana took a 14-day holiday in 2020, then left on 1 Jun 2020 (declaring home) and came back
+    for good two years later (1 Jun 2022, RETURN_HOME); her next exit was lost before she came
+    back on 20 May 2023. The lost exit is a trip's, dated her typical trip before the return:
+    14 days (6 May 2023). The two years away are a move abroad, not a trip: counted as one, her
+    median trip was 372 days, and the exit was put on the day she came home in 2022 -- a false
+    emigration and immigration around a stay."""
+    r = [("A", "EXIT", D(2020, 2, 1), "NZL", "HOLIDAY"), ("A", "ENTRY", D(2020, 2, 15), "NZL", "HOLIDAY"),
+         ("A", "EXIT", D(2020, 6, 1), "NZL", "OTHER"), ("A", "ENTRY", D(2022, 6, 1), "NZL", "RETURN_HOME"),
+         ("A", "ENTRY", D(2023, 5, 20), "NZL", "HOLIDAY")]
+    _, log = _place(r)
+    row = log.filter(kind="MISSING_EXIT")
+    assert row["imputed_date"].to_list() == [D(2023, 5, 6)]
+    assert "the person's own median trip" in row["reason"][0]

@@ -309,7 +309,10 @@ def _tally(df: pl.DataFrame, home: str, permits: pl.DataFrame | None,
            asylum: pl.DataFrame | None = None) -> pl.DataFrame:
     stays, trips, at_home = _spell_kinds(df, home)
     permit_pairs, reg_pairs = _arrival_cases(df, permits, persons, start)
-    parts = [pooled.tally("visitor_stay", stays, "_len"), pooled.tally("resident_trip", trips, "_len"),
+    # everyone's typical visitor stay: each visitor's own median counted once -- counted per stay,
+    # a few hundred daily cross-border commuters (hundreds of same-day visits each) made it 0 days
+    own_stays = stays.group_by("person_key").agg(pl.col("_len").median().round().cast(pl.Int64))
+    parts = [pooled.tally("visitor_stay", own_stays, "_len"), pooled.tally("resident_trip", trips, "_len"),
              pooled.tally("time_at_home", at_home, "_len")]
     for stat, cases in (("permit_lag", permit_pairs), ("registration_lag", reg_pairs),
                         ("reporting_delay", _delay_cases(df, persons)),
