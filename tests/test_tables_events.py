@@ -802,3 +802,34 @@ def test_a_move_abroad_is_no_trip_in_a_residents_typical_trip():
     row = log.filter(kind="MISSING_EXIT")
     assert row["imputed_date"].to_list() == [D(2023, 5, 6)]
     assert "the person's own median trip" in row["reason"][0]
+
+
+def test_an_earlier_registrations_deregistration_dates_a_returning_emigrants_exit():
+    """Mere, a New Zealander born 1990, holidays in 2021 and is back on 26 Oct 2021; her exit
+    abroad was lost. The register deregistered her as an emigrant on 16 Feb 2022 and, when she
+    came home, registered her again on 30 Mar 2023 -- two register records, and `persons` keeps
+    only the latest (no deregistration). The repair reads every registration spell, so the lost
+    exit before her visit from Australia on 1 Feb 2023 goes on the deregistration date (the
+    reporting delay is 0 on so few cases): she emigrated in 2022. Read from `persons` alone,
+    she was a stayer who moved abroad at some point in the gap."""
+    from example_world import register_rows
+
+    mere = _person_cols("Mere", "Ngata", "F", D(1990, 8, 8), "NZL", "NZL")
+    border = border_rows() + [
+        _b("M1", "P14", "EXIT", D(2021, 10, 20), "HOLIDAY", "NZL", mere),
+        _b("M2", "P14", "ENTRY", D(2021, 10, 26), "HOLIDAY", "NZL", mere),
+        _b("M3", "P14", "ENTRY", D(2023, 2, 1), "FAMILY", "AUS", mere),
+        _b("M4", "P14", "EXIT", D(2023, 2, 22), "FAMILY", "AUS", mere)]
+    reg = [{"record_id": rid, "_key": "P14", "person_number": f"PN{rid}", "registration_date": on,
+            "registration_reason": why, "previous_country": None, "deregistration_date": off,
+            "deregistration_reason": off_why, "next_country": None, "naturalisation_date": None,
+            "region": "R1", "address": "1 Main St", **mere}
+           for rid, on, why, off, off_why in (("R14", D(1990, 8, 8), "BIRTH", D(2022, 2, 16), "EMIGRATION"),
+                                              ("R15", D(2023, 3, 30), "IMMIGRATION", None, None))]
+    con, _ = build_example(border=border, register=register_rows() + reg)
+    assert con.sql("SELECT registration_date, deregistration_date FROM persons WHERE person_key = 'P14'"
+                   ).fetchall() == [(D(2023, 3, 30), None)]
+    rep = con.sql("SELECT kind, imputed_date, reason FROM crossing_repairs WHERE person_key = 'P14' "
+                  "AND kind = 'MISSING_EXIT'").fetchall()
+    assert [r[:2] for r in rep] == [("MISSING_EXIT", D(2022, 2, 16))]
+    assert "deregistered as an emigrant" in rep[0][2]

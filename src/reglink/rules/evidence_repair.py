@@ -131,7 +131,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
         ).group_by("_r").agg(pl.col("_reg_starts").any(), pl.col("_reg_at_a").any(),
                              pl.col("_dereg").min(), pl.col("_rstart").min())
         out = out.join(reg, on="_r", how="left")
-        cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")) \
+        cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")).unique("person_key") \
             if "is_citizen" in persons.columns else None
         if cit is not None:
             out = out.join(spans.select("_r", "person_key").join(cit, on="person_key", how="left")

@@ -343,12 +343,41 @@ class EvidenceInputs:
         from reglink.tables.events import all_permits_sql
 
         return {
-            "persons": "SELECT person_key, in_population_register, registration_date, "
-                       "deregistration_date, deregistration_reason, is_citizen FROM persons "
-                       f"WHERE {where}",
+            "persons": self._registrations_sql(where),
             "permits": all_permits_sql(self.con, self.restricted, on_links) if self.has_permits else None,
             "asylum": self._asylum_sql(on_links) if self.has_asylum else None,
         }
+
+    def _registrations_sql(self, where: str) -> str:
+        """Every registration spell of the persons `where` selects: one row per population-register
+        record (the `persons` table keeps only the latest, so a returning emigrant's earlier
+        deregistration as an emigrant -- evidence of when they left -- would be lost), a person
+        with none once (`in_population_register` false), each with `is_citizen`. Birth
+        registrations are dated to the month, as in `persons`."""
+        cols = set(columns(self.con, f"{self.restricted}.std_population_register"))
+        if not {"registration_date", "deregistration_date", "deregistration_reason"} <= cols:
+            return ("SELECT person_key, in_population_register, registration_date, "
+                    f"deregistration_date, deregistration_reason, is_citizen FROM persons WHERE {where}")
+        birth = ("s.registration_reason = 'BIRTH'" if "registration_reason" in cols else "FALSE")
+        return f"""
+          SELECT * FROM (
+            SELECT p.person_key, coalesce(r.registered, p.in_population_register) AS in_population_register,
+                   CASE WHEN r.registered THEN r.registration_date ELSE p.registration_date END AS registration_date,
+                   CASE WHEN r.registered THEN r.deregistration_date ELSE p.deregistration_date END AS deregistration_date,
+                   CASE WHEN r.registered THEN r.deregistration_reason ELSE p.deregistration_reason END AS deregistration_reason,
+                   p.is_citizen
+            FROM persons p LEFT JOIN (
+              SELECT l.person_key, TRUE AS registered,
+                     CASE WHEN {birth} AND s.registration_date IS NOT NULL
+                          THEN date_trunc('month', CAST(s.registration_date AS DATE))
+                          ELSE CAST(s.registration_date AS DATE) END AS registration_date,
+                     CAST(s.deregistration_date AS DATE) AS deregistration_date,
+                     CAST(s.deregistration_reason AS VARCHAR) AS deregistration_reason
+              FROM {self.restricted}.std_population_register s JOIN person_links l
+                ON l.source = 'population_register'
+               AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)) r
+              ON r.person_key = p.person_key) x
+          WHERE {where}"""
 
     def _asylum_sql(self, on_links: str) -> str:
         """The linked asylum cases: person_key and the application date when the register gives
