@@ -833,3 +833,34 @@ def test_an_earlier_registrations_deregistration_dates_a_returning_emigrants_exi
                   "AND kind = 'MISSING_EXIT'").fetchall()
     assert [r[:2] for r in rep] == [("MISSING_EXIT", D(2022, 2, 16))]
     assert "deregistered as an emigrant" in rep[0][2]
+
+
+def test_a_registration_held_at_the_first_crossing_counts_though_a_later_one_replaced_it():
+    """Hemi, born in New Zealand in 1968, comes back from a holiday on 5 Oct 2020 (his first
+    recorded crossing: the exit before it was lost), emigrates on 23 May 2021 and comes home for
+    good on 26 Nov 2023. The register holds two records: his birth registration, closed on
+    4 Feb 2022 (deregistered as an emigrant), and a new registration on 11 Dec 2023. `persons`
+    keeps the latest, which starts after his first crossing, so he looked unregistered then and
+    a first ENTRY made him NON_RESIDENT: his emigration was never counted. Every registration
+    spell is read: the birth registration covered 5 Oct 2020, so he starts RESIDENT (the
+    population register) and leaving on 23 May 2021 is an emigration."""
+    from example_world import register_rows
+
+    hemi = _person_cols("Hemi", "Tane", "M", D(1968, 8, 21), "NZL", "NZL")
+    border = border_rows() + [
+        _b("H1", "P15", "ENTRY", D(2020, 10, 5), "HOLIDAY", "NZL", hemi),
+        _b("H2", "P15", "EXIT", D(2021, 5, 23), "SETTLE", "NZL", hemi),
+        _b("H3", "P15", "ENTRY", D(2022, 10, 24), "FAMILY", "GBR", hemi),
+        _b("H4", "P15", "EXIT", D(2022, 11, 21), "FAMILY", "GBR", hemi),
+        _b("H5", "P15", "ENTRY", D(2023, 11, 26), "RETURN_HOME", "GBR", hemi)]
+    reg = [{"record_id": rid, "_key": "P15", "person_number": f"PN{rid}", "registration_date": on,
+            "registration_reason": why, "previous_country": None, "deregistration_date": off,
+            "deregistration_reason": off_why, "next_country": None, "naturalisation_date": None,
+            "region": "R1", "address": "1 Main St", **hemi}
+           for rid, on, why, off, off_why in (("R16", D(1968, 8, 21), "BIRTH", D(2022, 2, 4), "EMIGRATION"),
+                                              ("R17", D(2023, 12, 11), "IMMIGRATION", None, None))]
+    con, _ = build_example(border=border, register=register_rows() + reg)
+    assert con.sql("SELECT initial_status, initial_status_source FROM initial_status WHERE person_key = 'P15'"
+                   ).fetchall() == [("RESIDENT", "population_register")]
+    assert ("EMIGRATION", D(2021, 5, 23)) in con.sql(
+        "SELECT event_type, event_date FROM migration_events WHERE person_key = 'P15'").fetchall()

@@ -218,15 +218,34 @@ def raw_crossings_table(con: duckdb.DuckDBPyConnection, restricted: str) -> bool
     return sql is not None
 
 
+def registration_spells_sql(con: duckdb.DuckDBPyConnection, restricted: str | None) -> str | None:
+    """SELECT of every linked population-register record as a registration spell (`person_key,
+    registration_date, deregistration_date`), or None without those columns: a person can hold
+    several (a returning emigrant registered again; the register's own duplicates)."""
+    if restricted is None:
+        return None
+    cols = set(columns(con, f"{restricted}.std_population_register"))
+    if not {"registration_date", "deregistration_date"} <= cols:
+        return None
+    return (f"SELECT l.person_key, CAST(s.registration_date AS DATE) AS registration_date, "
+            f"CAST(s.deregistration_date AS DATE) AS deregistration_date "
+            f"FROM {restricted}.std_population_register s JOIN person_links l "
+            "ON l.source = 'population_register' AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)")
+
+
 def initial_status_table(con: duckdb.DuckDBPyConnection, settings: TableSettings,
-                         repaired: str = "_repaired") -> None:
-    """`initial_status` in one SQL pass over every person's repaired crossings (pass 3's)."""
+                         repaired: str = "_repaired", restricted: str | None = None) -> None:
+    """`initial_status` in one SQL pass over every person's repaired crossings (pass 3's);
+    with the `restricted` store, "registered at the first crossing" reads every registration
+    spell, not only the latest (with the evidence repair)."""
     repaired_cols = columns(con, repaired if "." in repaired else f"temp.{repaired}") or columns(con, repaired)
+    spells = registration_spells_sql(con, restricted) if settings.evidence_repair else None
     con.execute("CREATE OR REPLACE TABLE initial_status AS "
                 + initial_status_sql(repaired, settings.home_country,
                                      next((c for c in ORDER_COLUMNS if c in repaired_cols), None),
                                      settings.evidence_repair,
-                                     settings.rule.threshold_days if settings.evidence_repair else None))
+                                     settings.rule.threshold_days if settings.evidence_repair else None,
+                                     spells))
 
 
 def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
@@ -301,7 +320,7 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     con.execute("DROP TABLE IF EXISTS _repaired_1; DROP TABLE IF EXISTS _repair_log_1")
     con.execute("CREATE OR REPLACE TABLE crossing_repairs AS SELECT * FROM crossing_repairs "
                 "ORDER BY person_key, crossing_date, kind, row")
-    initial_status_table(con, settings, "_repaired")
+    initial_status_table(con, settings, "_repaired", restricted)
 
     # 4. the residence rule
     classified_parts = _Appender(con, "_crossings")
