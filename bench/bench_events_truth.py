@@ -26,8 +26,8 @@ Scored (the rule the warehouse was built with; truth events of the same rule):
   (its person linked right), and the censored years' events counted apart; also counted in
   the cell a flow puts them in (person, type, reference year), and how many rule/repair errors
   are one move found on another date (`dated_differently`); the rule/repair errors split by
-  cause (`rule_and_repair_causes`: a crossing the border register lost in the event's window --
-  data loss --, else the status before the first recorded crossing -- initial status --, else
+  cause (`rule_and_repair_causes`: a crossing the border register lost, or the ingest
+  quarantined as invalid, in the event's window -- data loss --, else the status before the first recorded crossing -- initial status --, else
   method), from truth/crossings.parquet;
 - per year and type: predicted vs true totals and relative error, the gross errors behind it
   (`missed_in_cell`, `spurious_in_cell`: events of a person missing from, or invented in, that
@@ -171,7 +171,8 @@ def score(world: Path, warehouse: Path) -> dict:
     out["fully_observed"] = fully_observed(p, truth, st, keys, window, until,
                                            dt.date.fromisoformat(truth_world["start"])
                                            if "start" in truth_world else None, r.threshold_days,
-                                           crossings=true_crossings(world))
+                                           crossings=true_crossings(
+                                               world, links.filter(pl.col("source") == "border_crossings")))
     if purity < 0.5 or (links.height and joined.height / links.height < 0.5):
         print(f"warning: the warehouse's person_links do not match {world} (purity {purity:.2f}); "
               "was it built from this world?", file=sys.stderr)
@@ -223,15 +224,22 @@ def _dated_differently(missed: pl.DataFrame, spurious: pl.DataFrame) -> dict:
             "same_year": int((pairs["event_date"].dt.year() == pairs["s_date"].dt.year()).sum())}
 
 
-def true_crossings(world: Path) -> pl.DataFrame | None:
+def true_crossings(world: Path, linked: pl.DataFrame | None = None) -> pl.DataFrame | None:
     """Every true crossing in the data period (`person_id`, `crossing_date`, `recorded`), from
-    truth/crossings.parquet; None for a world without it."""
+    truth/crossings.parquet; None for a world without it. With `linked` (the `record_id`s of the
+    border records in the warehouse's person_links), a record the ingest quarantined (an invalid
+    date or code: it never reached the rules) counts as not recorded, like one the register
+    lost; `quarantined` flags them."""
     path = world / "truth" / "crossings.parquet"
     if not path.exists():
         return None
-    return (pl.read_parquet(path, columns=["person_id", "crossing_date", "observed", "recorded"])
-            .filter(pl.col("observed"))
-            .select(pl.col("person_id").cast(pl.String), "crossing_date", "recorded"))
+    tc = (pl.read_parquet(path, columns=["person_id", "crossing_date", "observed", "recorded", "record_id"])
+          .filter(pl.col("observed")))
+    kept = (pl.col("record_id").cast(pl.String).is_in(linked["record_id"].cast(pl.String).implode())
+            if linked is not None else pl.lit(True))
+    return tc.select(pl.col("person_id").cast(pl.String), "crossing_date",
+                     (pl.col("recorded") & kept).alias("recorded"),
+                     (pl.col("recorded") & ~kept).alias("quarantined"))
 
 
 def lost_in_window(events: pl.DataFrame, crossings: pl.DataFrame, window: int) -> pl.Series:
@@ -282,7 +290,8 @@ def fully_observed(p: pl.DataFrame, truth: pl.DataFrame, status: pl.DataFrame, k
     Inside the fully observed years a missed or spurious event is put down to linkage when its
     person is split or merged, else to the rule and its repair of lost crossings (the person
     linked whole and alone). With the true `crossings`, the rule-and-repair errors are split
-    further (`rule_and_repair_causes`): `lost_crossing` when the border register lost a crossing
+    further (`rule_and_repair_causes`): `lost_crossing` when the border register lost (or the
+    ingest quarantined) a crossing
     of that person in the event's window (`lost_in_window`: information the registers do not
     hold, the repair can only estimate it); else `initial_status` when the event is on the
     person's first recorded crossing (it turns on the status before the data start:

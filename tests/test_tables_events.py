@@ -685,3 +685,182 @@ def test_a_registered_person_returning_home_after_a_year_away_starts_non_residen
                                                     [("IMMIGRATION",)])
     assert status(D(2021, 6, 1), "HOLIDAY") == (("RESIDENT", "population_register"), [])
     assert status(D(2020, 6, 1), "RETURN_HOME") == (("RESIDENT", "population_register"), [])
+
+
+def _dereg(key, registered_on, deregistered_on):
+    import polars as pl
+
+    return pl.DataFrame({"person_key": [key], "in_population_register": [True],
+                         "registration_date": [registered_on], "deregistration_date": [deregistered_on],
+                         "deregistration_reason": ["EMIGRATION"], "is_citizen": [False]})
+
+
+def test_a_permits_end_dates_a_lost_exit_before_a_later_deregistration():
+    """A German on a work permit (20 Dec 2020 - 30 Jun 2022, not renewed) enters on 10 Jan 2021;
+    his exit was lost, and the register deregistered him as an emigrant on 15 Nov 2022. The
+    permit's end dates the departure (holders leave a set time before it: 0 days on so few
+    cases), not the deregistration, which the register records weeks to a year late: EXIT on
+    30 Jun 2022 (the old order took the deregistration: 15 Nov 2022, a later year's emigration
+    for a March exit). A deregistration before the permit's end means he was gone by then: the
+    deregistration dates it (1 Mar 2022). The same between two entries (he came back on a new
+    permit in 2023)."""
+    permits = {"person_key": ["W"], "permit_kind": ["WORK"], "valid_from": [D(2020, 12, 20)],
+               "valid_to": [D(2022, 6, 30)]}
+    r = [("W", "ENTRY", D(2021, 1, 10), "DEU", "WORK")]
+    _, log = _place(r, permits, _dereg("W", D(2021, 2, 1), D(2022, 11, 15)))
+    row = log.filter(kind="MISSING_LAST_EXIT")
+    assert row["imputed_date"].to_list() == [D(2022, 6, 30)]
+    assert "permit held at the last entry expired" in row["reason"][0]
+    _, log = _place(r, permits, _dereg("W", D(2021, 2, 1), D(2022, 3, 1)))
+    row = log.filter(kind="MISSING_LAST_EXIT")
+    assert row["imputed_date"].to_list() == [D(2022, 3, 1)]
+    assert "deregistered as an emigrant" in row["reason"][0]
+    # two entries, the second on a permit granted in 2023: the lost exit between them likewise
+    gap = r + [("W", "ENTRY", D(2023, 5, 1), "DEU", "WORK")]
+    two = {k: v * 2 for k, v in permits.items()} | {"valid_from": [D(2020, 12, 20), D(2023, 4, 15)],
+                                                  "valid_to": [D(2022, 6, 30), D(2025, 4, 14)]}
+    _, log = _place(gap, two, _dereg("W", D(2019, 5, 1), D(2022, 11, 15)))
+    row = log.filter(kind="MISSING_EXIT")
+    assert row["imputed_date"].to_list() == [D(2022, 6, 30)]
+    assert "the permit held at arrival expired" in row["reason"][0]
+
+
+def test_a_registration_after_an_exit_dates_the_lost_return():
+    """Rua, a New Zealander living in Australia, leaves after a visit on 1 Mar 2021 (declaring
+    residence in Australia) and next leaves on 7 Jun 2023 (declaring home, reason OTHER): her return was lost
+    in between. The population register registered her on 29 Mar 2023 -- made on the spot, so
+    she was back by then: the ENTRY goes the typical arrival-to-registration delay before it
+    (0 days on so few cases), 29 Mar 2023, not where the proportional split put it. After a
+    last exit (no later crossing at all) the same registration dates the lost return
+    (MISSING_LAST_ENTRY). A registration on the day of the exit may belong to an arrival before
+    it: nothing is imputed from it."""
+    persons = _persons("R", D(2023, 3, 29), citizen=True)
+    two = [("R", "EXIT", D(2021, 3, 1), "AUS", "HOLIDAY"), ("R", "EXIT", D(2023, 6, 7), "NZL", "OTHER")]
+    repaired, log = _place(two, persons=persons)
+    row = log.filter(kind="MISSING_ENTRY")
+    assert row["imputed_date"].to_list() == [D(2023, 3, 29)]
+    assert "registered in the population register after the exit" in row["reason"][0]
+    assert repaired.sort("crossing_seq").select("direction", "crossing_date").rows() == [
+        ("EXIT", D(2021, 3, 1)), ("ENTRY", D(2023, 3, 29)), ("EXIT", D(2023, 6, 7))]
+    _, log = _place(two, persons=None)
+    assert log.filter(kind="MISSING_ENTRY")["imputed_date"].to_list() != [D(2023, 3, 29)]
+    _, log = _place(two[:1], persons=persons)
+    assert log.filter(kind="MISSING_LAST_ENTRY").select("imputed_date", "direction").rows() == [
+        (D(2023, 3, 29), "ENTRY")]
+    _, log = _place(two[:1], persons=_persons("R", D(2021, 3, 1), citizen=True))
+    assert log.filter(kind="MISSING_LAST_ENTRY").height == 0
+
+
+def test_an_asylum_application_dates_a_claimants_lost_arrival():
+    """Omar's only recorded crossing is an EXIT on 20 Dec 2023; his arrival record was lost. He
+    applied for asylum on 10 Feb 2023 (rejected), so he was in the country by then: the ENTRY is
+    imputed the typical arrival-to-application delay before it (0 days on so few cases). His
+    313-day stay is no migration under 12-16, and he was never resident: no event. Read
+    without the asylum register, his first crossing is an EXIT, so he was resident from the
+    start and leaving is an emigration."""
+    omar = _person_cols("Omar", "Said", "M", D(1991, 4, 4), "SYR", "SYR")
+    border = border_rows() + [_b("O1", "P13", "EXIT", D(2023, 12, 20), "OTHER", "NZL", omar)]
+    case = [{"record_id": "A13", "_key": "P13", "case_number": "C13", "application_date": D(2023, 2, 10),
+             "decision": "REJECTED", "decision_date": D(2023, 10, 1), "document_number": None, **omar}]
+    con, _ = build_example(border=border, asylum=case)
+    rep = con.sql("SELECT kind, crossing_date, imputed_date, reason FROM crossing_repairs "
+                  "WHERE person_key = 'P13'").fetchall()
+    assert [r[:3] for r in rep] == [("MISSING_FIRST_ENTRY", D(2023, 12, 20), D(2023, 2, 10))]
+    assert "asylum application" in rep[0][3]
+    assert con.sql("SELECT count(*) FROM migration_events WHERE person_key = 'P13'").fetchall() == [(0,)]
+    con, _ = build_example(border=border)
+    assert con.sql("SELECT event_type, event_date FROM migration_events WHERE person_key = 'P13'"
+                   ).fetchall() == [("EMIGRATION", D(2023, 12, 20))]
+
+
+def test_everyones_visitor_stay_counts_each_visitor_once():
+    """The typical stay of a visitor with none of their own is everyone's: each visitor's own
+    median, counted once. A cross-border commuter (twelve same-day visits), a visitor who stayed
+    10 days and one who stayed 20: medians 0, 10, 20 -> 10 days, so Kim, who came on 1 May 2022
+    and whose exit was lost, leaves on 11 May. Counted per stay (the old tally), the commuter's
+    twelve 0-day visits made it 0: an exit on her arrival day."""
+    commuter = [r for d in range(1, 13) for r in (("C", "ENTRY", D(2021, 3, d), "AUS", "WORK"),
+                                                   ("C", "EXIT", D(2021, 3, d), "AUS", "WORK"))]
+    visitors = [("V", "ENTRY", D(2021, 2, 1), "AUS", "HOLIDAY"), ("V", "EXIT", D(2021, 2, 11), "AUS", "HOLIDAY"),
+                ("W", "ENTRY", D(2021, 6, 1), "GBR", "HOLIDAY"), ("W", "EXIT", D(2021, 6, 21), "GBR", "HOLIDAY")]
+    kim = [("K", "ENTRY", D(2022, 5, 1), "AUS", "HOLIDAY")]
+    _, log = _place(commuter + visitors + kim)
+    assert log.filter(kind="MISSING_LAST_EXIT", person_key="K")["imputed_date"].to_list() == [D(2022, 5, 11)]
+
+
+def test_a_move_abroad_is_no_trip_in_a_residents_typical_trip():
+    """Ana took a 14-day holiday in 2020, then left on 1 Jun 2020 (declaring home) and came back
+    for good two years later (1 Jun 2022, RETURN_HOME); her next exit was lost before she came
+    back on 20 May 2023. The lost exit is a trip's, dated her typical trip before the return:
+    14 days (6 May 2023). The two years away are a move abroad, not a trip: counted as one, her
+    median trip was 372 days, and the exit was put on the day she came home in 2022 -- a false
+    emigration and immigration around a stay."""
+    r = [("A", "EXIT", D(2020, 2, 1), "NZL", "HOLIDAY"), ("A", "ENTRY", D(2020, 2, 15), "NZL", "HOLIDAY"),
+         ("A", "EXIT", D(2020, 6, 1), "NZL", "OTHER"), ("A", "ENTRY", D(2022, 6, 1), "NZL", "RETURN_HOME"),
+         ("A", "ENTRY", D(2023, 5, 20), "NZL", "HOLIDAY")]
+    _, log = _place(r)
+    row = log.filter(kind="MISSING_EXIT")
+    assert row["imputed_date"].to_list() == [D(2023, 5, 6)]
+    assert "the person's own median trip" in row["reason"][0]
+
+
+def test_an_earlier_registrations_deregistration_dates_a_returning_emigrants_exit():
+    """Mere, a New Zealander born 1990, holidays in 2021 and is back on 26 Oct 2021; her exit
+    abroad was lost. The register deregistered her as an emigrant on 16 Feb 2022 and, when she
+    came home, registered her again on 30 Mar 2023 -- two register records, and `persons` keeps
+    only the latest (no deregistration). The repair reads every registration spell, so the lost
+    exit before her visit from Australia on 1 Feb 2023 goes on the deregistration date (the
+    reporting delay is 0 on so few cases): she emigrated in 2022. Read from `persons` alone,
+    she was a stayer who moved abroad at some point in the gap."""
+    from example_world import register_rows
+
+    mere = _person_cols("Mere", "Ngata", "F", D(1990, 8, 8), "NZL", "NZL")
+    border = border_rows() + [
+        _b("M1", "P14", "EXIT", D(2021, 10, 20), "HOLIDAY", "NZL", mere),
+        _b("M2", "P14", "ENTRY", D(2021, 10, 26), "HOLIDAY", "NZL", mere),
+        _b("M3", "P14", "ENTRY", D(2023, 2, 1), "FAMILY", "AUS", mere),
+        _b("M4", "P14", "EXIT", D(2023, 2, 22), "FAMILY", "AUS", mere)]
+    reg = [{"record_id": rid, "_key": "P14", "person_number": f"PN{rid}", "registration_date": on,
+            "registration_reason": why, "previous_country": None, "deregistration_date": off,
+            "deregistration_reason": off_why, "next_country": None, "naturalisation_date": None,
+            "region": "R1", "address": "1 Main St", **mere}
+           for rid, on, why, off, off_why in (("R14", D(1990, 8, 8), "BIRTH", D(2022, 2, 16), "EMIGRATION"),
+                                              ("R15", D(2023, 3, 30), "IMMIGRATION", None, None))]
+    con, _ = build_example(border=border, register=register_rows() + reg)
+    assert con.sql("SELECT registration_date, deregistration_date FROM persons WHERE person_key = 'P14'"
+                   ).fetchall() == [(D(2023, 3, 30), None)]
+    rep = con.sql("SELECT kind, imputed_date, reason FROM crossing_repairs WHERE person_key = 'P14' "
+                  "AND kind = 'MISSING_EXIT'").fetchall()
+    assert [r[:2] for r in rep] == [("MISSING_EXIT", D(2022, 2, 16))]
+    assert "deregistered as an emigrant" in rep[0][2]
+
+
+def test_a_registration_held_at_the_first_crossing_counts_though_a_later_one_replaced_it():
+    """Hemi, born in New Zealand in 1968, comes back from a holiday on 5 Oct 2020 (his first
+    recorded crossing: the exit before it was lost), emigrates on 23 May 2021 and comes home for
+    good on 26 Nov 2023. The register holds two records: his birth registration, closed on
+    4 Feb 2022 (deregistered as an emigrant), and a new registration on 11 Dec 2023. `persons`
+    keeps the latest, which starts after his first crossing, so he looked unregistered then and
+    a first ENTRY made him NON_RESIDENT: his emigration was never counted. Every registration
+    spell is read: the birth registration covered 5 Oct 2020, so he starts RESIDENT (the
+    population register) and leaving on 23 May 2021 is an emigration."""
+    from example_world import register_rows
+
+    hemi = _person_cols("Hemi", "Tane", "M", D(1968, 8, 21), "NZL", "NZL")
+    border = border_rows() + [
+        _b("H1", "P15", "ENTRY", D(2020, 10, 5), "HOLIDAY", "NZL", hemi),
+        _b("H2", "P15", "EXIT", D(2021, 5, 23), "SETTLE", "NZL", hemi),
+        _b("H3", "P15", "ENTRY", D(2022, 10, 24), "FAMILY", "GBR", hemi),
+        _b("H4", "P15", "EXIT", D(2022, 11, 21), "FAMILY", "GBR", hemi),
+        _b("H5", "P15", "ENTRY", D(2023, 11, 26), "RETURN_HOME", "GBR", hemi)]
+    reg = [{"record_id": rid, "_key": "P15", "person_number": f"PN{rid}", "registration_date": on,
+            "registration_reason": why, "previous_country": None, "deregistration_date": off,
+            "deregistration_reason": off_why, "next_country": None, "naturalisation_date": None,
+            "region": "R1", "address": "1 Main St", **hemi}
+           for rid, on, why, off, off_why in (("R16", D(1968, 8, 21), "BIRTH", D(2022, 2, 4), "EMIGRATION"),
+                                              ("R17", D(2023, 12, 11), "IMMIGRATION", None, None))]
+    con, _ = build_example(border=border, register=register_rows() + reg)
+    assert con.sql("SELECT initial_status, initial_status_source FROM initial_status WHERE person_key = 'P15'"
+                   ).fetchall() == [("RESIDENT", "population_register")]
+    assert ("EMIGRATION", D(2021, 5, 23)) in con.sql(
+        "SELECT event_type, event_date FROM migration_events WHERE person_key = 'P15'").fetchall()

@@ -284,7 +284,7 @@ def build_crossings_spark(con: duckdb.DuckDBPyConnection, settings: TableSetting
     _load(con, "_repaired", pass3, "repaired", spec3["repaired"], temp=True)
     _load(con, "crossing_repairs", pass3, "log", spec3["log"], temp=False,
           order="person_key, crossing_date, kind, row")
-    cx.initial_status_table(con, settings, "_repaired")
+    cx.initial_status_table(con, settings, "_repaired", restricted)
 
     # 4. the residence rule
     src4 = {"repaired": from_envelope(spark, spark.read.parquet(str(work / "pass3")), "repaired",

@@ -9,15 +9,19 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
-| | a foreigner's permit held at the entry expired before U, not renewed, no later permit, no registration starting after it ended (one made while it ran is the arrival's) | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
-| last crossing an EXIT (`MISSING_LAST_ENTRY`) | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
-| first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `permit_lag`, `registration_lag`) |
+| | a foreigner's permit held at the entry expired before U, not renewed, no later permit, no registration starting after it ended (one made while it ran is the arrival's); before a deregistration (below), unless this date is after it | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
+| | deregistered as an emigrant after the entry | EXIT the register's typical reporting delay (pooled `reporting_delay`) before the deregistration |
+| last crossing an EXIT (`MISSING_LAST_ENTRY`) | a registration starting after the exit (at least the typical delay after it) | ENTRY the typical arrival-to-registration delay before it |
+| | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
+| first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; an asylum application, a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-application delay before the application, the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `asylum_lag`, `registration_lag`, `permit_lag`) |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
-| | the permit held at a ends in the gap, not renewed | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the pooled `expiry_lead` |
+| | the permit held at a ends in the gap, not renewed (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the pooled `expiry_lead` |
+| | deregistered as an emigrant in the gap | EXIT the typical reporting delay before the deregistration |
 | | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
 | | resident at a (below) | ENTRY at a + typical trip of a resident |
+| | a registration starts in (a, c] (at least the typical delay after a) | ENTRY the typical arrival-to-registration delay before it |
 | | a permit starts in (a, c] | ENTRY the person's own typical lag after its first day (median days from a permit's first day to their recorded ENTRYs under it), else the pooled `permit_lag` |
 | | non-resident leaving at a (declares a foreign residence, no long permit, no registration over [a, c]) | ENTRY at c − typical visitor stay |
 | anything else | none | `rules.repair`'s imputation is kept |
@@ -65,6 +69,7 @@ REGULAR_MIN_STAYS = 3  # complete short stays that make a regular visitor whatev
 # a trip's reasons on a departure (Annex 2 topic L): declared by a resident leaving for a while
 TRIP_REASONS = ("HOLIDAY", "BUSINESS", "FAMILY", "HEALTH", "TRANSIT")
 RESIDENT_MAX_TRIP_DAYS = 90
+LONG_ABSENCE_DAYS = 365  # an absence this long is a move abroad, never a trip
 TAIL_KINDS = {"MISSING_LAST_EXIT": "EXIT", "MISSING_LAST_ENTRY": "ENTRY"}
 # imputed rows that are not between two recorded crossings: added, not moved
 ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY"}
@@ -126,7 +131,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
         ).group_by("_r").agg(pl.col("_reg_starts").any(), pl.col("_reg_at_a").any(),
                              pl.col("_dereg").min(), pl.col("_rstart").min())
         out = out.join(reg, on="_r", how="left")
-        cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")) \
+        cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")).unique("person_key") \
             if "is_citizen" in persons.columns else None
         if cit is not None:
             out = out.join(spans.select("_r", "person_key").join(cit, on="person_key", how="left")
@@ -144,6 +149,15 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                        .select("_r", pl.lit(True).alias("_asylum")), on="_r", how="left")
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_asylum"))
+    # the first asylum application made in [a, c] (`_applied`), when the register dates it
+    if asylum is not None and asylum.height and "application_date" in asylum.columns:
+        hits = (spans.select("_r", "person_key", "_a", "_c")
+                .join(asylum.select("person_key", _day("application_date").alias("_ap")), on="person_key")
+                .filter((pl.col("_ap") >= pl.col("_a")) & (pl.col("_ap") <= pl.col("_c")))
+                .group_by("_r").agg(pl.col("_ap").min().alias("_applied")))
+        out = out.join(hits, on="_r", how="left")
+    else:
+        out = out.with_columns(pl.lit(None, pl.Int64).alias("_applied"))
     return out.with_columns(pl.col(c).fill_null(False) for c in
                             ("_permit", "_permit_visit", "_reg_starts", "_reg_at_a", "_asylum",
                              "_citizen"))
@@ -161,7 +175,9 @@ def _spell_kinds(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, pl.DataFram
         "person_key", "direction", "country_of_residence", (pl.col("_nday") - pl.col("_day")).alias("_len"))
     cor = pl.col("country_of_residence")
     stays = spells.filter((pl.col("direction") == "ENTRY") & cor.is_not_null() & (cor != home))
-    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home))
+    # an absence of a year or more after an exit declaring home is a move abroad (the UN's
+    # twelve months), not a trip: it would stretch the person's typical trip to years
+    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home) & (pl.col("_len") < LONG_ABSENCE_DAYS))
     # a resident's time at home between trips: ENTRY declaring the home country -> next EXIT
     at_home = spells.filter((pl.col("direction") == "ENTRY") & (cor == home))
     return stays, trips, at_home
@@ -274,15 +290,34 @@ def _prepared(repaired: pl.DataFrame) -> pl.DataFrame:
         (pl.col("crossing_seq") == pl.col("crossing_seq").min().over(p)).alias("_isfirst"))
 
 
+def _asylum_cases(df: pl.DataFrame, asylum: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`_lag` from a claimant's first recorded crossing, an ENTRY, to their asylum application
+    (within a year), per person."""
+    if asylum is None or asylum.height == 0 or "application_date" not in asylum.columns:
+        return None
+    first = (df.filter(pl.col("_isfirst") & (pl.col("direction") == "ENTRY") & ~pl.col("imputed"))
+             .select("person_key", "_day"))
+    return (first.join(asylum.select("person_key", _day("application_date").alias("_ap")).drop_nulls(),
+                       on="person_key")
+            .with_columns((pl.col("_ap") - pl.col("_day")).alias("_lag"))
+            .filter(pl.col("_lag").is_between(0, 365)).sort("person_key", "_lag")
+            .unique("person_key", keep="first"))
+
+
 def _tally(df: pl.DataFrame, home: str, permits: pl.DataFrame | None,
-           persons: pl.DataFrame | None, start: int) -> pl.DataFrame:
+           persons: pl.DataFrame | None, start: int,
+           asylum: pl.DataFrame | None = None) -> pl.DataFrame:
     stays, trips, at_home = _spell_kinds(df, home)
     permit_pairs, reg_pairs = _arrival_cases(df, permits, persons, start)
-    parts = [pooled.tally("visitor_stay", stays, "_len"), pooled.tally("resident_trip", trips, "_len"),
+    # everyone's typical visitor stay: each visitor's own median counted once -- counted per stay,
+    # a few hundred daily cross-border commuters (hundreds of same-day visits each) made it 0 days
+    own_stays = stays.group_by("person_key").agg(pl.col("_len").median().round().cast(pl.Int64))
+    parts = [pooled.tally("visitor_stay", own_stays, "_len"), pooled.tally("resident_trip", trips, "_len"),
              pooled.tally("time_at_home", at_home, "_len")]
     for stat, cases in (("permit_lag", permit_pairs), ("registration_lag", reg_pairs),
                         ("reporting_delay", _delay_cases(df, persons)),
-                        ("expiry_lead", _lead_cases(df, permits))):
+                        ("expiry_lead", _lead_cases(df, permits)),
+                        ("asylum_lag", _asylum_cases(df, asylum))):
         if cases is not None:
             parts.append(pooled.tally(stat, cases, "_lag"))
     return pooled.combine(parts)
@@ -290,13 +325,14 @@ def _tally(df: pl.DataFrame, home: str, permits: pl.DataFrame | None,
 
 def evidence_tally(repaired: pl.DataFrame, *, home: str, start: dt.date,
                    permits: pl.DataFrame | None = None,
-                   persons: pl.DataFrame | None = None) -> pl.DataFrame:
+                   persons: pl.DataFrame | None = None,
+                   asylum: pl.DataFrame | None = None) -> pl.DataFrame:
     """What a part of the persons contributes to the typical lengths and delays that
     `place_with_evidence` pools over everyone (`rules.pooled`): add up every part's tally and
     pass the sum as its `tally`. `start` is the first day of the border data (all parts)."""
     if repaired.height == 0:
         return pooled.combine([])
-    return _tally(_prepared(repaired), home, permits, persons, _ordinal(start))
+    return _tally(_prepared(repaired), home, permits, persons, _ordinal(start), asylum)
 
 
 def _ordinal(d: dt.date) -> int:
@@ -331,7 +367,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
     u = _ordinal(until or df["crossing_date"].max())
     start = _ordinal(start) if start is not None else int(df["_day"].min())
     if tally is None:
-        tally = _tally(df, home, permits, persons, start)
+        tally = _tally(df, home, permits, persons, start, asylum)
     spans = _spans_to_judge(df, home=home, u=u, start=start,
                             resident_trip_repair=resident_trip_repair,
                             resident_max_trip_days=resident_max_trip_days)
@@ -379,20 +415,23 @@ def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
     # trailing recorded ENTRYs on or before U: a = the entry, c = U
     tail_rows = edge_spans(last & entry & (pl.col("_day") <= u), "MISSING_LAST_EXIT",
                            pl.col("_day"), pl.lit(u))
-    # trailing recorded EXITs of a trip (home residence and a trip's reason declared), a = the
-    # exit, left more than `resident_max_trip_days` before U: a person who left later may simply
-    # still be away at U (censored, not lost), and is left alone
-    tail_exits = edge_spans(last & exit_ & (pl.col("_day") < u - resident_max_trip_days) & (cor == home)
-                            & reason.fill_null("").is_in(TRIP_REASONS) & pl.lit(resident_trip_repair),
-                            "MISSING_LAST_ENTRY", pl.col("_day"), pl.lit(u))
+    # trailing recorded EXITs on or before U, a = the exit, c = U. `_trip`: a resident's trip
+    # (home residence and a trip's reason declared) that left more than `resident_max_trip_days`
+    # before U -- a person who left later may simply still be away at U (censored, not lost);
+    # any other last exit is judged only on a registration starting after it (`_judged`)
+    tail_exits = edge_spans(last & exit_ & (pl.col("_day") <= u), "MISSING_LAST_ENTRY",
+                            pl.col("_day"), pl.lit(u)).join(
+        df.select("_r", ((pl.col("_day") < u - resident_max_trip_days) & (cor == home)
+                         & reason.fill_null("").is_in(TRIP_REASONS) & pl.lit(resident_trip_repair))
+                  .alias("_trip")), on="_r", how="left")
     # a first crossing that is a recorded EXIT after the data start: if a permit or registration
     # starts between the data start and it, the person arrived in the period and the arrival
     # record was lost -- without it they look resident from the start (an emigration on leaving
     # that never was, and a missing immigration); a = the data start, c = the exit
     head_exits = edge_spans(first & exit_ & (pl.col("_day") > start), "MISSING_FIRST_ENTRY",
                             pl.lit(start), pl.col("_day"))
-    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="vertical_relaxed")
-    return spans
+    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="diagonal_relaxed")
+    return spans.with_columns(pl.col("_trip").fill_null(False))
 
 
 def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataFrame,
@@ -476,31 +515,49 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # a resident's trip whose return was lost (the span is [exit, U]; the exit declared home
     # residence and a trip's reason): no deregistration as an emigrant and no expiry of a
     # foreigner's permit after it -- either would be evidence of an emigration
-    resident_trip = tail_en & ~dereg & ~tail_permit_ends
+    resident_trip = tail_en & pl.col("_trip") & ~dereg & ~tail_permit_ends
+    # a population-register registration starting after an exit (between two exits, or after the
+    # last one) is made on the spot: the person came back, the register's typical delay before
+    # it -- when that falls after the exit (a registration sooner than that after the exit may
+    # belong to an arrival before it)
+    reg_return_date = pl.col("_rstart") - reg_lag
+    asylum_lag = _typical_lag(tally, "asylum_lag")
+    registered_return = ((en | tail_en) & pl.col("_rstart").is_not_null()
+                         & (reg_return_date > pl.col("_a")) & (reg_return_date <= pl.col("_c")))
     # the crossing at c is a visitor's (a residence abroad and a visit's reason declared) after a
     # gap longer than two typical trips: a stayer at a who comes back so moved abroad in the gap
     # (not on a short trip just before c); a resident leaving at a who leaves again so moved
     # abroad at a, and the lost ENTRY is the visit's, before c
     c_is_visit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
                   & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS) & (gap > 2 * trip))
+    # the permit's end dates a departure more closely than a deregistration does (the register
+    # records it weeks to a year later, its delay is spread wide; holders leave a set time before
+    # the permit runs out): with both, the permit's date, unless it falls after the
+    # deregistration -- the person was gone by then
+    tail_permit_date = pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))
+    gap_permit_date = clip(pl.col("_pend_norenew") - pl.coalesce(
+        pl.col("_own_exit_lead").round(), pl.lit(float(lead))).cast(pl.Int64))
+    before_dereg = lambda d: ~dereg | (d <= pl.col("_dereg"))  # noqa: E731
     cases = [
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
+        ("permit_expired_tail", tail_ex & tail_exit_permit_ends & before_dereg(tail_permit_date),
+         tail_permit_date),
+        ("permit_expired", ex & permit_ends & before_dereg(gap_permit_date), gap_permit_date),
         ("deregistered", (tail_ex | ex) & dereg, clip(pl.col("_dereg") - delay)),
-        ("permit_expired_tail", tail_ex & tail_exit_permit_ends,
-         pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))),
+        ("newcomer_asylum", newcomer & pl.col("_applied").is_not_null(),
+         clip(pl.col("_applied") - asylum_lag)),
         ("newcomer_registered", newcomer_reg, clip(pl.col("_rstart") - reg_lag)),
         ("newcomer_permit", newcomer_permit, clip(pl.col("_pstart_first") + permit_lag)),
         ("resident_trip_tail", resident_trip,
          pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
-        ("permit_expired", ex & permit_ends,
-         clip(pl.col("_pend_norenew") - pl.coalesce(pl.col("_own_exit_lead").round(), pl.lit(float(lead))).cast(pl.Int64))),
         ("emigrated_in_gap", ex & stayer & c_is_visit,
          pl.col("_a") + pl.min_horizontal(at_home.fill_null(gap), (gap + 1) // 2)),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
         ("visitor_leaving_at_c", en & resident_exit & c_is_visit,
          pl.col("_c") - pl.min_horizontal(stay, gap)),
         ("resident_leaving", en & resident_exit, pl.col("_a") + pl.min_horizontal(trip, gap)),
+        ("registered_return", registered_return, reg_return_date),
         ("permit_starts", en & permit_starts,
          clip(pl.col("_pstart") + pl.coalesce(pl.col("_own_arrival_lag").round(), pl.lit(float(permit_lag))).cast(pl.Int64))),
         ("nonresident_leaving", en & nonres_exit, pl.col("_c") - pl.min_horizontal(stay, gap)),
@@ -521,6 +578,7 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
     delay = _typical_lag(tally, "reporting_delay")
     lead = _typical_lag(tally, "expiry_lead")
     permit_lag, reg_lag = _typical_lag(tally, "permit_lag"), _typical_lag(tally, "registration_lag")
+    asylum_lag = _typical_lag(tally, "asylum_lag")
     own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving",
                                               "visitor_leaving_at_c"]))
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
@@ -556,6 +614,10 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                                 "visit's reason declared) leaving at the second: the lost entry is "
                                 "the visit's, {} before the second exit",
         "resident_leaving": "resident leaving (home residence declared or registered): entry after {}",
+        "newcomer_asylum": "first crossing an EXIT, an asylum application during the period: "
+                           f"arrival the typical {asylum_lag} days before it{{}}",
+        "registered_return": "registered in the population register after the exit: entry the "
+                             f"typical {reg_lag} days before the registration{{}}",
         "permit_starts": "a permit starts inside the gap: entry on its first day plus the person's "
                          "own median days from a permit's first day to an entry under it (none "
                          f"recorded: the typical {permit_lag}){{}}",

@@ -65,18 +65,39 @@ def evidence_days(rule: Rule, permit_evidence_min_days: int | None) -> int:
 
 def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
                        order_col: str | None = None, returning_resident: bool = True,
-                       min_absence_days: int | None = None) -> str:
+                       min_absence_days: int | None = None, registrations: str | None = None) -> str:
     """SELECT of `initial_status` from the repaired crossings, `persons` and `person_links` (see
     module doc); `returning_resident=False` drops the cases added with the register-evidence
     repair (a declared home residence on a first ENTRY; a visit's reason on a first EXIT).
     `min_absence_days` (the rule's N): a first ENTRY at least that many days after the first day
     of the border data means the person was abroad that long -- NON_RESIDENT, whatever the
-    population register says (`absent_before_first_entry`)."""
+    population register says (`absent_before_first_entry`). `registrations`: a SELECT of every
+    registration spell (`person_key, registration_date, deregistration_date`, one row per
+    register record); then "registered at the first crossing" is any spell covering it, not the
+    `persons` table's latest registration alone (a returning emigrant's re-registration there
+    hides the registration they held when the data start)."""
     order = f"{order_col}, " if order_col else ""
     absent = ("FALSE" if min_absence_days is None else
               f"first_direction = 'ENTRY' AND first_reason IN ('RETURN_HOME', 'SETTLE') AND "
               f"{_days_between('data_start', 'first_crossing_date')} >= {int(min_absence_days)}")
     returning = "" if returning_resident else " AND FALSE"
+    if registrations is None:
+        registered = ("COALESCE(p.in_population_register, FALSE)\n"
+                      "                   AND (p.registration_date IS NULL OR p.registration_date <= f.first_crossing_date)\n"
+                      "                   AND (p.deregistration_date IS NULL OR p.deregistration_date >= f.first_crossing_date)")
+        new_registration = "COALESCE(p.registration_date > f.first_crossing_date, FALSE)"
+        spells = ""
+    else:
+        registered = "COALESCE(rg.covers, FALSE)"
+        new_registration = "COALESCE(rg.later, FALSE)"
+        spells = f"""
+          LEFT JOIN (
+            SELECT f2.person_key,
+                   bool_or((r.registration_date IS NULL OR r.registration_date <= f2.first_crossing_date)
+                           AND (r.deregistration_date IS NULL OR r.deregistration_date >= f2.first_crossing_date)) AS covers,
+                   bool_or(r.registration_date > f2.first_crossing_date) AS later
+            FROM firsts f2 JOIN ({registrations}) r ON r.person_key = f2.person_key
+            GROUP BY f2.person_key) rg ON rg.person_key = f.person_key"""
     # a registered person leaving first, declaring residence abroad and a visit's reason: a
     # visitor from abroad (the register's stale record of an emigrant) going home
     visit_exit = ("" if not returning_resident else
@@ -110,14 +131,11 @@ def initial_status_sql(crossings: str = "_repaired", home_country: str = "NZL",
         FROM (
           SELECT f.*, starts.data_start,
                  COALESCE(f.declared_residence <> '{home_country}', FALSE) AS declared_foreign,
-                 COALESCE(p.in_population_register, FALSE)
-                   AND (p.registration_date IS NULL OR p.registration_date <= f.first_crossing_date)
-                   AND (p.deregistration_date IS NULL OR p.deregistration_date >= f.first_crossing_date)
-                   AS registered,
+                 {registered} AS registered,
                  -- registered after the first crossing: an arrival to live, not a return from a trip
-                 COALESCE(p.registration_date > f.first_crossing_date, FALSE) AS new_registration,
+                 {new_registration} AS new_registration,
                  a.person_key IS NOT NULL AS asylum_case
-          FROM firsts f CROSS JOIN starts LEFT JOIN persons p ON p.person_key = f.person_key
+          FROM firsts f CROSS JOIN starts LEFT JOIN persons p ON p.person_key = f.person_key{spells}
           LEFT JOIN (SELECT DISTINCT person_key FROM person_links WHERE source = 'asylum_register') a
             ON a.person_key = f.person_key) f) s"""
 

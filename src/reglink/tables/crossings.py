@@ -177,7 +177,8 @@ def repair_part(raw: pl.DataFrame, deaths: pl.DataFrame | None, settings: TableS
     ev_tally = None
     if inputs is not None and first_day is not None:
         ev_tally = evidence_tally(repaired, home=settings.home_country, start=first_day,
-                                  permits=inputs["permits"], persons=inputs["persons"])
+                                  permits=inputs["permits"], persons=inputs["persons"],
+                                  asylum=inputs.get("asylum"))
     return repaired, log, ev_tally
 
 
@@ -217,15 +218,34 @@ def raw_crossings_table(con: duckdb.DuckDBPyConnection, restricted: str) -> bool
     return sql is not None
 
 
+def registration_spells_sql(con: duckdb.DuckDBPyConnection, restricted: str | None) -> str | None:
+    """SELECT of every linked population-register record as a registration spell (`person_key,
+    registration_date, deregistration_date`), or None without those columns: a person can hold
+    several (a returning emigrant registered again; the register's own duplicates)."""
+    if restricted is None:
+        return None
+    cols = set(columns(con, f"{restricted}.std_population_register"))
+    if not {"registration_date", "deregistration_date"} <= cols:
+        return None
+    return (f"SELECT l.person_key, CAST(s.registration_date AS DATE) AS registration_date, "
+            f"CAST(s.deregistration_date AS DATE) AS deregistration_date "
+            f"FROM {restricted}.std_population_register s JOIN person_links l "
+            "ON l.source = 'population_register' AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)")
+
+
 def initial_status_table(con: duckdb.DuckDBPyConnection, settings: TableSettings,
-                         repaired: str = "_repaired") -> None:
-    """`initial_status` in one SQL pass over every person's repaired crossings (pass 3's)."""
+                         repaired: str = "_repaired", restricted: str | None = None) -> None:
+    """`initial_status` in one SQL pass over every person's repaired crossings (pass 3's);
+    with the `restricted` store, "registered at the first crossing" reads every registration
+    spell, not only the latest (with the evidence repair)."""
     repaired_cols = columns(con, repaired if "." in repaired else f"temp.{repaired}") or columns(con, repaired)
+    spells = registration_spells_sql(con, restricted) if settings.evidence_repair else None
     con.execute("CREATE OR REPLACE TABLE initial_status AS "
                 + initial_status_sql(repaired, settings.home_country,
                                      next((c for c in ORDER_COLUMNS if c in repaired_cols), None),
                                      settings.evidence_repair,
-                                     settings.rule.threshold_days if settings.evidence_repair else None))
+                                     settings.rule.threshold_days if settings.evidence_repair else None,
+                                     spells))
 
 
 def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
@@ -300,7 +320,7 @@ def build_crossings(con: duckdb.DuckDBPyConnection, settings: TableSettings,
     con.execute("DROP TABLE IF EXISTS _repaired_1; DROP TABLE IF EXISTS _repair_log_1")
     con.execute("CREATE OR REPLACE TABLE crossing_repairs AS SELECT * FROM crossing_repairs "
                 "ORDER BY person_key, crossing_date, kind, row")
-    initial_status_table(con, settings, "_repaired")
+    initial_status_table(con, settings, "_repaired", restricted)
 
     # 4. the residence rule
     classified_parts = _Appender(con, "_crossings")
@@ -342,13 +362,51 @@ class EvidenceInputs:
         from reglink.tables.events import all_permits_sql
 
         return {
-            "persons": "SELECT person_key, in_population_register, registration_date, "
-                       "deregistration_date, deregistration_reason, is_citizen FROM persons "
-                       f"WHERE {where}",
+            "persons": self._registrations_sql(where),
             "permits": all_permits_sql(self.con, self.restricted, on_links) if self.has_permits else None,
-            "asylum": ("SELECT DISTINCT person_key FROM person_links "
-                       f"WHERE source = 'asylum_register' AND {where}") if self.has_asylum else None,
+            "asylum": self._asylum_sql(on_links) if self.has_asylum else None,
         }
+
+    def _registrations_sql(self, where: str) -> str:
+        """Every registration spell of the persons `where` selects: one row per population-register
+        record (the `persons` table keeps only the latest, so a returning emigrant's earlier
+        deregistration as an emigrant -- evidence of when they left -- would be lost), a person
+        with none once (`in_population_register` false), each with `is_citizen`. Birth
+        registrations are dated to the month, as in `persons`."""
+        cols = set(columns(self.con, f"{self.restricted}.std_population_register"))
+        if not {"registration_date", "deregistration_date", "deregistration_reason"} <= cols:
+            return ("SELECT person_key, in_population_register, registration_date, "
+                    f"deregistration_date, deregistration_reason, is_citizen FROM persons WHERE {where}")
+        birth = ("s.registration_reason = 'BIRTH'" if "registration_reason" in cols else "FALSE")
+        return f"""
+          SELECT * FROM (
+            SELECT p.person_key, coalesce(r.registered, p.in_population_register) AS in_population_register,
+                   CASE WHEN r.registered THEN r.registration_date ELSE p.registration_date END AS registration_date,
+                   CASE WHEN r.registered THEN r.deregistration_date ELSE p.deregistration_date END AS deregistration_date,
+                   CASE WHEN r.registered THEN r.deregistration_reason ELSE p.deregistration_reason END AS deregistration_reason,
+                   p.is_citizen
+            FROM persons p LEFT JOIN (
+              SELECT l.person_key, TRUE AS registered,
+                     CASE WHEN {birth} AND s.registration_date IS NOT NULL
+                          THEN date_trunc('month', CAST(s.registration_date AS DATE))
+                          ELSE CAST(s.registration_date AS DATE) END AS registration_date,
+                     CAST(s.deregistration_date AS DATE) AS deregistration_date,
+                     CAST(s.deregistration_reason AS VARCHAR) AS deregistration_reason
+              FROM {self.restricted}.std_population_register s JOIN person_links l
+                ON l.source = 'population_register'
+               AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)) r
+              ON r.person_key = p.person_key) x
+          WHERE {where}"""
+
+    def _asylum_sql(self, on_links: str) -> str:
+        """The linked asylum cases: person_key and the application date when the register gives
+        it (the repair dates a claimant's lost arrival by it)."""
+        cols = set(columns(self.con, f"{self.restricted}.std_asylum_register"))
+        applied = "CAST(a.application_date AS DATE)" if "application_date" in cols else "CAST(NULL AS DATE)"
+        return (f"SELECT l.person_key, {applied} AS application_date "
+                f"FROM {self.restricted}.std_asylum_register a JOIN person_links l "
+                "ON l.source = 'asylum_register' AND CAST(l.record_id AS VARCHAR) = CAST(a.record_id AS VARCHAR) "
+                f"WHERE {on_links}")
 
     def part(self, parts: Partitions, i: int) -> dict[str, pl.DataFrame | None]:
         return {k: None if q is None else self.con.sql(q).pl()
