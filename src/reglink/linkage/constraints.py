@@ -498,7 +498,10 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
     `dates_of_birth`: False leaves contradicting dates of birth to the model (registers where
     one person's date is often wholly wrong, see `dob_veto_applies`); `dob_typos`: False
     makes dates one digit apart contradict too (`dob_typos_tolerated`). `travel`: node pairs
-    whose crossings cannot be one traveller's (node_a, node_b, reason; `travel_contradictions`).
+    that cannot be one person's (node_a, node_b, reason): crossings no traveller makes
+    (`travel_contradictions`, logged as "travel: <reason>") and two register numbers
+    registered at two addresses at once (`registration_evidence`, whose reasons already
+    start with "register: ").
     """
     travel = pl.DataFrame(schema=TRAVEL_SCHEMA) if travel is None else travel.select(*TRAVEL_SCHEMA)
     empty_log = pl.DataFrame(schema={"cluster_id": pl.String, "node_a": pl.String, "node_b": pl.String,
