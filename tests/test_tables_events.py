@@ -163,6 +163,16 @@ def _b(rid, key, direction, day, reason, cor, person):
             "transport_mode": "AIR", "document_number": f"D{key}", **person}
 
 
+def _r(key, person, spells):
+    """Population-register records of one person: (record_id, registered, reason,
+    deregistered, reason) per registration spell, each under its own number."""
+    return [{"record_id": rid, "_key": key, "person_number": f"PN{rid}", "registration_date": on,
+             "registration_reason": why, "previous_country": None, "deregistration_date": off,
+             "deregistration_reason": off_why, "next_country": None, "naturalisation_date": None,
+             "region": "R1", "address": "1 Main St", **person}
+            for rid, on, why, off, off_why in spells]
+
+
 KIM = _person_cols("Kim", "Lee", "F", D(1980, 1, 1), "AUS", "AUS")
 
 
@@ -820,12 +830,8 @@ def test_an_earlier_registrations_deregistration_dates_a_returning_emigrants_exi
         _b("M2", "P14", "ENTRY", D(2021, 10, 26), "HOLIDAY", "NZL", mere),
         _b("M3", "P14", "ENTRY", D(2023, 2, 1), "FAMILY", "AUS", mere),
         _b("M4", "P14", "EXIT", D(2023, 2, 22), "FAMILY", "AUS", mere)]
-    reg = [{"record_id": rid, "_key": "P14", "person_number": f"PN{rid}", "registration_date": on,
-            "registration_reason": why, "previous_country": None, "deregistration_date": off,
-            "deregistration_reason": off_why, "next_country": None, "naturalisation_date": None,
-            "region": "R1", "address": "1 Main St", **mere}
-           for rid, on, why, off, off_why in (("R14", D(1990, 8, 8), "BIRTH", D(2022, 2, 16), "EMIGRATION"),
-                                              ("R15", D(2023, 3, 30), "IMMIGRATION", None, None))]
+    reg = _r("P14", mere, (("R14", D(1990, 8, 8), "BIRTH", D(2022, 2, 16), "EMIGRATION"),
+                           ("R15", D(2023, 3, 30), "IMMIGRATION", None, None)))
     con, _ = build_example(border=border, register=register_rows() + reg)
     assert con.sql("SELECT registration_date, deregistration_date FROM persons WHERE person_key = 'P14'"
                    ).fetchall() == [(D(2023, 3, 30), None)]
@@ -853,12 +859,8 @@ def test_a_registration_held_at_the_first_crossing_counts_though_a_later_one_rep
         _b("H3", "P15", "ENTRY", D(2022, 10, 24), "FAMILY", "GBR", hemi),
         _b("H4", "P15", "EXIT", D(2022, 11, 21), "FAMILY", "GBR", hemi),
         _b("H5", "P15", "ENTRY", D(2023, 11, 26), "RETURN_HOME", "GBR", hemi)]
-    reg = [{"record_id": rid, "_key": "P15", "person_number": f"PN{rid}", "registration_date": on,
-            "registration_reason": why, "previous_country": None, "deregistration_date": off,
-            "deregistration_reason": off_why, "next_country": None, "naturalisation_date": None,
-            "region": "R1", "address": "1 Main St", **hemi}
-           for rid, on, why, off, off_why in (("R16", D(1968, 8, 21), "BIRTH", D(2022, 2, 4), "EMIGRATION"),
-                                              ("R17", D(2023, 12, 11), "IMMIGRATION", None, None))]
+    reg = _r("P15", hemi, (("R16", D(1968, 8, 21), "BIRTH", D(2022, 2, 4), "EMIGRATION"),
+                           ("R17", D(2023, 12, 11), "IMMIGRATION", None, None)))
     con, _ = build_example(border=border, register=register_rows() + reg)
     assert con.sql("SELECT initial_status, initial_status_source FROM initial_status WHERE person_key = 'P15'"
                    ).fetchall() == [("RESIDENT", "population_register")]

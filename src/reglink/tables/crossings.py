@@ -28,6 +28,7 @@ from reglink.rules.inputs import SEEDED_INITIAL_STATUS, permit_evidence, seeded_
 from reglink.rules.inputs import initial_status_sql as initial_status_sql
 from reglink.rules.inputs import permit_evidence_sql as permit_evidence_sql
 from reglink.tables.partitions import Partitions
+from reglink.tables.persons import birth_month_sql, register_records_sql
 from reglink.tables.settings import TableSettings
 from reglink.tables.sql import col_or_null, columns
 
@@ -229,8 +230,7 @@ def registration_spells_sql(con: duckdb.DuckDBPyConnection, restricted: str | No
         return None
     return (f"SELECT l.person_key, CAST(s.registration_date AS DATE) AS registration_date, "
             f"CAST(s.deregistration_date AS DATE) AS deregistration_date "
-            f"FROM {restricted}.std_population_register s JOIN person_links l "
-            "ON l.source = 'population_register' AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)")
+            f"FROM {register_records_sql(restricted)}")
 
 
 def initial_status_table(con: duckdb.DuckDBPyConnection, settings: TableSettings,
@@ -377,7 +377,7 @@ class EvidenceInputs:
         if not {"registration_date", "deregistration_date", "deregistration_reason"} <= cols:
             return ("SELECT person_key, in_population_register, registration_date, "
                     f"deregistration_date, deregistration_reason, is_citizen FROM persons WHERE {where}")
-        birth = ("s.registration_reason = 'BIRTH'" if "registration_reason" in cols else "FALSE")
+        reason = "s.registration_reason" if "registration_reason" in cols else "NULL"
         return f"""
           SELECT * FROM (
             SELECT p.person_key, coalesce(r.registered, p.in_population_register) AS in_population_register,
@@ -387,14 +387,10 @@ class EvidenceInputs:
                    p.is_citizen
             FROM persons p LEFT JOIN (
               SELECT l.person_key, TRUE AS registered,
-                     CASE WHEN {birth} AND s.registration_date IS NOT NULL
-                          THEN date_trunc('month', CAST(s.registration_date AS DATE))
-                          ELSE CAST(s.registration_date AS DATE) END AS registration_date,
+                     {birth_month_sql('CAST(s.registration_date AS DATE)', reason)} AS registration_date,
                      CAST(s.deregistration_date AS DATE) AS deregistration_date,
                      CAST(s.deregistration_reason AS VARCHAR) AS deregistration_reason
-              FROM {self.restricted}.std_population_register s JOIN person_links l
-                ON l.source = 'population_register'
-               AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)) r
+              FROM {register_records_sql(self.restricted)}) r
               ON r.person_key = p.person_key) x
           WHERE {where}"""
 

@@ -24,6 +24,23 @@ PRECEDENCE = {n: r.precedence for n, r in sorted(REGISTERS.items(), key=lambda k
 RECORD_DATE = {n: r.record_date for n, r in REGISTERS.items()}
 
 
+def register_records_sql(restricted: str, links: str = "person_links") -> str:
+    """FROM clause: every population-register record (`s`) with the person it was linked to
+    (`l.person_key`). A person can hold several: a returning emigrant registered again, the
+    register's own duplicates."""
+    return (f"{restricted}.std_population_register s JOIN {links} l "
+            "ON l.source = 'population_register' "
+            "AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)")
+
+
+def birth_month_sql(date: str, reason: str) -> str:
+    """A registration's date, a birth registration's dated to the first of its month (a
+    register keys births when it learns of them; the month is what persons carry)."""
+    return (f"CASE WHEN {reason} = 'BIRTH' AND {date} IS NOT NULL "
+            f"THEN make_date(CAST(EXTRACT(YEAR FROM {date}) AS INTEGER), "
+            f"CAST(EXTRACT(MONTH FROM {date}) AS INTEGER), 1) ELSE {date} END")
+
+
 def available_sources(con: duckdb.DuckDBPyConnection, restricted: str) -> list[str]:
     """The std_<source> tables present in the restricted store (any may be missing)."""
     return [s for s in PRECEDENCE if columns(con, f"{restricted}.std_{s}")]
@@ -104,10 +121,7 @@ def persons_sql(home_country: str, restricted: str, has_register: bool, register
         reg = f"""
       LEFT JOIN (
         SELECT person_key,
-               CASE WHEN registration_reason = 'BIRTH' AND registration_date IS NOT NULL
-                    THEN make_date(CAST(EXTRACT(YEAR FROM registration_date) AS INTEGER),
-                                   CAST(EXTRACT(MONTH FROM registration_date) AS INTEGER), 1)
-                    ELSE registration_date END AS registration_date,
+               {birth_month_sql('registration_date', 'registration_reason')} AS registration_date,
                registration_reason, previous_country,
                deregistration_date, deregistration_reason, next_country, region
         FROM (SELECT l.person_key,
@@ -121,18 +135,14 @@ def persons_sql(home_country: str, restricted: str, has_register: bool, register
                      row_number() OVER (PARTITION BY l.person_key ORDER BY
                         {'registration_date' if 'registration_date' in c else 'NULL'} DESC NULLS LAST,
                         CAST(s.record_id AS VARCHAR)) AS rn
-              FROM {restricted}.std_population_register s JOIN person_links l
-                ON l.source = 'population_register'
-               AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)) x
+              FROM {register_records_sql(restricted)}) x
         WHERE rn = 1) reg ON reg.person_key = k.person_key
       LEFT JOIN (
         SELECT l.person_key,
                min({'s.naturalisation_date' if 'naturalisation_date' in c else 'CAST(NULL AS DATE)'}) AS naturalisation_date,
                max(CASE WHEN {"s.deregistration_reason = 'DEATH'" if 'deregistration_reason' in c else 'FALSE'}
                         THEN {'s.deregistration_date' if 'deregistration_date' in c else 'CAST(NULL AS DATE)'} END) AS death_date
-        FROM {restricted}.std_population_register s JOIN person_links l
-          ON l.source = 'population_register'
-         AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)
+        FROM {register_records_sql(restricted)}
         GROUP BY l.person_key) nat ON nat.person_key = k.person_key"""
         reg_cols = ("reg.person_key IS NOT NULL AS in_population_register, reg.registration_date, "
                     "reg.registration_reason, reg.previous_country, reg.deregistration_date, "

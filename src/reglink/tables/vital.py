@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import duckdb
 
-from reglink.tables.persons import citizen_at, subpopulation
+from reglink.tables.persons import citizen_at, register_records_sql, subpopulation
 from reglink.tables.sql import columns
 
 PARENT_COLUMNS = ("mother_person_number", "father_person_number")
@@ -50,9 +50,7 @@ def parent_keys_sql(restricted: str, cols: list[str], links: str = "person_links
         SELECT l.person_key, {_number('s.person_number')} AS own_no,
                {"s.registration_reason = 'BIRTH'" if 'registration_reason' in cols else 'FALSE'} AS birth_record,
                {_number(mother)} AS mother_no, {_number(father)} AS father_no
-        FROM {restricted}.std_population_register s JOIN {links} l
-          ON l.source = 'population_register'
-         AND CAST(l.record_id AS VARCHAR) = CAST(s.record_id AS VARCHAR)),
+        FROM {register_records_sql(restricted, links)}),
       numbers AS (SELECT own_no, min(person_key) AS person_key FROM reg
                   WHERE own_no IS NOT NULL GROUP BY own_no),
       child AS (SELECT person_key, min(mother_no) AS mother_no, min(father_no) AS father_no,
