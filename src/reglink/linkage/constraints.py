@@ -49,6 +49,8 @@ import logging
 
 import polars as pl
 
+from reglink.linkage.prepare import register_of_sql
+
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 500
@@ -200,6 +202,18 @@ def documents_contradict(a: str, b: str) -> pl.Expr:
 
 
 TRAVEL_SCHEMA = {"node_a": pl.String, "node_b": pl.String, "reason": pl.String}
+# node pairs that cannot be one person's, each with the kind of evidence it comes from
+# (`travel`, `register`): the split log reads "<kind>: <reason>"
+PAIR_EVIDENCE_SCHEMA = {**TRAVEL_SCHEMA, "kind": pl.String}
+
+
+def pair_evidence(pairs: pl.DataFrame | None, kind: str) -> pl.DataFrame:
+    """(node_a, node_b, reason) pairs as PAIR_EVIDENCE_SCHEMA rows of one `kind`."""
+    if pairs is None:
+        return pl.DataFrame(schema=PAIR_EVIDENCE_SCHEMA)
+    if "kind" not in pairs.columns:
+        pairs = pairs.with_columns(pl.lit(kind).alias("kind"))
+    return pairs.select(*PAIR_EVIDENCE_SCHEMA).cast(PAIR_EVIDENCE_SCHEMA)
 
 
 def travel_contradictions(con, crossings: str) -> pl.DataFrame:
@@ -310,14 +324,14 @@ def registration_contradictions_sql(nodes: str, clusters: str) -> str:
     return f"""
         WITH r AS (
             SELECT n.unique_id AS node_id, c.cluster_id, n.register_number AS num,
-                   regexp_extract(n.register_number, '^[^:]*', 0) AS reg, n.address_std AS addr,
+                   {register_of_sql('n.register_number')} AS reg, n.address_std AS addr,
                    n.registered_from AS a, n.registered_to AS b
             FROM {nodes} n JOIN {clusters} c ON c.node_id = n.unique_id
             WHERE n.register_number IS NOT NULL AND n.address_std IS NOT NULL
               AND n.registered_from IS NOT NULL),
         multi AS (SELECT cluster_id FROM r GROUP BY cluster_id HAVING count(DISTINCT num) > 1)
         SELECT x.node_id AS node_a, y.node_id AS node_b,
-               'register: two numbers registered at two addresses at once ('
+               'two numbers registered at two addresses at once ('
                || strftime(greatest(x.a, y.a), '%Y-%m-%d') || ')' AS reason
         FROM r x JOIN r y ON x.cluster_id = y.cluster_id AND x.node_id < y.node_id
              AND x.reg = y.reg AND x.num <> y.num AND x.a <= y.b AND y.a <= x.b
@@ -328,7 +342,7 @@ def registration_contradictions_sql(nodes: str, clusters: str) -> str:
 
 def registration_evidence(con, clusters: pl.DataFrame, *, nodes: str) -> pl.DataFrame:
     """`registration_contradictions_sql` over `clusters` (node_id, cluster_id) and the node
-    table `nodes` of `con`, as (node_a, node_b, reason) -- the shape of the travel evidence."""
+    table `nodes` of `con`, as pair evidence of kind `register` (PAIR_EVIDENCE_SCHEMA)."""
     con.register("_reg_cc", clusters.select("node_id", "cluster_id").to_arrow())
     try:
         out = con.sql(registration_contradictions_sql(nodes, "_reg_cc")).pl()
@@ -336,7 +350,7 @@ def registration_evidence(con, clusters: pl.DataFrame, *, nodes: str) -> pl.Data
         con.unregister("_reg_cc")
     log.info("cannot-link: %d node pairs registered under two numbers at two addresses at once",
              out.height)
-    return out.cast(TRAVEL_SCHEMA) if out.height else pl.DataFrame(schema=TRAVEL_SCHEMA)
+    return pair_evidence(out if out.height else None, "register")
 
 
 def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
@@ -350,9 +364,7 @@ def _conflicting(pe: pl.DataFrame, dobs: pl.DataFrame, docs: pl.DataFrame,
         t = (travel.join(part.rename({"node_id": "node_a", "part": "pa"}), on="node_a")
              .join(part.rename({"node_id": "node_b", "part": "pb"}), on="node_b")
              .select(pl.min_horizontal("pa", "pb").alias("a"), pl.max_horizontal("pa", "pb").alias("b"),
-                     # a register's contradiction names its kind; the rest are travel
-                     pl.when(pl.col("reason").str.starts_with("register: ")).then(pl.col("reason"))
-                     .otherwise(pl.concat_str(pl.lit("travel: "), "reason")).alias("reason"),
+                     pl.concat_str("kind", pl.lit(": "), "reason").alias("reason"),
                      pl.when(pl.col("pa") < pl.col("pb")).then("node_a").otherwise("node_b").alias("node_a"),
                      pl.when(pl.col("pa") < pl.col("pb")).then("node_b").otherwise("node_a").alias("node_b")))
         out.append(x.join(t, on=["a", "b"]).select("a", "b", "reason", "node_a", "node_b"))
@@ -498,12 +510,12 @@ def constrained_clusters(nodes: pl.DataFrame, pairs: pl.DataFrame, clusters: pl.
     `dates_of_birth`: False leaves contradicting dates of birth to the model (registers where
     one person's date is often wholly wrong, see `dob_veto_applies`); `dob_typos`: False
     makes dates one digit apart contradict too (`dob_typos_tolerated`). `travel`: node pairs
-    that cannot be one person's (node_a, node_b, reason): crossings no traveller makes
-    (`travel_contradictions`, logged as "travel: <reason>") and two register numbers
-    registered at two addresses at once (`registration_evidence`, whose reasons already
-    start with "register: ").
+    that cannot be one person's (node_a, node_b, reason[, kind]): crossings no traveller makes
+    (`travel_contradictions`; kind `travel` where none is given) and two register numbers
+    registered at two addresses at once (`registration_evidence`, kind `register`); logged as
+    "<kind>: <reason>".
     """
-    travel = pl.DataFrame(schema=TRAVEL_SCHEMA) if travel is None else travel.select(*TRAVEL_SCHEMA)
+    travel = pair_evidence(travel, "travel")
     empty_log = pl.DataFrame(schema={"cluster_id": pl.String, "node_a": pl.String, "node_b": pl.String,
                                      "cluster_a": pl.String, "cluster_b": pl.String,
                                      "reason": pl.String, "weight_between": pl.Float64})

@@ -32,8 +32,8 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
                                          delivery_dob_else_share, dob_typos_tolerated,
-                                         dob_veto_applies, registration_evidence,
-                                         travel_evidence)
+                                         dob_veto_applies, pair_evidence,
+                                         registration_evidence, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import (IDENTITY_TABLE, identities_table, linkage_columns,
@@ -500,7 +500,8 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
                      "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
         evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE}").pl()
         # node pairs that cannot be one person: impossible travel, two registrations at once
-        travel = pl.concat([travel_evidence(con, cc, groups="lk_groups", nodes=NODE_TABLE),
+        travel = pl.concat([pair_evidence(travel_evidence(con, cc, groups="lk_groups",
+                                                          nodes=NODE_TABLE), "travel"),
                             registration_evidence(con, cc, nodes=NODE_TABLE)])
         cc, split_log = constrained_clusters(evidence, pairs, cc, threshold,
                                              dates_of_birth=dob_veto, dob_typos=dob_typos,

@@ -17,6 +17,8 @@ from splink.internals.dialects import SplinkDialect
 import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 
+from reglink.linkage.prepare import register_of_sql
+
 MODEL_VERSION = "v1"
 # No name counts as rarer than 1 in 1,000 when weighing an exact agreement: in a small
 # delivery a name seen once is not proof of identity (two LUCA SCHMIDTs with different birth
@@ -199,8 +201,7 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
     # its own and not the null level: its u (the share of random pairs) is what makes the
     # two-numbers level strong evidence against a match, though not a veto (duplicates exist).
     same_reg = ("register_number_l IS NOT NULL AND register_number_r IS NOT NULL AND "
-                "regexp_extract(register_number_l, '^[^:]*', 0) = "
-                "regexp_extract(register_number_r, '^[^:]*', 0)")
+                f"{register_of_sql('register_number_l')} = {register_of_sql('register_number_r')}")
     register_number = cl.CustomComparison(
         output_column_name="register_number",
         comparison_description="the register's own number for the person: same, two numbers of "

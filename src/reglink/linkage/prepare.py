@@ -61,6 +61,11 @@ def linkage_columns(source: str, columns: list[str]) -> list[str]:
     return list(dict.fromkeys(c for c in wanted if c in columns))
 
 
+def register_of_sql(number: str) -> str:
+    """SQL: the register a `register_number` value belongs to (its prefix, `_own_number_sql`)."""
+    return f"regexp_extract({number}, '^[^:]*', 0)"
+
+
 def _own_number_sql(source: str, cols: list[str]) -> str | None:
     own = OWN_NUMBER.get(source)
     if own is None or own not in cols:
