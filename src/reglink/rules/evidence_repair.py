@@ -87,7 +87,8 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     out = spans.select("_r")
     if permits is not None and permits.height:
         pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
-            "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt"))
+            "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt"),
+            pl.col("permit_kind").cast(pl.String).alias("_pkind"))
         visit_end = pl.min_horizontal(pl.col("_c"), pl.col("_a") + visit_days)
         hits = (spans.join(pm, on="person_key")
                 .filter((pl.col("_pf").fill_null(-10**9) <= pl.col("_c"))
@@ -100,6 +101,9 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                     # (a renewal, or the next season's) starts on _pstart
                     # an open-ended permit (no valid_to, e.g. residence) held at a never ends
                     pl.col("_pt").fill_null(10**9).filter(pl.col("_pa")).max().alias("_pend"),
+                    # the kind of that permit (its holders' typical lead before the end)
+                    pl.col("_pkind").filter(pl.col("_pa"))
+                    .sort_by(pl.col("_pt").fill_null(10**9).filter(pl.col("_pa"))).last().alias("_pend_kind"),
                     pl.col("_pf").filter(~pl.col("_pa")).max().alias("_pstart"),
                     pl.col("_pf").filter(~pl.col("_pa")).min().alias("_pstart_first")))
         # a renewal: a permit starting before (or the day after) the held one ends extends it
@@ -109,6 +113,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_permit"),
                                pl.lit(None, pl.Boolean).alias("_permit_visit"),
+                               pl.lit(None, pl.String).alias("_pend_kind"),
                                *[pl.lit(None, pl.Int64).alias(c) for c in
                                  ("_pend", "_pstart", "_pstart_first", "_pend_norenew")])
     if persons is not None and persons.height:
@@ -256,6 +261,25 @@ def _arrival_cases(df: pl.DataFrame, permits: pl.DataFrame | None, persons: pl.D
     return permit_pairs, reg_pairs
 
 
+def _kind_lead_cases(df: pl.DataFrame, permits: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`_lag, permit_kind`: days from a recorded last EXIT to the end of the latest (non-visitor)
+    permit that started before it, within a year either side (negative: the holder left after
+    it ended), per person. Holders of different kinds leave at different times: a worker a
+    month before the work permit runs out, a student about when the study permit ends, often
+    weeks after it (the academic year ends before the permit does not)."""
+    if permits is None or permits.height == 0:
+        return None
+    last = df.filter(pl.col("_islast") & (pl.col("direction") == "EXIT") & ~pl.col("imputed")).select(
+        "person_key", pl.col("_day").alias("_x"))
+    pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
+        "person_key", "permit_kind", _day("valid_from").alias("_pf"),
+        _day("valid_to").alias("_pt")).drop_nulls(["_pf", "_pt", "permit_kind"])
+    return (last.join(pm, on="person_key").filter(pl.col("_pf") <= pl.col("_x"))
+            .sort("person_key", "_pf", "_pt").group_by("person_key").last()
+            .with_columns((pl.col("_pt") - pl.col("_x")).alias("_lag"))
+            .filter(pl.col("_lag").is_between(-365, 365)))
+
+
 def _lead_cases(df: pl.DataFrame, permits: pl.DataFrame | None) -> pl.DataFrame | None:
     """`_lag`: days from a recorded last EXIT to the end of the (non-visitor) permit held at it,
     per person whose permit ended within a year after that exit."""
@@ -314,6 +338,9 @@ def _tally(df: pl.DataFrame, home: str, permits: pl.DataFrame | None,
     own_stays = stays.group_by("person_key").agg(pl.col("_len").median().round().cast(pl.Int64))
     parts = [pooled.tally("visitor_stay", own_stays, "_len"), pooled.tally("resident_trip", trips, "_len"),
              pooled.tally("time_at_home", at_home, "_len")]
+    kind_leads = _kind_lead_cases(df, permits)
+    if kind_leads is not None:
+        parts.append(pooled.tally("expiry_lead_by_kind", kind_leads, "_lag", group="permit_kind"))
     for stat, cases in (("permit_lag", permit_pairs), ("registration_lag", reg_pairs),
                         ("reporting_delay", _delay_cases(df, persons)),
                         ("expiry_lead", _lead_cases(df, permits)),
@@ -344,6 +371,15 @@ def _typical_lag(t: pl.DataFrame, stat: str) -> int:
     if pooled.count(t, stat) < MIN_DELAY_CASES:
         return 0
     return int(round(pooled.median(t, stat)))
+
+
+def _kind_leads(t: pl.DataFrame) -> pl.DataFrame:
+    """`_pend_kind, _kind_lead`: the pooled lead before a permit's end of each kind with at
+    least MIN_DELAY_CASES cases (`expiry_lead_by_kind`), whole days."""
+    rows = [(k, int(round(pooled.median(t, "expiry_lead_by_kind", k))))
+            for k in pooled.groups(t, "expiry_lead_by_kind")
+            if pooled.count(t, "expiry_lead_by_kind", k) >= MIN_DELAY_CASES]
+    return pl.DataFrame(rows, schema={"_pend_kind": pl.String, "_kind_lead": pl.Int64}, orient="row")
 
 
 def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
@@ -491,6 +527,10 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
     permit_lag, reg_lag = _typical_lag(tally, "permit_lag"), _typical_lag(tally, "registration_lag")
     lead = _typical_lag(tally, "expiry_lead")
+    # the lead of the kind of permit held (a student leaves about when the study permit ends, a
+    # worker a month before), else everyone's
+    spans = spans.join(_kind_leads(tally), on="_pend_kind", how="left")
+    kind_lead = pl.coalesce(pl.col("_kind_lead"), pl.lit(lead, pl.Int64))
     # a newcomer: no permit held and not registered at the data start, one starting before the exit
     newcomer = head & pl.col("_pend").is_null()
     newcomer_permit = newcomer & ~pl.col("_reg_at_a") & pl.col("_pstart_first").is_not_null()
@@ -534,9 +574,9 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # records it weeks to a year later, its delay is spread wide; holders leave a set time before
     # the permit runs out): with both, the permit's date, unless it falls after the
     # deregistration -- the person was gone by then
-    tail_permit_date = pl.max_horizontal(pl.col("_pend_norenew") - lead, pl.col("_a"))
+    tail_permit_date = pl.max_horizontal(pl.col("_pend_norenew") - kind_lead, pl.col("_a"))
     gap_permit_date = clip(pl.col("_pend_norenew") - pl.coalesce(
-        pl.col("_own_exit_lead").round(), pl.lit(float(lead))).cast(pl.Int64))
+        pl.col("_own_exit_lead").round().cast(pl.Int64), kind_lead))
     before_dereg = lambda d: ~dereg | (d <= pl.col("_dereg"))  # noqa: E731
     cases = [
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
@@ -585,7 +625,11 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                      .otherwise(pl.lit("the median visitor stay")))
                .when(pl.col("_case").is_in(["stayer", "resident_leaving", "resident_trip_tail"]))
                .then(pl.when(pl.col("_own_trip").is_not_null()).then(pl.lit("the person's own median trip"))
-                     .otherwise(pl.lit("the median resident trip"))))
+                     .otherwise(pl.lit("the median resident trip")))
+               .when(pl.col("_case").is_in(["permit_expired_tail", "permit_expired"]))
+               .then(pl.when(pl.col("_kind_lead").is_not_null())
+                     .then(pl.format("of {} permits, {} days", pl.col("_pend_kind"), pl.col("_kind_lead")))
+                     .otherwise(pl.lit(f"of any permit, {lead} days"))))
     why = {
         "visitor_tail": "visitor entry (residence abroad declared, no permit beyond a visitor visa, "
                         "no registration, no asylum case): exit after {}",
@@ -594,7 +638,7 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
         "deregistered": "deregistered as an emigrant: exit the register's median reporting delay "
                         f"({delay} days) before the deregistration{{}}",
         "permit_expired_tail": "a foreigner's permit held at the last entry expired, not renewed: "
-                               f"exit the typical {lead} days before its last day{{}}",
+                               "exit on its last day less the typical lead {}",
         "newcomer_registered": "first crossing an EXIT, registered in the population register "
                                f"during the period: arrival the typical {reg_lag} days before "
                                "the registration{}",
@@ -602,7 +646,7 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                            f"arrival the typical {permit_lag} days after its first day{{}}",
         "permit_expired": "the permit held at arrival expired inside the gap, not renewed: exit on "
                           "its last day less the person's own median days from an exit to the end "
-                          f"of the permit held at it (none recorded: the typical {lead}){{}}",
+                          "of the permit held at it (none recorded: the typical lead {})",
         "emigrated_in_gap": "stayer at the first entry, visitor (residence abroad and a visit's "
                             "reason declared) at the second: moved abroad in between, exit after "
                             "the typical time at home between trips (at most half the gap){}",
