@@ -866,3 +866,74 @@ def test_a_registration_held_at_the_first_crossing_counts_though_a_later_one_rep
                    ).fetchall() == [("RESIDENT", "population_register")]
     assert ("EMIGRATION", D(2021, 5, 23)) in con.sql(
         "SELECT event_type, event_date FROM migration_events WHERE person_key = 'P15'").fetchall()
+
+
+# --- the lead of the kind of permit held; a residence right from a stay the person ended ---
+
+def test_a_lost_exit_at_a_permits_end_follows_the_lead_of_that_kind_of_permit():
+    """Five students left 10 days after their study permit ended (their last recorded exits: a
+    lead of -10 days), five workers 30 days before their work permit ended (+30). A student
+    and a worker whose last exits were lost, each on a permit ending 31 Jan 2023: the student's
+    exit goes on 10 Feb 2023 (the study permits' lead), the worker's on 1 Jan 2023 (the work
+    permits'). One lead for all (the workers', the only exits made while the permit still ran)
+    put the student's departure on 1 Jan -- and a permit ending in January on 2 Jan or earlier,
+    in the year before. With fewer than five students, their kind falls back to everyone's."""
+    rows, keys, kinds, starts, ends = [], [], [], [], []
+    for i in range(5):
+        end = D(2022, 1, 20) + dt.timedelta(days=7 * i)
+        rows += [(f"s{i}", "ENTRY", D(2021, 2, 1), "CHN", "STUDY"),
+                 (f"s{i}", "EXIT", end + dt.timedelta(days=10), "NZL", "HOLIDAY"),
+                 (f"w{i}", "ENTRY", D(2021, 2, 1), "PHL", "WORK"),
+                 (f"w{i}", "EXIT", end - dt.timedelta(days=30), "NZL", "OTHER")]
+        keys += [f"s{i}", f"w{i}"]
+        kinds += ["STUDY", "WORK"]
+        starts += [D(2021, 1, 20), D(2021, 1, 20)]
+        ends += [end, end]
+    lost = [("S", "ENTRY", D(2022, 2, 1), "CHN", "STUDY"), ("W", "ENTRY", D(2022, 2, 1), "PHL", "WORK")]
+    permits = {"person_key": keys + ["S", "W"], "permit_kind": kinds + ["STUDY", "WORK"],
+               "valid_from": starts + [D(2022, 1, 25)] * 2, "valid_to": ends + [D(2023, 1, 31)] * 2}
+    _, log = _place(rows + lost, permits)
+    got = {r["person_key"]: (r["imputed_date"], r["reason"])
+           for r in log.filter(kind="MISSING_LAST_EXIT").iter_rows(named=True)}
+    assert got["S"][0] == D(2023, 2, 10) and "of STUDY permits, -10 days" in got["S"][1]
+    assert got["W"][0] == D(2023, 1, 1) and "of WORK permits, 30 days" in got["W"][1]
+    # four students only: too few to estimate their kind's lead; everyone's (30) is used
+    few = [r for r in rows if r[0] != "s4"]
+    fewp = {k: [v for v, key in zip(vals, permits["person_key"]) if key != "s4"] for k, vals in permits.items()}
+    _, log = _place(few + lost, fewp)
+    s = log.filter(kind="MISSING_LAST_EXIT", person_key="S")
+    assert s["imputed_date"].to_list() == [D(2023, 1, 1)] and "of any permit, 30 days" in s["reason"][0]
+
+
+def test_a_residence_permit_from_a_stay_the_person_ended_does_not_keep_a_visitor():
+    """An Indian-born resident on a residence permit since 2010 (open-ended) left on 1 May 2020
+    and came back on 22 Aug 2022 for a holiday, declaring India as residence; the exit of that
+    visit was lost. The permit started before she left and she was away more than a year: it is
+    the right to stay of the stay she ended, not evidence that she stayed on now -- the visit's
+    exit goes after the typical visitor stay (12 days, a tourist's). The old reading took the
+    permit as a reason to stay, kept her to U and made her an immigrant in 2022. After an
+    absence under a year (a trip), or with a permit granted after she left, the permit still
+    speaks against a visit and nothing is imputed."""
+    x = [("X", "EXIT", D(2020, 1, 1), "NZL", "HOLIDAY"), ("X", "ENTRY", D(2020, 1, 9), "NZL", "HOLIDAY"),
+         ("T", "ENTRY", D(2021, 3, 1), "AUS", "HOLIDAY"), ("T", "EXIT", D(2021, 3, 13), "AUS", "HOLIDAY")]
+
+    def emigrant(left):
+        return [("E", "EXIT", left, "NZL", "OTHER"), ("E", "ENTRY", D(2022, 8, 22), "IND", "HOLIDAY")]
+
+    def permit(start):
+        import polars as pl
+
+        return {"person_key": ["E"], "permit_kind": ["RESIDENCE"], "valid_from": [start],
+                "valid_to": pl.Series([None], dtype=pl.Date)}
+
+    repaired, log = _place(x + emigrant(D(2020, 5, 1)), permit(D(2010, 1, 1)))
+    row = log.filter(kind="MISSING_LAST_EXIT", person_key="E")
+    assert row["imputed_date"].to_list() == [D(2022, 9, 3)] and "visitor" in row["reason"][0]
+    e = repaired.filter(person_key="E").sort("crossing_seq")
+    assert e.select("direction", "imputed").rows() == [("EXIT", False), ("ENTRY", False), ("EXIT", True)]
+    # away 200 days only: a resident's trip, the permit keeps her
+    _, log = _place(x + emigrant(D(2022, 2, 3)), permit(D(2010, 1, 1)))
+    assert log.filter(kind="MISSING_LAST_EXIT", person_key="E").height == 0
+    # a permit granted after she left: a reason to come back and stay
+    _, log = _place(x + emigrant(D(2020, 5, 1)), permit(D(2022, 6, 1)))
+    assert log.filter(kind="MISSING_LAST_EXIT", person_key="E").height == 0

@@ -90,13 +90,18 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
             "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt"),
             pl.col("permit_kind").cast(pl.String).alias("_pkind"))
         visit_end = pl.min_horizontal(pl.col("_c"), pl.col("_a") + visit_days)
+        stale = pl.col("_stale") if "_stale" in spans.columns else pl.lit(None, pl.Int64)
+        # a permit that started by the exit before a long absence ending at a (`_stale`) is the
+        # right to stay of the stay the person ended: no evidence against a visit now
+        fresh = (stale.is_null() | (pl.col("_pf").fill_null(-10**9) > stale))
         hits = (spans.join(pm, on="person_key")
                 .filter((pl.col("_pf").fill_null(-10**9) <= pl.col("_c"))
                         & (pl.col("_pt").fill_null(10**9) >= pl.col("_a")))
                 .with_columns((pl.col("_pf").fill_null(-10**9) <= pl.col("_a")).alias("_pa"),
-                              (pl.col("_pf").fill_null(-10**9) <= visit_end).alias("_pv"))
+                              ((pl.col("_pf").fill_null(-10**9) <= visit_end) & fresh).alias("_pv"),
+                              fresh.alias("_fresh"))
                 .group_by("_r").agg(
-                    pl.lit(True).alias("_permit"), pl.col("_pv").any().alias("_permit_visit"),
+                    pl.col("_fresh").any().alias("_permit"), pl.col("_pv").any().alias("_permit_visit"),
                     # the right to stay held at a ends on _pend; a permit starting within the gap
                     # (a renewal, or the next season's) starts on _pstart
                     # an open-ended permit (no valid_to, e.g. residence) held at a never ends
@@ -307,6 +312,7 @@ def _prepared(repaired: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(
         pl.col("_day").shift(1).over(p).alias("_pday"), pl.col("_day").shift(-1).over(p).alias("_nday"),
         pl.col("direction").shift(1).over(p).alias("_pdir"), pl.col("direction").shift(-1).over(p).alias("_ndir"),
+        pl.col("_day").shift(2).over(p).alias("_ppday"), pl.col("direction").shift(2).over(p).alias("_ppdir"),
         cor.shift(1).over(p).alias("_pcor"), reason.shift(1).over(p).alias("_preason"),
         cor.shift(-1).over(p).alias("_ncor"), reason.shift(-1).over(p).alias("_nreason"),
         pl.col("crossing_date").shift(-1).over(p).alias("_ndate"),
@@ -423,6 +429,15 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
             _placed_log(log, df, moved, added_spans, start=start, u=u))
 
 
+def _left_after_absence(prev_dir: str, prev_day: str, a: pl.Expr) -> pl.Expr:
+    """`_stale`: for an ENTRY at `a` that ends an absence of LONG_ABSENCE_DAYS or more (the
+    crossing before it an EXIT that long before), the day of that EXIT -- a permit that started
+    by then is a right to stay from the stay the person ended, not evidence of this one; else
+    null."""
+    return (pl.when((pl.col(prev_dir) == "EXIT") & (a - pl.col(prev_day) >= LONG_ABSENCE_DAYS))
+            .then(pl.col(prev_day)).otherwise(None).cast(pl.Int64).alias("_stale"))
+
+
 def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
                     resident_trip_repair: bool, resident_max_trip_days: int) -> pl.DataFrame:
     """The spans whose lost crossing register evidence may place: each imputed crossing between
@@ -436,7 +451,8 @@ def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
                          & pl.col("_pday").is_not_null() & pl.col("_nday").is_not_null()).select(
         "_r", p, pl.col("repair").alias("_kind"), pl.col("_pday").alias("_a"), pl.col("_nday").alias("_c"),
         pl.col("_pcor").alias("_acor"), pl.col("_preason").alias("_areason"), pl.col("_day").alias("_old"),
-        pl.col("_ndate").alias("_cdate"), pl.col("_ncor").alias("_ccor"), pl.col("_nreason").alias("_creason"))
+        pl.col("_ndate").alias("_cdate"), pl.col("_ncor").alias("_ccor"), pl.col("_nreason").alias("_creason"),
+        _left_after_absence("_ppdir", "_ppday", pl.col("_pday")))
     def edge_spans(rows: pl.Expr, kind: str, a: pl.Expr, c: pl.Expr) -> pl.DataFrame:
         """Spans at a person's first or last recorded crossing (the recorded crossing is the
         `_r` row): there is no crossing on the other side, so no `_old` date and no `c` row."""
@@ -450,7 +466,8 @@ def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
     entry, exit_ = pl.col("direction") == "ENTRY", pl.col("direction") == "EXIT"
     # trailing recorded ENTRYs on or before U: a = the entry, c = U
     tail_rows = edge_spans(last & entry & (pl.col("_day") <= u), "MISSING_LAST_EXIT",
-                           pl.col("_day"), pl.lit(u))
+                           pl.col("_day"), pl.lit(u)).join(
+        df.select("_r", _left_after_absence("_pdir", "_pday", pl.col("_day"))), on="_r", how="left")
     # trailing recorded EXITs on or before U, a = the exit, c = U. `_trip`: a resident's trip
     # (home residence and a trip's reason declared) that left more than `resident_max_trip_days`
     # before U -- a person who left later may simply still be away at U (censored, not lost);
@@ -467,6 +484,8 @@ def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
     head_exits = edge_spans(first & exit_ & (pl.col("_day") > start), "MISSING_FIRST_ENTRY",
                             pl.lit(start), pl.col("_day"))
     spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="diagonal_relaxed")
+    if "_stale" not in spans.columns:
+        spans = spans.with_columns(pl.lit(None, pl.Int64).alias("_stale"))
     return spans.with_columns(pl.col("_trip").fill_null(False))
 
 
@@ -480,7 +499,7 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     p = "person_key"
     # a person's only crossing can open both a head and a tail span: flags are keyed per span
     spans = spans.with_row_index("_sid")
-    flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c"), permits, persons,
+    flags = _overlap_flags(spans.select(pl.col("_sid").alias("_r"), p, "_a", "_c", "_stale"), permits, persons,
                            asylum, visitor_max_stay_days)
     spans = spans.join(flags.rename({"_r": "_sid"}), on="_sid", how="left")
     spans = spans.join(_own_permit_timing(df.join(spans.select(p).unique(), on=p, how="semi"), permits),
