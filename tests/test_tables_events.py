@@ -937,3 +937,20 @@ def test_a_residence_permit_from_a_stay_the_person_ended_does_not_keep_a_visitor
     # a permit granted after she left: a reason to come back and stay
     _, log = _place(x + emigrant(D(2020, 5, 1)), permit(D(2022, 6, 1)))
     assert log.filter(kind="MISSING_LAST_EXIT", person_key="E").height == 0
+
+
+def test_a_lost_exit_follows_the_end_of_a_run_of_renewed_permits():
+    """A French student enters on 26 Feb 2020 on a study permit renewed once (16 Jan 2020 - 15
+    Jan 2021, then 15 Jan 2021 - 15 Jan 2022), nothing after; her last exit was lost. The
+    renewal continues the right to stay, so it ends on 15 Jan 2022 and the exit is imputed then
+    (no leads to estimate from: 0 days). The old reading saw only the first permit, took the
+    second for a renewal and stopped there: no exit at all, resident to U, an emigration missed.
+    A permit starting after the run has ended is a new right to stay: nothing is imputed."""
+    r = [("F", "ENTRY", D(2020, 2, 26), "FRA", "STUDY")]
+    permits = {"person_key": ["F", "F"], "permit_kind": ["STUDY", "STUDY"],
+               "valid_from": [D(2020, 1, 16), D(2021, 1, 15)], "valid_to": [D(2021, 1, 15), D(2022, 1, 15)]}
+    _, log = _place(r, permits)
+    assert log.filter(kind="MISSING_LAST_EXIT")["imputed_date"].to_list() == [D(2022, 1, 15)]
+    later = {k: v + [w] for (k, v), w in zip(permits.items(), ["F", "WORK", D(2022, 3, 1), D(2025, 3, 1)])}
+    _, log = _place(r, later)
+    assert log.filter(kind="MISSING_LAST_EXIT").height == 0

@@ -89,6 +89,18 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
         pm = permits.filter(~pl.col("permit_kind").fill_null("").is_in(VISITOR_PERMITS)).select(
             "person_key", _day("valid_from").alias("_pf"), _day("valid_to").alias("_pt"),
             pl.col("permit_kind").cast(pl.String).alias("_pkind"))
+        # a person's permits in continuous runs: one starting by the day after the latest end so
+        # far renews the right to stay (a student's yearly study permits); `_iend` is the run's
+        # last day (10**9: open-ended), `_ikind` the kind of the permit that ends it
+        big = 10**9
+        pm = (pm.sort("person_key", pl.col("_pf").fill_null(-big), pl.col("_pt").fill_null(big))
+              .with_columns(pl.col("_pt").fill_null(big).cum_max().shift(1).over("person_key").alias("_upto"))
+              .with_columns((pl.col("_upto").is_null() | (pl.col("_pf").fill_null(-big) > pl.col("_upto") + 1))
+                            .cast(pl.Int32).cum_sum().over("person_key").alias("_run"))
+              .with_columns(pl.col("_pt").fill_null(big).max().over("person_key", "_run").alias("_iend"),
+                            pl.col("_pkind").sort_by(pl.col("_pt").fill_null(big)).last()
+                            .over("person_key", "_run").alias("_ikind"))
+              .drop("_upto", "_run"))
         visit_end = pl.min_horizontal(pl.col("_c"), pl.col("_a") + visit_days)
         stale = pl.col("_stale") if "_stale" in spans.columns else pl.lit(None, pl.Int64)
         # a permit that started by the exit before a long absence ending at a (`_stale`) is the
@@ -100,27 +112,32 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                 .with_columns((pl.col("_pf").fill_null(-10**9) <= pl.col("_a")).alias("_pa"),
                               ((pl.col("_pf").fill_null(-10**9) <= visit_end) & fresh).alias("_pv"),
                               fresh.alias("_fresh"))
+                # the end of the run of permits held at a; a permit starting after it is new
+                .with_columns(pl.when(pl.col("_pa")).then(pl.col("_iend")).max().over("_r").alias("_iend_a"))
+                .with_columns((pl.col("_pf").fill_null(-big) > pl.col("_iend_a").fill_null(-big) + 1)
+                              .alias("_new_run"))
                 .group_by("_r").agg(
                     pl.col("_fresh").any().alias("_permit"), pl.col("_pv").any().alias("_permit_visit"),
                     # the right to stay held at a ends on _pend; a permit starting within the gap
                     # (a renewal, or the next season's) starts on _pstart
                     # an open-ended permit (no valid_to, e.g. residence) held at a never ends
                     pl.col("_pt").fill_null(10**9).filter(pl.col("_pa")).max().alias("_pend"),
-                    # the kind of that permit (its holders' typical lead before the end)
-                    pl.col("_pkind").filter(pl.col("_pa"))
-                    .sort_by(pl.col("_pt").fill_null(10**9).filter(pl.col("_pa"))).last().alias("_pend_kind"),
+                    # with its renewals the right to stay ends on _pend_norenew (10**9: never), a
+                    # permit of the kind that ends it (its holders' typical lead before the end)
+                    pl.col("_iend_a").first().alias("_pend_norenew"),
+                    pl.col("_ikind").filter(pl.col("_pa"))
+                    .sort_by(pl.col("_iend").filter(pl.col("_pa"))).last().alias("_pend_kind"),
                     pl.col("_pf").filter(~pl.col("_pa")).max().alias("_pstart"),
-                    pl.col("_pf").filter(~pl.col("_pa")).min().alias("_pstart_first")))
-        # a renewal: a permit starting before (or the day after) the held one ends extends it
-        hits = hits.with_columns(pl.when(pl.col("_pstart_first") <= pl.col("_pend") + 1)
-                                 .then(None).otherwise(pl.col("_pend")).alias("_pend_norenew"))
+                    pl.col("_pf").filter(~pl.col("_pa")).min().alias("_pstart_first"),
+                    # the first permit after that run: a new right to stay, not a renewal
+                    pl.col("_pf").filter(pl.col("_new_run")).min().alias("_pstart_new")))
         out = out.join(hits, on="_r", how="left")
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_permit"),
                                pl.lit(None, pl.Boolean).alias("_permit_visit"),
                                pl.lit(None, pl.String).alias("_pend_kind"),
                                *[pl.lit(None, pl.Int64).alias(c) for c in
-                                 ("_pend", "_pstart", "_pstart_first", "_pend_norenew")])
+                                 ("_pend", "_pstart", "_pstart_first", "_pend_norenew", "_pstart_new")])
     if persons is not None and persons.height:
         dreason = pl.col("deregistration_reason") if "deregistration_reason" in persons.columns \
             else pl.lit(None, pl.String)
@@ -562,7 +579,7 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # a foreigner's permit held at the last entry expired before U, not renewed
     # (and no later permit starts before U: a new permit, e.g. a student's work permit after
     # graduating, is evidence the person stayed on)
-    tail_expired = ends_unrenewed & ~pl.col("_citizen") & pl.col("_pstart").is_null()
+    tail_expired = ends_unrenewed & ~pl.col("_citizen") & pl.col("_pstart_new").is_null()
     tail_permit_ends = tail_expired & ~pl.col("_reg_starts")
     # for the lost last exit, a registration that starts while the permit held at the entry is
     # still valid is the arrival's own (a worker registering where they live), no evidence of
