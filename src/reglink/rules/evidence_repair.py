@@ -9,13 +9,13 @@ whether the person had a reason to stay. With them:
 | case | evidence | imputation (`crossing_repairs.reason` says which) |
 |---|---|---|
 | last crossing an ENTRY (`MISSING_LAST_EXIT`) | visitor entry (below) over [entry, U] | EXIT at entry + typical visitor stay (own median, else everyone's), capped at `visitor_max_stay_days`; none if that falls after U |
-| | a foreigner's permit held at the entry expired before U, not renewed, no later permit, no registration starting after it ended (one made while it ran is the arrival's); before a deregistration (below), unless this date is after it | EXIT the typical lead (pooled `expiry_lead`) before the permit's last day |
+| | a foreigner's permit held at the entry expired before U -- with its renewals (a run of permits each starting by the day after the latest end so far) --, no permit after that run, no registration starting after it ended (one made while it ran is the arrival's); before a deregistration (below), unless this date is after it | EXIT the typical lead of that kind of permit before the run's last day (pooled `expiry_lead_by_kind`: median days from holders' recorded last EXITs to the end of the latest permit started before them, within a year either side; a kind with too few cases: everyone's `expiry_lead`) |
 | | deregistered as an emigrant after the entry | EXIT the register's typical reporting delay (pooled `reporting_delay`) before the deregistration |
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | a registration starting after the exit (at least the typical delay after it) | ENTRY the typical arrival-to-registration delay before it |
 | | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
 | first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; an asylum application, a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-application delay before the application, the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `asylum_lag`, `registration_lag`, `permit_lag`) |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
-| | the permit held at a ends in the gap, not renewed (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the pooled `expiry_lead` |
+| | the permit held at a, with its renewals, ends in the gap (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the lead of its kind (above) |
 | | deregistered as an emigrant in the gap | EXIT the typical reporting delay before the deregistration |
 | | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
@@ -35,7 +35,9 @@ everyone's; `MIN_DELAY_CASES` cases at least, else 0), never a simulator paramet
   of their own, median no longer than `visitor_max_stay_days`: a cross-border worker) and the
   reason is not SETTLE, RETURN_HOME or ASYLUM --, no permit other than a visitor visa overlaps
   [a, end], no population-register registration starts in [a, end], and the person has no
-  asylum case.
+  asylum case. A permit that started by the EXIT before an absence of `LONG_ABSENCE_DAYS` or
+  more ending at a does not count against the visit: it is the right to stay of the stay the
+  person ended (a former resident on an open-ended residence permit, back on a visit).
 - *Resident's trip* (a last EXIT, `resident_trip_repair`): it declares the home country as
   residence and a trip's reason (HOLIDAY, BUSINESS, FAMILY, HEALTH, TRANSIT; Annex 2 topic L),
   it is more than `resident_max_trip_days` before U (a later one may just still be away), no
