@@ -81,3 +81,20 @@ def test_home_zone_and_config(tmp_path, alpha3, zone):
     cfg = config_from_mapping({"home_country": alpha3}, tmp_path)
     assert cfg.zone == zone
     assert config_from_mapping({"home_country": alpha3, "time_zone": "UTC"}, tmp_path).zone == "UTC"
+
+
+def test_one_wrong_date_gives_one_reason(tmp_path):
+    # a date of birth keyed in the future is out of range; it is not also "crossed before
+    # birth", and one from the 1700s is not also "older than any human"; a crossing keyed in
+    # the future is not also after the last observed day
+    from reglink.ingest.checks import DATE_ORDER, DATE_OUT_OF_RANGE
+
+    path = _crossings(tmp_path, crossing_date=["2024-01-01", "2024-01-01", "2030-01-01", "2024-01-01"],
+                      date_of_birth=["2031-05-01", "1750-05-01", "1990-01-01", "2025-03-01"])
+    res = ingest_extract("border_crossings", path, suite=False)
+    reasons = _reasons(res)
+    assert sorted(reasons) == ["0", "1", "2", "3"]
+    assert all(";" not in r for r in reasons.values()), reasons
+    assert reasons["0"].startswith(DATE_OUT_OF_RANGE) and reasons["1"].startswith(DATE_OUT_OF_RANGE)
+    assert reasons["2"].startswith(FUTURE_DATE)
+    assert reasons["3"].startswith(DATE_ORDER)  # a valid date after the crossing: out of order

@@ -93,6 +93,9 @@ def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
 
     # dates: parse into parts + status, then range checks
     date_cols = [c.name for c in sch.columns if c.kind == "date" and c.name in present]
+    # a date already failed for its range (or for lying ahead) is not compared again -- with
+    # another date or as an age: one wrong value, one reason
+    failed_range: dict[str, pl.Expr] = {}
     for col in date_cols:
         dob = col == "date_of_birth"
         df = per_distinct(df, col, lambda u, c=col, d=dob: parse_date(
@@ -109,10 +112,12 @@ def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
         d = pl.col(f"{col}__date")
         out = (d < MIN_DATE) | (d > upper) | ((st == "partial") & ((y < MIN_DATE.year) | (y > upper.year)))
         fails.append(_fail(df, out.fill_null(False), DATE_OUT_OF_RANGE, col))
+        failed_range[col] = out.fill_null(False)
 
         if col in PAST_DATES:  # in the future when the extract is checked: a keying error
-            fails.append(_fail(df, (d > today).fill_null(False) & ~out.fill_null(False),
-                               FUTURE_DATE, col))
+            future = (d > today).fill_null(False) & ~out.fill_null(False)
+            fails.append(_fail(df, future, FUTURE_DATE, col))
+            failed_range[col] = failed_range[col] | future
         if col == "crossing_date" and observed_until is not None:
             fails.append(_fail(df, ((d > observed_until) & (d <= today)).fill_null(False),
                                AFTER_OBSERVED_UNTIL, col,
@@ -124,7 +129,10 @@ def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
         at = pl.col(f"{ref}__date") if ref else pl.lit(today)
         at = pl.coalesce(at, pl.lit(today)) if ref else at
         age = at.dt.year() - pl.col("date_of_birth__y")
-        fails.append(_fail(df, (age > MAX_AGE).fill_null(False), IMPLAUSIBLE_AGE, "date_of_birth",
+        implausible = (age > MAX_AGE).fill_null(False) & ~failed_range["date_of_birth"]
+        if ref:
+            implausible = implausible & ~failed_range[ref]
+        fails.append(_fail(df, implausible, IMPLAUSIBLE_AGE, "date_of_birth",
                            pl.format("{} (over {} years old on {})", pl.col("date_of_birth"),
                                      pl.lit(MAX_AGE), at.cast(pl.String))))
 
@@ -168,6 +176,7 @@ def check_chunk(raw: pl.DataFrame, sch: SourceSchema, mapping: Mapping,
         bad = (da > db).fill_null(False)
         if a == "date_of_birth":
             bad = bad | (pl.col(f"{a}__y") > pl.col(f"{b}__y")).fill_null(False)
+        bad = bad & ~failed_range[a] & ~failed_range[b]
         fails.append(_fail(df, bad, DATE_ORDER, b,
                            pl.format("{} {} before {} {}", pl.lit(b), pl.col(b), pl.lit(a), pl.col(a))))
 
