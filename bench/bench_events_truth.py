@@ -157,7 +157,11 @@ def score(world: Path, warehouse: Path) -> dict:
     # whole and alone set apart from those of persons split or merged: what linkage costs
     from reglink.linkage.evaluate import pairwise_metrics, person_status
 
-    lm = pairwise_metrics(links, rp)
+    from reglink.linkage.evaluate import LOOKALIKE_FIELDS
+
+    persons = pl.read_parquet(world / "truth" / "persons.parquet",
+                              columns=["person_id", *LOOKALIKE_FIELDS])
+    lm = pairwise_metrics(links, rp, persons=persons)
     out["linkage"] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in lm.items()}
     st = person_status(links, rp).select(pl.col("t").alias("person_id"), "exact")
     for label, keep in (("persons_exact", True), ("persons_wrong", False)):
@@ -392,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
           f"({100 * lk['exact_share']:.2f} %), {lk['persons_split']} split, {lk['persons_merged']} "
           f"merged ({lk['keys_merged']} keys merged); pairwise precision {lk['precision']:.6f}, "
           f"recall {lk['recall']:.6f}")
+    print(f"  look-alikes (another person with the same name, date of birth, sex and citizenship): "
+          f"{lk['persons_lookalike']} persons, {lk['persons_merged_lookalike']} of them merged; "
+          f"merged share without them {100 * lk['merged_share_without_lookalikes']:.3f} % "
+          f"(with them {100 * lk['merged_share']:.3f} %)")
     for label in ("persons_exact", "persons_wrong"):
         e = res[f"events_of_{label}"]
         print(f"events of {label.replace('_', ' ')}: {e['true_events']} true, precision "

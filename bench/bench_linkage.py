@@ -66,10 +66,11 @@ res = link_relations(con, sources, model_path=model, retrain=(mode == "train"), 
 seconds = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 truth = pl.read_parquet(work / "truth.parquet")
-by = None
+by = persons = None
 if (work / "persons.parquet").exists():
-    by = pl.read_parquet(work / "persons.parquet").select("person_id", "hard_case")
-m = pairwise_metrics(res.person_links, truth, by=by)
+    persons = pl.read_parquet(work / "persons.parquet")
+    by = persons.select("person_id", "hard_case")
+m = pairwise_metrics(res.person_links, truth, by=by, persons=persons)
 peak_eval = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "peak_rss_with_eval_mb": peak_eval, **m,
                   **{k: v for k, v in res.stats.items() if isinstance(v, (int, float))}}))
@@ -135,6 +136,7 @@ def prepare(world: Path, work: Path) -> dict[str, int]:
     """Standardise the world's extracts with the real ingest, once, into work/std/*.parquet."""
     import polars as pl
 
+    from reglink.linkage.evaluate import LOOKALIKE_FIELDS
     from reglink.linkage.inputs import extracts_in, std_frames_from_extracts
 
     (work / "std").mkdir(parents=True, exist_ok=True)
@@ -143,8 +145,10 @@ def prepare(world: Path, work: Path) -> dict[str, int]:
         f.write_parquet(work / "std" / f"{s}.parquet")
     pl.read_parquet(world / "truth" / "record_person.parquet").write_parquet(work / "truth.parquet")
     persons = pl.read_parquet(world / "truth" / "persons.parquet")
-    if "hard_case" in persons.columns:  # person-level figures per kind of hard case too
-        persons.select("person_id", "hard_case").write_parquet(work / "persons.parquet")
+    if "hard_case" not in persons.columns:  # person-level figures per kind of hard case too
+        persons = persons.with_columns(pl.lit("").alias("hard_case"))
+    # ... and without the look-alikes (evaluate.lookalikes)
+    persons.select("person_id", "hard_case", *LOOKALIKE_FIELDS).write_parquet(work / "persons.parquet")
     return {s: f.height for s, f in std.items()}
 
 
@@ -237,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                     for _ in range(args.runs)]
             keys = ("seconds", "peak_rss_mb", "peak_rss_with_eval_mb", "precision", "recall", "f1",
                     "exact_share", "persons_exact", "persons_split", "persons_merged", "persons_wrong",
-                    "keys_merged", "true_persons", "split_share", "merged_share", "records", "identities",
+                    "keys_merged", "true_persons", "split_share", "merged_share", "persons_lookalike",
+                    "persons_merged_lookalike", "merged_share_without_lookalikes", "records", "identities",
                     "nodes", "candidate_pairs", "persons", "clusters_split", "split_parts")
             line = {"bench": "linkage", "when": stamp, "mode": mode, "world": str(args.world or ""),
                     "persons_requested": None if args.world else args.persons, "rows": rows,

@@ -58,8 +58,16 @@ def test_reglink_on_febrl3_at_least_the_splink_example(febrl3, tmp_path):
 
 
 def _dob_model(m: list[float], u: list[float]) -> dict:
-    levels = [{"is_null_level": True}] + [{"m_probability": a, "u_probability": b} for a, b in zip(m, u)]
-    return {"comparisons": [{"output_column_name": "birth_date", "comparison_levels": levels}]}
+    """The model's own birth_date comparison (its level conditions) with these m and u."""
+    from reglink.linkage.model import settings_creator
+
+    comp = next(c for c in settings_creator().get_settings("duckdb").as_dict()["comparisons"]
+                if c["output_column_name"] == "birth_date")
+    levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+    assert len(levels) == len(m)
+    for lv, a, b in zip(levels, m, u):
+        lv["m_probability"], lv["u_probability"] = a, b
+    return {"comparisons": [comp]}
 
 
 def test_delivery_dob_else_share_hand_worked():
@@ -70,7 +78,8 @@ def test_delivery_dob_else_share_hand_worked():
     w_exact, w_else = math.log2(0.5 / 0.001), math.log2(0.01 / 0.9)
     ev = pl.DataFrame({"unique_id": ["a", "b", "c", "d", "e"],
                        "dob_year": [1980, 1980, 1955, None, 1980],
-                       "dob_month": [5, 5, 2, None, 5], "dob_day": [17, 17, 3, None, None]})
+                       "dob_month": [5, 5, 2, None, 5], "dob_day": [17, 17, 3, None, None],
+                       "dob_text": ["1980-05-17", "1980-05-17", "1955-02-03", None, None]})
     # a-b exact: 12 bits without the date -> sure; a-c wholly different: 11 bits -> sure;
     # b-c wholly different but 9 bits without it -> not sure; a-d no year -> null level;
     # a-e partial date agreeing -> not the else level

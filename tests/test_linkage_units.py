@@ -136,6 +136,33 @@ def test_pairwise_metrics_counts_pairs_without_enumerating():
     assert m["split_share"] == 0.5 and m["merged_share"] == 1.0
 
 
+def test_merged_share_without_lookalikes():
+    # persons 1 and 2 share name, date of birth, sex and citizenship (look-alikes); 3 has
+    # another date of birth; 4 has records only of a person with no records elsewhere.
+    # Key K merges 1 and 2 (look-alikes), key L merges 3 and 4 (not): merged 4 of 4, but
+    # without the look-alikes 2 of 2
+    import datetime as dt
+
+    truth = pl.DataFrame({"source": ["s"] * 6, "record_id": list("abcdef"),
+                          "person_id": [1, 1, 2, 3, 4, 4]})
+    links = pl.DataFrame({"source": ["s"] * 6, "record_id": list("abcdef"),
+                          "person_key": ["K", "K", "K", "L", "L", "L"]})
+    born = dt.date(1990, 5, 1)
+    persons = pl.DataFrame({"person_id": [1, 2, 3, 4, 5], "given_names": ["LI"] * 4 + ["ANA"],
+                            "surname": ["WANG"] * 4 + ["SILVA"],
+                            "date_of_birth": [born, born, dt.date(1990, 5, 2), dt.date(1991, 1, 1), born],
+                            "sex": ["M"] * 5, "citizenship": ["CHN"] * 5})
+    m = pairwise_metrics(links, truth, persons=persons)
+    assert (m["persons_lookalike"], m["persons_merged_lookalike"]) == (2, 2)
+    assert m["merged_share"] == 1.0 and m["merged_share_without_lookalikes"] == 1.0
+    # K split into one key per look-alike: nobody merged but 3 and 4
+    m = pairwise_metrics(links.with_columns(pl.when(pl.col("record_id") == "c").then(pl.lit("M"))
+                                            .otherwise(pl.col("person_key")).alias("person_key")),
+                         truth, persons=persons)
+    assert m["persons_merged_lookalike"] == 0 and m["merged_share_without_lookalikes"] == 1.0
+    assert m["merged_share"] == 0.5
+
+
 def test_tiny_delivery_one_register_and_two():
     """Three records: identical ones collapse, the prior falls back sanely, and a second
     register with a one-letter name variant links to the first."""

@@ -112,45 +112,52 @@ DELIVERY_SURE_BITS = 15.0
 DELIVERY_MIN_PAIRS = 200
 
 
-def _dob_level(a: str, b: str) -> pl.Expr:
-    """The index (0 = first non-null level) of the birth_date comparison's level for a pair,
-    as model.comparisons defines it; null where a year is missing (its null level)."""
-    y1, m1, d1 = (pl.col(f"{a}_dob_{x}") for x in ("year", "month", "day"))
-    y2, m2, d2 = (pl.col(f"{b}_dob_{x}") for x in ("year", "month", "day"))
-    loose = lambda x, y: x.is_null() | y.is_null() | (x == y)  # noqa: E731
-    one_digit = ((y1 // 10 == y2 // 10) | ((y1 % 10 == y2 % 10) & (y1 // 100 == y2 // 100)))
-    return (pl.when(y1.is_null() | y2.is_null()).then(None)
-            .when((y1 == y2) & (m1 == m2) & (d1 == d2)).then(0)  # both complete (dob_text)
-            .when((y1 == y2) & loose(m1, m2) & loose(d1, d2)).then(1)
-            .when((y1 == y2) & (m1 == d2) & (d1 == m2)).then(2)
-            .when((y1 == y2) & ((m1 == m2) | (d1 == d2))).then(3)
-            .when((m1 == m2) & (d1 == d2) & one_digit).then(4)
-            .when((y1 - y2).abs() <= 1).then(5)
-            .otherwise(6))
+def level_index_sql(comparison: dict) -> str:
+    """SQL: the index of a pair's level in a saved model's `comparison` (0 = its first non-null
+    level; NULL at the null level), from the model's own level conditions on `<column>_l` /
+    `<column>_r` -- the levels are never written out a second time."""
+    whens, i = [], 0
+    for lv in comparison["comparison_levels"]:
+        cond = lv["sql_condition"].strip()
+        if cond.upper() == "ELSE":
+            return "CASE " + " ".join(whens) + f" ELSE {i} END"
+        whens.append(f"WHEN {cond} THEN {'NULL' if lv.get('is_null_level') else i}")
+        i += 0 if lv.get("is_null_level") else 1
+    return "CASE " + " ".join(whens) + " END"
+
+
+DOB_EVIDENCE = ("dob_year", "dob_month", "dob_day", "dob_text")
 
 
 def delivery_dob_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame,
                             model: dict) -> tuple[float | None, int]:
     """(share of near-certain pairs whose dates of birth differ wholly, how many such pairs):
     the delivery's own estimate of the date's "else" m. `pairs` (node_l, node_r,
-    match_weight), `evidence` (unique_id, dob_year, dob_month, dob_day) per node. (None, n)
-    when fewer than DELIVERY_MIN_PAIRS pairs are near-certain without the date."""
+    match_weight), `evidence` (unique_id and DOB_EVIDENCE) per node; the pairs' date levels
+    come from the model's birth_date comparison (`level_index_sql`). (None, n) when fewer than
+    DELIVERY_MIN_PAIRS pairs are near-certain without the date."""
     import math
+
+    import duckdb
 
     comp = next((c for c in model.get("comparisons", [])
                  if c.get("output_column_name") == "birth_date"), None)
     if comp is None or pairs.height == 0:
         return None, 0
     levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
-    if len(levels) != 7 or not all(lv.get("m_probability") and lv.get("u_probability") for lv in levels):
-        return None, 0  # not the comparison _dob_level mirrors
+    if not all(lv.get("m_probability") and lv.get("u_probability") for lv in levels):
+        return None, 0
     weight = {i: math.log2(lv["m_probability"] / lv["u_probability"]) for i, lv in enumerate(levels)}
-    ev = evidence.select("unique_id", "dob_year", "dob_month", "dob_day")
-    sure = (pairs.select("node_l", "node_r", "match_weight")
-            .join(ev.rename(lambda c: f"l_{c}"), left_on="node_l", right_on="l_unique_id")
-            .join(ev.rename(lambda c: f"r_{c}"), left_on="node_r", right_on="r_unique_id")
-            .with_columns(_dob_level("l", "r").alias("level"))
-            .filter(pl.col("level").is_not_null())
+    con = duckdb.connect()
+    con.register("_pairs", pairs.select("node_l", "node_r", "match_weight").to_arrow())
+    con.register("_ev", evidence.select("unique_id", *DOB_EVIDENCE).to_arrow())
+    sides = ", ".join(f"{s}.{c} AS {c}_{s}" for s in ("l", "r") for c in DOB_EVIDENCE)
+    scored = con.sql(f"""
+        SELECT match_weight, {level_index_sql(comp)} AS level FROM (
+            SELECT p.match_weight, {sides} FROM _pairs p
+            JOIN _ev l ON l.unique_id = p.node_l JOIN _ev r ON r.unique_id = p.node_r)""").pl()
+    con.close()
+    sure = (scored.filter(pl.col("level").is_not_null())
             .filter((pl.col("match_weight") - pl.col("level").replace_strict(weight, return_dtype=pl.Float64))
                     >= DELIVERY_SURE_BITS))
     if sure.height < DELIVERY_MIN_PAIRS:

@@ -6,6 +6,12 @@ carry one person_key and that key holds nobody else's records. A person is *spli
 records carry more than one key; a key is *merged* when it holds records of more than one true
 person (and every person with records under such a key counts as merged).
 
+Some true persons cannot be told apart by any identifier the registers carry: another person
+has the very same given names, surname, date of birth, sex and citizenship (`lookalikes`). Their
+number grows faster than the population (every person added can collide with every other), so
+the merged share is also given without them (`merged_share_without_lookalikes`): what linkage
+merges where the identifiers do differ.
+
 Pairs are counted, never enumerated: the pairs two groupings share are the sum over
 (predicted person, true person) cells of n*(n-1)/2, so this stays cheap at 20 million records.
 """
@@ -43,17 +49,29 @@ def _status(j: pl.DataFrame) -> pl.DataFrame:
             .with_columns((~pl.col("merged") & ~pl.col("split")).alias("exact")))
 
 
+LOOKALIKE_FIELDS = ("given_names", "surname", "date_of_birth", "sex", "citizenship")
+
+
+def lookalikes(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFrame:
+    """The true persons (`true_col`) who share all of LOOKALIKE_FIELDS with another person of
+    `persons` (a synthetic world's truth/persons): no identifier tells them apart."""
+    return (persons.filter(pl.len().over(list(LOOKALIKE_FIELDS)) > 1)
+            .select(pl.col(true_col).cast(pl.String).alias("t")))
+
+
 def person_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = "person_key",
-                   true_col: str = "person_id", by: pl.DataFrame | None = None) -> dict[str, object]:
+                   true_col: str = "person_id", by: pl.DataFrame | None = None,
+                   persons: pl.DataFrame | None = None) -> dict[str, object]:
     """Person-level accuracy: share of true persons exactly recovered, persons split, persons
     merged, keys merged. `by`: (true_col, category) — the same figures per category too
-    (e.g. the synthetic world's `hard_case`: namesake, twin, junior)."""
+    (e.g. the synthetic world's `hard_case`: namesake, twin, junior). `persons`: the truth's
+    persons with LOOKALIKE_FIELDS — the merged figures without the look-alikes too."""
     j = _joined(links, truth, pred_col, true_col)
-    return _person_figures(j, _status(j), true_col, by)
+    return _person_figures(j, _status(j), true_col, by, persons)
 
 
 def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
-                    by: pl.DataFrame | None) -> dict[str, object]:
+                    by: pl.DataFrame | None, persons: pl.DataFrame | None = None) -> dict[str, object]:
     n = st.height
     per_pred = j.group_by("p").agg(pl.col("t").n_unique().alias("persons"))
     out: dict[str, object] = {
@@ -68,6 +86,14 @@ def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
         "split_share": float(st["split"].sum()) / n if n else 0.0,
         "merged_share": float(st["merged"].sum()) / n if n else 0.0,
     }
+    if persons is not None:  # look-alikes among the persons with records
+        seen = persons.filter(pl.col(true_col).cast(pl.String).is_in(st["t"].implode()))
+        look = st.join(lookalikes(seen, true_col), on="t", how="semi")
+        rest = n - look.height
+        merged_rest = int(st["merged"].sum()) - int(look["merged"].sum())
+        out.update({"persons_lookalike": look.height,
+                    "persons_merged_lookalike": int(look["merged"].sum()),
+                    "merged_share_without_lookalikes": merged_rest / rest if rest else 0.0})
     if by is not None:
         cat = by.columns[1]
         b = by.select(pl.col(true_col).cast(pl.String).alias("t"), pl.col(cat).alias("category"))
@@ -83,7 +109,8 @@ def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
 
 
 def pairwise_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = "person_key",
-                     true_col: str = "person_id", by: pl.DataFrame | None = None) -> dict[str, object]:
+                     true_col: str = "person_id", by: pl.DataFrame | None = None,
+                     persons: pl.DataFrame | None = None) -> dict[str, object]:
     """links (source, record_id, pred_col) vs truth (source, record_id, true_col): pairwise
     precision/recall/F1 and the person-level figures of `person_metrics`."""
     j = _joined(links, truth, pred_col, true_col)
@@ -96,5 +123,5 @@ def pairwise_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str 
     return {
         "records": j.height, "precision": precision, "recall": recall, "f1": f1,
         "true_pairs": true, "predicted_pairs": pred, "correct_pairs": both,
-        **_person_figures(j, _status(j), true_col, by),
+        **_person_figures(j, _status(j), true_col, by, persons),
     }

@@ -30,8 +30,8 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
-from reglink.linkage.constraints import (DOB_VETO_MAX_M, EVIDENCE_FIELDS, constrained_clusters,
-                                         delivery_dob_else_share, dob_typos_tolerated,
+from reglink.linkage.constraints import (DOB_EVIDENCE, DOB_VETO_MAX_M, EVIDENCE_FIELDS,
+                                         constrained_clusters, delivery_dob_else_share, dob_typos_tolerated,
                                          dob_veto_applies, pair_evidence,
                                          registration_evidence, travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
@@ -486,7 +486,7 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
     delivery_else, delivery_sure = None, 0
     if cannot_link and dob_veto:
         delivery_else, delivery_sure = delivery_dob_else_share(
-            pairs, con.sql(f"SELECT unique_id, dob_year, dob_month, dob_day FROM {NODE_TABLE}").pl(),
+            pairs, con.sql(f"SELECT unique_id, {', '.join(DOB_EVIDENCE)} FROM {NODE_TABLE}").pl(),
             used_model)
         if delivery_else is not None and delivery_else >= DOB_VETO_MAX_M:
             log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "

@@ -37,18 +37,27 @@ def _null(sql: str) -> cll.ComparisonLevelCreator:
     return _custom(sql, "missing on one side").configure(is_null_level=True)
 
 
-def swapped_alike(dialect: str = D) -> str:
+SWAPPED_BY_KEY_ONLY = "given/surname swapped, alike only by romanisation key"
+
+
+def swapped_alike(dialect: str = D, romanised: bool = True) -> str:
     """Given names and surname swapped between the two records, each side alike (equal
-    without spaces, Jaro-Winkler >= 0.9, sounding alike, the same romanisation key or a
-    spelling learned from the delivery): `HYUNWOO CHEY` / `CHOI HYUN WOO`, `ZHOU` / `CHOW`."""
+    without spaces, Jaro-Winkler >= 0.9, sounding alike, a spelling learned from the delivery
+    and, with `romanised`, the same romanisation key): `HYUNWOO CHEY` / `CHOI HYUN WOO`.
+
+    The romanisation key is coarse (JIANHUA and CHEN are both "CN", WU and YONG both "NG"):
+    two different Chinese names are "swapped, each alike" by their keys alone far more often
+    than by spelling, so the model weighs that case in a level of its own
+    (`swapped_by_key_only`) instead of giving it the swap's full weight."""
     jw = SplinkDialect.from_string(dialect).jaro_winkler_function_name
 
     std = {"given": "given_names_std", "surname": "surname_std"}
 
     def alike(a: str, b: str) -> str:
         # ... or r's field holds a spelling this delivery shows for l's name (ZHOU / CHOW)
-        return (f"({jw}({a}_nospace_l, {b}_nospace_r) >= 0.9 OR {a}_phon_l = {b}_phon_r "
-                f"OR {a}_rom_l = {b}_rom_r OR contains({a}_vars_l, '|' || {std[b]}_r || '|'))")
+        key = f" OR {a}_rom_l = {b}_rom_r" if romanised else ""
+        return (f"({jw}({a}_nospace_l, {b}_nospace_r) >= 0.9 OR {a}_phon_l = {b}_phon_r"
+                f"{key} OR contains({a}_vars_l, '|' || {std[b]}_r || '|'))")
 
     return f"({alike('given', 'surname')} AND {alike('surname', 'given')})"
 
@@ -56,7 +65,8 @@ def swapped_alike(dialect: str = D) -> str:
 def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomComparison]:
     """The comparisons of the model, most specific level first."""
     home = home_country.upper().replace("'", "")
-    swapped = swapped_alike(dialect)
+    swapped = swapped_alike(dialect)  # either kind: the given names' evidence counted once
+    spelled = swapped_alike(dialect, romanised=False)
     given = cl.CustomComparison(
         output_column_name="given_names",
         comparison_description="given names: exact (TF), swapped order, first name, fuzzy, phonetic",
@@ -93,7 +103,7 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
             cll.ExactMatchLevel("surname_std", term_frequency_adjustments=True).configure(
                 tf_minimum_u_value=TF_MIN_U),
             _custom("full_name_std_l = full_name_std_r", "same name tokens, given/surname swapped"),
-            cll.CustomLevel(swapped, label_for_charts="given/surname swapped, each alike"),
+            cll.CustomLevel(spelled, label_for_charts="given/surname swapped, each alike"),
             _custom("contains(surname_vars_l, '|' || surname_std_r || '|')",
                     "spellings seen for one person in this delivery (HSU / XU)"),
             cll.JaroWinklerLevel("surname_std", 0.92),
@@ -101,6 +111,8 @@ def comparisons(home_country: str = "NZL", dialect: str = D) -> list[cl.CustomCo
             _custom("surname_rom_l = surname_rom_r", "romanisation variant (ZHOU / CHOU)").configure(
                 tf_adjustment_column="surname_rom", tf_minimum_u_value=TF_MIN_U),
             cll.JaroWinklerLevel("surname_std", 0.80),
+            # last before else: weaker than any spelling agreement (see swapped_alike)
+            cll.CustomLevel(swapped, label_for_charts=SWAPPED_BY_KEY_ONLY),
             cll.ElseLevel(),
         ],
     )
