@@ -247,6 +247,9 @@ def link_relations(
         predict_min_weight=predict_min_weight, debug=debug, broad=broad, spark=spark,
         spark_work=spark_work, u_from_delivery=decision["model"] in ("re-estimated", "trained"),
         present=present)
+    if trained and model_path is not None:
+        # saved as it scored this delivery: u solved for the matches among random pairs
+        mdl.save_model(linker, Path(model_path))
     # Deterministic groups are already single nodes; Splink edges join nodes into persons.
     con.execute(f"CREATE OR REPLACE TEMP VIEW _node_ids AS SELECT unique_id AS node_id FROM {NODE_TABLE}")
     cc = cluster_pairwise_predictions_at_threshold(
@@ -426,8 +429,6 @@ def _model_linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, *, link_typ
         decision = {"model": "trained", "mode": refit, "reason": (
             "trained on this delivery without labels: " + ("retrain requested" if retrain
                                                            else "no saved model"))}
-        if model_path is not None:
-            mdl.save_model(linker, Path(model_path))
     return linker, trained, decision
 
 
@@ -455,8 +456,9 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, linker: Linker, *, n_nodes: in
         log.info("prior raised from %.3g (rule) to %.3g (EM over the scored pairs)", prior_rule, prior_used)
     u_bits, rescored = 0.0, False
     if u_from_delivery:
-        # one round: the prior re-estimated over the pairs scored again moves by under 5 %
-        # (Splink's fake_1000, FEBRL3), most matches it misses being pairs no rule proposed
+        # one round: u is not solved again at the prior re-estimated over the pairs scored
+        # again, which moves by under 5 % (Splink's fake_1000, FEBRL3): most matches it misses
+        # are pairs no rule proposed
         corrected, u_bits = mdl.u_without_matches(linker.misc.save_model_to_json(), prior_used, present)
         if u_bits >= mdl.U_MATCHES_MIN_BITS:
             corrected["probability_two_random_records_match"] = prior_used
@@ -469,6 +471,14 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, linker: Linker, *, n_nodes: in
             rescored = True
             log.info("u solved for the matches among random pairs at prior %.3g: weights moved by "
                      "up to %.2f bits, pairs scored again", prior_used, u_bits)
+            # the prior over the pairs scored again, as a later run with this model would find it
+            again = min(max(prior_rule, mdl.prior_from_pairs(pairs["match_weight"], prior_used, n_nodes)),
+                        prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
+            shift = math.log2(again / (1 - again)) - math.log2(prior_used / (1 - prior_used))
+            pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
+                (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
+            prior_used = again
+            linker._settings_obj._probability_two_random_records_match = prior_used
     return pairs, {"prior_rule": prior_rule, "prior_em": prior_em, "prior_used": prior_used,
                    "u_matches_bits": u_bits, "u_matches_rescored": rescored}, linker
 
