@@ -160,6 +160,29 @@ def test_delivery_dob_else_share_hand_worked():
         c.DELIVERY_SURE_BITS = old_bits
 
 
+def test_term_frequencies_without_the_matches_hand_worked():
+    """Values A, A, A, B and a missing one: Splink's frequencies 3/4 and 1/4 (over the values
+    present). At prior 0.1 and m 0.5 of the level the column adjusts, 0.1 * 0.5 = 0.05 comes
+    off each: 0.70, 0.20. At prior 0.4 (0.2 off) B keeps a quarter of 0.25 (the 2-bit cap)."""
+    import duckdb
+
+    from reglink.linkage.link import NODE_TABLE, tf_without_matches
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE {NODE_TABLE} AS SELECT * FROM (VALUES ('A'), ('A'), ('A'), ('B'), "
+                "(NULL)) t(given_names_std)")
+    model = {"comparisons": [{"output_column_name": "given_names", "comparison_levels": [
+        {"is_null_level": True},
+        {"tf_adjustment_column": "given_names_std", "m_probability": 0.5, "u_probability": 0.3},
+        {"m_probability": 0.5, "u_probability": 0.7}]}]}
+    tf = tf_without_matches(con, model, 0.1)
+    assert set(tf) == {"given_names_std"}
+    got = dict(tf["given_names_std"].iter_rows())
+    assert got == pytest.approx({"A": 0.70, "B": 0.20})
+    got = dict(tf_without_matches(con, model, 0.4)["given_names_std"].iter_rows())
+    assert got == pytest.approx({"A": 0.55, "B": 0.0625})
+
+
 def test_public_benchmarks_say_what_they_need():
     assert {"historical_50k", "febrl3", "fake_1000"} <= set(BENCHMARKS)
     with pytest.raises(ValueError, match="unknown public benchmark"):

@@ -463,11 +463,17 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, linker: Linker, *, n_nodes: in
         if u_bits >= mdl.U_MATCHES_MIN_BITS:
             corrected["probability_two_random_records_match"] = prior_used
             corrected.pop("linker_uid", None)
-            linker = Linker(_splink_inputs(DuckDBAPI(connection=con), _SPLINK_NODES, "node"),
+            api = DuckDBAPI(connection=con)
+            linker = Linker(_splink_inputs(api, _SPLINK_NODES, "node"),
                             corrected, log_level=logging.WARNING)
+            # the same for the frequencies of the values, which weigh the exact name levels
+            tf = tf_without_matches(con, corrected, prior_used)
+            for col, table in tf.items():
+                linker.table_management.register_term_frequency_lookup(
+                    api.register(table.to_arrow(), table_name=f"lk_tf_{col}"), col)
             pairs = _predict(con, linker, link_type=link_type, home_country=home_country,
                              predict_min_weight=predict_min_weight, debug=debug, broad=broad,
-                             spark=spark, spark_work=spark_work)
+                             spark=spark, spark_work=spark_work, tf=tf)
             rescored = True
             log.info("u solved for the matches among random pairs at prior %.3g: weights moved by "
                      "up to %.2f bits, pairs scored again", prior_used, u_bits)
@@ -483,18 +489,45 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, linker: Linker, *, n_nodes: in
                    "u_matches_bits": u_bits, "u_matches_rescored": rescored}, linker
 
 
+def tf_without_matches(con: duckdb.DuckDBPyConnection, model: dict[str, Any],
+                       prior: float) -> dict[str, pl.DataFrame]:
+    """Term-frequency lookups over the nodes (column -> frame of the value and `tf_<column>`) with
+    the matches among random pairs taken out, as `model.u_without_matches` does for u. Splink
+    weighs an exact name by m / tf(value), the share of records holding the value; a person
+    with four records makes their own name four times as common as it is among other people
+    (fake_1000: OLIVER ATKINSON). A record's chance that a random other record is one of its
+    own person's and agrees is prior * m (m of the level the column adjusts), so that is taken
+    off each value's frequency, which is divided by at most 2 ** U_MATCHES_MAX_BITS; Splink's
+    floor (tf_minimum_u_value) still applies."""
+    m_of: dict[str, float] = {}
+    for comp in model["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            col = lv.get("tf_adjustment_column")
+            if col and lv.get("m_probability"):
+                m_of[col] = max(m_of.get(col, 0.0), float(lv["m_probability"]))
+    keep = 2.0 ** -mdl.U_MATCHES_MAX_BITS
+    out = {}
+    for col, m in sorted(m_of.items()):
+        out[col] = con.sql(f"""
+            WITH f AS (SELECT {col}, count(*)::DOUBLE / (SELECT count({col}) FROM {NODE_TABLE}) AS tf
+                       FROM {NODE_TABLE} WHERE {col} IS NOT NULL GROUP BY {col})
+            SELECT {col}, greatest(tf - {prior * m!r}, tf * {keep!r}) AS tf_{col} FROM f""").pl()
+    return out
+
+
 def _predict(con: duckdb.DuckDBPyConnection, linker: Linker, *, link_type: str, home_country: str,
              predict_min_weight: float, debug: bool, broad: list[str], spark: Any,
-             spark_work: Path | None) -> pl.DataFrame:
+             spark_work: Path | None, tf: dict[str, pl.DataFrame] | None = None) -> pl.DataFrame:
     """The linker's candidate pairs scored (on DuckDB, or on `spark`), mapped back to node ids,
-    highest weight first."""
+    highest weight first. `tf`: term-frequency lookups to use instead of Splink's own (already
+    registered with `linker`; passed on to Spark)."""
     if spark is not None:
         # the model as estimated here (m, u and this delivery's prior), rendered for Spark
         from reglink.linkage.spark import predict_on_spark
 
         pred_rel, pair_cols, drop = predict_on_spark(
             spark, con, linker, con.sql(_SPLINK_NODES).pl(), link_type, home_country, predict_min_weight,
-            Path(spark_work or "spark-work") / "linkage", debug, broad)
+            Path(spark_work or "spark-work") / "linkage", debug, broad, tf)
     else:
         pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
         # gamma (agreement level) per comparison is kept where Splink returns it, which it does
