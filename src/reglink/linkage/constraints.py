@@ -109,10 +109,10 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
 # non-matches, more the larger the population: at 10 bits 1 M synthetic persons showed 0.029
 # (namesakes), at 15 bits 0.001 (docs/linkage.md).
 # The delivery overrides the model only when it shows a share of DOB_VETO_MAX_M or more with
-# DELIVERY_CONFIDENCE: the lower bound of the share's one-sided Wilson score interval. A fixed
-# number of pairs (200, before) kept the veto on a small delivery whatever its pairs showed
-# (Splink's fake_1000: 26 near-certain pairs), and took a share of 0.01 from 200 pairs (2 of
-# them) as proof; the bound asks for more pairs the closer the share is to the limit.
+# 95 % confidence (DELIVERY_CONFIDENCE_Z): the lower bound of the share's one-sided Wilson
+# score interval. A fixed number of pairs (200, before) kept the veto on a small delivery
+# whatever its pairs showed, and took a share of 0.01 from 200 pairs (2 of them) as proof;
+# the bound asks for more pairs the closer the share is to the limit.
 DELIVERY_SURE_BITS = 15.0
 DELIVERY_CONFIDENCE_Z = 1.645  # one-sided 95 %
 

@@ -475,11 +475,10 @@ def u_without_matches(model: dict[str, Any], prior: float, present: set[str] | N
                       ) -> tuple[dict[str, Any], float]:
     """(model with u = (sampled u - prior * m) / (1 - prior) on every level, the largest
     change of a weight in bits). A level's u is divided by at most 2 ** U_MATCHES_MAX_BITS
-    (never taken to 0, see above). Comparisons whose u were not
-    sampled are left alone: a field not in `present` (the node fields holding values), or u
-    placeholders that do not sum to 1.
-    Term-frequency adjusted levels are corrected too, though their weight comes from the
-    frequency of the value."""
+    (never taken to 0, see above). Comparisons whose u were not sampled are left alone: a
+    field not in `present` (the node fields holding values), or u placeholders that do not sum
+    to 1. Term-frequency adjusted levels are corrected too, though their weight comes from the
+    frequency of the value (`link.tf_without_matches`)."""
     import copy
     import math
 
