@@ -86,10 +86,13 @@ def test_training_without_labels_saves_and_reuses_model(std, truth, tmp_path):
     assert exact["match_weight"] > 5
     again = link_frames(std, model_path=model)
     assert not again.trained
-    # the same persons; the probabilities up to the prior, estimated again on each run
+    # the same persons. The probabilities differ a little: the prior is estimated again on each
+    # run, and the first run, whose u was sampled on this delivery, also took the matches out
+    # of the name frequencies (link.tf_without_matches), which a reused model does not
     a, b = (r.person_links.sort("source", "record_id") for r in (first, again))
     assert a.drop("match_probability").equals(b.drop("match_probability"))
-    assert (a["match_probability"] - b["match_probability"]).abs().max() < 1e-4
+    assert first.stats["u_matches_rescored"] and not again.stats["u_matches_rescored"]
+    assert (a["match_probability"] - b["match_probability"]).abs().max() < 0.05
 
 
 def _keys_per_person(links: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
