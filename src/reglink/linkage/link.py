@@ -245,8 +245,10 @@ def link_relations(
     pairs, prior, linker = _scored_pairs(
         con, linker, n_nodes=n_nodes, link_type=link_type, home_country=home_country,
         predict_min_weight=predict_min_weight, debug=debug, broad=broad, spark=spark,
-        spark_work=spark_work, u_from_delivery=decision["model"] in ("re-estimated", "trained"),
-        present=present)
+        spark_work=spark_work, present=present,
+        # u sampled on this delivery, and a small one (model.U_MATCHES_MAX_IDENTITIES)
+        u_from_delivery=(decision["model"] in ("re-estimated", "trained")
+                         and n_identities < mdl.U_MATCHES_MAX_IDENTITIES))
     if trained and model_path is not None:
         # saved as it scored this delivery: u solved for the matches among random pairs
         mdl.save_model(linker, Path(model_path))
