@@ -101,15 +101,34 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
 
 
 # The saved model's m says how often one person's dates differ wholly in the registers it was
-# trained on, not in this delivery (a delivery too small to re-estimate keeps it). The delivery
+# trained on, not in this delivery (a saved model that fits the delivery is kept). The delivery
 # says it too, without labels: among scored pairs that the other fields alone make near-certain
 # (weight without the date at least DELIVERY_SURE_BITS, prior included) the share whose dates
 # differ wholly estimates that m. Blocking finds such pairs less often than others (most rules
-# need a part of the date), so the share is a lower bound; it counts from DELIVERY_MIN_PAIRS.
-# The near-certain pairs also hold non-matches, more the larger the population: at 10 bits
-# 1 M synthetic persons showed 0.029 (namesakes), at 15 bits 0.001 (docs/linkage.md).
+# need a part of the date), so the share is a lower bound. The near-certain pairs also hold
+# non-matches, more the larger the population: at 10 bits 1 M synthetic persons showed 0.029
+# (namesakes), at 15 bits 0.001 (docs/linkage.md).
+# The delivery overrides the model only when it shows a share of DOB_VETO_MAX_M or more with
+# 95 % confidence (DELIVERY_CONFIDENCE_Z): the lower bound of the share's one-sided Wilson
+# score interval. A fixed number of pairs (200, before) kept the veto on a small delivery
+# whatever its pairs showed, and took a share of 0.01 from 200 pairs (2 of them) as proof;
+# the bound asks for more pairs the closer the share is to the limit.
 DELIVERY_SURE_BITS = 15.0
-DELIVERY_MIN_PAIRS = 200
+DELIVERY_CONFIDENCE_Z = 1.645  # one-sided 95 %
+
+
+def share_lower_bound(k: int, n: int, z: float = DELIVERY_CONFIDENCE_Z) -> float:
+    """Lower bound of the Wilson score interval of a share k / n (0 when n is 0): the share is
+    at least this with the confidence of `z` (one-sided). Wilson's, not the normal
+    approximation, because the shares judged here are near 0 on few pairs."""
+    import math
+
+    if n <= 0:
+        return 0.0
+    p = k / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
 def level_index_sql(comparison: dict) -> str:
@@ -132,10 +151,10 @@ DOB_EVIDENCE = ("dob_year", "dob_month", "dob_day", "dob_text")
 def delivery_dob_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame,
                             model: dict) -> tuple[float | None, int]:
     """(share of near-certain pairs whose dates of birth differ wholly, how many such pairs):
-    the delivery's own estimate of the date's "else" m. `pairs` (node_l, node_r,
-    match_weight), `evidence` (unique_id and DOB_EVIDENCE) per node; the pairs' date levels
-    come from the model's birth_date comparison (`level_index_sql`). (None, n) when fewer than
-    DELIVERY_MIN_PAIRS pairs are near-certain without the date."""
+    the delivery's own estimate of the date's "else" m (`share_lower_bound` says how sure).
+    `pairs` (node_l, node_r, match_weight), `evidence` (unique_id and DOB_EVIDENCE) per node;
+    the pairs' date levels come from the model's birth_date comparison (`level_index_sql`).
+    (None, 0) when no pair is near-certain without the date."""
     import math
 
     import duckdb
@@ -160,8 +179,8 @@ def delivery_dob_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame,
     sure = (scored.filter(pl.col("level").is_not_null())
             .filter((pl.col("match_weight") - pl.col("level").replace_strict(weight, return_dtype=pl.Float64))
                     >= DELIVERY_SURE_BITS))
-    if sure.height < DELIVERY_MIN_PAIRS:
-        return None, sure.height
+    if sure.height == 0:
+        return None, 0
     return float((sure["level"] == len(levels) - 1).mean()), sure.height
 
 

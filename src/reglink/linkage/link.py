@@ -33,7 +33,8 @@ from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (DOB_EVIDENCE, DOB_VETO_MAX_M, EVIDENCE_FIELDS,
                                          constrained_clusters, delivery_dob_else_share, dob_typos_tolerated,
                                          dob_veto_applies, pair_evidence,
-                                         registration_evidence, travel_evidence)
+                                         registration_evidence, share_lower_bound,
+                                         travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
 from reglink.linkage.prepare import (IDENTITY_TABLE, identities_table, linkage_columns,
@@ -241,9 +242,16 @@ def link_relations(
         n_nodes=n_nodes, home_country=home_country, model_path=model_path, retrain=retrain,
         refit=refit, seed=seed, u_max_pairs=u_max_pairs, debug=debug)
     log.info("model ready (%d nodes)", n_nodes)
-    pairs, prior = _scored_pairs(con, linker, n_nodes=n_nodes, link_type=link_type,
-                                 home_country=home_country, predict_min_weight=predict_min_weight,
-                                 debug=debug, broad=broad, spark=spark, spark_work=spark_work)
+    pairs, prior, linker = _scored_pairs(
+        con, linker, n_nodes=n_nodes, link_type=link_type, home_country=home_country,
+        predict_min_weight=predict_min_weight, debug=debug, broad=broad, spark=spark,
+        spark_work=spark_work, present=present,
+        # u sampled on this delivery, and a small one (model.U_MATCHES_MAX_IDENTITIES)
+        u_from_delivery=(decision["model"] in ("re-estimated", "trained")
+                         and n_identities < mdl.U_MATCHES_MAX_IDENTITIES))
+    if trained and model_path is not None:
+        # saved as it scored this delivery: u solved for the matches among random pairs
+        mdl.save_model(linker, Path(model_path))
     # Deterministic groups are already single nodes; Splink edges join nodes into persons.
     con.execute(f"CREATE OR REPLACE TEMP VIEW _node_ids AS SELECT unique_id AS node_id FROM {NODE_TABLE}")
     cc = cluster_pairwise_predictions_at_threshold(
@@ -423,24 +431,105 @@ def _model_linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, *, link_typ
         decision = {"model": "trained", "mode": refit, "reason": (
             "trained on this delivery without labels: " + ("retrain requested" if retrain
                                                            else "no saved model"))}
-        if model_path is not None:
-            mdl.save_model(linker, Path(model_path))
     return linker, trained, decision
 
 
 def _scored_pairs(con: duckdb.DuckDBPyConnection, linker: Linker, *, n_nodes: int, link_type: str,
                   home_country: str, predict_min_weight: float, debug: bool, broad: list[str],
-                  spark: Any, spark_work: Path | None) -> tuple[pl.DataFrame, dict[str, float]]:
+                  spark: Any, spark_work: Path | None, u_from_delivery: bool = False,
+                  present: set[str] | None = None) -> tuple[pl.DataFrame, dict[str, Any], Linker]:
     """Candidate pairs scored (on DuckDB, or on `spark`), mapped back to node ids, highest
-    weight first; the prior raised where the scored pairs show it too small. Returns (pairs,
-    the prior of the rule, of EM over the pairs and the one used)."""
+    weight first; the prior raised where the scored pairs show it too small; where u was
+    sampled on this delivery (`u_from_delivery`), u solved for the matches among random pairs
+    at that prior and the pairs scored again if a weight moves (model.u_without_matches).
+    Returns (pairs, the priors and the u correction, the linker that scored them)."""
+    pairs = _predict(con, linker, link_type=link_type, home_country=home_country,
+                     predict_min_weight=predict_min_weight, debug=debug, broad=broad, spark=spark,
+                     spark_work=spark_work)
+    # the prior of the rule may be far too small on corrupted records (model.prior_from_pairs)
+    prior_rule = linker._settings_obj._probability_two_random_records_match
+    prior_em = mdl.prior_from_pairs(pairs["match_weight"], prior_rule, n_nodes)
+    prior_used = min(max(prior_rule, prior_em), prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
+    if prior_used > prior_rule:
+        shift = math.log2(prior_used / (1 - prior_used)) - math.log2(prior_rule / (1 - prior_rule))
+        pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
+            (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
+        linker._settings_obj._probability_two_random_records_match = prior_used
+        log.info("prior raised from %.3g (rule) to %.3g (EM over the scored pairs)", prior_rule, prior_used)
+    u_bits, rescored = 0.0, False
+    if u_from_delivery:
+        # one round: u is not solved again at the prior re-estimated over the pairs scored
+        # again, which moves by under 5 % (Splink's fake_1000, FEBRL3): most matches it misses
+        # are pairs no rule proposed
+        corrected, u_bits = mdl.u_without_matches(linker.misc.save_model_to_json(), prior_used, present)
+        if u_bits >= mdl.U_MATCHES_MIN_BITS:
+            corrected["probability_two_random_records_match"] = prior_used
+            corrected.pop("linker_uid", None)
+            api = DuckDBAPI(connection=con)
+            linker = Linker(_splink_inputs(api, _SPLINK_NODES, "node"),
+                            corrected, log_level=logging.WARNING)
+            # the same for the frequencies of the values, which weigh the exact name levels
+            tf = tf_without_matches(con, corrected, prior_used)
+            for col, table in tf.items():
+                linker.table_management.register_term_frequency_lookup(
+                    api.register(table.to_arrow(), table_name=f"lk_tf_{col}"), col)
+            pairs = _predict(con, linker, link_type=link_type, home_country=home_country,
+                             predict_min_weight=predict_min_weight, debug=debug, broad=broad,
+                             spark=spark, spark_work=spark_work, tf=tf)
+            rescored = True
+            log.info("u solved for the matches among random pairs at prior %.3g: weights moved by "
+                     "up to %.2f bits, pairs scored again", prior_used, u_bits)
+            # the prior over the pairs scored again, as a later run with this model would find it
+            again = min(max(prior_rule, mdl.prior_from_pairs(pairs["match_weight"], prior_used, n_nodes)),
+                        prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
+            shift = math.log2(again / (1 - again)) - math.log2(prior_used / (1 - prior_used))
+            pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
+                (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
+            prior_used = again
+            linker._settings_obj._probability_two_random_records_match = prior_used
+    return pairs, {"prior_rule": prior_rule, "prior_em": prior_em, "prior_used": prior_used,
+                   "u_matches_bits": u_bits, "u_matches_rescored": rescored}, linker
+
+
+def tf_without_matches(con: duckdb.DuckDBPyConnection, model: dict[str, Any],
+                       prior: float) -> dict[str, pl.DataFrame]:
+    """Term-frequency lookups over the nodes (column -> frame of the value and `tf_<column>`) with
+    the matches among random pairs taken out, as `model.u_without_matches` does for u. Splink
+    weighs an exact name by m / tf(value), the share of records holding the value; a person
+    with four records makes their own name four times as common as it is among other people
+    (fake_1000: OLIVER ATKINSON). A record's chance that a random other record is one of its
+    own person's and agrees is prior * m (m of the level the column adjusts), so that is taken
+    off each value's frequency, which is divided by at most 2 ** U_MATCHES_MAX_BITS; Splink's
+    floor (tf_minimum_u_value) still applies."""
+    m_of: dict[str, float] = {}
+    for comp in model["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            col = lv.get("tf_adjustment_column")
+            if col and lv.get("m_probability"):
+                m_of[col] = max(m_of.get(col, 0.0), float(lv["m_probability"]))
+    keep = 2.0 ** -mdl.U_MATCHES_MAX_BITS
+    out = {}
+    for col, m in sorted(m_of.items()):
+        out[col] = con.sql(f"""
+            WITH f AS (SELECT {col}, count(*)::DOUBLE / (SELECT count({col}) FROM {NODE_TABLE}) AS tf
+                       FROM {NODE_TABLE} WHERE {col} IS NOT NULL GROUP BY {col})
+            SELECT {col}, greatest(tf - {prior * m!r}, tf * {keep!r}) AS tf_{col} FROM f""").pl()
+    return out
+
+
+def _predict(con: duckdb.DuckDBPyConnection, linker: Linker, *, link_type: str, home_country: str,
+             predict_min_weight: float, debug: bool, broad: list[str], spark: Any,
+             spark_work: Path | None, tf: dict[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """The linker's candidate pairs scored (on DuckDB, or on `spark`), mapped back to node ids,
+    highest weight first. `tf`: term-frequency lookups to use instead of Splink's own (already
+    registered with `linker`; passed on to Spark)."""
     if spark is not None:
         # the model as estimated here (m, u and this delivery's prior), rendered for Spark
         from reglink.linkage.spark import predict_on_spark
 
         pred_rel, pair_cols, drop = predict_on_spark(
             spark, con, linker, con.sql(_SPLINK_NODES).pl(), link_type, home_country, predict_min_weight,
-            Path(spark_work or "spark-work") / "linkage", debug, broad)
+            Path(spark_work or "spark-work") / "linkage", debug, broad, tf)
     else:
         pred = linker.inference.predict(threshold_match_weight=predict_min_weight, warning_mode="never")
         # gamma (agreement level) per comparison is kept where Splink returns it, which it does
@@ -458,17 +547,7 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, linker: Linker, *, n_nodes: in
         " ORDER BY p.match_weight DESC, node_l, node_r").pl()
     drop()
     log.info("predicted %d pairs", pairs.height)
-    # the prior of the rule may be far too small on corrupted records (model.prior_from_pairs)
-    prior_rule = linker._settings_obj._probability_two_random_records_match
-    prior_em = mdl.prior_from_pairs(pairs["match_weight"], prior_rule, n_nodes)
-    prior_used = min(max(prior_rule, prior_em), prior_rule * mdl.PRIOR_MAX_RAISE, 0.5)
-    if prior_used > prior_rule:
-        shift = math.log2(prior_used / (1 - prior_used)) - math.log2(prior_rule / (1 - prior_rule))
-        pairs = pairs.with_columns((pl.col("match_weight") + shift).alias("match_weight")).with_columns(
-            (1.0 / (1.0 + 2.0 ** -pl.col("match_weight"))).alias("match_probability"))
-        linker._settings_obj._probability_two_random_records_match = prior_used
-        log.info("prior raised from %.3g (rule) to %.3g (EM over the scored pairs)", prior_rule, prior_used)
-    return pairs, {"prior_rule": prior_rule, "prior_em": prior_em, "prior_used": prior_used}
+    return pairs
 
 
 def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataFrame,
@@ -483,16 +562,19 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
     dob_typos, dob_typo_m = dob_typos_tolerated(used_model)
     # the model's m may come from other registers (a saved model kept): the delivery's own
     # near-certain pairs may show that its dates often differ wholly, and then they do not veto
-    delivery_else, delivery_sure = None, 0
+    delivery_else, delivery_sure, delivery_low = None, 0, None
     if cannot_link and dob_veto:
         delivery_else, delivery_sure = delivery_dob_else_share(
             pairs, con.sql(f"SELECT unique_id, {', '.join(DOB_EVIDENCE)} FROM {NODE_TABLE}").pl(),
             used_model)
-        if delivery_else is not None and delivery_else >= DOB_VETO_MAX_M:
-            log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "
-                     "pairs of this delivery have wholly different dates >= %.3f)",
-                     delivery_else, delivery_sure, DOB_VETO_MAX_M)
-            dob_veto = False
+        if delivery_else is not None:
+            delivery_low = share_lower_bound(round(delivery_else * delivery_sure), delivery_sure)
+            if delivery_low >= DOB_VETO_MAX_M:
+                log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "
+                         "pairs of this delivery have wholly different dates: at least %.3f "
+                         "with 95 %% confidence, >= %.3f)", delivery_else, delivery_sure,
+                         delivery_low, DOB_VETO_MAX_M)
+                dob_veto = False
     del used_model
     if cannot_link:
         if not dob_veto:
@@ -514,7 +596,8 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
     return cc, split_log, {
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
         "cannot_link_dob_typos_tolerated": dob_typos, "dob_typo_m": dob_typo_m,
-        "dob_else_share_delivery": delivery_else, "dob_sure_pairs_delivery": delivery_sure}
+        "dob_else_share_delivery": delivery_else, "dob_sure_pairs_delivery": delivery_sure,
+        "dob_else_share_delivery_low": delivery_low}
 
 
 def _drop_training(linker: Any, cursor: duckdb.DuckDBPyConnection) -> None:

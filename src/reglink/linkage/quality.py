@@ -77,6 +77,9 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         ("model_trained_this_run", float(res.trained), "1 = trained now, 0 = saved model reused"),
         ("model_reestimated_this_run", float(s.get("model_used") == "re-estimated"),
          "1 = the saved model re-estimated on this delivery (see quality_linkage_model)"),
+        ("u_matches_bits", s.get("u_matches_bits", 0.0),
+         "largest change of a level's weight (bits) from solving the u sampled on this delivery "
+         "for the matches among random pairs; the pairs are scored again from 0.5 bits"),
         ("keys_kept_share", s.get("key_kept_share", 1.0), "previous records keeping their person_key"),
     ]
     summary_df = pl.DataFrame({"metric": [r[0] for r in summary],

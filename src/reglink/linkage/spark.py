@@ -45,11 +45,13 @@ def write_nodes(nodes: pl.DataFrame, folder: Path) -> dict[str, Path]:
 def predict_on_spark(spark: Any, con: duckdb.DuckDBPyConnection, linker: Any,
                      splink_nodes: pl.DataFrame, link_type: str, home_country: str,
                      min_weight: float, work: Path, debug: bool = False,
-                     broad: list[str] | None = None) -> tuple[str, list[str], Callable[[], None]]:
+                     broad: list[str] | None = None, tf: dict[str, pl.DataFrame] | None = None
+                     ) -> tuple[str, list[str], Callable[[], None]]:
     """Score the candidate pairs of `splink_nodes` on Spark with `linker`'s model; returns
     (a DuckDB relation of the pairs: unique_id_l, unique_id_r, match_weight,
     match_probability, gamma_*; the extra pair columns kept; a function freeing it).
-    `broad`: the broad keys this delivery affords to block on alone (`model.broad_keys`), as on DuckDB."""
+    `broad`: the broad keys this delivery affords to block on alone (`model.broad_keys`), as on DuckDB.
+    `tf`: term-frequency lookups to use instead of Splink's own (`link.tf_without_matches`)."""
     from splink import Linker
     from splink.backends.spark import SparkAPI
 
@@ -77,13 +79,17 @@ def predict_on_spark(spark: Any, con: duckdb.DuckDBPyConnection, linker: Any,
                            table_name=f"__reglink_{s}_{run}") for s, p in files.items()]
     s_linker = Linker(tables if len(tables) > 1 else tables[0], settings,
                       log_level=logging.WARNING)
+    tf_tables = [api.register(spark.createDataFrame(t.to_pandas()), table_name=f"__reglink_tf_{c}_{run}")
+                 for c, t in (tf or {}).items()]
+    for c, t in zip(tf or {}, tf_tables):
+        s_linker.table_management.register_term_frequency_lookup(t, c)
     pred = s_linker.inference.predict(threshold_match_weight=min_weight, warning_mode="never")
     sdf = pred.as_spark_dataframe()
     keep = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
     extra = [c for c in sdf.columns if c.startswith("gamma_") or (debug and c not in keep)]
     (sdf.select(*keep, *extra).write.parquet(str(work / "pairs")))
     pred.drop_table_from_database_and_remove_from_cache()
-    for t in tables:
+    for t in (*tables, *tf_tables):
         t.drop_table_from_database_and_remove_from_cache()
     log.info("pairs scored on Spark (%s)", spark.sparkContext.master)
     con.execute("CREATE OR REPLACE TEMP TABLE _spark_pairs AS SELECT * FROM "
