@@ -136,7 +136,6 @@ def prepare(world: Path, work: Path) -> dict[str, int]:
     """Standardise the world's extracts with the real ingest, once, into work/std/*.parquet."""
     import polars as pl
 
-    from reglink.linkage.evaluate import LOOKALIKE_FIELDS
     from reglink.linkage.inputs import extracts_in, std_frames_from_extracts
 
     (work / "std").mkdir(parents=True, exist_ok=True)
@@ -144,12 +143,31 @@ def prepare(world: Path, work: Path) -> dict[str, int]:
     for s, f in std.items():
         f.write_parquet(work / "std" / f"{s}.parquet")
     pl.read_parquet(world / "truth" / "record_person.parquet").write_parquet(work / "truth.parquet")
-    persons = pl.read_parquet(world / "truth" / "persons.parquet")
-    if "hard_case" not in persons.columns:  # person-level figures per kind of hard case too
-        persons = persons.with_columns(pl.lit("").alias("hard_case"))
-    # ... and without the look-alikes (evaluate.lookalikes)
-    persons.select("person_id", "hard_case", *LOOKALIKE_FIELDS).write_parquet(work / "persons.parquet")
+    write_persons(world, work)
+    (work / "world.json").write_bytes((world / "truth" / "world.json").read_bytes())
     return {s: f.height for s, f in std.items()}
+
+
+def prepared_from(world: Path, work: Path) -> bool:
+    """Whether `work` holds the standardised extracts of this very `world` (its truth's
+    world.json, copied when prepared): a folder prepared from another world, or by a version
+    that did not record it, is prepared again rather than scored against the wrong truth."""
+    mine, theirs = work / "world.json", world / "truth" / "world.json"
+    return ((work / "truth.parquet").exists() and mine.exists() and theirs.exists()
+            and mine.read_bytes() == theirs.read_bytes())
+
+
+def write_persons(world: Path, work: Path) -> None:
+    """The truth's persons the figures are broken down by, into work/persons.parquet: the kind
+    of hard case, and the fields that make look-alikes (evaluate.lookalikes)."""
+    import polars as pl
+
+    from reglink.linkage.evaluate import LOOKALIKE_FIELDS
+
+    persons = pl.read_parquet(world / "truth" / "persons.parquet")
+    if "hard_case" not in persons.columns:
+        persons = persons.with_columns(pl.lit("").alias("hard_case"))
+    persons.select("person_id", "hard_case", *LOOKALIKE_FIELDS).write_parquet(work / "persons.parquet")
 
 
 PUBLIC_KEYS = ("precision", "recall", "f1", "exact_share", "persons_exact", "persons_split",
@@ -228,11 +246,12 @@ def main(argv: list[str] | None = None) -> int:
 
             world = work / "world"
             generate(world, persons=args.persons, years=6, seed=args.seed)
-        if args.std and (work / "truth.parquet").exists():
+        if args.std and prepared_from(world, work):
             import polars as pl
 
             rows = {p.stem: pl.scan_parquet(p).select(pl.len()).collect().item()
                     for p in (work / "std").glob("*.parquet")}
+            write_persons(world, work)  # a folder an older version prepared lacks some fields
         else:
             rows = prepare(world, work)
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:

@@ -109,6 +109,7 @@ def substitute(command: str, w: dict[str, Path]) -> str:
         (r"(?<![\w./-])out/", f"{w['tmp']}/out/"),
         (r"(?<![\w./-])events\.parquet", f"{w['tmp']}/events.parquet"),
         (r"(?<![\w./-])/tmp/bench/w100k\b", str(w["demo"])),
+        (r"(?<![\w./-])/tmp/w100k(-std)?\b", lambda m: f"{w['tmp']}/w100k{m.group(1) or ''}"),
         (r"--world W\b", f"--world {w['demo']}"),
         (r"(?<![\w./-])/tmp/w-std\b", f"{w['tmp']}/w-std"),
         (r"\bDIR\b", f"{w['tmp']}/synth"),
