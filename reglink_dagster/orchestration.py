@@ -152,6 +152,8 @@ class _ProgressLines(logging.Handler):
         self.console, self.status, self.delivery, self.escape = console, status, delivery, escape
         self.started: dict[str, float] = {}
         self.materialized: dict[str, list[tuple[str, Any]]] = {}
+        # a step whose end came before its materialisation (records reordered under load)
+        self.ended: dict[str, tuple[str, str, float]] = {}
 
     def _label(self, asset: str) -> str:
         return self.escape(progress_label(asset, self.delivery.get("key")))  # [..] is not markup
@@ -164,28 +166,38 @@ class _ProgressLines(logging.Handler):
             return
         asset = _step_asset(ev.step_key)
         if ev.kind == "start":
-            self.started[ev.step_key] = time.perf_counter()
-            self.materialized[ev.step_key] = []
+            self.started.setdefault(ev.step_key, time.perf_counter())
+            self.materialized.setdefault(ev.step_key, [])  # never drop one that came first
             self.status.update(f"[bold]{self._label(asset)}[/] …")
         elif ev.kind == "log":
             self.status.update(f"[bold]{self._label(_STEP_LABELS.get(asset, asset))}[/] "
                                f"{self.escape(ev.message)}")
         elif ev.kind == "materialized":
-            self.materialized.setdefault(ev.step_key, []).append((ev.asset, ev.metadata))
+            if ev.step_key in self.ended:  # the step's end was seen first: draw its line now
+                kind, _, took = self.ended.pop(ev.step_key)
+                self._lines(kind, asset, [(ev.asset, ev.metadata)], took)
+            else:
+                self.materialized.setdefault(ev.step_key, []).append((ev.asset, ev.metadata))
         else:
             done = self.materialized.pop(ev.step_key, [])
-            if len(done) > 1:  # one line for the step
-                done = [(_STEP_LABELS.get(asset, asset), done[0][1])]
             took = time.perf_counter() - self.started.pop(ev.step_key, time.perf_counter())
-            for name, md in done:
-                unchanged = md.get("unchanged") is not None and md["unchanged"].value
-                what = "blocked" if ev.kind == "failure" else "unchanged" if unchanged else "done"
-                detail = md["summary"].value if "summary" in md else ""
-                mark = {"done": "[green]✓[/]", "blocked": "[red]✗[/]"}.get(what, "[dim]=[/]")
-                label = {"done": "", "blocked": " [red](blocking check failed)[/]"}.get(
-                    what, " [dim](unchanged)[/]")
-                self.console.print(f"{mark} {self._label(name):<{LABEL_WIDTH}} {detail}{label} "
-                                   f"[dim]{took:.1f}s[/]")
+            if not done:
+                self.ended[ev.step_key] = (ev.kind, asset, took)
+            self._lines(ev.kind, asset, done, took)
+
+    def _lines(self, kind: str, asset: str, done: list[tuple[str, Any]], took: float) -> None:
+        """One progress line per asset the step materialised (one for a multi-asset step)."""
+        if len(done) > 1:  # one line for the step
+            done = [(_STEP_LABELS.get(asset, asset), done[0][1])]
+        for name, md in done:
+            unchanged = md.get("unchanged") is not None and md["unchanged"].value
+            what = "blocked" if kind == "failure" else "unchanged" if unchanged else "done"
+            detail = md["summary"].value if "summary" in md else ""
+            mark = {"done": "[green]✓[/]", "blocked": "[red]✗[/]"}.get(what, "[dim]=[/]")
+            label = {"done": "", "blocked": " [red](blocking check failed)[/]"}.get(
+                what, " [dim](unchanged)[/]")
+            self.console.print(f"{mark} {self._label(name):<{LABEL_WIDTH}} {detail}{label} "
+                               f"[dim]{took:.1f}s[/]")
 
 
 # a step that materialises several assets, as its progress line names it
