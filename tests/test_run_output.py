@@ -145,3 +145,39 @@ def test_every_warehouse_table_has_a_parquet_copy_or_a_reason(runs):
     con.close()
     assert missing == []
     assert len(tables) - len(NOT_EXPORTED) > 50
+
+
+def test_a_progress_line_survives_records_out_of_order(monkeypatch):
+    # the handler draws one line per materialised asset when its step ends; records that
+    # arrive start-after-materialisation or end-before-materialisation still give that line
+    import logging
+    from types import SimpleNamespace
+
+    from reglink_dagster import orchestration as orch
+    from reglink_dagster import progress
+    from reglink_dagster.progress import StepEvent
+
+    monkeypatch.setattr(progress, "step_event", lambda record: record.ev)
+    printed: list[str] = []
+    console = SimpleNamespace(print=printed.append)
+    status = SimpleNamespace(update=lambda _msg: None)
+    handler = orch._ProgressLines(console, status, {"key": "baseline"})
+    md = {"summary": SimpleNamespace(value="174 accepted, 0 quarantined"),
+          "unchanged": SimpleNamespace(value=True)}
+
+    def feed(*events: StepEvent) -> None:
+        for ev in events:
+            record = logging.LogRecord("reglink", logging.INFO, "", 0, "", None, None)
+            record.ev = ev
+            handler.emit(record)
+
+    step = "validated__population_register"
+    mat = StepEvent(step, "materialized", asset="validated/population_register", metadata=md)
+    orders = {"in order": (StepEvent(step, "start"), mat, StepEvent(step, "success")),
+              "start after the materialisation": (mat, StepEvent(step, "start"), StepEvent(step, "success")),
+              "end before the materialisation": (StepEvent(step, "start"), StepEvent(step, "success"), mat)}
+    for name, events in orders.items():
+        printed.clear()
+        feed(*events)
+        assert len(printed) == 1, (name, printed)
+        assert "validated/population_register \\[baseline]" in printed[0] and "(unchanged)" in printed[0], name
