@@ -153,7 +153,7 @@ class _ProgressLines(logging.Handler):
         self.started: dict[str, float] = {}
         self.materialized: dict[str, list[tuple[str, Any]]] = {}
         # a step whose end came before its materialisation (records reordered under load)
-        self.ended: dict[str, tuple[str, str, float]] = {}
+        self.ended: dict[str, tuple[str, float]] = {}
 
     def _label(self, asset: str) -> str:
         return self.escape(progress_label(asset, self.delivery.get("key")))  # [..] is not markup
@@ -174,7 +174,7 @@ class _ProgressLines(logging.Handler):
                                f"{self.escape(ev.message)}")
         elif ev.kind == "materialized":
             if ev.step_key in self.ended:  # the step's end was seen first: draw its line now
-                kind, _, took = self.ended.pop(ev.step_key)
+                kind, took = self.ended.pop(ev.step_key)
                 self._lines(kind, asset, [(ev.asset, ev.metadata)], took)
             else:
                 self.materialized.setdefault(ev.step_key, []).append((ev.asset, ev.metadata))
@@ -182,7 +182,7 @@ class _ProgressLines(logging.Handler):
             done = self.materialized.pop(ev.step_key, [])
             took = time.perf_counter() - self.started.pop(ev.step_key, time.perf_counter())
             if not done:
-                self.ended[ev.step_key] = (ev.kind, asset, took)
+                self.ended[ev.step_key] = (ev.kind, took)
             self._lines(ev.kind, asset, done, took)
 
     def _lines(self, kind: str, asset: str, done: list[tuple[str, Any]], took: float) -> None:
