@@ -50,17 +50,14 @@ memory_limit = sys.argv[4] if len(sys.argv) > 4 else None
 options = set(sys.argv[5].split(",")) if len(sys.argv) > 5 else set()
 from reglink.linkage import pairwise_metrics
 from reglink.linkage.link import DEFAULT_MEMORY_LIMIT, link_relations, linkage_connection
-from reglink.linkage.pipeline import CONFIG_DIR
-from reglink.linkage.prepare import LINK_FIELDS, SEEN_FIELDS
+from reglink.linkage.pipeline import CONFIG_DIR, parquet_relations
 model = CONFIG_DIR / "model-v1.json" if mode == "reuse" else work / "trained.json"
 t = time.perf_counter()
 # as the pipeline does: the std tables stay in DuckDB (here Parquet), only the linkage
-# columns are scanned, and record-level work is SQL
+# columns the pipeline reads are scanned (its own number and registration dates included),
+# and record-level work is SQL
 con = linkage_connection(memory_limit or DEFAULT_MEMORY_LIMIT)
-sources = {}
-for p in sorted((work / "std").glob("*.parquet")):
-    cols = [c for c in ("record_id", *LINK_FIELDS, *SEEN_FIELDS) if c in pl.read_parquet_schema(p)]
-    sources[p.stem] = (f"read_parquet('{p}')", cols)
+sources = parquet_relations(work / "std")
 res = link_relations(con, sources, model_path=model, retrain=(mode == "train"), threshold=threshold,
                      cannot_link="no-cannot-link" not in options)
 seconds = time.perf_counter() - t

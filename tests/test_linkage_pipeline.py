@@ -110,3 +110,22 @@ def test_missing_store_is_one_clear_error(tmp_path):
     cfg = config_from_mapping({"warehouse": "nothing.duckdb"}, tmp_path)
     with pytest.raises(ReglinkError, match="restricted store not found"):
         link_persons(cfg)
+
+
+def test_parquet_std_tables_are_linked_with_the_pipelines_columns(run, tmp_path):
+    """The linkage benchmark keeps std tables as Parquet; it must read what a run reads (the
+    population register's own number and registration dates too), or it measures a weaker
+    linkage than users get."""
+    from reglink.linkage.pipeline import parquet_relations, std_relations
+
+    cfg, std, _ = run
+    for source, frame in std.items():
+        frame.write_parquet(tmp_path / f"{source}.parquet")
+    con = duckdb.connect()
+    try:
+        pipeline = {s: cols for s, (_, cols) in std_relations(con, cfg.restricted_path).items()}
+    finally:
+        con.close()
+    bench = {s: cols for s, (_, cols) in parquet_relations(tmp_path).items()}
+    assert bench == pipeline
+    assert {"person_number", "registration_date", "deregistration_date"} <= set(bench["population_register"])

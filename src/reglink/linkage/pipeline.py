@@ -84,6 +84,18 @@ def std_relations(con, restricted: Path) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
+def parquet_relations(folder: Path) -> dict[str, tuple[str, list[str]]]:
+    """register -> (relation, linkage columns present) for std tables kept as Parquet files
+    (`folder`/<register>.parquet, as the linkage benchmark keeps them): the same columns
+    `std_relations` gives the pipeline, so a benchmark links with the evidence a run has."""
+    out = {}
+    for p in sorted(Path(folder).glob("*.parquet")):
+        if p.stem in SOURCES:
+            cols = list(pl.read_parquet_schema(p))
+            out[p.stem] = (f"read_parquet('{p}')", linkage_columns(p.stem, cols))
+    return out
+
+
 def read_std_tables(restricted: Path) -> dict[str, pl.DataFrame]:
     """The std_* tables' linkage columns as polars frames (small deliveries, tests)."""
     con = duckdb.connect()
