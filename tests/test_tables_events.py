@@ -954,3 +954,17 @@ def test_a_lost_exit_follows_the_end_of_a_run_of_renewed_permits():
     later = {k: v + [w] for (k, v), w in zip(permits.items(), ["F", "WORK", D(2022, 3, 1), D(2025, 3, 1)])}
     _, log = _place(r, later)
     assert log.filter(kind="MISSING_LAST_EXIT").height == 0
+
+
+def test_an_absence_after_a_declared_move_is_no_trip_in_a_residents_typical_trip():
+    """Tui took a 14-day holiday in 2020, then left on 1 Jun 2020 declaring SETTLE (a move
+    abroad) and came back 200 days later; her next exit was lost before she came back on 20 May
+    2023. The 200 days after a declared move are no trip: her typical trip is the holiday's 14
+    days, so the lost exit is 6 May 2023. Counted as a trip, her median trip (and everyone's) was
+    107 days, and the exit went on 2 Feb 2023."""
+    r = [("T", "EXIT", D(2020, 2, 1), "NZL", "HOLIDAY"), ("T", "ENTRY", D(2020, 2, 15), "NZL", "HOLIDAY"),
+         ("T", "EXIT", D(2020, 6, 1), "NZL", "SETTLE"), ("T", "ENTRY", D(2020, 12, 18), "NZL", "HOLIDAY"),
+         ("T", "ENTRY", D(2023, 5, 20), "NZL", "HOLIDAY")]
+    _, log = _place(r)
+    assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2023, 5, 6)]
+

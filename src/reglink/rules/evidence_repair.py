@@ -201,12 +201,16 @@ def _spell_kinds(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, pl.DataFram
         pl.col("imputed").shift(-1).over("person_key").alias("_nimp"))
     ok = ~pl.col("imputed") & ~pl.col("_nimp").fill_null(True) & (pl.col("_ndir") != pl.col("direction"))
     spells = nxt.filter(ok.fill_null(False)).select(
-        "person_key", "direction", "country_of_residence", (pl.col("_nday") - pl.col("_day")).alias("_len"))
+        "person_key", "direction", "country_of_residence", "travel_reason",
+        (pl.col("_nday") - pl.col("_day")).alias("_len"))
     cor = pl.col("country_of_residence")
     stays = spells.filter((pl.col("direction") == "ENTRY") & cor.is_not_null() & (cor != home))
     # an absence of a year or more after an exit declaring home is a move abroad (the UN's
-    # twelve months), not a trip: it would stretch the person's typical trip to years
-    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home) & (pl.col("_len") < LONG_ABSENCE_DAYS))
+    # twelve months), not a trip: it would stretch the person's typical trip to years; so is
+    # one after an exit declaring a move (to settle, return home, work, study, seek asylum
+    # abroad), however soon the person came back
+    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home) & (pl.col("_len") < LONG_ABSENCE_DAYS)
+                          & ~pl.col("travel_reason").fill_null("").is_in(STAY_REASONS))
     # a resident's time at home between trips: ENTRY declaring the home country -> next EXIT
     at_home = spells.filter((pl.col("direction") == "ENTRY") & (cor == home))
     return stays, trips, at_home
