@@ -968,3 +968,23 @@ def test_an_absence_after_a_declared_move_is_no_trip_in_a_residents_typical_trip
     _, log = _place(r)
     assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2023, 5, 6)]
 
+
+def test_a_single_trip_of_ones_own_is_drawn_towards_everyones_typical_trip():
+    """Ari's one complete trip took 60 days; the other residents' five took 10 days each
+    (everyone's median trip: 10). His lost exit before he came back on 1 Jun 2023 is placed one
+    typical trip before that return: his own 60 days weighted once, everyone's 10 days twice
+    (TRIP_PRIOR_WEIGHT), (60 + 2 x 10) / 3 = 26.7 -> 27 days: 5 May 2023. His own median alone
+    (one trip) put it 60 days before, on 2 Apr 2023."""
+    import polars as pl
+
+    def trips(key, starts, days):
+        return [row for d in starts for row in ((key, "EXIT", d, "NZL", "HOLIDAY"),
+                                                (key, "ENTRY", d + dt.timedelta(days=days), "NZL", "HOLIDAY"))]
+
+    others = (trips("B", [D(2020, 3, 1), D(2021, 3, 1), D(2022, 3, 1)], 10)
+              + trips("C", [D(2020, 5, 1), D(2021, 5, 1)], 10))
+    ari = trips("A", [D(2020, 4, 1)], 60) + [("A", "ENTRY", D(2023, 6, 1), "NZL", "HOLIDAY")]
+    _, log = _place(others + ari)
+    row = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert row["imputed_date"].to_list() == [D(2023, 5, 5)]
+    assert "the person's own median trip drawn towards everyone's" in row["reason"][0]

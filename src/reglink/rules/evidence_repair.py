@@ -18,7 +18,7 @@ whether the person had a reason to stay. With them:
 | | the permit held at a, with its renewals, ends in the gap (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the lead of its kind (above) |
 | | deregistered as an emigrant in the gap | EXIT the typical reporting delay before the deregistration |
 | | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
-| | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
+| | stayer at a (below) | EXIT at c − typical trip abroad of a resident (below; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
 | | resident at a (below) | ENTRY at a + typical trip of a resident |
 | | a registration starts in (a, c] (at least the typical delay after a) | ENTRY the typical arrival-to-registration delay before it |
@@ -27,7 +27,11 @@ whether the person had a reason to stay. With them:
 | anything else | none | `rules.repair`'s imputation is kept |
 
 Every typical length and delay is a median over the data at hand (the person's own spells, else
-everyone's; `MIN_DELAY_CASES` cases at least, else 0), never a simulator parameter.
+everyone's; `MIN_DELAY_CASES` cases at least, else 0), never a simulator parameter. A resident's
+typical trip is the person's own median trip drawn towards everyone's: (n × own + k ×
+everyone's) / (n + k) over their n complete trips, k = `TRIP_PRIOR_WEIGHT` (2): one or two
+trips of one's own predict the next worse than everyone's median does (each trip left out in
+turn and predicted from the person's others: docs/methods.md section 7.3).
 
 - *Visitor entry at a*: the ENTRY declares a foreign country of residence (Annex 2 topic H), its
   travel reason is a visit's (not SETTLE, RETURN_HOME, ASYLUM, WORK, STUDY; unknown counts as a
@@ -72,6 +76,7 @@ REGULAR_MIN_STAYS = 3  # complete short stays that make a regular visitor whatev
 TRIP_REASONS = ("HOLIDAY", "BUSINESS", "FAMILY", "HEALTH", "TRANSIT")
 RESIDENT_MAX_TRIP_DAYS = 90
 LONG_ABSENCE_DAYS = 365  # an absence this long is a move abroad, never a trip
+TRIP_PRIOR_WEIGHT = 2
 TAIL_KINDS = {"MISSING_LAST_EXIT": "EXIT", "MISSING_LAST_ENTRY": "ENTRY"}
 # imputed rows that are not between two recorded crossings: added, not moved
 ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY"}
@@ -220,7 +225,8 @@ def _own_typical(stays: pl.DataFrame, trips: pl.DataFrame, at_home: pl.DataFrame
     """Per person `_own_stay, _own_stays, _own_trip, _own_home`: medians of their own spells."""
     return (stays.group_by("person_key").agg(pl.col("_len").median().alias("_own_stay"),
                                              pl.len().alias("_own_stays"))
-            .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip")),
+            .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip"),
+                                                   pl.len().alias("_own_trips")),
                   on="person_key", how="full", coalesce=True)
             .join(at_home.group_by("person_key").agg(pl.col("_len").median().alias("_own_home")),
                   on="person_key", how="full", coalesce=True))
@@ -562,7 +568,15 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     gap = pl.col("_c") - pl.col("_a")
     stay = pl.min_horizontal(pl.coalesce("_own_stay", pl.lit(pooled_stay, pl.Float64)).round(),
                              pl.lit(float(visitor_max_stay_days))).cast(pl.Int64)
-    trip = pl.coalesce("_own_trip", pl.lit(pooled_trip, pl.Float64)).round().cast(pl.Int64)
+    # a resident's typical trip: the person's own median drawn towards everyone's, as if
+    # everyone's counted TRIP_PRIOR_WEIGHT trips of theirs -- one or two trips of one's own say
+    # little (a single month-long holiday is no typical trip of a person whose others are not
+    # recorded whole)
+    n_trips = pl.col("_own_trips").fill_null(0).cast(pl.Float64)
+    everyones_trip = pl.lit(pooled_trip, pl.Float64)
+    trip = pl.coalesce((n_trips * pl.col("_own_trip") + TRIP_PRIOR_WEIGHT * everyones_trip)
+                       / (n_trips + TRIP_PRIOR_WEIGHT),
+                       "_own_trip", everyones_trip).round().cast(pl.Int64)
     at_home = pl.coalesce("_own_home", pl.lit(pooled_home, pl.Float64)).round().cast(pl.Int64)
     ex, en = pl.col("_kind") == "MISSING_EXIT", pl.col("_kind") == "MISSING_ENTRY"
     tail = pl.col("_kind").is_in(list(TAIL_KINDS))
@@ -666,7 +680,8 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
                      .otherwise(pl.lit("the median visitor stay")))
                .when(pl.col("_case").is_in(["stayer", "resident_leaving", "resident_trip_tail"]))
-               .then(pl.when(pl.col("_own_trip").is_not_null()).then(pl.lit("the person's own median trip"))
+               .then(pl.when(pl.col("_own_trip").is_not_null())
+                     .then(pl.lit("the person's own median trip drawn towards everyone's"))
                      .otherwise(pl.lit("the median resident trip")))
                .when(pl.col("_case").is_in(["permit_expired_tail", "permit_expired"]))
                .then(pl.when(pl.col("_kind_lead").is_not_null())
