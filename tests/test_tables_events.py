@@ -988,3 +988,26 @@ def test_a_single_trip_of_ones_own_is_drawn_towards_everyones_typical_trip():
     row = log.filter(pl.col("kind") == "MISSING_EXIT")
     assert row["imputed_date"].to_list() == [D(2023, 5, 5)]
     assert "the person's own median trip drawn towards everyone's" in row["reason"][0]
+
+
+def test_a_work_permit_granted_for_the_next_arrival_does_not_keep_a_visitor():
+    """Min-jun visits family (entry 22 Jul 2023 declaring KOR and FAMILY; the exit was lost) and
+    comes back to work on 13 Dec 2023, declaring WORK, on a work permit first valid 19 Oct 2023.
+    The permit starts inside the 90 days a visitor could have stayed, but after the visit began
+    and within a year before an arrival declared as one to work: it is that arrival's, not a
+    reason to stay on from July. The lost exit is the visitor's, after the typical 10-day visit
+    (1 Aug 2023). Before, the permit blocked the visitor reading and the crossings-only
+    imputation kept the exit on the day she came back: an immigration in July, five months
+    early."""
+    import polars as pl
+
+    rows = [("V", "ENTRY", D(2021, 2, 1), "AUS", "HOLIDAY"), ("V", "EXIT", D(2021, 2, 11), "AUS", "HOLIDAY"),
+            ("M", "ENTRY", D(2023, 7, 22), "KOR", "FAMILY"), ("M", "ENTRY", D(2023, 12, 13), "KOR", "WORK")]
+    permit = {"person_key": ["M"], "permit_kind": ["WORK"], "valid_from": [D(2023, 10, 19)],
+              "valid_to": [D(2026, 10, 18)]}
+    _, log = _place(rows, permit)
+    placed = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert placed["imputed_date"].to_list() == [D(2023, 8, 1)] and "visitor" in placed["reason"][0]
+    # the same second entry declaring a holiday: the permit may be what kept her on from July
+    _, log = _place(rows[:3] + [("M", "ENTRY", D(2023, 12, 13), "KOR", "HOLIDAY")], permit)
+    assert "visitor" not in (log.filter(pl.col("kind") == "MISSING_EXIT")["reason"][0] or "")

@@ -125,6 +125,10 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                               .alias("_new_run"))
                 .group_by("_r").agg(
                     pl.col("_fresh").any().alias("_permit"), pl.col("_pv").any().alias("_permit_visit"),
+                    # ... other than one first valid after a and within a year before c: the
+                    # right to stay an arrival at c takes up (`_judged`)
+                    (pl.col("_pv") & (pl.col("_pa") | (pl.col("_pf") < pl.col("_c") - LONG_ABSENCE_DAYS)))
+                    .any().alias("_permit_visit_not_c"),
                     # the right to stay held at a ends on _pend; a permit starting within the gap
                     # (a renewal, or the next season's) starts on _pstart
                     # an open-ended permit (no valid_to, e.g. residence) held at a never ends
@@ -142,6 +146,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_permit"),
                                pl.lit(None, pl.Boolean).alias("_permit_visit"),
+                               pl.lit(None, pl.Boolean).alias("_permit_visit_not_c"),
                                pl.lit(None, pl.String).alias("_pend_kind"),
                                *[pl.lit(None, pl.Int64).alias(c) for c in
                                  ("_pend", "_pstart", "_pstart_first", "_pend_norenew", "_pstart_new")])
@@ -193,7 +198,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Int64).alias("_applied"))
     return out.with_columns(pl.col(c).fill_null(False) for c in
-                            ("_permit", "_permit_visit", "_reg_starts", "_reg_at_a", "_asylum",
+                            ("_permit", "_permit_visit", "_permit_visit_not_c", "_reg_starts", "_reg_at_a", "_asylum",
                              "_citizen"))
 
 
@@ -549,9 +554,15 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # between two ENTRYs (c recorded) only a permit over the days a visitor could have stayed
     # speaks against a visit: one starting later in the gap is what brought the person back at
     # c (a residence permit granted abroad), not evidence of staying on from a; after the last
-    # ENTRY (no c) any permit up to U does
-    gap_permit = pl.when(pl.col("_kind") == "MISSING_EXIT").then(pl.col("_permit_visit")) \
-        .otherwise(pl.col("_permit"))
+    # ENTRY (no c) any permit up to U does. When the ENTRY at c declares an arrival to stay (to
+    # work, study, settle), a permit first valid after a and within a year before c, even within
+    # those days, is the one that arrival takes up (granted while the person was back home; a
+    # year: the window of the typical permit-to-arrival lag): only one held at a, or first valid
+    # longer before c, speaks against the visit
+    arrives_at_c = pl.col("_creason").fill_null("").is_in(STAY_REASONS)
+    gap_permit = (pl.when((pl.col("_kind") == "MISSING_EXIT") & arrives_at_c).then(pl.col("_permit_visit_not_c"))
+                  .when(pl.col("_kind") == "MISSING_EXIT").then(pl.col("_permit_visit"))
+                  .otherwise(pl.col("_permit")))
     visitor = (foreign & (visit_reason | regular) & ~gap_permit & ~pl.col("_reg_starts")
                & ~pl.col("_asylum"))
     registered = pl.col("_reg_starts") | (pl.col("_reg_at_a") & ~foreign)
