@@ -1011,3 +1011,29 @@ def test_a_work_permit_granted_for_the_next_arrival_does_not_keep_a_visitor():
     # the same second entry declaring a holiday: the permit may be what kept her on from July
     _, log = _place(rows[:3] + [("M", "ENTRY", D(2023, 12, 13), "KOR", "HOLIDAY")], permit)
     assert "visitor" not in (log.filter(pl.col("kind") == "MISSING_EXIT")["reason"][0] or "")
+
+
+def test_a_registered_emigrant_visiting_twice_gets_the_lost_entry_of_a_visit():
+    """Hemi, born here and still registered (his emigration never closed the record), lives in
+    Australia: he visits in August 2020 (entry and exit declaring AUS, FAMILY), his next entry is
+    lost, and he leaves on 25 Aug 2022 declaring AUS and FAMILY again. Both exits declare a
+    residence abroad and a visit: the lost entry is another visit's, his typical 19-day stay
+    before the second exit (6 Aug 2022). The registration no longer blocks that reading (it is
+    the register's over-coverage of emigrants); before, the crossings-only repair put the entry
+    on the day of his first exit (20 Aug 2020) and he counted as present, an immigrant, from
+    then."""
+    import datetime as _dt
+
+    import polars as pl
+
+    rows = [("H", "ENTRY", D(2020, 8, 1), "AUS", "FAMILY"), ("H", "EXIT", D(2020, 8, 20), "AUS", "FAMILY"),
+            ("H", "EXIT", D(2022, 8, 25), "AUS", "FAMILY")]
+    persons = pl.DataFrame({"person_key": ["H"], "in_population_register": [True],
+                            "registration_date": [D(1990, 5, 1)],
+                            "deregistration_date": pl.Series([None], dtype=pl.Date),
+                            "deregistration_reason": pl.Series([None], dtype=pl.String),
+                            "is_citizen": [True]})
+    _, log = _place(rows, persons=persons)
+    placed = log.filter(pl.col("kind") == "MISSING_ENTRY")
+    assert placed["imputed_date"].to_list() == [D(2022, 8, 25) - _dt.timedelta(days=19)]
+    assert "visit" in placed["reason"][0]

@@ -24,6 +24,7 @@ whether the person had a reason to stay. With them:
 | | a registration starts in (a, c] (at least the typical delay after a) | ENTRY the typical arrival-to-registration delay before it |
 | | a permit starts in (a, c] | ENTRY the person's own typical lag after its first day (median days from a permit's first day to their recorded ENTRYs under it), else the pooled `permit_lag` |
 | | non-resident leaving at a (declares a foreign residence, no long permit, no registration over [a, c]) | ENTRY at c − typical visitor stay |
+| | still registered, but a foreign residence declared at a, and at c with a visit's reason (no long permit, no registration starting in the gap) | ENTRY at c − typical visitor stay (the register's stale record of an emigrant; the lost entry is another visit's) |
 | anything else | none | `rules.repair`'s imputation is kept |
 
 Every typical length and delay is a median over the data at hand (the person's own spells, else
@@ -635,8 +636,12 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # gap longer than two typical trips: a stayer at a who comes back so moved abroad in the gap
     # (not on a short trip just before c); a resident leaving at a who leaves again so moved
     # abroad at a, and the lost ENTRY is the visit's, before c
-    c_is_visit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
-                  & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS) & (gap > 2 * trip))
+    c_visit_exit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
+                    & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS))
+    c_is_visit = c_visit_exit & (gap > 2 * trip)
+    # leaving at a declaring a residence abroad, with no permit or new registration over the gap
+    # (a registration held at a under that declaration is the register's over-coverage)
+    abroad_leaving = foreign & ~pl.col("_permit") & ~pl.col("_reg_starts")
     # the permit's end dates a departure more closely than a deregistration does (the register
     # records it weeks to a year later, its delay is spread wide; holders leave a set time before
     # the permit runs out): with both, the permit's date, unless it falls after the
@@ -668,6 +673,11 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
         ("permit_starts", en & permit_starts,
          clip(pl.col("_pstart") + pl.coalesce(pl.col("_own_arrival_lag").round(), pl.lit(float(permit_lag))).cast(pl.Int64))),
         ("nonresident_leaving", en & nonres_exit, pl.col("_c") - pl.min_horizontal(stay, gap)),
+        # a person declaring a residence abroad on leaving at a, still registered (the
+        # register's over-coverage of emigrants), who leaves again declaring a residence abroad
+        # and a visit's reason at c: the lost ENTRY is another visit's
+        ("visitor_leaving_again", en & abroad_leaving & c_visit_exit,
+         pl.col("_c") - pl.min_horizontal(stay, gap)),
     ]
     case = pl.lit(None, pl.String)
     date = pl.lit(None, pl.Int64)
@@ -686,7 +696,7 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
     lead = _typical_lag(tally, "expiry_lead")
     permit_lag, reg_lag = _typical_lag(tally, "permit_lag"), _typical_lag(tally, "registration_lag")
     asylum_lag = _typical_lag(tally, "asylum_lag")
-    own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving",
+    own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving", "visitor_leaving_again",
                                               "visitor_leaving_at_c"]))
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
                      .otherwise(pl.lit("the median visitor stay")))
@@ -733,6 +743,9 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
         "permit_starts": "a permit starts inside the gap: entry on its first day plus the person's "
                          "own median days from a permit's first day to an entry under it (none "
                          f"recorded: the typical {permit_lag}){{}}",
+        "visitor_leaving_again": "registered, but residence abroad declared on leaving at both "
+                                 "exits, a visit's reason at the second, no permit or new "
+                                 "registration: the lost entry is a visit's, {} before the second exit",
         "nonresident_leaving": "non-resident leaving (residence abroad declared, no permit or "
                                "registration): entry {} before the next exit",
     }
