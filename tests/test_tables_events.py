@@ -1037,3 +1037,33 @@ def test_a_registered_emigrant_visiting_twice_gets_the_lost_entry_of_a_visit():
     placed = log.filter(pl.col("kind") == "MISSING_ENTRY")
     assert placed["imputed_date"].to_list() == [D(2022, 8, 25) - _dt.timedelta(days=19)]
     assert "visit" in placed["reason"][0]
+
+
+def test_a_baby_born_here_whose_first_crossing_is_a_visit_from_abroad_left_after_birth():
+    """Aiko was born in the country and registered at birth in March 2021 (the register dates
+    births to the month: 1 Mar 2021); her first recorded crossing is an entry on 5 Nov 2021
+    declaring a residence in Japan and a holiday, then she leaves again. She was here at birth,
+    so she left before that entry -- the exit was lost: it is imputed halfway from the birth month
+    to the entry (3 Jul 2021) and she emigrated in 2021. Before, nothing was imputed and the
+    initial status (a foreign residence declared on the first entry) made her a non-resident from
+    the start: no emigration at all. A baby whose first entry declares the home country and who
+    is not deregistered is back from a trip: nothing is imputed."""
+    import polars as pl
+
+    from reglink.rules.engine import derive_events
+
+    rows = [("V", "ENTRY", D(2020, 1, 2), "AUS", "HOLIDAY"), ("V", "EXIT", D(2020, 1, 12), "AUS", "HOLIDAY"),
+            ("A", "ENTRY", D(2021, 11, 5), "JPN", "HOLIDAY"), ("A", "EXIT", D(2021, 12, 2), "JPN", "HOLIDAY"),
+            ("B", "ENTRY", D(2021, 11, 5), "NZL", "HOLIDAY"), ("B", "EXIT", D(2022, 2, 2), "NZL", "HOLIDAY")]
+    persons = pl.DataFrame({"person_key": ["A", "B"], "in_population_register": [True, True],
+                            "registration_date": [D(2021, 3, 1), D(2021, 3, 1)],
+                            "deregistration_date": pl.Series([None, None], dtype=pl.Date),
+                            "deregistration_reason": pl.Series([None, None], dtype=pl.String),
+                            "registration_reason": ["BIRTH", "BIRTH"], "is_citizen": [True, True]})
+    repaired, log = _place(rows, persons=persons)
+    added = log.filter(pl.col("kind") == "MISSING_FIRST_EXIT")
+    assert added.select("person_key", "imputed_date", "direction").rows() == [("A", D(2021, 7, 3), "EXIT")]
+    assert "registered at birth" in added["reason"][0]
+    ev = derive_events(repaired.filter(pl.col("person_key") == "A"), "12-16",
+                       observed_until=D(2024, 12, 31), id_col="person_key")
+    assert ev.select("event_type", "event_date").rows() == [("EMIGRATION", D(2021, 7, 3))]

@@ -14,6 +14,7 @@ whether the person had a reason to stay. With them:
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | a registration starting after the exit (at least the typical delay after it) | ENTRY the typical arrival-to-registration delay before it |
 | | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
 | first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; an asylum application, a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-application delay before the application, the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `asylum_lag`, `registration_lag`, `permit_lag`) |
+| first crossing an ENTRY after the data start (`MISSING_FIRST_EXIT`) | registered at birth in the country after the data start, and the entry declares a residence abroad or the person was deregistered as an emigrant before it | EXIT the register's reporting delay before the deregistration, else halfway from the birth month to the entry |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
 | | the permit held at a, with its renewals, ends in the gap (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the lead of its kind (above) |
 | | deregistered as an emigrant in the gap | EXIT the typical reporting delay before the deregistration |
@@ -80,7 +81,8 @@ LONG_ABSENCE_DAYS = 365  # an absence this long is a move abroad, never a trip
 TRIP_PRIOR_WEIGHT = 2
 TAIL_KINDS = {"MISSING_LAST_EXIT": "EXIT", "MISSING_LAST_ENTRY": "ENTRY"}
 # imputed rows that are not between two recorded crossings: added, not moved
-ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY"}
+ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY", "MISSING_FIRST_EXIT": "EXIT"}
+HEAD_KINDS = ("MISSING_FIRST_ENTRY", "MISSING_FIRST_EXIT")
 
 
 def _day(col: str) -> pl.Expr:
@@ -154,9 +156,12 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     if persons is not None and persons.height:
         dreason = pl.col("deregistration_reason") if "deregistration_reason" in persons.columns \
             else pl.lit(None, pl.String)
+        rreason = pl.col("registration_reason") if "registration_reason" in persons.columns \
+            else pl.lit(None, pl.String)
         pr = persons.filter(pl.col("in_population_register").fill_null(False)).select(
             "person_key", _day("registration_date").alias("_rf"), _day("deregistration_date").alias("_rt"),
-            (dreason == "EMIGRATION").fill_null(False).alias("_emig"))
+            (dreason == "EMIGRATION").fill_null(False).alias("_emig"),
+            (rreason == "BIRTH").fill_null(False).alias("_birth"))
         reg = spans.join(pr, on="person_key").select(
             "_r",
             # deregistered as an emigrant after a (and by c): the person left in the gap
@@ -168,8 +173,11 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
              & (pl.col("_rt").is_null() | (pl.col("_rt") >= pl.col("_c")))).alias("_reg_at_a"),
             pl.when(pl.col("_rf").is_not_null() & (pl.col("_rf") >= pl.col("_a"))
                     & (pl.col("_rf") <= pl.col("_c"))).then(pl.col("_rf")).alias("_rstart"),
+            # registered at birth (dated to its month) in [a, c]: born in the country then
+            pl.when(pl.col("_birth") & (pl.col("_rf") >= pl.col("_a")) & (pl.col("_rf") <= pl.col("_c")))
+            .then(pl.col("_rf")).alias("_born"),
         ).group_by("_r").agg(pl.col("_reg_starts").any(), pl.col("_reg_at_a").any(),
-                             pl.col("_dereg").min(), pl.col("_rstart").min())
+                             pl.col("_dereg").min(), pl.col("_rstart").min(), pl.col("_born").min())
         out = out.join(reg, on="_r", how="left")
         cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")).unique("person_key") \
             if "is_citizen" in persons.columns else None
@@ -180,7 +188,8 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_reg_starts"),
                                pl.lit(None, pl.Boolean).alias("_reg_at_a"),
                                pl.lit(None, pl.Int64).alias("_dereg"),
-                               pl.lit(None, pl.Int64).alias("_rstart"))
+                               pl.lit(None, pl.Int64).alias("_rstart"),
+                               pl.lit(None, pl.Int64).alias("_born"))
     if "_citizen" not in out.columns:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_citizen"))
     if asylum is not None and asylum.height:
@@ -454,7 +463,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                     asylum=asylum, visitor_max_stay_days=visitor_max_stay_days,
                     resident_max_trip_days=resident_max_trip_days)
     tail = pl.col("_kind").is_in(list(TAIL_KINDS))
-    head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
+    head = pl.col("_kind").is_in(HEAD_KINDS)
     added = tail | head
     spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
     moved = spans.filter(~added & (pl.col("_new") != pl.col("_old")))
@@ -518,7 +527,11 @@ def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
     # that never was, and a missing immigration); a = the data start, c = the exit
     head_exits = edge_spans(first & exit_ & (pl.col("_day") > start), "MISSING_FIRST_ENTRY",
                             pl.lit(start), pl.col("_day"))
-    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="diagonal_relaxed")
+    # a first crossing that is a recorded ENTRY after the data start, by someone born in the
+    # country in the period: they were here at birth, so they left before it (a lost EXIT)
+    head_entries = edge_spans(first & entry & (pl.col("_day") > start), "MISSING_FIRST_EXIT",
+                              pl.lit(start), pl.col("_day"))
+    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits, head_entries], how="diagonal_relaxed")
     if "_stale" not in spans.columns:
         spans = spans.with_columns(pl.lit(None, pl.Int64).alias("_stale"))
     return spans.with_columns(pl.col("_trip").fill_null(False))
@@ -650,7 +663,19 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     gap_permit_date = clip(pl.col("_pend_norenew") - pl.coalesce(
         pl.col("_own_exit_lead").round().cast(pl.Int64), kind_lead))
     before_dereg = lambda d: ~dereg | (d <= pl.col("_dereg"))  # noqa: E731
+    # born in the country in the period (a birth registration between the data start and the
+    # first crossing, an ENTRY): left after birth -- by a deregistration as an emigrant, the
+    # register's delay before it; else the middle of the days from birth to that entry
+    # -- when the entry declares a residence abroad, or the register says they emigrated (an
+    # entry declaring home with neither is a return from a trip: the lost exit changes nothing)
+    born = ((pl.col("_kind") == "MISSING_FIRST_EXIT") & pl.col("_born").is_not_null()
+            & (pl.col("_born") < pl.col("_c")) & (foreign | (dereg & (pl.col("_dereg") > pl.col("_born")))))
+    born_left = pl.min_horizontal(
+        pl.when(dereg & (pl.col("_dereg") > pl.col("_born")))
+        .then(pl.max_horizontal(pl.col("_dereg") - delay, pl.col("_born")))
+        .otherwise(pl.col("_born") + (pl.col("_c") - pl.col("_born")) // 2), pl.col("_c"))
     cases = [
+        ("born_here", born, born_left),
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
         ("permit_expired_tail", tail_ex & tail_exit_permit_ends & before_dereg(tail_permit_date),
          tail_permit_date),
@@ -709,6 +734,10 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                      .then(pl.format("of {} permits, {} days", pl.col("_pend_kind"), pl.col("_kind_lead")))
                      .otherwise(pl.lit(f"of any permit, {lead} days"))))
     why = {
+        "born_here": "registered at birth in the country during the period, first crossing an "
+                     "ENTRY: left after birth, the register's median reporting delay before a "
+                     "deregistration as an emigrant, else halfway from the birth month to that "
+                     "entry{}",
         "visitor_tail": "visitor entry (residence abroad declared, no permit beyond a visitor visa, "
                         "no registration, no asylum case): exit after {}",
         "visitor": "visitor entry (residence abroad declared, no permit beyond a visitor visa, "
@@ -777,7 +806,7 @@ def _placed_crossings(repaired: pl.DataFrame, df: pl.DataFrame, moved: pl.DataFr
     seq_type = df.schema["crossing_seq"]
     new_rows = new_rows.join(df.select("_r", "crossing_seq"), on="_r").with_columns(
         (pl.col("crossing_seq").cast(pl.Float64)
-         + pl.when(pl.col("repair") == "MISSING_FIRST_ENTRY").then(-0.5).otherwise(0.5))
+         + pl.when(pl.col("repair").is_in(HEAD_KINDS)).then(-0.5).otherwise(0.5))
         .alias("crossing_seq"))
     result = (pl.concat([out.select(keep).with_columns(pl.col("crossing_seq").cast(pl.Float64)),
                          new_rows.select([c for c in keep if c in new_rows.columns])],
@@ -815,6 +844,10 @@ def _placed_log(log: pl.DataFrame, df: pl.DataFrame, moved: pl.DataFrame,
         pl.when(head).then(pl.format("first crossing an EXIT on {} with no entry since {}: ENTRY "
                                       "imputed: {}", pl.col("_cdate"),
                                       pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=start)), pl.col("_why")))
+        .when(pl.col("_kind") == "MISSING_FIRST_EXIT")
+        .then(pl.format("first crossing an ENTRY on {} with no exit since {}: EXIT imputed: {}",
+                        pl.col("_cdate"), pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=start)),
+                        pl.col("_why")))
         .otherwise(pl.format("last crossing an {} on {} with no {} by {}: {} imputed: {}",
                   pl.when(tail_ex).then(pl.lit("ENTRY")).otherwise(pl.lit("EXIT")),
                   pl.col("_cdate"),
