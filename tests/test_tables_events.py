@@ -954,3 +954,116 @@ def test_a_lost_exit_follows_the_end_of_a_run_of_renewed_permits():
     later = {k: v + [w] for (k, v), w in zip(permits.items(), ["F", "WORK", D(2022, 3, 1), D(2025, 3, 1)])}
     _, log = _place(r, later)
     assert log.filter(kind="MISSING_LAST_EXIT").height == 0
+
+
+def test_an_absence_after_a_declared_move_is_no_trip_in_a_residents_typical_trip():
+    """Tui took a 14-day holiday in 2020, then left on 1 Jun 2020 declaring SETTLE (a move
+    abroad) and came back 200 days later; her next exit was lost before she came back on 20 May
+    2023. The 200 days after a declared move are no trip: her typical trip is the holiday's 14
+    days, so the lost exit is 6 May 2023. Counted as a trip, her median trip (and everyone's) was
+    107 days, and the exit went on 2 Feb 2023."""
+    r = [("T", "EXIT", D(2020, 2, 1), "NZL", "HOLIDAY"), ("T", "ENTRY", D(2020, 2, 15), "NZL", "HOLIDAY"),
+         ("T", "EXIT", D(2020, 6, 1), "NZL", "SETTLE"), ("T", "ENTRY", D(2020, 12, 18), "NZL", "HOLIDAY"),
+         ("T", "ENTRY", D(2023, 5, 20), "NZL", "HOLIDAY")]
+    _, log = _place(r)
+    assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2023, 5, 6)]
+
+
+def test_a_single_trip_of_ones_own_is_drawn_towards_everyones_typical_trip():
+    """Ari's one complete trip took 60 days; the other residents' five took 10 days each
+    (everyone's median trip: 10). His lost exit before he came back on 1 Jun 2023 is placed one
+    typical trip before that return: his own 60 days weighted once, everyone's 10 days twice
+    (TRIP_PRIOR_WEIGHT), (60 + 2 x 10) / 3 = 26.7 -> 27 days: 5 May 2023. His own median alone
+    (one trip) put it 60 days before, on 2 Apr 2023."""
+    import polars as pl
+
+    def trips(key, starts, days):
+        return [row for d in starts for row in ((key, "EXIT", d, "NZL", "HOLIDAY"),
+                                                (key, "ENTRY", d + dt.timedelta(days=days), "NZL", "HOLIDAY"))]
+
+    others = (trips("B", [D(2020, 3, 1), D(2021, 3, 1), D(2022, 3, 1)], 10)
+              + trips("C", [D(2020, 5, 1), D(2021, 5, 1)], 10))
+    ari = trips("A", [D(2020, 4, 1)], 60) + [("A", "ENTRY", D(2023, 6, 1), "NZL", "HOLIDAY")]
+    _, log = _place(others + ari)
+    row = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert row["imputed_date"].to_list() == [D(2023, 5, 5)]
+    assert "the person's own median trip drawn towards everyone's" in row["reason"][0]
+
+
+def test_a_work_permit_granted_for_the_next_arrival_does_not_keep_a_visitor():
+    """Min-jun visits family (entry 22 Jul 2023 declaring KOR and FAMILY; the exit was lost) and
+    comes back to work on 13 Dec 2023, declaring WORK, on a work permit first valid 19 Oct 2023.
+    The permit starts inside the 90 days a visitor could have stayed, but after the visit began
+    and within a year before an arrival declared as one to work: it is that arrival's, not a
+    reason to stay on from July. The lost exit is the visitor's, after the typical 10-day visit
+    (1 Aug 2023). Before, the permit blocked the visitor reading and the crossings-only
+    imputation kept the exit on the day she came back: an immigration in July, five months
+    early."""
+    import polars as pl
+
+    rows = [("V", "ENTRY", D(2021, 2, 1), "AUS", "HOLIDAY"), ("V", "EXIT", D(2021, 2, 11), "AUS", "HOLIDAY"),
+            ("M", "ENTRY", D(2023, 7, 22), "KOR", "FAMILY"), ("M", "ENTRY", D(2023, 12, 13), "KOR", "WORK")]
+    permit = {"person_key": ["M"], "permit_kind": ["WORK"], "valid_from": [D(2023, 10, 19)],
+              "valid_to": [D(2026, 10, 18)]}
+    _, log = _place(rows, permit)
+    placed = log.filter(pl.col("kind") == "MISSING_EXIT")
+    assert placed["imputed_date"].to_list() == [D(2023, 8, 1)] and "visitor" in placed["reason"][0]
+    # the same second entry declaring a holiday: the permit may be what kept her on from July
+    _, log = _place(rows[:3] + [("M", "ENTRY", D(2023, 12, 13), "KOR", "HOLIDAY")], permit)
+    assert "visitor" not in (log.filter(pl.col("kind") == "MISSING_EXIT")["reason"][0] or "")
+
+
+def test_a_registered_emigrant_visiting_twice_gets_the_lost_entry_of_a_visit():
+    """Hemi, born here and still registered (his emigration never closed the record), lives in
+    Australia: he visits in August 2020 (entry and exit declaring AUS, FAMILY), his next entry is
+    lost, and he leaves on 25 Aug 2022 declaring AUS and FAMILY again. Both exits declare a
+    residence abroad and a visit: the lost entry is another visit's, his typical 19-day stay
+    before the second exit (6 Aug 2022). The registration no longer blocks that reading (it is
+    the register's over-coverage of emigrants); before, the crossings-only repair put the entry
+    on the day of his first exit (20 Aug 2020) and he counted as present, an immigrant, from
+    then."""
+    import datetime as _dt
+
+    import polars as pl
+
+    rows = [("H", "ENTRY", D(2020, 8, 1), "AUS", "FAMILY"), ("H", "EXIT", D(2020, 8, 20), "AUS", "FAMILY"),
+            ("H", "EXIT", D(2022, 8, 25), "AUS", "FAMILY")]
+    persons = pl.DataFrame({"person_key": ["H"], "in_population_register": [True],
+                            "registration_date": [D(1990, 5, 1)],
+                            "deregistration_date": pl.Series([None], dtype=pl.Date),
+                            "deregistration_reason": pl.Series([None], dtype=pl.String),
+                            "is_citizen": [True]})
+    _, log = _place(rows, persons=persons)
+    placed = log.filter(pl.col("kind") == "MISSING_ENTRY")
+    assert placed["imputed_date"].to_list() == [D(2022, 8, 25) - _dt.timedelta(days=19)]
+    assert "visit" in placed["reason"][0]
+
+
+def test_a_baby_born_here_whose_first_crossing_is_a_visit_from_abroad_left_after_birth():
+    """Aiko was born in the country and registered at birth in March 2021 (the register dates
+    births to the month: 1 Mar 2021); her first recorded crossing is an entry on 5 Nov 2021
+    declaring a residence in Japan and a holiday, then she leaves again. She was here at birth,
+    so she left before that entry -- the exit was lost: it is imputed halfway from the birth month
+    to the entry (3 Jul 2021) and she emigrated in 2021. Before, nothing was imputed and the
+    initial status (a foreign residence declared on the first entry) made her a non-resident from
+    the start: no emigration at all. A baby whose first entry declares the home country and who
+    is not deregistered is back from a trip: nothing is imputed."""
+    import polars as pl
+
+    from reglink.rules.engine import derive_events
+
+    rows = [("V", "ENTRY", D(2020, 1, 2), "AUS", "HOLIDAY"), ("V", "EXIT", D(2020, 1, 12), "AUS", "HOLIDAY"),
+            ("A", "ENTRY", D(2021, 11, 5), "JPN", "HOLIDAY"), ("A", "EXIT", D(2021, 12, 2), "JPN", "HOLIDAY"),
+            ("B", "ENTRY", D(2021, 11, 5), "NZL", "HOLIDAY"), ("B", "EXIT", D(2022, 2, 2), "NZL", "HOLIDAY")]
+    persons = pl.DataFrame({"person_key": ["A", "B"], "in_population_register": [True, True],
+                            "registration_date": [D(2021, 3, 1), D(2021, 3, 1)],
+                            "deregistration_date": pl.Series([None, None], dtype=pl.Date),
+                            "deregistration_reason": pl.Series([None, None], dtype=pl.String),
+                            "registration_reason": ["BIRTH", "BIRTH"], "is_citizen": [True, True]})
+    repaired, log = _place(rows, persons=persons)
+    added = log.filter(pl.col("kind") == "MISSING_FIRST_EXIT")
+    assert added.select("person_key", "imputed_date", "direction").rows() == [("A", D(2021, 7, 3), "EXIT")]
+    assert "registered at birth" in added["reason"][0]
+    ev = derive_events(repaired.filter(pl.col("person_key") == "A"), "12-16",
+                       observed_until=D(2024, 12, 31), id_col="person_key")
+    assert ev.select("event_type", "event_date").rows() == [("EMIGRATION", D(2021, 7, 3))]

@@ -14,20 +14,26 @@ whether the person had a reason to stay. With them:
 | last crossing an EXIT (`MISSING_LAST_ENTRY`) | a registration starting after the exit (at least the typical delay after it) | ENTRY the typical arrival-to-registration delay before it |
 | | resident's trip (below) | ENTRY at exit + typical trip of a resident, capped at `resident_max_trip_days` |
 | first crossing an EXIT after the data start (`MISSING_FIRST_ENTRY`) | a newcomer: no permit held and not registered at the data start; an asylum application, a registration (non-citizen) or a permit starts before the exit | ENTRY the typical arrival-to-application delay before the application, the typical arrival-to-registration delay before the registration, or the typical permit-to-arrival lag after the permit's first day (pooled `asylum_lag`, `registration_lag`, `permit_lag`) |
+| first crossing an ENTRY after the data start (`MISSING_FIRST_EXIT`) | registered at birth in the country after the data start, and the entry declares a residence abroad or the person was deregistered as an emigrant before it | EXIT the register's reporting delay before the deregistration, else halfway from the birth month to the entry |
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
 | | the permit held at a, with its renewals, ends in the gap (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the lead of its kind (above) |
 | | deregistered as an emigrant in the gap | EXIT the typical reporting delay before the deregistration |
 | | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
-| | stayer at a (below) | EXIT at c − typical trip abroad of a resident (own median, else everyone's; capped at c − a) |
+| | stayer at a (below) | EXIT at c − typical trip abroad of a resident (below; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
 | | resident at a (below) | ENTRY at a + typical trip of a resident |
 | | a registration starts in (a, c] (at least the typical delay after a) | ENTRY the typical arrival-to-registration delay before it |
 | | a permit starts in (a, c] | ENTRY the person's own typical lag after its first day (median days from a permit's first day to their recorded ENTRYs under it), else the pooled `permit_lag` |
 | | non-resident leaving at a (declares a foreign residence, no long permit, no registration over [a, c]) | ENTRY at c − typical visitor stay |
+| | still registered, but a foreign residence declared at a, and at c with a visit's reason (no long permit, no registration starting in the gap) | ENTRY at c − typical visitor stay (the register's stale record of an emigrant; the lost entry is another visit's) |
 | anything else | none | `rules.repair`'s imputation is kept |
 
 Every typical length and delay is a median over the data at hand (the person's own spells, else
-everyone's; `MIN_DELAY_CASES` cases at least, else 0), never a simulator parameter.
+everyone's; `MIN_DELAY_CASES` cases at least, else 0), never a simulator parameter. A resident's
+typical trip is the person's own median trip drawn towards everyone's: (n × own + k ×
+everyone's) / (n + k) over their n complete trips, k = `TRIP_PRIOR_WEIGHT` (2): one or two
+trips of one's own predict the next worse than everyone's median does (each trip left out in
+turn and predicted from the person's others: docs/methods.md section 7.3).
 
 - *Visitor entry at a*: the ENTRY declares a foreign country of residence (Annex 2 topic H), its
   travel reason is a visit's (not SETTLE, RETURN_HOME, ASYLUM, WORK, STUDY; unknown counts as a
@@ -72,9 +78,11 @@ REGULAR_MIN_STAYS = 3  # complete short stays that make a regular visitor whatev
 TRIP_REASONS = ("HOLIDAY", "BUSINESS", "FAMILY", "HEALTH", "TRANSIT")
 RESIDENT_MAX_TRIP_DAYS = 90
 LONG_ABSENCE_DAYS = 365  # an absence this long is a move abroad, never a trip
+TRIP_PRIOR_WEIGHT = 2
 TAIL_KINDS = {"MISSING_LAST_EXIT": "EXIT", "MISSING_LAST_ENTRY": "ENTRY"}
 # imputed rows that are not between two recorded crossings: added, not moved
-ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY"}
+ADDED_KINDS = {**TAIL_KINDS, "MISSING_FIRST_ENTRY": "ENTRY", "MISSING_FIRST_EXIT": "EXIT"}
+HEAD_KINDS = ("MISSING_FIRST_ENTRY", "MISSING_FIRST_EXIT")
 
 
 def _day(col: str) -> pl.Expr:
@@ -120,6 +128,10 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
                               .alias("_new_run"))
                 .group_by("_r").agg(
                     pl.col("_fresh").any().alias("_permit"), pl.col("_pv").any().alias("_permit_visit"),
+                    # ... other than one first valid after a and within a year before c: the
+                    # right to stay an arrival at c takes up (`_judged`)
+                    (pl.col("_pv") & (pl.col("_pa") | (pl.col("_pf") < pl.col("_c") - LONG_ABSENCE_DAYS)))
+                    .any().alias("_permit_visit_not_c"),
                     # the right to stay held at a ends on _pend; a permit starting within the gap
                     # (a renewal, or the next season's) starts on _pstart
                     # an open-ended permit (no valid_to, e.g. residence) held at a never ends
@@ -137,15 +149,19 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_permit"),
                                pl.lit(None, pl.Boolean).alias("_permit_visit"),
+                               pl.lit(None, pl.Boolean).alias("_permit_visit_not_c"),
                                pl.lit(None, pl.String).alias("_pend_kind"),
                                *[pl.lit(None, pl.Int64).alias(c) for c in
                                  ("_pend", "_pstart", "_pstart_first", "_pend_norenew", "_pstart_new")])
     if persons is not None and persons.height:
         dreason = pl.col("deregistration_reason") if "deregistration_reason" in persons.columns \
             else pl.lit(None, pl.String)
+        rreason = pl.col("registration_reason") if "registration_reason" in persons.columns \
+            else pl.lit(None, pl.String)
         pr = persons.filter(pl.col("in_population_register").fill_null(False)).select(
             "person_key", _day("registration_date").alias("_rf"), _day("deregistration_date").alias("_rt"),
-            (dreason == "EMIGRATION").fill_null(False).alias("_emig"))
+            (dreason == "EMIGRATION").fill_null(False).alias("_emig"),
+            (rreason == "BIRTH").fill_null(False).alias("_birth"))
         reg = spans.join(pr, on="person_key").select(
             "_r",
             # deregistered as an emigrant after a (and by c): the person left in the gap
@@ -157,8 +173,11 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
              & (pl.col("_rt").is_null() | (pl.col("_rt") >= pl.col("_c")))).alias("_reg_at_a"),
             pl.when(pl.col("_rf").is_not_null() & (pl.col("_rf") >= pl.col("_a"))
                     & (pl.col("_rf") <= pl.col("_c"))).then(pl.col("_rf")).alias("_rstart"),
+            # registered at birth (dated to its month) in [a, c]: born in the country then
+            pl.when(pl.col("_birth") & (pl.col("_rf") >= pl.col("_a")) & (pl.col("_rf") <= pl.col("_c")))
+            .then(pl.col("_rf")).alias("_born"),
         ).group_by("_r").agg(pl.col("_reg_starts").any(), pl.col("_reg_at_a").any(),
-                             pl.col("_dereg").min(), pl.col("_rstart").min())
+                             pl.col("_dereg").min(), pl.col("_rstart").min(), pl.col("_born").min())
         out = out.join(reg, on="_r", how="left")
         cit = persons.select("person_key", pl.col("is_citizen").fill_null(False).alias("_citizen")).unique("person_key") \
             if "is_citizen" in persons.columns else None
@@ -169,7 +188,8 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_reg_starts"),
                                pl.lit(None, pl.Boolean).alias("_reg_at_a"),
                                pl.lit(None, pl.Int64).alias("_dereg"),
-                               pl.lit(None, pl.Int64).alias("_rstart"))
+                               pl.lit(None, pl.Int64).alias("_rstart"),
+                               pl.lit(None, pl.Int64).alias("_born"))
     if "_citizen" not in out.columns:
         out = out.with_columns(pl.lit(None, pl.Boolean).alias("_citizen"))
     if asylum is not None and asylum.height:
@@ -188,7 +208,7 @@ def _overlap_flags(spans: pl.DataFrame, permits: pl.DataFrame | None, persons: p
     else:
         out = out.with_columns(pl.lit(None, pl.Int64).alias("_applied"))
     return out.with_columns(pl.col(c).fill_null(False) for c in
-                            ("_permit", "_permit_visit", "_reg_starts", "_reg_at_a", "_asylum",
+                            ("_permit", "_permit_visit", "_permit_visit_not_c", "_reg_starts", "_reg_at_a", "_asylum",
                              "_citizen"))
 
 
@@ -201,12 +221,16 @@ def _spell_kinds(df: pl.DataFrame, home: str) -> tuple[pl.DataFrame, pl.DataFram
         pl.col("imputed").shift(-1).over("person_key").alias("_nimp"))
     ok = ~pl.col("imputed") & ~pl.col("_nimp").fill_null(True) & (pl.col("_ndir") != pl.col("direction"))
     spells = nxt.filter(ok.fill_null(False)).select(
-        "person_key", "direction", "country_of_residence", (pl.col("_nday") - pl.col("_day")).alias("_len"))
+        "person_key", "direction", "country_of_residence", "travel_reason",
+        (pl.col("_nday") - pl.col("_day")).alias("_len"))
     cor = pl.col("country_of_residence")
     stays = spells.filter((pl.col("direction") == "ENTRY") & cor.is_not_null() & (cor != home))
     # an absence of a year or more after an exit declaring home is a move abroad (the UN's
-    # twelve months), not a trip: it would stretch the person's typical trip to years
-    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home) & (pl.col("_len") < LONG_ABSENCE_DAYS))
+    # twelve months), not a trip: it would stretch the person's typical trip to years; so is
+    # one after an exit declaring a move (to settle, return home, work, study, seek asylum
+    # abroad), however soon the person came back
+    trips = spells.filter((pl.col("direction") == "EXIT") & (cor == home) & (pl.col("_len") < LONG_ABSENCE_DAYS)
+                          & ~pl.col("travel_reason").fill_null("").is_in(STAY_REASONS))
     # a resident's time at home between trips: ENTRY declaring the home country -> next EXIT
     at_home = spells.filter((pl.col("direction") == "ENTRY") & (cor == home))
     return stays, trips, at_home
@@ -216,7 +240,8 @@ def _own_typical(stays: pl.DataFrame, trips: pl.DataFrame, at_home: pl.DataFrame
     """Per person `_own_stay, _own_stays, _own_trip, _own_home`: medians of their own spells."""
     return (stays.group_by("person_key").agg(pl.col("_len").median().alias("_own_stay"),
                                              pl.len().alias("_own_stays"))
-            .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip")),
+            .join(trips.group_by("person_key").agg(pl.col("_len").median().alias("_own_trip"),
+                                                   pl.len().alias("_own_trips")),
                   on="person_key", how="full", coalesce=True)
             .join(at_home.group_by("person_key").agg(pl.col("_len").median().alias("_own_home")),
                   on="person_key", how="full", coalesce=True))
@@ -438,7 +463,7 @@ def place_with_evidence(repaired: pl.DataFrame, log: pl.DataFrame, *, home: str,
                     asylum=asylum, visitor_max_stay_days=visitor_max_stay_days,
                     resident_max_trip_days=resident_max_trip_days)
     tail = pl.col("_kind").is_in(list(TAIL_KINDS))
-    head = pl.col("_kind") == "MISSING_FIRST_ENTRY"
+    head = pl.col("_kind").is_in(HEAD_KINDS)
     added = tail | head
     spans = spans.filter(pl.col("_new").is_not_null() & (~tail | (pl.col("_new") <= u)))
     moved = spans.filter(~added & (pl.col("_new") != pl.col("_old")))
@@ -502,7 +527,11 @@ def _spans_to_judge(df: pl.DataFrame, *, home: str, u: int, start: int,
     # that never was, and a missing immigration); a = the data start, c = the exit
     head_exits = edge_spans(first & exit_ & (pl.col("_day") > start), "MISSING_FIRST_ENTRY",
                             pl.lit(start), pl.col("_day"))
-    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits], how="diagonal_relaxed")
+    # a first crossing that is a recorded ENTRY after the data start, by someone born in the
+    # country in the period: they were here at birth, so they left before it (a lost EXIT)
+    head_entries = edge_spans(first & entry & (pl.col("_day") > start), "MISSING_FIRST_EXIT",
+                              pl.lit(start), pl.col("_day"))
+    spans = pl.concat([gap_rows, tail_rows, tail_exits, head_exits, head_entries], how="diagonal_relaxed")
     if "_stale" not in spans.columns:
         spans = spans.with_columns(pl.lit(None, pl.Int64).alias("_stale"))
     return spans.with_columns(pl.col("_trip").fill_null(False))
@@ -539,9 +568,15 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # between two ENTRYs (c recorded) only a permit over the days a visitor could have stayed
     # speaks against a visit: one starting later in the gap is what brought the person back at
     # c (a residence permit granted abroad), not evidence of staying on from a; after the last
-    # ENTRY (no c) any permit up to U does
-    gap_permit = pl.when(pl.col("_kind") == "MISSING_EXIT").then(pl.col("_permit_visit")) \
-        .otherwise(pl.col("_permit"))
+    # ENTRY (no c) any permit up to U does. When the ENTRY at c declares an arrival to stay (to
+    # work, study, settle), a permit first valid after a and within a year before c, even within
+    # those days, is the one that arrival takes up (granted while the person was back home; a
+    # year: the window of the typical permit-to-arrival lag): only one held at a, or first valid
+    # longer before c, speaks against the visit
+    arrives_at_c = pl.col("_creason").fill_null("").is_in(STAY_REASONS)
+    gap_permit = (pl.when((pl.col("_kind") == "MISSING_EXIT") & arrives_at_c).then(pl.col("_permit_visit_not_c"))
+                  .when(pl.col("_kind") == "MISSING_EXIT").then(pl.col("_permit_visit"))
+                  .otherwise(pl.col("_permit")))
     visitor = (foreign & (visit_reason | regular) & ~gap_permit & ~pl.col("_reg_starts")
                & ~pl.col("_asylum"))
     registered = pl.col("_reg_starts") | (pl.col("_reg_at_a") & ~foreign)
@@ -558,7 +593,15 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     gap = pl.col("_c") - pl.col("_a")
     stay = pl.min_horizontal(pl.coalesce("_own_stay", pl.lit(pooled_stay, pl.Float64)).round(),
                              pl.lit(float(visitor_max_stay_days))).cast(pl.Int64)
-    trip = pl.coalesce("_own_trip", pl.lit(pooled_trip, pl.Float64)).round().cast(pl.Int64)
+    # a resident's typical trip: the person's own median drawn towards everyone's, as if
+    # everyone's counted TRIP_PRIOR_WEIGHT trips of theirs -- one or two trips of one's own say
+    # little (a single month-long holiday is no typical trip of a person whose others are not
+    # recorded whole)
+    n_trips = pl.col("_own_trips").fill_null(0).cast(pl.Float64)
+    everyones_trip = pl.lit(pooled_trip, pl.Float64)
+    trip = pl.coalesce((n_trips * pl.col("_own_trip") + TRIP_PRIOR_WEIGHT * everyones_trip)
+                       / (n_trips + TRIP_PRIOR_WEIGHT),
+                       "_own_trip", everyones_trip).round().cast(pl.Int64)
     at_home = pl.coalesce("_own_home", pl.lit(pooled_home, pl.Float64)).round().cast(pl.Int64)
     ex, en = pl.col("_kind") == "MISSING_EXIT", pl.col("_kind") == "MISSING_ENTRY"
     tail = pl.col("_kind").is_in(list(TAIL_KINDS))
@@ -606,8 +649,12 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     # gap longer than two typical trips: a stayer at a who comes back so moved abroad in the gap
     # (not on a short trip just before c); a resident leaving at a who leaves again so moved
     # abroad at a, and the lost ENTRY is the visit's, before c
-    c_is_visit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
-                  & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS) & (gap > 2 * trip))
+    c_visit_exit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
+                    & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS))
+    c_is_visit = c_visit_exit & (gap > 2 * trip)
+    # leaving at a declaring a residence abroad, with no permit or new registration over the gap
+    # (a registration held at a under that declaration is the register's over-coverage)
+    abroad_leaving = foreign & ~pl.col("_permit") & ~pl.col("_reg_starts")
     # the permit's end dates a departure more closely than a deregistration does (the register
     # records it weeks to a year later, its delay is spread wide; holders leave a set time before
     # the permit runs out): with both, the permit's date, unless it falls after the
@@ -616,7 +663,19 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     gap_permit_date = clip(pl.col("_pend_norenew") - pl.coalesce(
         pl.col("_own_exit_lead").round().cast(pl.Int64), kind_lead))
     before_dereg = lambda d: ~dereg | (d <= pl.col("_dereg"))  # noqa: E731
+    # born in the country in the period (a birth registration between the data start and the
+    # first crossing, an ENTRY): left after birth -- by a deregistration as an emigrant, the
+    # register's delay before it; else the middle of the days from birth to that entry
+    # -- when the entry declares a residence abroad, or the register says they emigrated (an
+    # entry declaring home with neither is a return from a trip: the lost exit changes nothing)
+    born = ((pl.col("_kind") == "MISSING_FIRST_EXIT") & pl.col("_born").is_not_null()
+            & (pl.col("_born") < pl.col("_c")) & (foreign | (dereg & (pl.col("_dereg") > pl.col("_born")))))
+    born_left = pl.min_horizontal(
+        pl.when(dereg & (pl.col("_dereg") > pl.col("_born")))
+        .then(pl.max_horizontal(pl.col("_dereg") - delay, pl.col("_born")))
+        .otherwise(pl.col("_born") + (pl.col("_c") - pl.col("_born")) // 2), pl.col("_c"))
     cases = [
+        ("born_here", born, born_left),
         ("visitor_tail", tail_ex & visitor, pl.col("_a") + stay),
         ("permit_expired_tail", tail_ex & tail_exit_permit_ends & before_dereg(tail_permit_date),
          tail_permit_date),
@@ -639,6 +698,11 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
         ("permit_starts", en & permit_starts,
          clip(pl.col("_pstart") + pl.coalesce(pl.col("_own_arrival_lag").round(), pl.lit(float(permit_lag))).cast(pl.Int64))),
         ("nonresident_leaving", en & nonres_exit, pl.col("_c") - pl.min_horizontal(stay, gap)),
+        # a person declaring a residence abroad on leaving at a, still registered (the
+        # register's over-coverage of emigrants), who leaves again declaring a residence abroad
+        # and a visit's reason at c: the lost ENTRY is another visit's
+        ("visitor_leaving_again", en & abroad_leaving & c_visit_exit,
+         pl.col("_c") - pl.min_horizontal(stay, gap)),
     ]
     case = pl.lit(None, pl.String)
     date = pl.lit(None, pl.Int64)
@@ -657,18 +721,23 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
     lead = _typical_lag(tally, "expiry_lead")
     permit_lag, reg_lag = _typical_lag(tally, "permit_lag"), _typical_lag(tally, "registration_lag")
     asylum_lag = _typical_lag(tally, "asylum_lag")
-    own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving",
+    own_len = (pl.when(pl.col("_case").is_in(["visitor_tail", "visitor", "nonresident_leaving", "visitor_leaving_again",
                                               "visitor_leaving_at_c"]))
                .then(pl.when(pl.col("_own_stay").is_not_null()).then(pl.lit("the person's own median stay"))
                      .otherwise(pl.lit("the median visitor stay")))
                .when(pl.col("_case").is_in(["stayer", "resident_leaving", "resident_trip_tail"]))
-               .then(pl.when(pl.col("_own_trip").is_not_null()).then(pl.lit("the person's own median trip"))
+               .then(pl.when(pl.col("_own_trip").is_not_null())
+                     .then(pl.lit("the person's own median trip drawn towards everyone's"))
                      .otherwise(pl.lit("the median resident trip")))
                .when(pl.col("_case").is_in(["permit_expired_tail", "permit_expired"]))
                .then(pl.when(pl.col("_kind_lead").is_not_null())
                      .then(pl.format("of {} permits, {} days", pl.col("_pend_kind"), pl.col("_kind_lead")))
                      .otherwise(pl.lit(f"of any permit, {lead} days"))))
     why = {
+        "born_here": "registered at birth in the country during the period, first crossing an "
+                     "ENTRY: left after birth, the register's median reporting delay before a "
+                     "deregistration as an emigrant, else halfway from the birth month to that "
+                     "entry{}",
         "visitor_tail": "visitor entry (residence abroad declared, no permit beyond a visitor visa, "
                         "no registration, no asylum case): exit after {}",
         "visitor": "visitor entry (residence abroad declared, no permit beyond a visitor visa, "
@@ -703,6 +772,9 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
         "permit_starts": "a permit starts inside the gap: entry on its first day plus the person's "
                          "own median days from a permit's first day to an entry under it (none "
                          f"recorded: the typical {permit_lag}){{}}",
+        "visitor_leaving_again": "registered, but residence abroad declared on leaving at both "
+                                 "exits, a visit's reason at the second, no permit or new "
+                                 "registration: the lost entry is a visit's, {} before the second exit",
         "nonresident_leaving": "non-resident leaving (residence abroad declared, no permit or "
                                "registration): entry {} before the next exit",
     }
@@ -734,7 +806,7 @@ def _placed_crossings(repaired: pl.DataFrame, df: pl.DataFrame, moved: pl.DataFr
     seq_type = df.schema["crossing_seq"]
     new_rows = new_rows.join(df.select("_r", "crossing_seq"), on="_r").with_columns(
         (pl.col("crossing_seq").cast(pl.Float64)
-         + pl.when(pl.col("repair") == "MISSING_FIRST_ENTRY").then(-0.5).otherwise(0.5))
+         + pl.when(pl.col("repair").is_in(HEAD_KINDS)).then(-0.5).otherwise(0.5))
         .alias("crossing_seq"))
     result = (pl.concat([out.select(keep).with_columns(pl.col("crossing_seq").cast(pl.Float64)),
                          new_rows.select([c for c in keep if c in new_rows.columns])],
@@ -772,6 +844,10 @@ def _placed_log(log: pl.DataFrame, df: pl.DataFrame, moved: pl.DataFrame,
         pl.when(head).then(pl.format("first crossing an EXIT on {} with no entry since {}: ENTRY "
                                       "imputed: {}", pl.col("_cdate"),
                                       pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=start)), pl.col("_why")))
+        .when(pl.col("_kind") == "MISSING_FIRST_EXIT")
+        .then(pl.format("first crossing an ENTRY on {} with no exit since {}: EXIT imputed: {}",
+                        pl.col("_cdate"), pl.lit(dt.date(1970, 1, 1) + dt.timedelta(days=start)),
+                        pl.col("_why")))
         .otherwise(pl.format("last crossing an {} on {} with no {} by {}: {} imputed: {}",
                   pl.when(tail_ex).then(pl.lit("ENTRY")).otherwise(pl.lit("EXIT")),
                   pl.col("_cdate"),

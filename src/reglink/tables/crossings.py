@@ -376,7 +376,8 @@ class EvidenceInputs:
         cols = set(columns(self.con, f"{self.restricted}.std_population_register"))
         if not {"registration_date", "deregistration_date", "deregistration_reason"} <= cols:
             return ("SELECT person_key, in_population_register, registration_date, "
-                    f"deregistration_date, deregistration_reason, is_citizen FROM persons WHERE {where}")
+                    "deregistration_date, deregistration_reason, registration_reason, is_citizen "
+                    f"FROM persons WHERE {where}")
         reason = "s.registration_reason" if "registration_reason" in cols else "NULL"
         return f"""
           SELECT * FROM (
@@ -384,12 +385,14 @@ class EvidenceInputs:
                    CASE WHEN r.registered THEN r.registration_date ELSE p.registration_date END AS registration_date,
                    CASE WHEN r.registered THEN r.deregistration_date ELSE p.deregistration_date END AS deregistration_date,
                    CASE WHEN r.registered THEN r.deregistration_reason ELSE p.deregistration_reason END AS deregistration_reason,
+                   CASE WHEN r.registered THEN r.registration_reason ELSE p.registration_reason END AS registration_reason,
                    p.is_citizen
             FROM persons p LEFT JOIN (
               SELECT l.person_key, TRUE AS registered,
                      {birth_month_sql('CAST(s.registration_date AS DATE)', reason)} AS registration_date,
                      CAST(s.deregistration_date AS DATE) AS deregistration_date,
-                     CAST(s.deregistration_reason AS VARCHAR) AS deregistration_reason
+                     CAST(s.deregistration_reason AS VARCHAR) AS deregistration_reason,
+                     CAST({reason} AS VARCHAR) AS registration_reason
               FROM {register_records_sql(self.restricted)}) r
               ON r.person_key = p.person_key) x
           WHERE {where}"""
