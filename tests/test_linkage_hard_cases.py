@@ -654,3 +654,42 @@ def test_names_alike_only_by_romanisation_keys_when_swapped_weigh_less(backgroun
         return float(w[0])
 
     assert weight(61, 62) < weight(63, 64) - 3
+
+
+def test_two_countries_of_birth_in_one_cluster_contradict():
+    from reglink.linkage.constraints import birth_country_contradictions
+
+    nodes = pl.DataFrame({"unique_id": ["a", "b", "c", "d", "e"],
+                          "country_of_birth": ["NZL", "AUS", None, "NZL", "FJI"]})
+    clusters = pl.DataFrame({"node_id": ["a", "b", "c", "d", "e"],
+                             "cluster_id": ["1", "1", "1", "1", "2"]})
+    out = birth_country_contradictions(nodes, clusters)
+    # a missing country contradicts nothing; d agrees with a; cluster 2 holds one country
+    assert out.rows() == [("a", "b", "NZL vs AUS"), ("b", "d", "AUS vs NZL")]
+
+
+def test_namesakes_born_the_same_day_in_two_countries_are_two_people(background):
+    # two ANDREW CLARKs born the same day, one born in New Zealand and registered there, one
+    # born in Australia, each travelling on a passport whose issuing state was not recorded
+    # (the documents cannot be compared) in periods that do not overlap
+    def clark(pid, doc, cob, citizenship, days, register=False):
+        base = {"given_names_std": "ANDREW", "surname_std": "CLARK", "full_name_std": "ANDREW CLARK",
+                "dob_year": 1972, "dob_month": 4, "dob_day": 9, "sex": "M",
+                "citizenship": citizenship, "country_of_birth": cob}
+        bc = [{**base, "record_id": f"BC{CASE_ID + pid}-{k}", "document_number_std": doc,
+               "crossing_date": dt.date.fromisoformat(day), "direction": direction}
+              for k, (day, direction) in enumerate(days)]
+        pop = [{**base, "record_id": f"PR{CASE_ID + pid}", "person_number": f"N{pid}",
+                "address_std": "3 TUI STREET", "postcode_std": "6011",
+                "locality_std": "WELLINGTON"}] if register else []
+        return CASE_ID + pid, pop, bc
+
+    people = [clark(21, "LA1212121", "NZL", "NZL", [("2021-03-01", "EXIT"), ("2021-03-20", "ENTRY")],
+                    register=True),
+              clark(22, "PA3434343", "AUS", "AUS", [("2022-06-10", "ENTRY"), ("2022-06-25", "EXIT")])]
+    std, truth = _frames(people, background)
+    res = link_frames(std, model_path=MODEL)
+    st = person_status(res.person_links, truth).filter(pl.col("t").cast(pl.Int64) >= CASE_ID)
+    assert st.height == 2 and st["exact"].all(), st
+    assert res.stats["cannot_link_birth_country"]
+    assert res.splits.filter(pl.col("reason") == "country of birth: AUS vs NZL").height >= 1

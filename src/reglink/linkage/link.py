@@ -30,9 +30,11 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from reglink.linkage import model as mdl
-from reglink.linkage.constraints import (DOB_EVIDENCE, DOB_VETO_MAX_M, EVIDENCE_FIELDS,
-                                         constrained_clusters, delivery_dob_else_share, dob_typos_tolerated,
-                                         dob_veto_applies, pair_evidence,
+from reglink.linkage.constraints import (COB_VETO_MAX_M, DOB_EVIDENCE, DOB_VETO_MAX_M,
+                                         EVIDENCE_FIELDS, birth_country_contradictions,
+                                         birth_country_veto_applies, constrained_clusters,
+                                         delivery_dob_else_share, delivery_else_share,
+                                         dob_typos_tolerated, dob_veto_applies, pair_evidence,
                                          registration_evidence, share_lower_bound,
                                          travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
@@ -575,6 +577,19 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
                          "with 95 %% confidence, >= %.3f)", delivery_else, delivery_sure,
                          delivery_low, DOB_VETO_MAX_M)
                 dob_veto = False
+    # two countries of birth: the same judgement, where the model keeps their mistyping rare
+    cob_veto, cob_else_m = birth_country_veto_applies(used_model)
+    cob_else, cob_sure, cob_low = None, 0, None
+    if cannot_link and cob_veto:
+        cob_nodes = con.sql(f"SELECT unique_id, country_of_birth FROM {NODE_TABLE}").pl()
+        cob_else, cob_sure = delivery_else_share(pairs, cob_nodes, used_model, "country_of_birth",
+                                                 ("country_of_birth",))
+        if cob_else is not None:
+            cob_low = share_lower_bound(round(cob_else * cob_sure), cob_sure)
+            if cob_low >= COB_VETO_MAX_M:
+                log.info("cannot-link: countries of birth left to the model (%.3f of %d near-certain "
+                         "pairs differ: at least %.3f)", cob_else, cob_sure, cob_low)
+                cob_veto = False
     del used_model
     if cannot_link:
         if not dob_veto:
@@ -584,7 +599,9 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
         # node pairs that cannot be one person: impossible travel, two registrations at once
         travel = pl.concat([pair_evidence(travel_evidence(con, cc, groups="lk_groups",
                                                           nodes=NODE_TABLE), "travel"),
-                            registration_evidence(con, cc, nodes=NODE_TABLE)])
+                            registration_evidence(con, cc, nodes=NODE_TABLE)]
+                           + ([pair_evidence(birth_country_contradictions(cob_nodes, cc),
+                                             "country of birth")] if cob_veto else []))
         cc, split_log = constrained_clusters(evidence, pairs, cc, threshold,
                                              dates_of_birth=dob_veto, dob_typos=dob_typos,
                                              travel=travel)
@@ -597,7 +614,10 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
         "cannot_link_dob": bool(cannot_link and dob_veto), "dob_else_m": dob_else_m,
         "cannot_link_dob_typos_tolerated": dob_typos, "dob_typo_m": dob_typo_m,
         "dob_else_share_delivery": delivery_else, "dob_sure_pairs_delivery": delivery_sure,
-        "dob_else_share_delivery_low": delivery_low}
+        "dob_else_share_delivery_low": delivery_low,
+        "cannot_link_birth_country": bool(cannot_link and cob_veto), "cob_else_m": cob_else_m,
+        "cob_else_share_delivery": cob_else, "cob_sure_pairs_delivery": cob_sure,
+        "cob_else_share_delivery_low": cob_low}
 
 
 def _drop_training(linker: Any, cursor: duckdb.DuckDBPyConnection) -> None:
