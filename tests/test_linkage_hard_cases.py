@@ -693,3 +693,7 @@ def test_namesakes_born_the_same_day_in_two_countries_are_two_people(background)
     assert st.height == 2 and st["exact"].all(), st
     assert res.stats["cannot_link_birth_country"]
     assert res.splits.filter(pl.col("reason") == "country of birth: AUS vs NZL").height >= 1
+    from reglink.linkage.quality import quality_tables
+
+    summary = quality_tables(res)["quality_linkage_summary"]
+    assert summary.filter(pl.col("metric") == "birth_country_contradicts")["value"].to_list() == [1.0]

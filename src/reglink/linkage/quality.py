@@ -66,8 +66,11 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
          "their nodes' match probabilities"),
         ("clusters_split", s.get("clusters_split", 0),
          "clusters split by evidence against a match (contradicting dates of birth, two "
-         "documents of one state in use at once, travel impossible for one person, or two "
-         "register numbers registered at two addresses at once)"),
+         "countries of birth, two documents of one state in use at once, travel impossible "
+         "for one person, or two register numbers registered at two addresses at once)"),
+        ("birth_country_contradicts", float(bool(s.get("cannot_link_birth_country", False))),
+         "1 = two countries of birth cannot be one person's (the model and the delivery's "
+         "near-certain pairs say a mistyped country is rare), 0 = left to the model"),
         ("dob_typos_tolerated", float(bool(s.get("cannot_link_dob_typos_tolerated", True))),
          "1 = dates of birth one digit apart may be one person's (the model saw such typos), "
          "0 = they contradict"),
