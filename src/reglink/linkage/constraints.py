@@ -92,15 +92,21 @@ def dob_contradicts(a: pl.Expr, b: pl.Expr, typos: bool = True) -> pl.Expr:
 DOB_VETO_MAX_M = 0.01
 
 
+def else_level_m(model: dict, comparison: str) -> tuple[bool, float | None]:
+    """(whether `model` has `comparison`, the m of its "else" level -- its last non-null one;
+    None where it has no levels or no m)."""
+    for comp in model.get("comparisons", []):
+        if comp.get("output_column_name") == comparison:
+            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+            return True, (levels[-1].get("m_probability") if levels else None)
+    return False, None
+
+
 def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
     """Whether contradicting dates of birth may veto a match under `model` (Splink settings
     dict with trained m): (applies, m of the birth_date "else" level)."""
-    for comp in model.get("comparisons", []):
-        if comp.get("output_column_name") == "birth_date":
-            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
-            m = levels[-1].get("m_probability") if levels else None
-            return (m is None or m < DOB_VETO_MAX_M), m
-    return True, None
+    _, m = else_level_m(model, "birth_date")
+    return (m is None or m < DOB_VETO_MAX_M), m
 
 
 # The saved model's m says how often one person's dates differ wholly in the registers it was
@@ -188,6 +194,19 @@ def delivery_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame, model: dict
     return float((sure["level"] == len(levels) - 1).mean()), sure.height
 
 
+def delivery_keeps_veto(pairs: pl.DataFrame, evidence: pl.DataFrame, model: dict,
+                        comparison: str, fields: tuple[str, ...], max_m: float
+                        ) -> tuple[bool, float | None, int, float | None]:
+    """Whether the delivery lets a veto on `comparison` stand: not when its near-certain pairs
+    show a share of `max_m` or more at the "else" level with 95 % confidence
+    (`delivery_else_share`, `share_lower_bound`). Returns (keeps, share, pairs, lower bound)."""
+    share, sure = delivery_else_share(pairs, evidence, model, comparison, fields)
+    if share is None:
+        return True, None, sure, None
+    low = share_lower_bound(round(share * sure), sure)
+    return low < max_m, share, sure, low
+
+
 def delivery_dob_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame,
                             model: dict) -> tuple[float | None, int]:
     """`delivery_else_share` of the date of birth: the share of near-certain pairs whose dates
@@ -209,12 +228,8 @@ COB_VETO_MAX_M = 0.01
 def birth_country_veto_applies(model: dict) -> tuple[bool, float | None]:
     """Whether two countries of birth may veto a match under `model`: (applies, the m of the
     country_of_birth "else" level). No such comparison: it does not apply."""
-    for comp in model.get("comparisons", []):
-        if comp.get("output_column_name") == "country_of_birth":
-            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
-            m = levels[-1].get("m_probability") if levels else None
-            return (m is not None and m <= COB_VETO_MAX_M), m
-    return False, None
+    _, m = else_level_m(model, "country_of_birth")
+    return (m is not None and m <= COB_VETO_MAX_M), m
 
 
 def birth_country_contradictions(nodes: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:

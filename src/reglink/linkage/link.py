@@ -33,9 +33,8 @@ from reglink.linkage import model as mdl
 from reglink.linkage.constraints import (COB_VETO_MAX_M, DOB_EVIDENCE, DOB_VETO_MAX_M,
                                          EVIDENCE_FIELDS, birth_country_contradictions,
                                          birth_country_veto_applies, constrained_clusters,
-                                         delivery_dob_else_share, delivery_else_share,
-                                         dob_typos_tolerated, dob_veto_applies, pair_evidence,
-                                         registration_evidence, share_lower_bound,
+                                         delivery_keeps_veto, dob_typos_tolerated,
+                                         dob_veto_applies, pair_evidence, registration_evidence,
                                          travel_evidence)
 from reglink.linkage.deterministic import connected_components, deterministic_pairs_sql, nodes_table
 from reglink.linkage.keys import cluster_keys
@@ -563,33 +562,29 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
     dob_veto, dob_else_m = dob_veto_applies(used_model)
     dob_typos, dob_typo_m = dob_typos_tolerated(used_model)
     # the model's m may come from other registers (a saved model kept): the delivery's own
-    # near-certain pairs may show that its dates often differ wholly, and then they do not veto
-    delivery_else, delivery_sure, delivery_low = None, 0, None
-    if cannot_link and dob_veto:
-        delivery_else, delivery_sure = delivery_dob_else_share(
-            pairs, con.sql(f"SELECT unique_id, {', '.join(DOB_EVIDENCE)} FROM {NODE_TABLE}").pl(),
-            used_model)
-        if delivery_else is not None:
-            delivery_low = share_lower_bound(round(delivery_else * delivery_sure), delivery_sure)
-            if delivery_low >= DOB_VETO_MAX_M:
-                log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "
-                         "pairs of this delivery have wholly different dates: at least %.3f "
-                         "with 95 %% confidence, >= %.3f)", delivery_else, delivery_sure,
-                         delivery_low, DOB_VETO_MAX_M)
-                dob_veto = False
-    # two countries of birth: the same judgement, where the model keeps their mistyping rare
+    # near-certain pairs may show that its dates often differ wholly (or its countries of
+    # birth), and then they do not veto; the same judgement for both
     cob_veto, cob_else_m = birth_country_veto_applies(used_model)
+    delivery_else, delivery_sure, delivery_low = None, 0, None
     cob_else, cob_sure, cob_low = None, 0, None
+    if cannot_link and (dob_veto or cob_veto):
+        judged_nodes = con.sql(f"SELECT unique_id, {', '.join(DOB_EVIDENCE)}, country_of_birth "
+                               f"FROM {NODE_TABLE}").pl()
+    if cannot_link and dob_veto:
+        dob_veto, delivery_else, delivery_sure, delivery_low = delivery_keeps_veto(
+            pairs, judged_nodes, used_model, "birth_date", DOB_EVIDENCE, DOB_VETO_MAX_M)
+        if not dob_veto:
+            log.info("cannot-link: dates of birth left to the model (%.3f of %d near-certain "
+                     "pairs of this delivery have wholly different dates: at least %.3f "
+                     "with 95 %% confidence, >= %.3f)", delivery_else, delivery_sure,
+                     delivery_low, DOB_VETO_MAX_M)
     if cannot_link and cob_veto:
-        cob_nodes = con.sql(f"SELECT unique_id, country_of_birth FROM {NODE_TABLE}").pl()
-        cob_else, cob_sure = delivery_else_share(pairs, cob_nodes, used_model, "country_of_birth",
-                                                 ("country_of_birth",))
-        if cob_else is not None:
-            cob_low = share_lower_bound(round(cob_else * cob_sure), cob_sure)
-            if cob_low >= COB_VETO_MAX_M:
-                log.info("cannot-link: countries of birth left to the model (%.3f of %d near-certain "
-                         "pairs differ: at least %.3f)", cob_else, cob_sure, cob_low)
-                cob_veto = False
+        cob_veto, cob_else, cob_sure, cob_low = delivery_keeps_veto(
+            pairs, judged_nodes, used_model, "country_of_birth", ("country_of_birth",),
+            COB_VETO_MAX_M)
+        if not cob_veto:
+            log.info("cannot-link: countries of birth left to the model (%.3f of %d near-certain "
+                     "pairs differ: at least %.3f)", cob_else, cob_sure, cob_low)
     del used_model
     if cannot_link:
         if not dob_veto:
@@ -600,7 +595,7 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
         travel = pl.concat([pair_evidence(travel_evidence(con, cc, groups="lk_groups",
                                                           nodes=NODE_TABLE), "travel"),
                             registration_evidence(con, cc, nodes=NODE_TABLE)]
-                           + ([pair_evidence(birth_country_contradictions(cob_nodes, cc),
+                           + ([pair_evidence(birth_country_contradictions(judged_nodes, cc),
                                              "country of birth")] if cob_veto else []))
         cc, split_log = constrained_clusters(evidence, pairs, cc, threshold,
                                              dates_of_birth=dob_veto, dob_typos=dob_typos,
