@@ -400,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{lk['persons_lookalike']} persons, {lk['persons_merged_lookalike']} of them merged; "
           f"merged share without them {100 * lk['merged_share_without_lookalikes']:.3f} % "
           f"(with them {100 * lk['merged_share']:.3f} %)")
+    print(f"  merged per kind of person: look-alikes {100 * lk['merged_share_of_lookalikes']:.1f} % of "
+          f"{lk['persons_lookalike']}, near look-alikes (born the same day or on its day/month swap, "
+          f"names alike) {100 * lk['merged_share_of_near_lookalikes']:.1f} % of "
+          f"{lk['persons_near_lookalike']}, the others {100 * lk['merged_share_of_others']:.3f} %")
     for label in ("persons_exact", "persons_wrong"):
         e = res[f"events_of_{label}"]
         print(f"events of {label.replace('_', ' ')}: {e['true_events']} true, precision "

@@ -163,6 +163,33 @@ def test_merged_share_without_lookalikes():
     assert m["merged_share"] == 0.5
 
 
+def test_near_lookalikes_by_hand():
+    # one sex throughout unless said; 1 and 2 look-alikes; 3 is 1's near look-alike (TAKUYA
+    # KATO / SATO, same day); 4 shares 1's first given name and surname on the day/month swap
+    # of the date; 5 has 1's names on another day (not near); 6 has 1's date and names but the
+    # other sex; 7 (ANA SILVA) has nobody alike
+    import datetime as dt
+
+    from reglink.linkage.evaluate import near_lookalikes
+
+    born = dt.date(1990, 5, 3)
+    persons = pl.DataFrame({
+        "person_id": [1, 2, 3, 4, 5, 6, 7],
+        "given_names": ["Takuya", "Takuya", "TAKUYA", "Takuya Ken", "Takuya", "Takuya", "Ana"],
+        "surname": ["Kato", "Kato", "SATO", "Kato", "Kato", "Kato", "Silva"],
+        "date_of_birth": [born, born, born, dt.date(1990, 3, 5), dt.date(1990, 5, 4), born, born],
+        "sex": ["M", "M", "M", "M", "M", "F", "M"], "citizenship": ["JPN"] * 7})
+    assert sorted(near_lookalikes(persons)["t"].to_list()) == ["3", "4"]
+    # the whole figures count among the persons with records (1, 3, 5, 7: 1 is no look-alike
+    # there, as 2 has none, but 3's near look-alike): key K merges 3 with 7, 1 and 5 are alone
+    truth = pl.DataFrame({"source": ["s"] * 4, "record_id": list("abcd"), "person_id": [3, 7, 5, 1]})
+    links = pl.DataFrame({"source": ["s"] * 4, "record_id": list("abcd"),
+                          "person_key": ["K", "K", "L", "M"]})
+    m = pairwise_metrics(links, truth, persons=persons)
+    assert (m["persons_lookalike"], m["persons_near_lookalike"], m["persons_merged_near_lookalike"]) == (0, 2, 1)
+    assert m["merged_share_of_near_lookalikes"] == 0.5 and m["merged_share_of_others"] == 0.5
+
+
 def test_tiny_delivery_one_register_and_two():
     """Three records: identical ones collapse, the prior falls back sanely, and a second
     register with a one-letter name variant links to the first."""

@@ -12,11 +12,21 @@ number grows faster than the population (every person added can collide with eve
 the merged share is also given without them (`merged_share_without_lookalikes`): what linkage
 merges where the identifiers do differ.
 
+Between look-alikes and people the registers tell apart easily lie the *near look-alikes*
+(`near_lookalikes`): of one sex, born the same day (or on its day/month swap, a date error the
+linkage tolerates), with names the model must read as one person's spellings (each name equal,
+the first given name equal, or as alike as the model's loosest spelling level: TAKUYA KATO /
+TAKUYA SATO). Their number grows with the square of the population too, so the merged figures
+are also given per kind of person (look-alike, near look-alike, the rest): a merged share that
+grows with the population while each kind's own rate stays flat says the population got
+harder, not the linkage worse.
+
 Pairs are counted, never enumerated: the pairs two groupings share are the sum over
 (predicted person, true person) cells of n*(n-1)/2, so this stays cheap at 20 million records.
 """
 from __future__ import annotations
 
+import duckdb
 import polars as pl
 
 
@@ -59,6 +69,44 @@ def lookalikes(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFra
             .select(pl.col(true_col).cast(pl.String).alias("t")))
 
 
+NEAR_NAME_SIMILARITY = 0.80  # Jaro-Winkler of the model's loosest spelling level
+
+
+def near_lookalikes(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFrame:
+    """The true persons (`true_col`) of `persons` who are not look-alikes but share sex with
+    another person born the same day or on its day/month swap, whose given names and surname
+    are each equal (the first given name counts), or Jaro-Winkler >= NEAR_NAME_SIMILARITY
+    (case-insensitive). One equi-join per date relation, so it stays cheap at a million."""
+    look = lookalikes(persons, true_col)
+    p = persons.select(
+        pl.col(true_col).cast(pl.String).alias("t"), "sex",
+        pl.col("given_names").str.to_uppercase().alias("g"),
+        pl.col("given_names").str.to_uppercase().str.split(" ").list.first().alias("g1"),
+        pl.col("surname").str.to_uppercase().alias("s"),
+        pl.col("date_of_birth").alias("dob"),
+        pl.when(pl.col("date_of_birth").dt.day() <= 12)
+        .then(pl.date(pl.col("date_of_birth").dt.year(), pl.col("date_of_birth").dt.day(),
+                      pl.col("date_of_birth").dt.month()))
+        .alias("swapped"))
+    sql = f"""
+        WITH pairs AS (
+            SELECT a.t ta, b.t tb, a.g ga, b.g gb, a.g1 g1a, b.g1 g1b, a.s sa, b.s sb
+            FROM p a JOIN p b ON a.dob = b.dob AND a.sex = b.sex AND a.t < b.t
+            UNION ALL
+            SELECT a.t, b.t, a.g, b.g, a.g1, b.g1, a.s, b.s
+            FROM p a JOIN p b ON a.swapped = b.dob AND a.sex = b.sex AND a.t <> b.t
+                AND a.swapped <> a.dob),
+        alike AS (
+            SELECT ta, tb FROM pairs
+            WHERE (ga = gb OR g1a = g1b OR jaro_winkler_similarity(ga, gb) >= {NEAR_NAME_SIMILARITY})
+              AND (sa = sb OR jaro_winkler_similarity(sa, sb) >= {NEAR_NAME_SIMILARITY}))
+        SELECT DISTINCT t FROM (SELECT ta t FROM alike UNION ALL SELECT tb FROM alike)"""
+    with duckdb.connect() as con:
+        con.register("p", p.to_arrow())
+        near = con.sql(sql).pl()
+    return near.join(look, on="t", how="anti")
+
+
 def person_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = "person_key",
                    true_col: str = "person_id", by: pl.DataFrame | None = None,
                    persons: pl.DataFrame | None = None) -> dict[str, object]:
@@ -89,11 +137,21 @@ def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
     if persons is not None:  # look-alikes among the persons with records
         seen = persons.filter(pl.col(true_col).cast(pl.String).is_in(st["t"].implode()))
         look = st.join(lookalikes(seen, true_col), on="t", how="semi")
+        near = st.join(near_lookalikes(seen, true_col), on="t", how="semi")
         rest = n - look.height
         merged_rest = int(st["merged"].sum()) - int(look["merged"].sum())
+        others = rest - near.height
+        merged_others = merged_rest - int(near["merged"].sum())
         out.update({"persons_lookalike": look.height,
                     "persons_merged_lookalike": int(look["merged"].sum()),
-                    "merged_share_without_lookalikes": merged_rest / rest if rest else 0.0})
+                    "merged_share_without_lookalikes": merged_rest / rest if rest else 0.0,
+                    "persons_near_lookalike": near.height,
+                    "persons_merged_near_lookalike": int(near["merged"].sum()),
+                    "merged_share_of_lookalikes":
+                        int(look["merged"].sum()) / look.height if look.height else 0.0,
+                    "merged_share_of_near_lookalikes":
+                        int(near["merged"].sum()) / near.height if near.height else 0.0,
+                    "merged_share_of_others": merged_others / others if others else 0.0})
     if by is not None:
         cat = by.columns[1]
         b = by.select(pl.col(true_col).cast(pl.String).alias("t"), pl.col(cat).alias("category"))
