@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from reglink.linkage import link_frames, pairwise_metrics
-from reglink.linkage.constraints import DOB_VETO_MAX_M, delivery_dob_else_share, share_lower_bound
+from reglink.linkage.constraints import (DOB_EVIDENCE, DOB_VETO_MAX_M, delivery_else_share,
+                                         share_lower_bound)
 from reglink.linkage.inputs import standardise_minimal
 from reglink.linkage.pipeline import CONFIG_DIR
 from reglink.linkage.public import BENCHMARKS, load
@@ -141,7 +142,7 @@ def _dob_model(m: list[float], u: list[float]) -> dict:
     return {"comparisons": [comp]}
 
 
-def test_delivery_dob_else_share_hand_worked():
+def test_delivery_else_share_of_the_date_hand_worked():
     """Levels and weights by hand: exact date w = log2(0.5/0.001), else w = log2(0.01/0.9)."""
     m = [0.5, 0.1, 0.05, 0.1, 0.05, 0.19, 0.01]
     u = [0.001, 0.001, 0.0001, 0.002, 0.0005, 0.05, 0.9]
@@ -161,10 +162,10 @@ def test_delivery_dob_else_share_hand_worked():
     old_bits = c.DELIVERY_SURE_BITS
     try:
         c.DELIVERY_SURE_BITS = 10.0  # the bits the case is worked at
-        share, n = delivery_dob_else_share(pairs, ev, model)
+        share, n = delivery_else_share(pairs, ev, model, "birth_date", DOB_EVIDENCE)
         assert n == 3 and share == pytest.approx(1 / 3)
         c.DELIVERY_SURE_BITS = 40.0  # no pair near-certain without the date: no estimate
-        assert delivery_dob_else_share(pairs, ev, model) == (None, 0)
+        assert delivery_else_share(pairs, ev, model, "birth_date", DOB_EVIDENCE) == (None, 0)
     finally:
         c.DELIVERY_SURE_BITS = old_bits
 

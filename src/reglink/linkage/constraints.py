@@ -207,13 +207,6 @@ def delivery_keeps_veto(pairs: pl.DataFrame, evidence: pl.DataFrame, model: dict
     return low < max_m, share, sure, low
 
 
-def delivery_dob_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame,
-                            model: dict) -> tuple[float | None, int]:
-    """`delivery_else_share` of the date of birth: the share of near-certain pairs whose dates
-    differ wholly, and how many such pairs (`evidence`: unique_id and DOB_EVIDENCE)."""
-    return delivery_else_share(pairs, evidence, model, "birth_date", DOB_EVIDENCE)
-
-
 # A country of birth does not change; two records of one person disagree on it only by a
 # keying error. A cluster holding two countries of birth is split like one holding two dates,
 # where the model and the delivery agree that such errors are rare: the m of the

@@ -570,6 +570,9 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
     if cannot_link and (dob_veto or cob_veto):
         judged_nodes = con.sql(f"SELECT unique_id, {', '.join(DOB_EVIDENCE)}, country_of_birth "
                                f"FROM {NODE_TABLE}").pl()
+    if cannot_link and not dob_veto:
+        log.info("cannot-link: dates of birth left to the model (m of a wholly different "
+                 "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
     if cannot_link and dob_veto:
         dob_veto, delivery_else, delivery_sure, delivery_low = delivery_keeps_veto(
             pairs, judged_nodes, used_model, "birth_date", DOB_EVIDENCE, DOB_VETO_MAX_M)
@@ -587,9 +590,6 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
                      "pairs differ: at least %.3f)", cob_else, cob_sure, cob_low)
     del used_model
     if cannot_link:
-        if not dob_veto:
-            log.info("cannot-link: dates of birth left to the model (m of a wholly different "
-                     "date %.3f >= %.3f)", dob_else_m, DOB_VETO_MAX_M)
         evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE}").pl()
         # node pairs that cannot be one person: impossible travel, two registrations at once
         travel = pl.concat([pair_evidence(travel_evidence(con, cc, groups="lk_groups",
