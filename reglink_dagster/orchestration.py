@@ -154,6 +154,7 @@ class _ProgressLines(logging.Handler):
         self.materialized: dict[str, list[tuple[str, Any]]] = {}
         # a step whose end came before its materialisation (records reordered under load)
         self.ended: dict[str, tuple[str, float]] = {}
+        self.drawn: set[str] = set()  # assets of this run that have their line
 
     def _label(self, asset: str) -> str:
         return self.escape(progress_label(asset, self.delivery.get("key")))  # [..] is not markup
@@ -185,8 +186,31 @@ class _ProgressLines(logging.Handler):
                 self.ended[ev.step_key] = (ev.kind, took)
             self._lines(ev.kind, asset, done, took)
 
+    def finish_run(self, events: list[Any]) -> None:
+        """After a run: a line for every asset the run materialised that has none yet, from the
+        run's own events (complete, unlike the log records: under a loaded machine the
+        records of a run's last step have gone missing), then a clean state for the next run."""
+        missing: dict[str, list[tuple[str, Any]]] = {}
+        ends: dict[str, tuple[str, float]] = {}
+        for ev in events:
+            et = ev.event_type_value
+            if et == "ASSET_MATERIALIZATION":
+                mat = ev.event_specific_data.materialization
+                name = mat.asset_key.to_user_string()
+                if name not in self.drawn:
+                    missing.setdefault(ev.step_key, []).append((name, mat.metadata))
+            elif et in ("STEP_SUCCESS", "STEP_FAILURE"):
+                ms = getattr(ev.event_specific_data, "duration_ms", None)
+                ends[ev.step_key] = (et.removeprefix("STEP_").lower(), (ms or 0) / 1000)
+        for step, done in missing.items():
+            kind, took = ends.get(step, ("success", 0.0))
+            self._lines(kind, _step_asset(step), done, took)
+        for state in (self.started, self.materialized, self.ended, self.drawn):
+            state.clear()
+
     def _lines(self, kind: str, asset: str, done: list[tuple[str, Any]], took: float) -> None:
         """One progress line per asset the step materialised (one for a multi-asset step)."""
+        self.drawn.update(name for name, _ in done)
         if len(done) > 1:  # one line for the step
             done = [(_STEP_LABELS.get(asset, asset), done[0][1])]
         for name, md in done:
@@ -205,16 +229,18 @@ _STEP_LABELS = {"statistical_tables": "tables"}
 
 
 @contextlib.contextmanager
-def _progress(console: Any, status: Any, delivery: dict[str, str]) -> Iterator[dict]:
+def _progress(console: Any, status: Any, delivery: dict[str, str]
+              ) -> Iterator[tuple[dict, _ProgressLines]]:
     """Attach the progress lines to the `reglink_progress` logger; yield the run config that
-    turns that logger on (Dagster's console logger stays quiet)."""
+    turns that logger on (Dagster's console logger stays quiet) and the lines' handler (its
+    `finish_run` completes a run's lines from the run's events)."""
     from reglink_dagster.progress import LOGGER_KEY, PYTHON_LOGGER
 
     handler = _ProgressLines(console, status, delivery)
     logger = logging.getLogger(PYTHON_LOGGER)
     logger.addHandler(handler)
     try:
-        yield {"loggers": {**QUIET["loggers"], LOGGER_KEY: {}}}
+        yield {"loggers": {**QUIET["loggers"], LOGGER_KEY: {}}}, handler
     finally:
         logger.removeHandler(handler)
 
@@ -364,7 +390,7 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
             instance.add_dynamic_partitions(DELIVERIES.name, new)
         with console.status("starting…") as status:
             current: dict[str, str] = {}
-            with _progress(console, status, current) as run_config:
+            with _progress(console, status, current) as (run_config, lines):
                 for i, key in enumerate(order):
                     current["key"] = key
                     selection = delivery_keys(sorted(by_key[key]))
@@ -377,6 +403,7 @@ def _execute_deliveries(cfg: PipelineConfig, out: RunOutcome, by_key: dict[str, 
                         tags={"reglink/force": "true" if force else "false",
                               "reglink/delivery": key, ENGINE_TAG: cfg.engine})
                     out.run_ids.append(result.run_id)
+                    lines.finish_run(result.all_events)
                     _collect(result, out, {k.to_python_identifier(): k.to_user_string()
                                            for k in job.asset_layer.asset_graph.get_all_asset_keys()}
                              | {"statistical_tables": "statistical_tables"})

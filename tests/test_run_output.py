@@ -176,8 +176,25 @@ def test_a_progress_line_survives_records_out_of_order(monkeypatch):
     orders = {"in order": (StepEvent(step, "start"), mat, StepEvent(step, "success")),
               "start after the materialisation": (mat, StepEvent(step, "start"), StepEvent(step, "success")),
               "end before the materialisation": (StepEvent(step, "start"), StepEvent(step, "success"), mat)}
+    # the run's own events, as `execute_in_process` returns them
+    run_events = [SimpleNamespace(event_type_value="ASSET_MATERIALIZATION", step_key=step,
+                                  event_specific_data=SimpleNamespace(materialization=SimpleNamespace(
+                                      asset_key=SimpleNamespace(to_user_string=lambda: mat.asset),
+                                      metadata=md))),
+                  SimpleNamespace(event_type_value="STEP_SUCCESS", step_key=step,
+                                  event_specific_data=SimpleNamespace(duration_ms=1234.0))]
     for name, events in orders.items():
         printed.clear()
         feed(*events)
         assert len(printed) == 1, (name, printed)
         assert "validated/population_register \\[baseline]" in printed[0] and "(unchanged)" in printed[0], name
+        handler.finish_run(run_events)  # its line is drawn: not again
+        assert len(printed) == 1, (name, printed)
+    # the materialisation never reached the handler (a loaded machine lost a run's last
+    # records): the run's events give the line when the run is over, with the step's time
+    printed.clear()
+    feed(StepEvent(step, "start"), StepEvent(step, "success"))
+    assert printed == []
+    handler.finish_run(run_events)
+    assert len(printed) == 1 and "validated/population_register \\[baseline]" in printed[0]
+    assert "(unchanged)" in printed[0] and "1.2s" in printed[0]
