@@ -669,20 +669,6 @@ def test_a_resident_who_comes_back_as_a_visitor_moved_abroad_inside_the_gap():
     assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2023, 10, 26)]
 
 
-def test_a_return_home_declared_after_a_lost_exit_ends_a_move_abroad():
-    """The same resident comes back 3.3 years later declaring NZL residence, but to RETURN_HOME
-    (or to SETTLE): travellers give these reasons only at the end of a move, never on coming
-    back from a trip, so the lost exit was a move abroad -- placed like one ending in a visit
-    (the typical time at home after the last entry), not a typical trip before the return,
-    which would make the three years away a trip and miss the return's immigration."""
-    r = [("R", "EXIT", D(2020, 1, 31), "NZL", "HOLIDAY"), ("R", "ENTRY", D(2020, 2, 6), "NZL", "HOLIDAY"),
-         ("R", "EXIT", D(2020, 6, 25), "NZL", "HOLIDAY"), ("R", "ENTRY", D(2020, 7, 4), "NZL", "HOLIDAY")]
-    for reason in ("RETURN_HOME", "SETTLE"):
-        _, log = _place(r + [("R", "ENTRY", D(2023, 11, 3), "NZL", reason)])
-        assert log.filter(kind="MISSING_EXIT")["imputed_date"].to_list() == [D(2020, 7, 4) + dt.timedelta(days=140)]
-        assert "return home or arrival to settle" in log.filter(kind="MISSING_EXIT")["reason"][0]
-
-
 def test_a_registered_person_returning_home_after_a_year_away_starts_non_resident():
     """Ivy is registered (never deregistered: the register's over-coverage of emigrants); her
     first crossing is an ENTRY declaring RETURN_HOME more than N = 365 days after the border data

@@ -18,7 +18,7 @@ whether the person had a reason to stay. With them:
 | two ENTRYs a, c (`MISSING_EXIT`) | visitor entry at a over [a, c] (a permit counts only over a visitor's possible stay, [a, a + `visitor_max_stay_days`]) | EXIT at a + typical visitor stay (capped as above and at c) |
 | | the permit held at a, with its renewals, ends in the gap (with a deregistration in the gap, unless this date is after it) | EXIT the person's own typical lead before its last day (median days from their recorded EXITs to the end of the permit held at each), else the lead of its kind (above) |
 | | deregistered as an emigrant in the gap | EXIT the typical reporting delay before the deregistration |
-| | stayer at a, and c a visit's ENTRY declaring a residence abroad, or an ENTRY declaring RETURN_HOME or SETTLE (the end of a move: never declared on a trip's return) (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
+| | stayer at a, and c a visit's ENTRY declaring a residence abroad (gap over two typical trips) | EXIT at a + the person's typical time at home between trips, at most the middle of the gap: the move abroad, dated when the next trip would have been |
 | | stayer at a (below) | EXIT at c − typical trip abroad of a resident (below; capped at c − a) |
 | two EXITs a, c (`MISSING_ENTRY`) | resident at a, and c an EXIT declaring a residence abroad and a visit's reason | ENTRY at c − typical visitor stay (the visit of someone who moved abroad at a) |
 | | resident at a (below) | ENTRY at a + typical trip of a resident |
@@ -652,10 +652,6 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
     c_visit_exit = (pl.col("_ccor").is_not_null() & (pl.col("_ccor") != home)
                     & ~pl.col("_creason").fill_null("").is_in(STAY_REASONS))
     c_is_visit = c_visit_exit & (gap > 2 * trip)
-    # the ENTRY at c declares a return home or an arrival to settle -- reasons travellers give
-    # only at the end of a move, never on coming back from a trip: the lost EXIT after a stayer
-    # at a was a move abroad, dated like one ending in a visit (gap over two typical trips)
-    c_returns = pl.col("_creason").fill_null("").is_in(("RETURN_HOME", "SETTLE")) & (gap > 2 * trip)
     # leaving at a declaring a residence abroad, with no permit or new registration over the gap
     # (a registration held at a under that declaration is the register's over-coverage)
     abroad_leaving = foreign & ~pl.col("_permit") & ~pl.col("_reg_starts")
@@ -692,7 +688,7 @@ def _judged(spans: pl.DataFrame, df: pl.DataFrame, *, home: str, tally: pl.DataF
         ("resident_trip_tail", resident_trip,
          pl.col("_a") + pl.min_horizontal(trip, pl.lit(resident_max_trip_days, pl.Int64))),
         ("visitor", ex & visitor, pl.col("_a") + pl.min_horizontal(stay, gap)),
-        ("emigrated_in_gap", ex & stayer & (c_is_visit | c_returns),
+        ("emigrated_in_gap", ex & stayer & c_is_visit,
          pl.col("_a") + pl.min_horizontal(at_home.fill_null(gap), (gap + 1) // 2)),
         ("stayer", ex & stayer, pl.col("_c") - pl.min_horizontal(trip, gap)),
         ("visitor_leaving_at_c", en & resident_exit & c_is_visit,
@@ -759,9 +755,8 @@ def _with_evidence_text(spans: pl.DataFrame, tally: pl.DataFrame) -> pl.DataFram
                           "its last day less the person's own median days from an exit to the end "
                           "of the permit held at it (none recorded: the typical lead {})",
         "emigrated_in_gap": "stayer at the first entry, visitor (residence abroad and a visit's "
-                            "reason declared) or a return home or arrival to settle declared at "
-                            "the second: moved abroad in between, exit after the typical time at "
-                            "home between trips (at most half the gap){}",
+                            "reason declared) at the second: moved abroad in between, exit after "
+                            "the typical time at home between trips (at most half the gap){}",
         "stayer": "stayer (permit covering the gap, registration, home residence or intent declared): "
                   "exit {} before the next entry",
         "resident_trip_tail": "a resident's trip (home residence and a trip's reason declared "
