@@ -92,20 +92,24 @@ def dob_contradicts(a: pl.Expr, b: pl.Expr, typos: bool = True) -> pl.Expr:
 DOB_VETO_MAX_M = 0.01
 
 
-def else_level_m(model: dict, comparison: str) -> tuple[bool, float | None]:
-    """(whether `model` has `comparison`, the m of its "else" level -- its last non-null one;
-    None where it has no levels or no m)."""
-    for comp in model.get("comparisons", []):
-        if comp.get("output_column_name") == comparison:
-            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
-            return True, (levels[-1].get("m_probability") if levels else None)
-    return False, None
+def comparison_of(model: dict, name: str) -> dict | None:
+    """The comparison `name` (its output column) of a Splink settings dict, if it has one."""
+    return next((c for c in model.get("comparisons", []) if c.get("output_column_name") == name),
+                None)
+
+
+def else_level_m(model: dict, comparison: str) -> float | None:
+    """The m of `comparison`'s "else" level -- its last non-null one; None where the model has
+    no such comparison, no levels or no m."""
+    comp = comparison_of(model, comparison)
+    levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")] if comp else []
+    return levels[-1].get("m_probability") if levels else None
 
 
 def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
     """Whether contradicting dates of birth may veto a match under `model` (Splink settings
     dict with trained m): (applies, m of the birth_date "else" level)."""
-    _, m = else_level_m(model, "birth_date")
+    m = else_level_m(model, "birth_date")
     return (m is None or m < DOB_VETO_MAX_M), m
 
 
@@ -169,8 +173,7 @@ def delivery_else_share(pairs: pl.DataFrame, evidence: pl.DataFrame, model: dict
 
     import duckdb
 
-    comp = next((c for c in model.get("comparisons", [])
-                 if c.get("output_column_name") == comparison), None)
+    comp = comparison_of(model, comparison)
     if comp is None or pairs.height == 0:
         return None, 0
     levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
@@ -221,7 +224,7 @@ COB_VETO_MAX_M = 0.01
 def birth_country_veto_applies(model: dict) -> tuple[bool, float | None]:
     """Whether two countries of birth may veto a match under `model`: (applies, the m of the
     country_of_birth "else" level). No such comparison: it does not apply."""
-    _, m = else_level_m(model, "country_of_birth")
+    m = else_level_m(model, "country_of_birth")
     return (m is not None and m <= COB_VETO_MAX_M), m
 
 
@@ -255,15 +258,13 @@ _TYPO_LEVELS = ("same year, day or month differs", "same day and month, one digi
 def dob_typos_tolerated(model: dict) -> tuple[bool, float | None]:
     """Whether two complete dates one digit apart may be one person's under `model`:
     (tolerated, the larger m of the two typo levels)."""
-    for comp in model.get("comparisons", []):
-        if comp.get("output_column_name") == "birth_date":
-            ms = [lv.get("m_probability") for lv in comp["comparison_levels"]
-                  if lv.get("label_for_charts") in _TYPO_LEVELS]
-            ms = [m for m in ms if m is not None]
-            if not ms:
-                return True, None
-            return max(ms) >= DOB_TYPO_MIN_M, max(ms)
-    return True, None
+    comp = comparison_of(model, "birth_date")
+    ms = [lv.get("m_probability") for lv in (comp["comparison_levels"] if comp else [])
+          if lv.get("label_for_charts") in _TYPO_LEVELS]
+    ms = [m for m in ms if m is not None]
+    if not ms:
+        return True, None
+    return max(ms) >= DOB_TYPO_MIN_M, max(ms)
 
 
 EVIDENCE_FIELDS = ("unique_id", "dob_year", "dob_month", "dob_day", "document_number_std",

@@ -72,12 +72,14 @@ def lookalikes(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFra
 NEAR_NAME_SIMILARITY = 0.80  # Jaro-Winkler of the model's loosest spelling level
 
 
-def near_lookalikes(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFrame:
+def near_lookalikes(persons: pl.DataFrame, true_col: str = "person_id",
+                    look: pl.DataFrame | None = None) -> pl.DataFrame:
     """The true persons (`true_col`) of `persons` who are not look-alikes but share sex with
     another person born the same day or on its day/month swap, whose given names and surname
     are each equal (the first given name counts), or Jaro-Winkler >= NEAR_NAME_SIMILARITY
-    (case-insensitive). One equi-join per date relation, so it stays cheap at a million."""
-    look = lookalikes(persons, true_col)
+    (case-insensitive). One equi-join per date relation, so it stays cheap at a million.
+    `look`: the look-alikes of `persons` where the caller has them already."""
+    look = lookalikes(persons, true_col) if look is None else look
     p = persons.select(
         pl.col(true_col).cast(pl.String).alias("t"), "sex",
         pl.col("given_names").str.to_uppercase().alias("g"),
@@ -136,8 +138,9 @@ def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
     }
     if persons is not None:  # look-alikes among the persons with records
         seen = persons.filter(pl.col(true_col).cast(pl.String).is_in(st["t"].implode()))
-        look = st.join(lookalikes(seen, true_col), on="t", how="semi")
-        near = st.join(near_lookalikes(seen, true_col), on="t", how="semi")
+        look_t = lookalikes(seen, true_col)
+        look = st.join(look_t, on="t", how="semi")
+        near = st.join(near_lookalikes(seen, true_col, look_t), on="t", how="semi")
         rest = n - look.height
         merged_rest = int(st["merged"].sum()) - int(look["merged"].sum())
         others = rest - near.height
