@@ -161,7 +161,7 @@ def score(world: Path, warehouse: Path) -> dict:
 
     persons = pl.read_parquet(world / "truth" / "persons.parquet",
                               columns=["person_id", *LOOKALIKE_FIELDS])
-    lm = pairwise_metrics(links, rp, persons=persons)
+    lm = pairwise_metrics(links, rp, persons=persons, by=persons.select("person_id", "citizenship"))
     out["linkage"] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in lm.items()}
     st = person_status(links, rp).select(pl.col("t").alias("person_id"), "exact")
     for label, keep in (("persons_exact", True), ("persons_wrong", False)):
@@ -404,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{lk['persons_lookalike']}, near look-alikes (born the same day or on its day/month swap, "
           f"names alike) {100 * lk['merged_share_of_near_lookalikes']:.1f} % of "
           f"{lk['persons_near_lookalike']}, the others {100 * lk['merged_share_of_others']:.3f} %")
+    by_cit = sorted(lk.get("by_citizenship", {}).items(), key=lambda kv: -kv[1]["persons"])[:8]
+    if by_cit:
+        print("  merged per citizenship (largest 8): " + ", ".join(
+            f"{c} {100 * v['merged'] / v['persons']:.3f} % of {v['persons']}" for c, v in by_cit))
     for label in ("persons_exact", "persons_wrong"):
         e = res[f"events_of_{label}"]
         print(f"events of {label.replace('_', ' ')}: {e['true_events']} true, precision "

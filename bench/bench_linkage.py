@@ -66,7 +66,8 @@ truth = pl.read_parquet(work / "truth.parquet")
 by = persons = None
 if (work / "persons.parquet").exists():
     persons = pl.read_parquet(work / "persons.parquet")
-    by = persons.select("person_id", "hard_case")
+    by = persons.select("person_id", "hard_case",
+                        *(["citizenship"] if "citizenship" in persons.columns else []))
 m = pairwise_metrics(res.person_links, truth, by=by, persons=persons)
 peak_eval = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "peak_rss_with_eval_mb": peak_eval, **m,
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                     "persons_requested": None if args.world else args.persons, "rows": rows,
                     "runs": args.runs, "threshold": args.threshold, "cannot_link": not args.no_cannot_link,
                     **{k: statistics.median(r[k] for r in runs) for k in keys if k in runs[0]},
-                    **({"by_hard_case": runs[-1]["by_hard_case"]} if "by_hard_case" in runs[-1] else {}),
+                    **{k: runs[-1][k] for k in ("by_hard_case", "by_citizenship") if k in runs[-1]},
                     "seconds_all": [round(r["seconds"], 2) for r in runs]}
             print(json.dumps(line, indent=2))
             with RESULTS.open("a") as f:

@@ -71,6 +71,24 @@ def test_outputs_in_the_right_store(run):
     assert {"given_names_std_l", "surname_std_r", "dob_text_l"} <= set(review.columns)
 
 
+def test_expected_linkage_error_per_citizenship_reconciles(run):
+    """quality_linkage_by_citizenship: every person counted once, in a group of at least
+    BY_GROUP_MIN_PERSONS or in "other", and its expected errors add up to the summary's
+    expected share of persons exactly recovered."""
+    from reglink.linkage.quality import BY_GROUP_MIN_PERSONS
+
+    cfg, _, _ = run
+    wh = _tables(cfg.warehouse)
+    by = wh["quality_linkage_by_citizenship"]
+    summary = dict(zip(wh["quality_linkage_summary"]["metric"], wh["quality_linkage_summary"]["value"]))
+    assert by["persons"].sum() == summary["persons"] == wh["person_links"]["person_key"].n_unique()
+    assert abs(by["expected_not_exact"].sum() / by["persons"].sum()
+               - (1 - summary["expected_exact_share"])) < 1e-9
+    assert by.filter((pl.col("persons") < BY_GROUP_MIN_PERSONS) & (pl.col("citizenship") != "other")).height == 0
+    assert by["expected_not_exact_share"].is_between(0, 1).all() and by.height >= 2
+    assert by["expected_not_exact_share"].to_list() == sorted(by["expected_not_exact_share"], reverse=True)
+
+
 def test_no_identifier_in_any_warehouse_table(run):
     cfg, std, _ = run
     con = store.connect(cfg.warehouse, read_only=True)

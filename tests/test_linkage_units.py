@@ -190,6 +190,43 @@ def test_near_lookalikes_by_hand():
     assert m["merged_share_of_near_lookalikes"] == 0.5 and m["merged_share_of_others"] == 0.5
 
 
+def test_person_figures_per_category_column():
+    # key K merges 1 (CHN, namesake) and 2 (CHN); 3 (NZL) is split over L and M; 4 (NZL) whole
+    truth = pl.DataFrame({"source": ["s"] * 5, "record_id": list("abcde"), "person_id": [1, 2, 3, 3, 4]})
+    links = pl.DataFrame({"source": ["s"] * 5, "record_id": list("abcde"),
+                          "person_key": ["K", "K", "L", "M", "N"]})
+    by = pl.DataFrame({"person_id": [1, 2, 3, 4], "hard_case": ["namesake", "", "", ""],
+                       "citizenship": ["CHN", "CHN", "NZL", "NZL"]})
+    m = pairwise_metrics(links, truth, by=by)
+    assert m["by_citizenship"] == {"CHN": {"persons": 2, "exact_share": 0.0, "split": 0, "merged": 2},
+                                   "NZL": {"persons": 2, "exact_share": 0.5, "split": 1, "merged": 0}}
+    assert m["by_hard_case"]["namesake"] == {"persons": 1, "exact_share": 0.0, "split": 0, "merged": 1}
+
+
+def test_expected_persons_not_exact_per_citizenship_by_hand():
+    # clusters A (CHN, whole with probability 0.5, one node holding two records), B (CHN,
+    # 1.0), C (nodes CHN, KOR, CHN: counted as CHN, 0.8), D (NZL, 0.9) and E (no citizenship,
+    # 1.0); with at least 2 persons per shown group, NZL and the unknown one are summed in
+    # "other"
+    import duckdb
+
+    from reglink.linkage.quality import expected_by_citizenship_sql
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE nodes AS SELECT * FROM (VALUES ('a1', 'CHN'), ('b1', 'CHN'),
+        ('c1', 'CHN'), ('c2', 'KOR'), ('c3', 'CHN'), ('d1', 'NZL'), ('e1', NULL)) t(unique_id, citizenship)""")
+    con.execute("""CREATE TABLE rn AS SELECT * FROM (VALUES ('A', 'a1'), ('A', 'a1'), ('B', 'b1'),
+        ('C', 'c1'), ('C', 'c2'), ('C', 'c3'), ('D', 'd1'), ('E', 'e1')) t(cluster_id, node_id)""")
+    con.execute("""CREATE TABLE ex AS SELECT * FROM (VALUES ('A', 0.5), ('B', 1.0), ('C', 0.8),
+        ('D', 0.9), ('E', 1.0)) t(cluster_id, p)""")
+    got = {r[0]: r[1:] for r in con.sql(expected_by_citizenship_sql("nodes", "rn", "ex", min_persons=2)).fetchall()}
+    assert set(got) == {"CHN", "other"}
+    assert got["CHN"][0] == 3 and abs(got["CHN"][1] - 0.7) < 1e-12 and abs(got["CHN"][2] - 0.7 / 3) < 1e-12
+    assert got["other"][0] == 2 and abs(got["other"][1] - 0.1) < 1e-12
+    # the riskiest group comes first
+    assert [r[0] for r in con.sql(expected_by_citizenship_sql("nodes", "rn", "ex", min_persons=2)).fetchall()] == ["CHN", "other"]
+
+
 def test_tiny_delivery_one_register_and_two():
     """Three records: identical ones collapse, the prior falls back sanely, and a second
     register with a one-letter name variant links to the first."""

@@ -113,8 +113,9 @@ def person_metrics(links: pl.DataFrame, truth: pl.DataFrame, *, pred_col: str = 
                    true_col: str = "person_id", by: pl.DataFrame | None = None,
                    persons: pl.DataFrame | None = None) -> dict[str, object]:
     """Person-level accuracy: share of true persons exactly recovered, persons split, persons
-    merged, keys merged. `by`: (true_col, category) — the same figures per category too
-    (e.g. the synthetic world's `hard_case`: namesake, twin, junior). `persons`: the truth's
+    merged, keys merged. `by`: (true_col, category, ...) — the same figures per value of each
+    category column too, as `by_<column>` (e.g. the synthetic world's `hard_case`: namesake,
+    twin, junior; `citizenship`). `persons`: the truth's
     persons with LOOKALIKE_FIELDS — the merged figures without the look-alikes too."""
     j = _joined(links, truth, pred_col, true_col)
     return _person_figures(j, _status(j), true_col, by, persons)
@@ -155,8 +156,7 @@ def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
                     "merged_share_of_near_lookalikes":
                         int(near["merged"].sum()) / near.height if near.height else 0.0,
                     "merged_share_of_others": merged_others / others if others else 0.0})
-    if by is not None:
-        cat = by.columns[1]
+    for cat in (by.columns[1:] if by is not None else []):
         b = by.select(pl.col(true_col).cast(pl.String).alias("t"), pl.col(cat).alias("category"))
         per = (st.join(b, on="t", how="left")
                .group_by("category")

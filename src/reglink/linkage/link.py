@@ -54,6 +54,8 @@ NODE_FIELDS = (
 
 # the run's nodes (one per deterministic group), a table of the linkage connection
 NODE_TABLE = "lk_nodes"
+# per cluster (person), the model's probability that it is one whole person alone
+CLUSTER_EXPECTED = "lk_cluster_expected"
 
 
 # Splink reads identities (training) and nodes (scoring) from views of the two tables; nodes
@@ -358,12 +360,16 @@ def _carry_keys(con: duckdb.DuckDBPyConnection, cc: pl.DataFrame, pairs: pl.Data
     node_prob = node_probability(node_cluster.select("node_id", "n_records"), pairs, threshold)
     # the model's own estimate of the persons exactly recovered (no truth needed): a person is
     # whole and alone when every node of theirs belongs there, each with its node probability
-    expected_exact = float(
-        node_cluster.select("node_id", "cluster_id")
-        .join(node_prob, on="node_id", how="left")
-        .group_by("cluster_id")
-        .agg(pl.col("match_probability").fill_null(1.0).clip(1e-12, 1.0).log().sum().exp().alias("p"))
-        ["p"].mean() or 1.0)
+    cluster_p = (node_cluster.select("node_id", "cluster_id")
+                 .join(node_prob, on="node_id", how="left")
+                 .group_by("cluster_id")
+                 .agg(pl.col("match_probability").fill_null(1.0).clip(1e-12, 1.0).log().sum().exp()
+                      .alias("p")))
+    expected_exact = float(cluster_p["p"].mean() or 1.0)
+    # kept per cluster for the figures by group (quality.expected_by_citizenship)
+    con.register("_cluster_p", cluster_p.to_arrow())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CLUSTER_EXPECTED} AS SELECT * FROM _cluster_p")
+    con.unregister("_cluster_p")
     con.register("_cluster_key", cluster_key.to_arrow())
     con.register("_node_prob", node_prob.to_arrow())
     con.execute("""CREATE OR REPLACE TEMP TABLE person_links AS

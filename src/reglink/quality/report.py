@@ -505,9 +505,19 @@ def linkage_section(cfg: PipelineConfig, st: Stores, guard: _Guard, shared: dict
         if t in ("quality_linkage_match_weights", "quality_linkage_parameters"):
             continue  # shown above with their charts
         lk.detail.append(Figure(t, f"Linkage stage table {t}",
-                                f"the linkage stage's warehouse table {t} (first rows)", df,
+                                _LINKAGE_TABLE_NOTES.get(t, f"the linkage stage's warehouse table {t}")
+                                + " (first rows)", df,
                                 "Bangkok workshop conclusions (2019), para 10 (b)"))
     return lk
+
+
+_LINKAGE_TABLE_NOTES = {
+    "quality_linkage_by_citizenship":
+        "the model's own estimate, per citizenship, of the persons not exactly recovered (merged "
+        "with someone or split): linkage error is not spread evenly, it is highest where many "
+        "people share few names, and the figures for those citizenships carry more of it; riskiest "
+        "first, the smallest citizenships summed in 'other'",
+}
 
 
 def _checks(st: Stores, cfg: PipelineConfig, ref: dt.date) -> list[Figure]:

@@ -141,6 +141,10 @@ _TABLES: list[Table] = [
         "person_links": (
             "source VARCHAR, record_id VARCHAR, person_key VARCHAR, match_probability DOUBLE"
         ),
+        "quality_linkage_by_citizenship": (
+            "citizenship VARCHAR, persons BIGINT, expected_not_exact DOUBLE, "
+            "expected_not_exact_share DOUBLE"
+        ),
         "quality_linkage_clusters": (
             "records_per_person UINTEGER, registers UINTEGER, persons UINTEGER"
         ),
