@@ -72,7 +72,7 @@ def test_identity_and_node_tables_in_duckdb_match_the_frames():
         con.register(f"t_{s}", f.to_arrow())
     rels = {s: (f"t_{s}", f.columns) for s, f in std.items()}
     want = add_derived(collapse_identities_sql(con, rels)).sort("identity_id")
-    n = identities_table(con, rels, batch_rows=2)
+    n, _ = identities_table(con, rels, batch_rows=2)
     got = con.sql(f"SELECT * FROM {IDENTITY_TABLE} ORDER BY identity_id").pl()
     assert n == got.height == want.height == 7
     assert got.select(want.columns).equals(want)
@@ -225,6 +225,62 @@ def test_expected_persons_not_exact_per_citizenship_by_hand():
     assert got["other"][0] == 2 and abs(got["other"][1] - 0.1) < 1e-12
     # the riskiest group comes first
     assert [r[0] for r in con.sql(expected_by_citizenship_sql("nodes", "rn", "ex", min_persons=2)).fetchall()] == ["CHN", "other"]
+
+
+def test_jan1_placeholder_is_read_as_the_year_by_hand():
+    # register A: 1 of 300 complete dates on 1 January (the calendar's share) -- kept; B: 60 of
+    # 300 (a placeholder) -- its 1 January dates become the year alone, its other dates and
+    # A's 1 January stay; C: 1 of 40 -- 2.5 %, but too few dates to tell (the bound is below 2 %)
+    import duckdb
+
+    from reglink.linkage.prepare import jan1_as_year_sql, jan1_counts_sql, jan1_placeholder_sources
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE r AS
+        SELECT 'A' AS source, 1990 AS dob_year, CASE WHEN i = 0 THEN 1 ELSE 5 END AS dob_month,
+               CASE WHEN i = 0 THEN 1 ELSE 7 END AS dob_day, i FROM range(300) t(i)
+        UNION ALL SELECT 'B', 1980, CASE WHEN i < 60 THEN 1 ELSE 3 END, CASE WHEN i < 60 THEN 1 ELSE 9 END, i
+        FROM range(300) t(i)
+        UNION ALL SELECT 'B', 1981, NULL, NULL, 300
+        UNION ALL SELECT 'C', 1970, CASE WHEN i < 1 THEN 1 ELSE 2 END, CASE WHEN i < 1 THEN 1 ELSE 2 END, i
+        FROM range(40) t(i)""")
+    counts = con.execute(jan1_counts_sql("r")).fetchall()
+    assert counts == [("A", 300, 1), ("B", 300, 60), ("C", 40, 1)]
+    assert jan1_placeholder_sources(counts) == ["B"]
+    out = con.sql(jan1_as_year_sql("r", ["B"]) + " ORDER BY source, i").pl()
+    b = out.filter(pl.col("source") == "B")
+    assert b.filter(pl.col("i") < 60)["dob_month"].is_null().all() and b.filter(pl.col("i") < 60)["dob_day"].is_null().all()
+    assert b.filter(pl.col("i") < 60)["dob_year"].to_list() == [1980] * 60
+    assert b.filter(pl.col("i").is_between(60, 299))["dob_month"].to_list() == [3] * 240
+    assert out.filter((pl.col("source") == "A") & (pl.col("i") == 0)).select("dob_month", "dob_day").row(0) == (1, 1)
+    assert out.filter(pl.col("source") == "C")["dob_month"].to_list() == [1] + [2] * 39
+    assert con.sql(jan1_as_year_sql("r", [])).pl().equals(con.sql("SELECT * FROM r").pl())
+
+
+def test_jan1_placeholder_links_the_asylum_record_to_its_traveller():
+    """An asylum register writing unknown dates as 1 January: its record of SARA OTHMAN, born
+    in 1997 (written 1997-01-01), carries her passport number; her crossing gives the true date.
+    Read as the year alone the dates agree and the two are one person; read as written they are
+    two complete dates that contradict, and she would be two persons."""
+    from reglink.linkage import link_frames
+    from reglink.linkage.pipeline import CONFIG_DIR
+
+    def person(rid, name, surname, y, m, d, doc):
+        return {**_traveller(rid, doc=doc, country="AFG", y=y, m=m, d=d, name=name),
+                "surname_std": surname, "full_name_std": f"{name} {surname}"}
+
+    # 40 of the register's 140 dates on 1 January (the placeholder), the rest spread
+    asylum = _std([person(f"a{i}", f"NAME{i}", "KHAN", 1950 + i, 1, 1, f"AA{100000 + i}") for i in range(40)]
+                  + [person(f"b{i}", f"OTHER{i}", "HADDAD", 1950 + i % 40, 1 + i % 12, 2 + i % 27, f"BB{100000 + i}")
+                     for i in range(99)]
+                  + [person("sara", "SARA", "OTHMAN", 1997, 1, 1, "QE1808724")])
+    crossing = _std([person("x1", "SARA", "OTHMAN", 1997, 10, 12, "QE1808724")])
+    res = link_frames({"asylum_register": asylum, "border_crossings": crossing},
+                      model_path=CONFIG_DIR / "model-v1.json")
+    assert res.stats["dob_jan1_as_year"] == ["asylum_register"]
+    k = dict(res.person_links.select("record_id", "person_key").iter_rows())
+    assert k["sara"] == k["x1"]
+    assert len({k[f"a{i}"] for i in range(40)}) == 40  # the year alone joins nobody else
 
 
 def test_tiny_delivery_one_register_and_two():

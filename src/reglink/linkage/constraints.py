@@ -53,6 +53,8 @@ import logging
 import polars as pl
 
 from reglink.linkage.prepare import register_of_sql
+from reglink.linkage.stats import (DELIVERY_CONFIDENCE_Z,  # noqa: F401  (callers import them here)
+                                   share_lower_bound)
 
 log = logging.getLogger(__name__)
 
@@ -127,21 +129,6 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
 # whatever its pairs showed, and took a share of 0.01 from 200 pairs (2 of them) as proof;
 # the bound asks for more pairs the closer the share is to the limit.
 DELIVERY_SURE_BITS = 15.0
-DELIVERY_CONFIDENCE_Z = 1.645  # one-sided 95 %
-
-
-def share_lower_bound(k: int, n: int, z: float = DELIVERY_CONFIDENCE_Z) -> float:
-    """Lower bound of the Wilson score interval of a share k / n (0 when n is 0): the share is
-    at least this with the confidence of `z` (one-sided). Wilson's, not the normal
-    approximation, because the shares judged here are near 0 on few pairs."""
-    import math
-
-    if n <= 0:
-        return 0.0
-    p = k / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
 def level_index_sql(comparison: dict) -> str:

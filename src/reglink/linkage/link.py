@@ -229,7 +229,7 @@ def link_relations(
     last run's (source, record_id, person_key), or None.
     """
     log.info("linkage: %d registers in", len(sources))
-    n_records, n_identities, n_det, learned, n_nodes = _prepare_nodes(con, sources)
+    n_records, n_identities, n_det, learned, n_nodes, jan1 = _prepare_nodes(con, sources)
 
     n_sources = con.execute(f"SELECT count(DISTINCT source) FROM {NODE_TABLE}").fetchall()[0][0]
     link_type = "link_and_dedupe" if n_sources > 1 else "dedupe_only"
@@ -274,6 +274,7 @@ def link_relations(
     stats = {
         "records": n_records, "identities": n_identities,
         "deterministic_pairs": n_det, "nodes": n_nodes,
+        "dob_jan1_as_year": jan1,
         "given_names_with_learned_spellings": learned["given"],
         "surnames_with_learned_spellings": learned["surname"],
         "candidate_pairs": pairs.height,
@@ -298,15 +299,19 @@ def link_relations(
 
 
 def _prepare_nodes(con: duckdb.DuckDBPyConnection, sources: dict[str, tuple[str, list[str]]]
-                   ) -> tuple[int, int, int, dict[str, int], int]:
+                   ) -> tuple[int, int, int, dict[str, int], int, list[str]]:
     """Identities, deterministic groups, learned spellings and one node per group, as tables of
     `con` (record_identity, IDENTITY_TABLE, lk_groups, NODE_TABLE). Returns (records,
-    identities, deterministic pairs, names given learned spellings per field, nodes)."""
+    identities, deterministic pairs, names given learned spellings per field, nodes, registers
+    whose 1 January dates of birth were read as the year alone)."""
     # identities and nodes stay DuckDB tables (spilled past the stage's limit); Python holds
     # narrow id columns, the scored pairs and the node fields the constraints read
-    n_identities = identities_table(con, sources)
+    n_identities, jan1 = identities_table(con, sources)
     n_records = con.execute("SELECT count(*) FROM record_identity").fetchall()[0][0]
     log.info("collapsed %d records to %d identities", n_records, n_identities)
+    if jan1:
+        log.info("dates of birth on 1 January read as the year alone (a placeholder in %s)",
+                 ", ".join(jan1))
 
     det = con.sql(deterministic_pairs_sql(IDENTITY_TABLE)).pl()
     groups = connected_components(
@@ -320,7 +325,7 @@ def _prepare_nodes(con: duckdb.DuckDBPyConnection, sources: dict[str, tuple[str,
     learned = learn_spelling_variants(con, IDENTITY_TABLE, "lk_groups")
     log.info("spelling variants learned from deterministic groups: %s", learned)
     n_nodes = nodes_table(con, IDENTITY_TABLE, "lk_groups", NODE_FIELDS, out=NODE_TABLE)
-    return n_records, n_identities, det.height, learned, n_nodes
+    return n_records, n_identities, det.height, learned, n_nodes, jan1
 
 
 def _carry_keys(con: duckdb.DuckDBPyConnection, cc: pl.DataFrame, pairs: pl.DataFrame,

@@ -18,6 +18,7 @@ import jellyfish
 import polars as pl
 import yaml
 
+from reglink.linkage.stats import share_lower_bound
 from reglink.schemas import REGISTERS
 
 NICKNAMES = Path(__file__).resolve().parents[3] / "config" / "linkage" / "nicknames.yaml"
@@ -255,15 +256,51 @@ def aligned_records_sql(sources: dict[str, tuple[str, list[str]]]) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def _collapse_tables(con, sources: dict[str, tuple[str, list[str]]]) -> None:
+# An unknown date of birth is often written as 1 January of the year (a practice of asylum and
+# other registers that record an age, not a date). A register whose complete dates fall on
+# 1 January far more often than the calendar's 1 in 365 -- at least this share, by the lower
+# bound of its Wilson interval -- has its 1 January dates read as the year alone: a partial
+# date, which agrees with any date of that year and contradicts none.
+JAN1_PLACEHOLDER_MIN_SHARE = 0.02
+
+
+def jan1_counts_sql(records: str) -> str:
+    """SQL: per register, complete dates of birth and those on 1 January."""
+    return f"""SELECT source,
+        count(*) FILTER (WHERE dob_year IS NOT NULL AND dob_month IS NOT NULL AND dob_day IS NOT NULL),
+        count(*) FILTER (WHERE dob_year IS NOT NULL AND dob_month = 1 AND dob_day = 1)
+        FROM {records} GROUP BY source ORDER BY source"""
+
+
+def jan1_placeholder_sources(counts: list[tuple[str, int, int]],
+                             min_share: float = JAN1_PLACEHOLDER_MIN_SHARE) -> list[str]:
+    """The registers (source, complete dates, on 1 January) whose 1 January is a placeholder."""
+    return [s for s, n, k in counts if share_lower_bound(k, n) >= min_share]
+
+
+def jan1_as_year_sql(records: str, sources: list[str]) -> str:
+    """SQL: `records` with the 1 January dates of `sources` cut to their year."""
+    if not sources:
+        return f"SELECT * FROM {records}"
+    jan1 = (f"(source IN ({', '.join(repr(s) for s in sources)}) "
+            "AND dob_month = 1 AND dob_day = 1)")
+    return (f"SELECT * REPLACE (CASE WHEN {jan1} THEN NULL ELSE dob_month END AS dob_month, "
+            f"CASE WHEN {jan1} THEN NULL ELSE dob_day END AS dob_day) FROM {records}")
+
+
+def _collapse_tables(con, sources: dict[str, tuple[str, list[str]]]) -> list[str]:
     """Temp tables `linkage_identities` (_ik, source, IDENTITY_FIELDS, n_records, identity_id,
-    first_seen, last_seen, registered_from, registered_to) and `record_identity` (source, record_id, identity_id)."""
+    first_seen, last_seen, registered_from, registered_to) and `record_identity` (source, record_id, identity_id).
+    Returns the registers whose 1 January dates were read as the year alone."""
     fields = ", ".join(IDENTITY_FIELDS)
 
     def ik(t: str = "") -> str:
         return f"hash({', '.join(t + c for c in ('source', *IDENTITY_FIELDS))})"
 
-    con.execute(f"CREATE OR REPLACE TEMP VIEW linkage_records AS {aligned_records_sql(sources)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW linkage_records_as_read AS {aligned_records_sql(sources)}")
+    jan1 = jan1_placeholder_sources(con.execute(jan1_counts_sql("linkage_records_as_read")).fetchall())
+    con.execute("CREATE OR REPLACE TEMP VIEW linkage_records AS "
+                + jan1_as_year_sql("linkage_records_as_read", jan1))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE linkage_identities AS
         SELECT {ik()} AS _ik, source, {fields}, count(*) AS n_records,
@@ -275,6 +312,7 @@ def _collapse_tables(con, sources: dict[str, tuple[str, list[str]]]) -> None:
         CREATE OR REPLACE TEMP TABLE record_identity AS
         SELECT r.source, r.record_id, i.identity_id
         FROM linkage_records r JOIN linkage_identities i ON {ik('r.')} = i._ik""")
+    return jan1
 
 
 def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> pl.DataFrame:
@@ -302,7 +340,7 @@ IDENTITY_TABLE = "lk_identities"
 
 
 def identities_table(con, sources: dict[str, tuple[str, list[str]]],
-                     batch_rows: int = 250_000) -> int:
+                     batch_rows: int = 250_000) -> tuple[int, list[str]]:
     """Collapse identical records per register and add the derived comparison fields, in
     DuckDB: leaves temp table `record_identity` (source, record_id, identity_id) and table
     `lk_identities` (what `add_derived(collapse_identities_sql(...))` returns, one row per
@@ -311,8 +349,9 @@ def identities_table(con, sources: dict[str, tuple[str, list[str]]],
     The derived fields are computed by `add_derived` itself, on batches of `batch_rows`
     identities, so the result is the polars path's row for row while Python never holds more
     than one batch. `lk_identities` is a main-schema table (not TEMP) so a cursor of the same
-    database (the model training) sees it."""
-    _collapse_tables(con, sources)
+    database (the model training) sees it. Also returns the registers whose 1 January dates
+    were read as the year alone (JAN1_PLACEHOLDER_MIN_SHARE)."""
+    jan1 = _collapse_tables(con, sources)
     fields = ", ".join(IDENTITY_FIELDS)
     # batches by a row number in identity order (a filter per batch, no open cursor while
     # the batch's rows are written back)
@@ -335,7 +374,7 @@ def identities_table(con, sources: dict[str, tuple[str, list[str]]],
         con.unregister("_identity_batch")
         del batch
     con.execute("DROP TABLE linkage_identities_n")
-    return n
+    return n, jan1
 
 
 # --- spellings the delivery itself shows for one person --------------------------------------

@@ -54,6 +54,10 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
         ("surnames_with_learned_spellings", s.get("surnames_with_learned_spellings", 0),
          "the same for surnames (HSU / XU)"),
         ("candidate_pairs", s["candidate_pairs"], "pairs scored (above the minimum weight)"),
+        ("registers_jan1_as_year", len(s.get("dob_jan1_as_year", [])),
+         "registers whose 1 January dates of birth were read as the year alone: they hold far "
+         "more 1 January births than the calendar would, an unknown date written as 1 January ("
+         + (", ".join(s.get("dob_jan1_as_year", [])) or "none") + ")"),
         ("blocks_on_one_name", len(s.get("blocking_broad_keys", [])),
          "keys a small delivery also blocks on alone (" + (", ".join(s.get("blocking_broad_keys", []))
                                                           or "none: too many comparisons") + ")"),
