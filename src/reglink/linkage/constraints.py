@@ -53,8 +53,7 @@ import logging
 import polars as pl
 
 from reglink.linkage.prepare import register_of_sql
-from reglink.linkage.stats import (DELIVERY_CONFIDENCE_Z,  # noqa: F401  (callers import them here)
-                                   share_lower_bound)
+from reglink.linkage.stats import share_lower_bound
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ def dob_veto_applies(model: dict) -> tuple[bool, float | None]:
 # non-matches, more the larger the population: at 10 bits 1 M synthetic persons showed 0.029
 # (namesakes), at 15 bits 0.001 (docs/linkage.md).
 # The delivery overrides the model only when it shows a share of DOB_VETO_MAX_M or more with
-# 95 % confidence (DELIVERY_CONFIDENCE_Z): the lower bound of the share's one-sided Wilson
+# 95 % confidence (stats.DELIVERY_CONFIDENCE_Z): the lower bound of the share's one-sided Wilson
 # score interval. A fixed number of pairs (200, before) kept the veto on a small delivery
 # whatever its pairs showed, and took a share of 0.01 from 200 pairs (2 of them) as proof;
 # the bound asks for more pairs the closer the share is to the limit.

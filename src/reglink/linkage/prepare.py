@@ -316,7 +316,9 @@ def _collapse_tables(con, sources: dict[str, tuple[str, list[str]]]) -> list[str
 
 
 def collapse_identities_sql(con, sources: dict[str, tuple[str, list[str]]]) -> pl.DataFrame:
-    """Collapse identical records per register in DuckDB (same result as `collapse_identities`).
+    """Collapse identical records per register in DuckDB: the result of `collapse_identities`,
+    except that a register's 1 January placeholders are read as the year alone
+    (`jan1_placeholder_sources`), which only the whole delivery can tell.
 
     Leaves table `record_identity` (source, record_id, identity_id) — one row per input
     record — in `con`, and returns the identities (source, IDENTITY_FIELDS, n_records,

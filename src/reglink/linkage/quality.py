@@ -154,12 +154,8 @@ def expected_by_citizenship_sql(nodes: str, record_node: str, expected: str,
 
 
 def expected_by_citizenship(res: LinkageResult) -> pl.DataFrame:
-    """quality_linkage_by_citizenship (expected_by_citizenship_sql); empty before clustering."""
-    have = {r[0] for r in res.con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if not {"record_node", CLUSTER_EXPECTED} <= have:
-        return pl.DataFrame(schema={"citizenship": pl.String, "persons": pl.Int64,
-                                    "expected_not_exact": pl.Float64,
-                                    "expected_not_exact_share": pl.Float64})
+    """quality_linkage_by_citizenship (expected_by_citizenship_sql), from the tables every
+    `link_relations` leaves in its connection."""
     return res.con.sql(expected_by_citizenship_sql(res.node_table, "record_node",
                                                    CLUSTER_EXPECTED)).pl()
 
