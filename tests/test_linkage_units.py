@@ -227,6 +227,56 @@ def test_expected_persons_not_exact_per_citizenship_by_hand():
     assert [r[0] for r in con.sql(expected_by_citizenship_sql("nodes", "rn", "ex", min_persons=2)).fetchall()] == ["CHN", "other"]
 
 
+def test_node_probability_weighs_rival_persons_by_hand():
+    """A node's probability of belonging to its person, against every person it was compared
+    with (exclusive hypotheses, odds 2**w of the strongest pair into each cluster)."""
+    from reglink.linkage.link import node_probability
+
+    nodes = pl.DataFrame({"node_id": ["a", "b", "c", "d", "e", "f", "g"],
+                          "cluster_id": ["A", "A", "B", "B", "E", "F", "G"],
+                          "n_records": [1, 1, 1, 1, 1, 1, 3]})
+    pairs = pl.DataFrame({"node_l": ["a", "a", "c", "e", "b", "g"],
+                          "node_r": ["b", "c", "d", "d", "d", "c"],
+                          "match_weight": [10.0, 10.0, 10.0, -3.0, 1.0, 2.0]})
+    p = dict(node_probability(nodes, pairs).iter_rows())
+    # a: own cluster at 10 bits (odds 1024), namesake's cluster B as strong: a coin toss
+    assert abs(p["a"] - 1024 / (1 + 1024 + 1024)) < 1e-12
+    # b: only its own cluster (1024) and a weak rival (2): nearly Splink's own 1024/1025
+    assert abs(p["b"] - 1024 / (1 + 1024 + 2)) < 1e-12
+    # c: own 1024, rivals A (a, 1024) and G (g, 4); d: own 1024, rivals A (b, 1 bit: odds 2)
+    # and E (e, -3 bits: odds 1/8)
+    assert abs(p["c"] - 1024 / (1 + 1024 + 1024 + 4)) < 1e-12
+    assert abs(p["d"] - 1024 / (1 + 1024 + 2 + 0.125)) < 1e-12
+    # e alone: one minus Splink's probability of its only (rejected) candidate
+    assert abs(p["e"] - 1 / (1 + 0.125)) < 1e-12
+    # f: alone and never compared; g: a deterministic group alone counts as whole
+    assert p["f"] == 1.0 and p["g"] == 1.0
+    # one candidate, linked: exactly Splink's match probability 1 / (1 + 2**-w)
+    two = node_probability(pl.DataFrame({"node_id": ["x", "y"], "cluster_id": ["X", "X"],
+                                         "n_records": [1, 2]}),
+                           pl.DataFrame({"node_l": ["x"], "node_r": ["y"], "match_weight": [5.0]}))
+    assert all(abs(v - 1 / (1 + 2 ** -5)) < 1e-12 for v in two["match_probability"])
+
+
+def test_contradicting_dates_are_no_rival_by_hand():
+    """Scored pairs whose complete dates of birth cannot be one person's (a typo and a
+    day/month swap can; 1 January is no complete date) are listed as impossible."""
+    from reglink.linkage.constraints import contradicting_pairs
+
+    def node(uid, y, m, d):
+        return {"unique_id": uid, "dob_year": y, "dob_month": m, "dob_day": d}
+    nodes = _std([node("a", 1980, 5, 7), node("b", 1980, 11, 3),  # another date
+                  node("c", 1980, 5, 8),                           # one digit apart
+                  node("d", 1980, 7, 5),                           # day and month swapped
+                  node("e", 1980, None, None),                     # the year alone
+                  node("f", 1980, 1, 1)])                          # 1 January: no complete date
+    pairs = pl.DataFrame({"node_l": ["a", "a", "a", "a", "a"], "node_r": ["b", "c", "d", "e", "f"]})
+    got = contradicting_pairs(pairs, nodes, typos=True)
+    assert got.rows() == [("a", "b")]
+    # where the model says one person's dates are not mistyped digit by digit, a typo vetoes too
+    assert sorted(contradicting_pairs(pairs, nodes, typos=False).rows()) == [("a", "b"), ("a", "c")]
+
+
 def test_jan1_placeholder_is_read_as_the_year_by_hand():
     # register A: 1 of 300 complete dates on 1 January (the calendar's share) -- kept; B: 60 of
     # 300 (a placeholder) -- its 1 January dates become the year alone, its other dates and

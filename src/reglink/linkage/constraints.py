@@ -86,6 +86,18 @@ def dob_contradicts(a: pl.Expr, b: pl.Expr, typos: bool = True) -> pl.Expr:
     return (mism > 1) & ~((mism == 2) & transposed) & ~swapped
 
 
+def contradicting_pairs(pairs: pl.DataFrame, nodes: pl.DataFrame, typos: bool = True) -> pl.DataFrame:
+    """The scored pairs (node_l, node_r) whose complete dates of birth contradict
+    (`dob_contradicts`): the two nodes cannot be one person's, whatever their match weight.
+    `nodes`: unique_id and DOB_EVIDENCE."""
+    key = nodes.select(pl.col("unique_id"), _dob_key().alias("dob")).drop_nulls("dob")
+    return (pairs.select("node_l", "node_r")
+            .join(key.rename({"unique_id": "node_l", "dob": "dob_l"}), on="node_l")
+            .join(key.rename({"unique_id": "node_r", "dob": "dob_r"}), on="node_r")
+            .filter(dob_contradicts(pl.col("dob_l"), pl.col("dob_r"), typos))
+            .select("node_l", "node_r"))
+
+
 # A wholly different date of birth vetoes a match only where the model says one person's dates
 # rarely differ wholly: the m probability of the date comparison's "else" level (the share of
 # true matches whose dates are neither equal, partial, swapped nor a typo apart) below this.

@@ -70,7 +70,8 @@ def quality_tables(res: LinkageResult) -> dict[str, pl.DataFrame]:
          "model estimate: sum(p) over rejected candidates / sum(p) over all candidates"),
         ("expected_exact_share", s.get("expected_exact_share", 1.0),
          "model estimate of persons exactly recovered: mean over persons of the product of "
-         "their nodes' match probabilities"),
+         "their nodes' match probabilities, each weighed against every other person the node "
+         "was compared with"),
         ("clusters_split", s.get("clusters_split", 0),
          "clusters split by evidence against a match (contradicting dates of birth, two "
          "countries of birth, two documents of one state in use at once, travel impossible "

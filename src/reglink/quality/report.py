@@ -516,7 +516,8 @@ _LINKAGE_TABLE_NOTES = {
         "the model's own estimate, per citizenship, of the persons not exactly recovered (merged "
         "with someone or split): linkage error is not spread evenly, it is highest where many "
         "people share few names, and the figures for those citizenships carry more of it; riskiest "
-        "first, the smallest citizenships summed in 'other'",
+        "first, the smallest citizenships summed in 'other'. A lower bound: on synthetic registers "
+        "with a known truth it found seven to eight of every ten such persons",
 }
 
 
