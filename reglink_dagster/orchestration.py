@@ -250,23 +250,31 @@ def run_pipeline(config_path: str | Path, *, force: bool = False, quiet: bool = 
     """Materialise the asset graph for the config; raise ReglinkError (exit 1) on a failed step.
     `engine` (duckdb, spark) overrides the config's `engine:` key."""
     from reglink.config import with_engine
+    from reglink.console import close_unredirected, unredirected_stderr
     from reglink.console import console as make_console
 
     path = Path(config_path)
     cfg = with_engine(load_config(path), engine)
-    console = make_console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
-    from reglink.measure import Meter
+    # the progress lines bypass Dagster's capture of each step's output (see
+    # unredirected_stderr): a line drawn as a step ends is never lost with the step's capture
+    err = unredirected_stderr()
+    try:
+        console = make_console(stderr=True, file=err, quiet=quiet, highlight=False,
+                               soft_wrap=True)
+        from reglink.measure import Meter
 
-    with Meter() as meter:
-        out = execute(cfg, console=console, force=force)
-    out.peak_rss_gb = meter.peak_gb
-    if not out.success:
-        if out.skipped:
-            out.failed.append("not run because an upstream step failed: "
-                              + ", ".join(sorted(set(out.skipped))))
-        raise ReglinkError(*[Problem(str(path), line) for line in out.failed])
-    _headline(cfg, out, console)
-    return out
+        with Meter() as meter:
+            out = execute(cfg, console=console, force=force)
+        out.peak_rss_gb = meter.peak_gb
+        if not out.success:
+            if out.skipped:
+                out.failed.append("not run because an upstream step failed: "
+                                  + ", ".join(sorted(set(out.skipped))))
+            raise ReglinkError(*[Problem(str(path), line) for line in out.failed])
+        _headline(cfg, out, console)
+        return out
+    finally:
+        close_unredirected(err)
 
 
 def execute(cfg: PipelineConfig, *, console: Any = None, force: bool = False,

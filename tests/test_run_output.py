@@ -198,3 +198,20 @@ def test_a_progress_line_survives_records_out_of_order(monkeypatch):
     handler.finish_run(run_events)
     assert len(printed) == 1 and "validated/population_register \\[baseline]" in printed[0]
     assert "(unchanged)" in printed[0] and "1.2s" in printed[0]
+
+
+def test_progress_reaches_stderr_while_a_step_captures_descriptor_2():
+    """Dagster captures a step's output by pointing descriptor 2 at a file (and copies it back
+    through a `tail` that a loaded machine can stop first): the stream `reglink run` draws its
+    progress on was duplicated before, so what it writes is not captured, while what goes to
+    standard error during the capture is."""
+    code = (
+        "import os, sys\n"
+        "from reglink.console import unredirected_stderr\n"
+        "s = unredirected_stderr()\n"
+        "os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # as a step's capture does\n"
+        "print('progress line', file=s, flush=True)\n"
+        "print('captured line', file=sys.stderr, flush=True)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "progress line" in r.stderr and "captured line" not in r.stderr

@@ -7,7 +7,9 @@ before they fold a cell.
 """
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -21,3 +23,26 @@ def console(*, stderr: bool = False, **kwargs: Any) -> Console:
         return c
     kwargs.setdefault("soft_wrap", True)
     return Console(stderr=stderr, width=PIPE_WIDTH, **kwargs)
+
+
+def unredirected_stderr() -> TextIO:
+    """A text stream on a duplicate of standard error's file descriptor, taken now.
+
+    What is written to it reaches the terminal (or the log file) even while a library has
+    pointed descriptor 2 elsewhere: Dagster's in-process runs capture each step's output so,
+    and copy it back through a `tail` process that is stopped when the step ends -- on a
+    loaded machine before it copied the last lines, so `reglink run` lost the progress line
+    drawn as a run's last step ended. Where standard error has no descriptor (a test's
+    in-memory capture), standard error itself. The caller closes it (`close_unredirected`)."""
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return sys.stderr
+    return os.fdopen(fd, "w", buffering=1, errors="replace",
+                     encoding=getattr(sys.stderr, "encoding", None) or "utf-8")
+
+
+def close_unredirected(stream: TextIO) -> None:
+    """Close a stream `unredirected_stderr` opened (never standard error itself)."""
+    if stream is not sys.stderr:
+        stream.close()
