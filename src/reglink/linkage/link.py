@@ -617,11 +617,11 @@ def _constrained(con: duckdb.DuckDBPyConnection, linker: Linker, pairs: pl.DataF
                                              dates_of_birth=dob_veto, dob_typos=dob_typos,
                                              travel=travel)
         del evidence
-        both = pl.concat([travel.select(pl.col("node_a").alias("node_l"), pl.col("node_b").alias("node_r")),
-                          travel.select(pl.col("node_b").alias("node_l"), pl.col("node_a").alias("node_r"))])
-        impossible = pl.concat(([contradicting_pairs(pairs, judged_nodes, dob_typos)] if dob_veto else [])
-                               + [both.join(pairs.select("node_l", "node_r"), on=["node_l", "node_r"],
-                                            how="semi")]).unique()
+        # both orientations of the evidence pairs: only the anti-join with the scored pairs uses them
+        impossible = pl.concat(
+            ([contradicting_pairs(pairs, judged_nodes, dob_typos)] if dob_veto else [])
+            + [travel.select(pl.col(a).alias("node_l"), pl.col(b).alias("node_r"))
+               for a, b in (("node_a", "node_b"), ("node_b", "node_a"))])
     else:
         evidence = con.sql(f"SELECT {', '.join(EVIDENCE_FIELDS)} FROM {NODE_TABLE} LIMIT 0").pl()
         split_log = constrained_clusters(evidence, pairs.head(0), cc.head(0), threshold)[1]
