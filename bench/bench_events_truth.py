@@ -404,6 +404,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{lk['persons_lookalike']}, near look-alikes (born the same day or on its day/month swap, "
           f"names alike) {100 * lk['merged_share_of_near_lookalikes']:.1f} % of "
           f"{lk['persons_near_lookalike']}, the others {100 * lk['merged_share_of_others']:.3f} %")
+    if lk.get("merged_share_standardised") is not None:
+        print("  per kind (evaluate.person_kinds): " + ", ".join(
+            f"{k.replace('_', ' ')} {100 * v['merged_share']:.3f} % merged of {v['persons']}"
+            for k, v in lk["by_kind"].items()))
+        print(f"  merged share standardised to the kinds of the 100k standard world "
+              f"{100 * lk['merged_share_standardised']:.3f} % (crude {100 * lk['merged_share']:.3f} %)")
     by_cit = sorted(lk.get("by_citizenship", {}).items(), key=lambda kv: -kv[1]["persons"])[:8]
     if by_cit:
         print("  merged per citizenship (largest 8): " + ", ".join(

@@ -20,7 +20,10 @@ trains a new one without labels first.
 Every run prints pairwise precision/recall/F1 and the person-level figures
 (reglink.linkage.evaluate): the share of true persons exactly recovered (all their records under
 one person_key holding nobody else's), persons split, persons merged and keys merged; on a
-synthetic world also per kind of hard case (namesake, twin, junior/senior). `--public NAME
+synthetic world also per kind of hard case (namesake, twin, junior/senior), per kind of person
+(look-alike, near look-alike, namesake born the same year, ...: evaluate.person_kinds) and
+the merged and split shares standardised to a fixed mix of those kinds, so that worlds of
+different sizes compare. `--public NAME
 [FILE]` runs a public benchmark (reglink.linkage.public; docs/linkage.md says where the files
 are) in each mode and the Splink authors' example model for it; `--historical FILE` is
 `--public historical_50k FILE`.
@@ -261,13 +264,14 @@ def main(argv: list[str] | None = None) -> int:
                     "persons_merged", "persons_wrong", "keys_merged", "true_persons", "split_share", "merged_share", "persons_lookalike",
                     "persons_merged_lookalike", "merged_share_without_lookalikes", "persons_near_lookalike",
                     "persons_merged_near_lookalike", "merged_share_of_lookalikes",
-                    "merged_share_of_near_lookalikes", "merged_share_of_others", "records", "identities",
+                    "merged_share_of_near_lookalikes", "merged_share_of_others", "merged_share_standardised",
+                    "split_share_standardised", "records", "identities",
                     "nodes", "candidate_pairs", "persons", "clusters_split", "split_parts")
             line = {"bench": "linkage", "when": stamp, "mode": mode, "world": str(args.world or ""),
                     "persons_requested": None if args.world else args.persons, "rows": rows,
                     "runs": args.runs, "threshold": args.threshold, "cannot_link": not args.no_cannot_link,
                     **{k: statistics.median(r[k] for r in runs) for k in keys if k in runs[0]},
-                    **{k: runs[-1][k] for k in ("by_hard_case", "by_citizenship") if k in runs[-1]},
+                    **{k: runs[-1][k] for k in ("by_kind", "by_hard_case", "by_citizenship") if k in runs[-1]},
                     "seconds_all": [round(r["seconds"], 2) for r in runs]}
             print(json.dumps(line, indent=2))
             with RESULTS.open("a") as f:

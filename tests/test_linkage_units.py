@@ -190,6 +190,82 @@ def test_near_lookalikes_by_hand():
     assert m["merged_share_of_near_lookalikes"] == 0.5 and m["merged_share_of_others"] == 0.5
 
 
+def test_person_kinds_by_hand():
+    # each person goes to the first kind they belong to, hardest first: 1 and 2 look-alikes;
+    # 3 their near look-alike (KATO / SATO on their day); 4 shares 1's names, sex, citizenship
+    # and year, not the day; 5 (JOHN PAUL SMITH, NZL) and 6 (JOHN SMITH, AUS) share the first
+    # given name, surname, sex and year only; 7 is 5's brother (another first name); 8 shares
+    # 1's names but not the year; 9 is 1's namesake of the other sex, 10 born another year
+    import datetime as dt
+
+    from reglink.linkage.evaluate import person_kinds
+
+    born = dt.date(1990, 5, 3)
+    persons = pl.DataFrame({
+        "person_id": list(range(1, 11)),
+        "given_names": ["Takuya", "Takuya", "TAKUYA", "Takuya", "John Paul", "John", "Peter",
+                        "Takuya", "Takuya", "Takuya"],
+        "surname": ["Kato", "Kato", "SATO", "Kato", "Smith", "Smith", "Smith", "Kato", "Kato", "Kato"],
+        "date_of_birth": [born, born, born, dt.date(1990, 11, 20), dt.date(1971, 2, 1),
+                          dt.date(1971, 8, 9), dt.date(1971, 2, 1), dt.date(1991, 5, 3),
+                          dt.date(1990, 7, 7), dt.date(1985, 7, 7)],
+        "sex": ["M"] * 8 + ["F", "F"],
+        "citizenship": ["JPN"] * 4 + ["NZL", "AUS", "NZL", "JPN", "JPN", "JPN"]})
+    kinds = dict(person_kinds(persons).iter_rows())
+    assert kinds == {"1": "lookalike", "2": "lookalike", "3": "near_lookalike",
+                     "4": "namesake_same_year", "5": "first_name_same_year",
+                     "6": "first_name_same_year", "7": "other", "8": "other", "9": "other",
+                     "10": "other"}
+
+
+def test_standardised_share_by_hand():
+    from reglink.linkage.evaluate import STANDARD_KIND_PERSONS, standardised_share
+
+    by_kind = {"lookalike": {"persons": 10, "merged_share": 0.5},
+               "other": {"persons": 990, "merged_share": 0.001}}
+    # weights 1 : 3 -> (0.5 + 3 * 0.001) / 4
+    assert standardised_share(by_kind, standard={"lookalike": 1, "other": 3}) == (0.5 + 0.003) / 4
+    # a kind the population does not hold is left out, the others' weights scaled up
+    assert standardised_share(by_kind, standard={"lookalike": 1, "near_lookalike": 6, "other": 3}) \
+        == (0.5 + 0.003) / 4
+    assert standardised_share({"other": {"persons": 0, "merged_share": 0.0}}) is None
+    # a population of the standard's own mix gets its crude share back
+    rates = {"lookalike": 0.5, "near_lookalike": 0.05, "namesake_same_year": 0.002,
+             "first_name_same_year": 0.0005, "other": 0.0001}
+    own = {k: {"persons": n, "merged_share": rates[k]} for k, n in STANDARD_KIND_PERSONS.items()}
+    crude = sum(rates[k] * n for k, n in STANDARD_KIND_PERSONS.items()) / sum(STANDARD_KIND_PERSONS.values())
+    assert abs(standardised_share(own) - crude) < 1e-15
+
+
+def test_person_figures_per_kind_and_standardised():
+    # the kinds of test_person_kinds_by_hand among persons with records: 1 and 2 (look-alikes)
+    # merged under K, 4 (namesake of the same year) whole, 7 (other) split over L and M
+    import datetime as dt
+
+    from reglink.linkage.evaluate import STANDARD_KIND_PERSONS
+
+    born = dt.date(1990, 5, 3)
+    persons = pl.DataFrame({"person_id": [1, 2, 4, 7], "given_names": ["Takuya", "Takuya", "Takuya", "Peter"],
+                            "surname": ["Kato", "Kato", "Kato", "Smith"],
+                            "date_of_birth": [born, born, dt.date(1990, 11, 20), dt.date(1971, 2, 1)],
+                            "sex": ["M"] * 4, "citizenship": ["JPN", "JPN", "JPN", "NZL"]})
+    truth = pl.DataFrame({"source": ["s"] * 5, "record_id": list("abcde"), "person_id": [1, 2, 4, 7, 7]})
+    links = pl.DataFrame({"source": ["s"] * 5, "record_id": list("abcde"),
+                          "person_key": ["K", "K", "N", "L", "M"]})
+    m = pairwise_metrics(links, truth, persons=persons)
+    bk = m["by_kind"]
+    assert set(bk) == {"lookalike", "namesake_same_year", "other"}
+    assert (bk["lookalike"]["persons"], bk["lookalike"]["merged"], bk["lookalike"]["merged_share"]) == (2, 2, 1.0)
+    assert (bk["namesake_same_year"]["merged_share"], bk["namesake_same_year"]["exact_share"]) == (0.0, 1.0)
+    assert (bk["other"]["split_share"], bk["other"]["merged_share"]) == (1.0, 0.0)
+    assert bk["lookalike"]["share"] == 0.5
+    std = STANDARD_KIND_PERSONS
+    held = std["lookalike"] + std["namesake_same_year"] + std["other"]
+    assert m["merged_share"] == 0.5
+    assert m["merged_share_standardised"] == std["lookalike"] * 1.0 / held
+    assert m["split_share_standardised"] == std["other"] * 1.0 / held
+
+
 def test_person_figures_per_category_column():
     # key K merges 1 (CHN, namesake) and 2 (CHN); 3 (NZL) is split over L and M; 4 (NZL) whole
     truth = pl.DataFrame({"source": ["s"] * 5, "record_id": list("abcde"), "person_id": [1, 2, 3, 3, 4]})
