@@ -28,7 +28,7 @@ register that drops middle names, or knows the date by its year alone, leaves th
 `person_kinds` puts every person in the first kind they belong to, hardest first.
 
 Because the mix of kinds changes with the population (a synthetic world of a million persons
-holds nearly seven times the share of look-alikes of a world of 100,000), the merged share is also
+holds eight times the share of look-alikes of a world of 100,000), the merged share is also
 given *standardised*, as demographers standardise a death rate by age: each kind's own merged
 share weighted by that kind's share of a fixed standard population (`STANDARD_KIND_PERSONS`). Two
 populations then compare as linkage of the same kinds of people would.
