@@ -59,6 +59,23 @@ def test_every_record_once_and_accuracy(std, truth, linked):
     assert m["split_share"] < 0.02 and m["merged_share"] < 0.02, m
 
 
+def test_person_figures_per_kind_on_the_world(world, truth, linked):
+    """The kinds of person partition the persons with records, their merged and split persons
+    add up to the whole, and the standardised shares are weighted means of the kinds' own."""
+    from reglink.linkage.evaluate import PERSON_KINDS
+
+    persons = pl.read_parquet(world / "truth" / "persons.parquet")
+    m = pairwise_metrics(linked.person_links, truth, persons=persons)
+    bk = m["by_kind"]
+    assert set(bk) <= set(PERSON_KINDS)
+    for total, part in (("true_persons", "persons"), ("persons_merged", "merged"), ("persons_split", "split")):
+        assert sum(v[part] for v in bk.values()) == m[total], (total, bk)
+    assert abs(sum(v["share"] for v in bk.values()) - 1) < 1e-9
+    for figure in ("merged_share", "split_share"):
+        rates = [v[figure] for v in bk.values()]
+        assert min(rates) <= m[f"{figure}_standardised"] <= max(rates)
+
+
 def test_a_small_delivery_the_saved_model_fits_keeps_it(linked):
     """400 persons, the kind of registers the saved model was trained on: fewer than 20,000
     identities, so it is judged by what EM from the saved m moves (not by u, which moves by
