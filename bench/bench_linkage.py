@@ -261,11 +261,12 @@ def main(argv: list[str] | None = None) -> int:
                     for _ in range(args.runs)]
             keys = ("seconds", "peak_rss_mb", "peak_rss_with_eval_mb", "precision", "recall", "f1",
                     "exact_share", "expected_exact_share", "persons_exact", "persons_split",
-                    "persons_merged", "persons_wrong", "keys_merged", "true_persons", "split_share", "merged_share", "persons_lookalike",
-                    "persons_merged_lookalike", "merged_share_without_lookalikes", "persons_near_lookalike",
+                    "persons_merged", "persons_wrong", "keys_merged", "true_persons", "split_share",
+                    "merged_share", "persons_lookalike", "persons_merged_lookalike",
+                    "merged_share_without_lookalikes", "persons_near_lookalike",
                     "persons_merged_near_lookalike", "merged_share_of_lookalikes",
-                    "merged_share_of_near_lookalikes", "merged_share_of_others", "merged_share_standardised",
-                    "split_share_standardised", "records", "identities",
+                    "merged_share_of_near_lookalikes", "merged_share_of_others",
+                    "merged_share_standardised", "split_share_standardised", "records", "identities",
                     "nodes", "candidate_pairs", "persons", "clusters_split", "split_parts")
             line = {"bench": "linkage", "when": stamp, "mode": mode, "world": str(args.world or ""),
                     "persons_requested": None if args.world else args.persons, "rows": rows,

@@ -74,11 +74,16 @@ def _status(j: pl.DataFrame) -> pl.DataFrame:
 LOOKALIKE_FIELDS = ("given_names", "surname", "date_of_birth", "sex", "citizenship")
 
 
+def _sharing(persons: pl.DataFrame, keys: list[str | pl.Expr], true_col: str) -> pl.DataFrame:
+    """The true persons (`true_col`, as t) of `persons` who share every one of `keys` with
+    another person of `persons`."""
+    return persons.filter(pl.len().over(keys) > 1).select(pl.col(true_col).cast(pl.String).alias("t"))
+
+
 def lookalikes(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFrame:
     """The true persons (`true_col`) who share all of LOOKALIKE_FIELDS with another person of
     `persons` (a synthetic world's truth/persons): no identifier tells them apart."""
-    return (persons.filter(pl.len().over(list(LOOKALIKE_FIELDS)) > 1)
-            .select(pl.col(true_col).cast(pl.String).alias("t")))
+    return _sharing(persons, list(LOOKALIKE_FIELDS), true_col)
 
 
 NEAR_NAME_SIMILARITY = 0.80  # Jaro-Winkler of the model's loosest spelling level
@@ -121,13 +126,15 @@ def near_lookalikes(persons: pl.DataFrame, true_col: str = "person_id",
     return near.join(look, on="t", how="anti")
 
 
+_SURNAME = pl.col("surname").str.to_uppercase()
+_BIRTH_YEAR = pl.col("date_of_birth").dt.year()
+
+
 def namesakes_same_year(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFrame:
     """The true persons (`true_col`) who share given names, surname, sex, citizenship and the
     year of birth with another person of `persons` (look-alikes included)."""
-    return (persons.filter(pl.len().over(pl.col("given_names").str.to_uppercase(),
-                                         pl.col("surname").str.to_uppercase(), "sex", "citizenship",
-                                         pl.col("date_of_birth").dt.year()) > 1)
-            .select(pl.col(true_col).cast(pl.String).alias("t")))
+    return _sharing(persons, [pl.col("given_names").str.to_uppercase(), _SURNAME, "sex", "citizenship",
+                              _BIRTH_YEAR], true_col)
 
 
 def first_name_namesakes_same_year(persons: pl.DataFrame, true_col: str = "person_id") -> pl.DataFrame:
@@ -135,9 +142,7 @@ def first_name_namesakes_same_year(persons: pl.DataFrame, true_col: str = "perso
     birth with another person of `persons`, whatever either's citizenship (the kinds above
     included)."""
     first = pl.col("given_names").str.to_uppercase().str.split(" ").list.first()
-    return (persons.filter(pl.len().over(first, pl.col("surname").str.to_uppercase(), "sex",
-                                         pl.col("date_of_birth").dt.year()) > 1)
-            .select(pl.col(true_col).cast(pl.String).alias("t")))
+    return _sharing(persons, [first, _SURNAME, "sex", _BIRTH_YEAR], true_col)
 
 
 # Kinds of person, hardest to tell apart first (`person_kinds`).
@@ -206,26 +211,28 @@ def _person_figures(j: pl.DataFrame, st: pl.DataFrame, true_col: str,
         seen = persons.filter(pl.col(true_col).cast(pl.String).is_in(st["t"].implode()))
         kinds = st.join(person_kinds(seen, true_col), on="t", how="left").with_columns(
             pl.col("kind").fill_null("other"))
-        per = {r["kind"]: r for r in kinds.group_by("kind").agg(
-            pl.len().alias("persons"), pl.col("merged").sum().alias("merged"),
-            pl.col("split").sum().alias("split"), pl.col("exact").sum().alias("exact")).iter_rows(named=True)}
-        by_kind = {k: {"persons": per[k]["persons"], "share": per[k]["persons"] / n,
-                       "merged": per[k]["merged"], "merged_share": per[k]["merged"] / per[k]["persons"],
-                       "split": per[k]["split"], "split_share": per[k]["split"] / per[k]["persons"],
-                       "exact_share": per[k]["exact"] / per[k]["persons"]}
-                   for k in PERSON_KINDS if k in per}
-        look, near = (int(by_kind.get(k, {}).get("persons", 0)) for k in ("lookalike", "near_lookalike"))
-        merged_look, merged_near = (int(by_kind.get(k, {}).get("merged", 0))
-                                    for k in ("lookalike", "near_lookalike"))
+        per_kind = (kinds.group_by("kind")
+                    .agg(pl.len().alias("persons"), pl.col("merged").sum(), pl.col("split").sum(),
+                         pl.col("exact").sum().alias("exact_persons"))
+                    .with_columns((pl.col("persons") / n).alias("share"),
+                                  (pl.col("merged") / pl.col("persons")).alias("merged_share"),
+                                  (pl.col("split") / pl.col("persons")).alias("split_share"),
+                                  (pl.col("exact_persons") / pl.col("persons")).alias("exact_share"))
+                    .drop("exact_persons"))
+        rows = {r.pop("kind"): r for r in per_kind.iter_rows(named=True)}
+        by_kind = {k: rows[k] for k in PERSON_KINDS if k in rows}  # hardest first
+        look, near = by_kind.get("lookalike", {}), by_kind.get("near_lookalike", {})
+        n_look, n_near = look.get("persons", 0), near.get("persons", 0)
+        merged_look, merged_near = look.get("merged", 0), near.get("merged", 0)
         merged_rest = int(st["merged"].sum()) - merged_look
-        rest, others = n - look, n - look - near
-        out.update({"persons_lookalike": look,
+        rest, others = n - n_look, n - n_look - n_near
+        out.update({"persons_lookalike": n_look,
                     "persons_merged_lookalike": merged_look,
                     "merged_share_without_lookalikes": merged_rest / rest if rest else 0.0,
-                    "persons_near_lookalike": near,
+                    "persons_near_lookalike": n_near,
                     "persons_merged_near_lookalike": merged_near,
-                    "merged_share_of_lookalikes": merged_look / look if look else 0.0,
-                    "merged_share_of_near_lookalikes": merged_near / near if near else 0.0,
+                    "merged_share_of_lookalikes": merged_look / n_look if n_look else 0.0,
+                    "merged_share_of_near_lookalikes": merged_near / n_near if n_near else 0.0,
                     "merged_share_of_others": (merged_rest - merged_near) / others if others else 0.0,
                     "by_kind": by_kind,
                     "merged_share_standardised": standardised_share(by_kind),
